@@ -1,0 +1,96 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 mode and the upcoming features the style guide asks for.
+let commonSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+/// Targets above the C wrappers hold no unsafe code; strict memory safety keeps it that way.
+let safeSettings: [SwiftSetting] = commonSettings + [.strictMemorySafety()]
+
+let package = Package(
+    name: "jwt-authd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "jwt-authd", targets: ["jwt-authd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // MARK: C libraries from Debian (module maps + shim headers)
+        .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
+        .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
+        .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
+
+        // MARK: Swift faces of the C libraries (the only importers of their C module)
+        .target(
+            name: "FastCGI",
+            dependencies: ["CFastCGI", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: commonSettings
+        ),
+        .target(
+            name: "MariaDB",
+            dependencies: ["CMariaDB"],
+            swiftSettings: commonSettings
+        ),
+
+        // MARK: Domain and HTTP
+        .target(
+            name: "AuthCore",
+            dependencies: ["MariaDB", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: safeSettings
+        ),
+        .target(
+            name: "AuthHTTP",
+            dependencies: ["AuthCore", "FastCGI", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: safeSettings
+        ),
+
+        // MARK: The program
+        .executableTarget(
+            name: "jwt-authd",
+            dependencies: [
+                "AuthCore", "AuthHTTP", "FastCGI", "MariaDB",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: commonSettings
+        ),
+
+        // MARK: Tests
+        .target(
+            name: "TestSupport",
+            dependencies: ["MariaDB"],
+            path: "Tests/TestSupport",
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "FastCGITests",
+            dependencies: ["FastCGI"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "MariaDBTests",
+            dependencies: ["MariaDB", "TestSupport"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "AuthCoreTests",
+            dependencies: ["AuthCore", "MariaDB", "TestSupport"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "AuthHTTPTests",
+            dependencies: ["AuthHTTP", "AuthCore"],
+            swiftSettings: commonSettings
+        ),
+    ]
+)

@@ -1,0 +1,298 @@
+import FoundationEssentials
+public import MariaDB
+
+/// The raw inputs of the configuration, highest precedence first: flags, environment, file.
+public struct ConfigSources: Sendable {
+    /// Command-line overrides by dotted key.
+    public var flags: [String: String]
+    /// The process environment.
+    public var environment: [String: String]
+    /// The parsed configuration file (empty when there is none).
+    public var file: [String: ConfigFileValue]
+    /// Whether fd 0 is a listening socket (then `listen` may be omitted).
+    public var inheritedSocket: Bool
+    /// Reads a `*_FILE` secret; injectable for tests.
+    public var readFile: @Sendable (String) throws -> String
+
+    public init(flags: [String: String] = [:], environment: [String: String] = [:],
+                file: [String: ConfigFileValue] = [:], inheritedSocket: Bool = false,
+                readFile: @escaping @Sendable (String) throws -> String = ConfigSources.readTextFile) {
+        self.flags = flags
+        self.environment = environment
+        self.file = file
+        self.inheritedSocket = inheritedSocket
+        self.readFile = readFile
+    }
+
+    /// Reads a UTF-8 text file.
+    public static func readTextFile(_ path: String) throws -> String {
+        let data = try Data(contentsOf: URL(filePath: path))
+        guard let text = String(validating: Array(data), as: UTF8.self) else {
+            throw ConfigError(problems: [.init(key: path, message: "is not UTF-8 text")])
+        }
+        return text
+    }
+
+    /// Parses a configuration file's text.
+    ///
+    /// - Throws: ``ConfigError`` naming the file, the line and what is wrong, or an unknown key.
+    public static func parseFile(_ text: String, path: String) throws(ConfigError) -> [String: ConfigFileValue] {
+        let values: [String: ConfigFileValue]
+        do {
+            values = try TOMLSubset.parse(text)
+        } catch {
+            throw ConfigError(problems: [.init(key: path, message: "line \(error.line): \(error.message)")])
+        }
+        let known = Set(ConfigKey.all.map(\.name) + ConfigKey.all.filter(\.isSecret).map { $0.name + "_file" })
+        let unknown = values.keys.filter { !known.contains($0) }.sorted()
+        if !unknown.isEmpty {
+            throw ConfigError(problems: unknown.map {
+                .init(key: path, message: "unknown key '\($0)' (see the README's configuration table)")
+            })
+        }
+        return values
+    }
+}
+
+extension Config {
+    /// Builds and validates the configuration.
+    ///
+    /// Keys, environment variables and defaults are listed in ``ConfigKey/all``. A secret may also be given as a
+    /// path: `NAME_FILE` in the environment or `key_file` in the file (one trailing newline is removed).
+    ///
+    /// - Throws: ``ConfigError`` listing every wrong or missing value with the key to fix.
+    public static func load(sources: ConfigSources) throws(ConfigError) -> Config {
+        var reader = Reader(sources: sources)
+        let config = reader.build()
+        if !reader.problems.isEmpty { throw ConfigError(problems: reader.problems) }
+        return config!
+    }
+
+    /// The effective configuration as `key = value` lines, secrets masked (for `config check`).
+    public func describedLines() -> [(key: String, value: String)] {
+        [
+            ("database.url", databaseURL.description),
+            ("listen", listen ?? "fd0 (inherited socket)"),
+            ("server.threads", "\(server.threads)"),
+            ("server.socket_mode", "0" + String(server.socketMode, radix: 8)),
+            ("server.max_body_bytes", "\(server.maxBodyBytes)"),
+            ("server.drain_timeout", DurationText.format(seconds: server.drainTimeoutSeconds)),
+            ("tokens.access_secret", tokens.accessSecret.description),
+            ("tokens.refresh_secret", tokens.refreshSecret.description),
+            ("tokens.access_ttl", DurationText.format(seconds: tokens.accessTTLSeconds)),
+            ("tokens.refresh_ttl", DurationText.format(seconds: tokens.refreshTTLSeconds)),
+            ("tokens.session_max_age", DurationText.format(seconds: tokens.sessionMaxAgeSeconds)),
+            ("tokens.issuer", tokens.issuer),
+            ("tokens.audience", tokens.audience),
+            ("tokens.leeway", DurationText.format(seconds: tokens.leewaySeconds)),
+            ("tokens.refresh_grace", DurationText.format(seconds: tokens.refreshGraceSeconds)),
+            ("cookies.secure", "\(cookieSecure)"),
+            ("http.allowed_origins", allowedOrigins.joined(separator: ",")),
+            ("http.trusted_proxies", trustedProxies.joined(separator: ",")),
+            ("environment", environment.rawValue),
+            ("log.level", logLevel),
+        ]
+    }
+}
+
+/// Resolves each key through the sources and collects every problem instead of stopping at the first.
+private struct Reader {
+    let sources: ConfigSources
+    var problems: [ConfigError.Problem] = []
+
+    init(sources: ConfigSources) { self.sources = sources }
+
+    mutating func problem(_ key: String, _ message: String) {
+        problems.append(.init(key: key, message: message))
+    }
+
+    /// The raw text of a key from the highest-precedence source that has it.
+    mutating func raw(_ name: String) -> String? {
+        guard let key = ConfigKey.named(name) else { preconditionFailure("unknown config key \(name)") }
+        if let flag = sources.flags[name] { return flag }
+        if let value = sources.environment[key.env] { return value }
+        if key.isSecret, let path = sources.environment[key.env + "_FILE"] { return secretFile(name, path) }
+        if let value = sources.file[name] {
+            switch value {
+            case .string(let text): return text
+            case .integer(let number): return String(number)
+            case .bool(let flag): return String(flag)
+            case .array(let items): return items.joined(separator: ",")
+            }
+        }
+        if key.isSecret, case .string(let path)? = sources.file[name + "_file"] { return secretFile(name, path) }
+        return nil
+    }
+
+    private mutating func secretFile(_ name: String, _ path: String) -> String? {
+        do {
+            var text = try sources.readFile(path)
+            if text.hasSuffix("\r\n") {
+                text.removeLast(2)
+            } else if text.hasSuffix("\n") {
+                text.removeLast()
+            }
+            return text
+        } catch {
+            problem(name, "cannot read the secret file \(path): check the path and that this user may read it")
+            return ""
+        }
+    }
+
+    mutating func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) -> Int {
+        guard let text = raw(name) else { return value }
+        guard let number = Int(text.filter { $0 != "_" }), range.contains(number) else {
+            problem(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
+            return value
+        }
+        return number
+    }
+
+    mutating func seconds(_ name: String, default value: Int, max: Int) -> Int {
+        guard let text = raw(name) else { return value }
+        guard let millis = DurationText.milliseconds(text), millis % 1000 == 0, millis / 1000 <= max else {
+            problem(name, "must be a duration in whole seconds such as 30s, 15m, 7d (at most \(DurationText.format(seconds: max))), got '\(text)'")
+            return value
+        }
+        return millis / 1000
+    }
+
+    mutating func bool(_ name: String, default value: Bool) -> Bool {
+        guard let text = raw(name) else { return value }
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default:
+            problem(name, "must be true or false, got '\(text)'")
+            return value
+        }
+    }
+
+    mutating func list(_ name: String) -> [String] {
+        guard let text = raw(name) else { return [] }
+        return text.split(separator: ",").map { String($0).trimmingASCIISpaces() }.filter { !$0.isEmpty }
+    }
+
+    mutating func secret(_ name: String) -> Secret? {
+        guard let text = raw(name), !text.isEmpty else {
+            problem(name, "is missing: set at least 32 random bytes, e.g. the output of `openssl rand -base64 48`")
+            return nil
+        }
+        let secret = Secret(text)
+        if secret.bytes.count < 32 {
+            problem(name, "is too short (\(secret.bytes.count) bytes): use at least 32 random bytes, e.g. `openssl rand -base64 48`")
+        }
+        return secret
+    }
+
+    mutating func build() -> Config? {
+        var databaseURL: DatabaseURL?
+        if let text = raw("database.url"), !text.isEmpty {
+            do {
+                databaseURL = try DatabaseURL(parsing: text)
+            } catch {
+                problem("database.url", "\(error.message)")
+            }
+        } else {
+            problem("database.url", "is missing: set it to mariadb://user:pass@host:port/db (or ?socket=/path)")
+        }
+
+        var listen = raw("listen")
+        if let text = listen, text.isEmpty { listen = nil }
+        if listen == nil && !sources.inheritedSocket {
+            problem("listen", "is missing: set unix:/run/jwt-authd/jwt-authd.sock or 127.0.0.1:9000 (or start the program with a listening socket on fd 0)")
+        }
+
+        var server = Config.Server()
+        server.threads = integer("server.threads", default: server.threads, in: 1...1024)
+        if let text = raw("server.socket_mode") {
+            if let mode = UInt32(text, radix: 8), mode <= 0o777 {
+                server.socketMode = mode
+            } else {
+                problem("server.socket_mode", "must be an octal file mode such as 0660, got '\(text)'")
+            }
+        }
+        server.maxBodyBytes = integer("server.max_body_bytes", default: server.maxBodyBytes, in: 1024...(16 << 20))
+        server.drainTimeoutSeconds = seconds("server.drain_timeout", default: server.drainTimeoutSeconds, max: 3600)
+
+        let accessSecret = secret("tokens.access_secret")
+        let refreshSecret = secret("tokens.refresh_secret")
+        if let accessSecret, let refreshSecret, accessSecret == refreshSecret {
+            problem("tokens.refresh_secret", "must differ from tokens.access_secret (JWT_ACCESS_SECRET): generate a second secret")
+        }
+        var tokens = Config.Tokens(accessSecret: accessSecret ?? Secret([]), refreshSecret: refreshSecret ?? Secret([]))
+        let year = 366 * 86_400
+        tokens.accessTTLSeconds = seconds("tokens.access_ttl", default: tokens.accessTTLSeconds, max: 86_400)
+        tokens.refreshTTLSeconds = seconds("tokens.refresh_ttl", default: tokens.refreshTTLSeconds, max: year)
+        tokens.sessionMaxAgeSeconds = seconds("tokens.session_max_age", default: tokens.sessionMaxAgeSeconds, max: year)
+        tokens.leewaySeconds = seconds("tokens.leeway", default: tokens.leewaySeconds, max: 300)
+        tokens.refreshGraceSeconds = seconds("tokens.refresh_grace", default: tokens.refreshGraceSeconds, max: 300)
+        for (name, ttl) in [("tokens.access_ttl", tokens.accessTTLSeconds), ("tokens.refresh_ttl", tokens.refreshTTLSeconds),
+                            ("tokens.session_max_age", tokens.sessionMaxAgeSeconds)] where ttl == 0 {
+            problem(name, "must be longer than 0s")
+        }
+        if tokens.refreshTTLSeconds <= tokens.accessTTLSeconds {
+            problem("tokens.refresh_ttl", "must be longer than tokens.access_ttl")
+        }
+        if tokens.sessionMaxAgeSeconds < tokens.refreshTTLSeconds {
+            problem("tokens.session_max_age", "must be at least tokens.refresh_ttl")
+        }
+        tokens.issuer = raw("tokens.issuer") ?? tokens.issuer
+        tokens.audience = raw("tokens.audience") ?? tokens.audience
+        if tokens.issuer.isEmpty { problem("tokens.issuer", "must not be empty") }
+        if tokens.audience.isEmpty { problem("tokens.audience", "must not be empty") }
+
+        var environment = Config.Environment.production
+        if let text = raw("environment") {
+            if let parsed = Config.Environment(rawValue: text.lowercased()) {
+                environment = parsed
+            } else {
+                problem("environment", "must be development, test or production, got '\(text)'")
+            }
+        }
+        let cookieSecure = bool("cookies.secure", default: environment != .development)
+        let allowedOrigins = list("http.allowed_origins")
+        for origin in allowedOrigins where !(origin.hasPrefix("https://") || origin.hasPrefix("http://")) || origin.hasSuffix("/") {
+            problem("http.allowed_origins", "'\(origin)' must be an origin like https://app.example.com (scheme and host, no path)")
+        }
+        let trustedProxies = list("http.trusted_proxies")
+        for proxy in trustedProxies where !proxy.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" || $0 == "/" }) {
+            problem("http.trusted_proxies", "'\(proxy)' must be an IP address or CIDR range")
+        }
+        let logLevel = (raw("log.level") ?? "info").lowercased()
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
+            problem("log.level", "must be trace, debug, info, notice, warning, error or critical, got '\(logLevel)'")
+        }
+        guard let databaseURL else { return nil }
+        return Config(databaseURL: databaseURL, listen: listen, server: server, tokens: tokens,
+                      cookieSecure: cookieSecure, allowedOrigins: allowedOrigins, trustedProxies: trustedProxies,
+                      environment: environment, logLevel: logLevel)
+    }
+}
+
+extension String {
+    func trimmingASCIISpaces() -> String {
+        var text = Substring(self)
+        while text.first == " " || text.first == "\t" { text.removeFirst() }
+        while text.last == " " || text.last == "\t" { text.removeLast() }
+        return String(text)
+    }
+}
+
+extension Config {
+    /// Only the database URL, for commands that need nothing else (`migrate`).
+    ///
+    /// - Throws: ``ConfigError`` when `database.url` is missing or invalid.
+    public static func databaseURL(sources: ConfigSources) throws(ConfigError) -> DatabaseURL {
+        var reader = Reader(sources: sources)
+        guard let text = reader.raw("database.url"), !text.isEmpty else {
+            throw ConfigError(problems: [.init(key: "database.url",
+                                               message: "is missing: set it to mariadb://user:pass@host:port/db (or ?socket=/path)")])
+        }
+        do {
+            return try DatabaseURL(parsing: text)
+        } catch {
+            throw ConfigError(problems: reader.problems + [.init(key: "database.url", message: error.message)])
+        }
+    }
+}

@@ -1,0 +1,76 @@
+public import MariaDB
+
+/// The whole configuration of jwt-authd, validated. Built by ``Config/load(sources:)`` from flags, environment,
+/// the configuration file and defaults, in that order of precedence.
+public struct Config: Sendable {
+    /// The deployment kind: development relaxes cookie security (plain-HTTP localhost).
+    public enum Environment: String, Sendable, CaseIterable {
+        case development, test, production
+    }
+
+    /// The database connection.
+    public var databaseURL: DatabaseURL
+    /// Where to listen (`unix:/path`, `host:port`), or `nil` to serve on an inherited socket on fd 0.
+    public var listen: String?
+    /// Server tunables.
+    public var server: Server
+    /// Token lifetimes, secrets and claim checks.
+    public var tokens: Tokens
+    /// Whether auth cookies carry `Secure`.
+    public var cookieSecure: Bool
+    /// Origins allowed for cross-origin state-changing requests.
+    public var allowedOrigins: [String]
+    /// Addresses (or CIDR ranges) of proxies whose `X-Forwarded-For` is trusted.
+    public var trustedProxies: [String]
+    /// The deployment kind.
+    public var environment: Environment
+    /// The log level name (swift-log: trace, debug, info, notice, warning, error, critical).
+    public var logLevel: String
+
+    /// Server tunables.
+    public struct Server: Sendable {
+        /// Threads per worker process.
+        public var threads: Int = 8
+        /// The file mode of a unix listen socket.
+        public var socketMode: UInt32 = 0o660
+        /// The largest accepted request body in bytes.
+        public var maxBodyBytes: Int = 64 * 1024
+        /// How long a graceful stop waits for requests in flight, in seconds.
+        public var drainTimeoutSeconds: Int = 30
+        public init() {}
+    }
+
+    /// Token settings.
+    public struct Tokens: Sendable {
+        public var accessSecret: Secret
+        public var refreshSecret: Secret
+        public var accessTTLSeconds: Int = 15 * 60
+        public var refreshTTLSeconds: Int = 7 * 24 * 3600
+        public var sessionMaxAgeSeconds: Int = 30 * 24 * 3600
+        public var issuer: String = "jwt-authd"
+        public var audience: String = "jwt-authd"
+        public var leewaySeconds: Int = 0
+        public var refreshGraceSeconds: Int = 10
+
+        public init(accessSecret: Secret, refreshSecret: Secret) {
+            self.accessSecret = accessSecret
+            self.refreshSecret = refreshSecret
+        }
+    }
+
+    /// A copy with some fields changed.
+    public func with(_ change: (inout Config) -> Void) -> Config {
+        var copy = self
+        change(&copy)
+        return copy
+    }
+}
+
+/// Secret bytes (an HMAC key). Never printed: its description is masked.
+public struct Secret: Sendable, Equatable, CustomStringConvertible {
+    /// The raw bytes.
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ text: String) { self.bytes = Array(text.utf8) }
+    public var description: String { "****(\(bytes.count) bytes)" }
+}

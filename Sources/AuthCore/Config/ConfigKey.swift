@@ -1,0 +1,66 @@
+/// One configuration key: its name in the file, its environment variable, its default and what it means.
+///
+/// The table ``ConfigKey/all`` drives loading, `config check`, unknown-key detection and the README's table.
+public struct ConfigKey: Sendable {
+    /// The dotted name in the TOML file, also used for command-line overrides.
+    public let name: String
+    /// The environment variable.
+    public let env: String
+    /// The default, as text for the docs (`nil`: required or computed).
+    public let defaultText: String
+    /// One line for humans.
+    public let summary: String
+    /// Whether the value is a secret: masked when printed, and also readable from `NAME_FILE`.
+    public let isSecret: Bool
+
+    public static let all: [ConfigKey] = [
+        ConfigKey(name: "database.url", env: "DATABASE_URL", defaultText: "required",
+                  summary: "mariadb://user:pass@host:port/db, or ?socket=/path for a unix socket", isSecret: true),
+        ConfigKey(name: "listen", env: "JWT_AUTHD_LISTEN", defaultText: "fd 0 if it is a socket, else required",
+                  summary: "unix:/path/to.sock or host:port", isSecret: false),
+        ConfigKey(name: "server.threads", env: "JWT_AUTHD_THREADS", defaultText: "8",
+                  summary: "threads per worker process (1-1024); see the sizing rule for kept connections",
+                  isSecret: false),
+        ConfigKey(name: "server.socket_mode", env: "JWT_AUTHD_SOCKET_MODE", defaultText: "0660",
+                  summary: "file mode of the unix socket (octal), so nginx's user can connect", isSecret: false),
+        ConfigKey(name: "server.max_body_bytes", env: "JWT_MAX_BODY_BYTES", defaultText: "65536",
+                  summary: "largest request body; larger gets 413 without being read into memory", isSecret: false),
+        ConfigKey(name: "server.drain_timeout", env: "JWT_AUTHD_DRAIN_TIMEOUT", defaultText: "30s",
+                  summary: "how long a graceful stop waits for requests in flight", isSecret: false),
+        ConfigKey(name: "tokens.access_secret", env: "JWT_ACCESS_SECRET", defaultText: "required",
+                  summary: "HS256 key of access tokens, at least 32 bytes", isSecret: true),
+        ConfigKey(name: "tokens.refresh_secret", env: "JWT_REFRESH_SECRET", defaultText: "required",
+                  summary: "HS256 key of refresh tokens, at least 32 bytes, different from the access secret",
+                  isSecret: true),
+        ConfigKey(name: "tokens.access_ttl", env: "JWT_ACCESS_TTL", defaultText: "15m",
+                  summary: "access token lifetime (and the access cookie's Max-Age)", isSecret: false),
+        ConfigKey(name: "tokens.refresh_ttl", env: "JWT_REFRESH_TTL", defaultText: "7d",
+                  summary: "refresh token idle lifetime", isSecret: false),
+        ConfigKey(name: "tokens.session_max_age", env: "JWT_SESSION_MAX_AGE", defaultText: "30d",
+                  summary: "absolute lifetime of a login session, whatever the rotations", isSecret: false),
+        ConfigKey(name: "tokens.issuer", env: "JWT_ISSUER", defaultText: "jwt-authd",
+                  summary: "iss claim set and required", isSecret: false),
+        ConfigKey(name: "tokens.audience", env: "JWT_AUDIENCE", defaultText: "jwt-authd",
+                  summary: "aud claim set and required", isSecret: false),
+        ConfigKey(name: "tokens.leeway", env: "JWT_LEEWAY", defaultText: "0s",
+                  summary: "clock skew allowed on exp/nbf/iat (at most 5m)", isSecret: false),
+        ConfigKey(name: "tokens.refresh_grace", env: "JWT_REFRESH_GRACE", defaultText: "10s",
+                  summary: "window in which the previous refresh token gets the current pair (0s disables)",
+                  isSecret: false),
+        ConfigKey(name: "cookies.secure", env: "JWT_COOKIE_SECURE", defaultText: "true unless environment = development",
+                  summary: "Secure attribute on auth cookies", isSecret: false),
+        ConfigKey(name: "http.allowed_origins", env: "JWT_ALLOWED_ORIGINS", defaultText: "empty (same origin only)",
+                  summary: "origins allowed to make cross-origin state-changing requests (comma-separated)",
+                  isSecret: false),
+        ConfigKey(name: "http.trusted_proxies", env: "JWT_TRUSTED_PROXIES", defaultText: "empty",
+                  summary: "proxy addresses/CIDRs whose X-Forwarded-For is trusted (comma-separated)",
+                  isSecret: false),
+        ConfigKey(name: "environment", env: "JWT_AUTHD_ENV", defaultText: "production",
+                  summary: "development, test or production", isSecret: false),
+        ConfigKey(name: "log.level", env: "JWT_AUTHD_LOG_LEVEL", defaultText: "info",
+                  summary: "trace, debug, info, notice, warning, error or critical", isSecret: false),
+    ]
+
+    /// The key with a dotted name.
+    public static func named(_ name: String) -> ConfigKey? { all.first { $0.name == name } }
+}

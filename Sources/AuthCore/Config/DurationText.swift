@@ -1,0 +1,52 @@
+/// Parses durations such as `15m`, `7d`, `10s`, `1h30m`, `250ms` or a bare number of seconds.
+public enum DurationText {
+    /// The duration in milliseconds, or `nil` when the text is not a duration.
+    public static func milliseconds(_ text: String) -> Int? {
+        let trimmed = text.filter { $0 != " " }
+        if trimmed.isEmpty { return nil }
+        if let seconds = Int(trimmed) { return seconds >= 0 ? seconds * 1000 : nil }
+        var total = 0
+        var number = ""
+        var unit = ""
+        func flush() -> Bool {
+            guard let value = Int(number), !unit.isEmpty else { return false }
+            let factor: Int
+            switch unit {
+            case "ms": factor = 1
+            case "s": factor = 1000
+            case "m": factor = 60_000
+            case "h": factor = 3_600_000
+            case "d": factor = 86_400_000
+            case "w": factor = 604_800_000
+            default: return false
+            }
+            let (product, overflow) = value.multipliedReportingOverflow(by: factor)
+            guard !overflow else { return false }
+            total += product
+            number = ""
+            unit = ""
+            return true
+        }
+        for character in trimmed {
+            if character.isASCII && character.isNumber {
+                if !unit.isEmpty { guard flush() else { return nil } }
+                number.append(character)
+            } else if character.isASCII && character.isLetter {
+                guard !number.isEmpty else { return nil }
+                unit.append(character)
+            } else {
+                return nil
+            }
+        }
+        guard flush() else { return nil }
+        return total
+    }
+
+    /// Formats whole seconds the way the defaults are written (`15m`, `7d`, `10s`).
+    public static func format(seconds: Int) -> String {
+        if seconds != 0 && seconds % 86_400 == 0 { return "\(seconds / 86_400)d" }
+        if seconds != 0 && seconds % 3600 == 0 { return "\(seconds / 3600)h" }
+        if seconds != 0 && seconds % 60 == 0 { return "\(seconds / 60)m" }
+        return "\(seconds)s"
+    }
+}

@@ -1,0 +1,47 @@
+public import FastCGI
+
+/// An error the client sees: an HTTP status, a stable snake_case code (never renamed) and a short message.
+///
+/// The internal cause of a failure is logged, never put here.
+public struct APIError: Error, Sendable, Equatable {
+    public let status: Int
+    public let code: String
+    public let message: String
+    /// Extra response headers (e.g. `Allow` on 405, `Retry-After` on 429).
+    public let headers: [(name: String, value: String)]
+
+    public init(status: Int, code: String, message: String, headers: [(name: String, value: String)] = []) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    public static func == (lhs: APIError, rhs: APIError) -> Bool {
+        lhs.status == rhs.status && lhs.code == rhs.code
+    }
+
+    public static let notFound = APIError(status: 404, code: "not_found", message: "Not found")
+    public static let payloadTooLarge = APIError(status: 413, code: "payload_too_large", message: "Request body too large")
+    public static let internalError = APIError(status: 500, code: "internal_error", message: "Internal server error")
+    public static func methodNotAllowed(allow: [String]) -> APIError {
+        APIError(status: 405, code: "method_not_allowed", message: "Method not allowed",
+                 headers: [("Allow", allow.joined(separator: ", "))])
+    }
+
+    /// The JSON response: `{"error": message, "code": code}`.
+    public var response: Response {
+        var response = Response.json(status: status, .object([("error", .string(message)), ("code", .string(code))]))
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+}
+
+extension Response {
+    /// A JSON response; `Cache-Control: no-store` since auth answers must never be cached.
+    public static func json(status: Int, _ value: JSONValue) -> Response {
+        Response(status: status,
+                 headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+                 body: value.bytes)
+    }
+}

@@ -1,0 +1,35 @@
+import Glibc
+
+/// Process-wide signal handling for a threaded responder.
+///
+/// libfcgi installs handlers that only set a flag, and in a threaded process the threads blocked in `accept`
+/// never see it (the process ignores SIGTERM). Instead the signals are blocked in every thread and one watcher
+/// thread takes them with `sigwait`, then tells the server to stop.
+public enum ProcessSignals {
+    /// Blocks `signals` in the calling thread and every thread it starts later, and ignores SIGPIPE (a peer that
+    /// went away must give EPIPE, not kill the process). Call it before any other thread is started.
+    public static func block(_ signals: [Int32]) {
+        _ = Glibc.signal(SIGPIPE, SIG_IGN)
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in signals { sigaddset(&set, signal) }
+        _ = pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Starts a thread that takes `signals` (blocked beforehand with ``block(_:)``) one by one and calls
+    /// `handler` with each.
+    ///
+    /// - Throws: ``SystemError`` when the thread cannot be started.
+    public static func watch(_ signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) throws {
+        let thread = try OSThread(name: "signals") {
+            var set = sigset_t()
+            sigemptyset(&set)
+            for signal in signals { sigaddset(&set, signal) }
+            while true {
+                var received: Int32 = 0
+                if sigwait(&set, &received) == 0 { handler(received) }
+            }
+        }
+        _ = thread
+    }
+}

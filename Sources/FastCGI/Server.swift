@@ -1,0 +1,326 @@
+import CFastCGI
+import Glibc
+public import Logging
+import Synchronization
+
+/// Answers requests on one server thread. Each thread gets its own handler (and so its own database connection),
+/// so a handler needs no locking and need not be `Sendable`.
+public protocol RequestHandler: AnyObject {
+    /// Answers one request. Must not trap: a bad request is a 4xx response.
+    func handle(_ request: Request) -> Response
+}
+
+/// Tunables of a ``Server``.
+public struct ServerConfiguration: Sendable {
+    /// Threads in this process, each serving one FastCGI connection at a time.
+    public var threads: Int
+    /// Largest request body read into memory; a larger one gets ``payloadTooLarge`` without being stored.
+    public var maxBodyBytes: Int
+    /// How much of an over-limit body is read and discarded to keep a persistent connection usable; past this the
+    /// connection is closed instead.
+    public var maxDiscardBytes: Int
+    /// How long a pending new connection may wait while threads idle on kept connections before one of them
+    /// closes its idle connection to take the new one (so no request stalls behind persistent connections).
+    public var keptConnectionYieldMilliseconds: Int32
+    /// The response for a body over the limit (status 413).
+    public var payloadTooLarge: Response
+
+    public init(
+        threads: Int = 8,
+        maxBodyBytes: Int = 64 * 1024,
+        maxDiscardBytes: Int = 4 * 1024 * 1024,
+        keptConnectionYieldMilliseconds: Int32 = 50,
+        payloadTooLarge: Response = Response(status: 413, headers: [("Content-Type", "text/plain")],
+                                             body: Array("Request body too large\n".utf8))
+    ) {
+        self.threads = threads
+        self.maxBodyBytes = maxBodyBytes
+        self.maxDiscardBytes = maxDiscardBytes
+        self.keptConnectionYieldMilliseconds = keptConnectionYieldMilliseconds
+        self.payloadTooLarge = payloadTooLarge
+    }
+}
+
+/// A threaded FastCGI responder over libfcgi.
+///
+/// Every thread waits with `poll(2)` on the shared non-blocking listen socket and on a wake-up pipe, accepts on its
+/// own (no accept mutex: a thread waiting on its kept connection never blocks the others), and hands the connected
+/// descriptor to libfcgi, which reads the request. ``stop()`` writes to the pipe: idle threads leave at once, busy
+/// ones finish their request first, and kept connections are closed.
+public final class Server: Sendable {
+    private let configuration: ServerConfiguration
+    private let listenFD: Int32
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let stopping = Atomic<Bool>(false)
+    private let yieldClaimed = Atomic<Bool>(false)
+    private let served = Atomic<Int>(0)
+    private let logger: Logger
+
+    /// Creates a server on an open listen socket.
+    ///
+    /// - Throws: ``SystemError`` when the wake-up pipe cannot be created.
+    public init(listening socket: ListenSocket, configuration: ServerConfiguration, logger: Logger) throws {
+        precondition(configuration.threads > 0, "threads must be positive")
+        self.configuration = configuration
+        self.listenFD = socket.fd
+        self.logger = logger
+        var fds: [Int32] = [-1, -1]
+        try syscall("pipe2") { CFastCGI_pipe2(&fds, O_CLOEXEC | O_NONBLOCK) }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+    }
+
+    deinit {
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    /// Requests answered so far by this process.
+    public var requestsServed: Int { served.load(ordering: .relaxed) }
+
+    /// Whether ``stop()`` was called.
+    public var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    /// Serves until ``stop()`` is called and every thread has finished its request.
+    ///
+    /// - Parameter makeHandler: Called once on each server thread with the thread's index.
+    /// - Throws: ``SystemError`` when libfcgi or a thread cannot be started.
+    public func run(makeHandler: @escaping @Sendable (Int) -> any RequestHandler) throws {
+        guard FCGX_Init() == 0 else { throw SystemError(call: "FCGX_Init", errno: ENOMEM) }
+        var threads: [OSThread] = []
+        for index in 0..<configuration.threads {
+            do {
+                threads.append(try OSThread(name: "fcgi-\(index)") { [self] in
+                    let handler = makeHandler(index)
+                    serveConnections(handler: handler)
+                })
+            } catch {
+                stop()
+                threads.forEach { $0.join() }
+                throw error
+            }
+        }
+        threads.forEach { $0.join() }
+    }
+
+    /// Begins a graceful stop: no new connections are accepted, requests in flight finish. Safe from any thread.
+    public func stop() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    // MARK: - One thread
+
+    private func serveConnections(handler: any RequestHandler) {
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        // listen_sock -1: libfcgi must never accept by itself (it would block where our wake-up cannot reach it);
+        // when a connection ends, its accept fails at once with EBADF and control comes back here.
+        FCGX_InitRequest(request, -1, 0)
+        defer {
+            FCGX_Free(request, 1)
+            request.deallocate()
+        }
+        while !isStopping {
+            if request.pointee.ipcFd < 0 {
+                guard let connection = acceptConnection() else { break }
+                request.pointee.ipcFd = connection
+                // FCGX_Accept_r first finishes the "previous" request and would close a descriptor it thinks is not
+                // kept; the next BEGIN_REQUEST record sets the real flag.
+                request.pointee.keepConnection = 1
+            } else {
+                switch waitOnKeptConnection(request.pointee.ipcFd) {
+                case .readable:
+                    break
+                case .stop:
+                    return
+                case .yieldToNewConnection:
+                    FCGX_Free(request, 1)
+                    continue
+                }
+            }
+            if FCGX_Accept_r(request) < 0 {
+                // The connection closed or spoke garbage; libfcgi closed it. Back to accepting.
+                if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
+                continue
+            }
+            respond(to: request, with: handler)
+            if isStopping { request.pointee.keepConnection = 0 }
+            FCGX_Finish_r(request)
+            served.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Waits for a new connection; `nil` when the server is stopping.
+    private func acceptConnection() -> Int32? {
+        while !isStopping {
+            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                logger.error("poll on the listen socket failed", metadata: ["errno": "\(errno)"])
+                usleep(100_000)
+                continue
+            }
+            if fds[1].revents != 0 { return nil }
+            guard fds[0].revents != 0 else { continue }
+            let connection = CFastCGI_accept_cloexec(listenFD)
+            if connection >= 0 {
+                yieldClaimed.store(false, ordering: .releasing)
+                return connection
+            }
+            switch errno {
+            case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO:
+                continue  // another thread or process took it, or the peer left
+            default:
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM: back off instead of spinning.
+                logger.error("accept failed", metadata: ["errno": "\(errno)"])
+                usleep(10_000)
+            }
+        }
+        return nil
+    }
+
+    private enum KeptConnectionEvent {
+        case readable
+        case stop
+        case yieldToNewConnection
+    }
+
+    /// Waits for the next request on a kept connection, for a stop, or until a new connection has waited too long
+    /// with every other thread busy.
+    private func waitOnKeptConnection(_ connection: Int32) -> KeptConnectionEvent {
+        var newConnectionPending = false
+        while true {
+            var fds = [pollfd(fd: connection, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]
+            // While a new connection is pending, stop watching the (level-triggered) listen socket and re-check
+            // after the yield delay instead.
+            let count: nfds_t = newConnectionPending ? 2 : 3
+            let timeout: Int32 = newConnectionPending ? configuration.keptConnectionYieldMilliseconds : -1
+            let ready = poll(&fds, count, timeout)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return .readable  // let libfcgi find out what is wrong with the connection
+            }
+            if fds[1].revents != 0 {
+                return .stop
+            }
+            if fds[0].revents != 0 {
+                return .readable
+            }
+            if !newConnectionPending {
+                if fds[2].revents != 0 { newConnectionPending = true }
+                continue
+            }
+            if ready == 0 {
+                var listen = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+                if poll(&listen, 1, 0) > 0,
+                   yieldClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+                    return .yieldToNewConnection
+                }
+                newConnectionPending = false
+            }
+        }
+    }
+
+    // MARK: - One request
+
+    private func respond(to request: UnsafeMutablePointer<FCGX_Request>, with handler: any RequestHandler) {
+        guard let envp = request.pointee.envp else { return }
+        let declaredLength = FCGX_GetParam("CONTENT_LENGTH", envp).flatMap { Int(String(cString: $0)) }
+        let response: Response
+        switch readBody(of: request, declaredLength: declaredLength) {
+        case .complete(let body):
+            let wrapped = Request(source: .environment(envp), body: body)
+            response = handler.handle(wrapped)
+            wrapped.invalidate()
+        case .tooLarge:
+            response = configuration.payloadTooLarge
+        }
+        let bytes = response.serialized()
+        let written = bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.pointee.out)
+            }
+        }
+        if written < 0 {
+            // The web server went away (EPIPE, reset). Nothing to tell; close the connection.
+            request.pointee.keepConnection = 0
+            logger.debug("client went away before the response was written")
+        }
+    }
+
+    private enum BodyResult {
+        case complete([UInt8])
+        case tooLarge
+    }
+
+    /// Reads the request body up to the limit. An over-limit body is discarded in a fixed buffer (never stored)
+    /// up to ``ServerConfiguration/maxDiscardBytes``; past that the connection is marked for closing.
+    private func readBody(of request: UnsafeMutablePointer<FCGX_Request>, declaredLength: Int?) -> BodyResult {
+        let limit = configuration.maxBodyBytes
+        if let declaredLength, declaredLength > limit {
+            discardBody(of: request, declaredLength: declaredLength)
+            return .tooLarge
+        }
+        if declaredLength == 0 { return .complete([]) }
+        if let declaredLength {
+            var body = [UInt8](repeating: 0, count: declaredLength)
+            let filled = body.withUnsafeMutableBufferPointer { read(into: $0, from: request) }
+            body.removeSubrange(filled...)
+            return .complete(body)
+        }
+        // No length given (nginx sends an empty CONTENT_LENGTH on GET): read in chunks, one past the limit at most,
+        // to tell "exactly the limit" from "over".
+        var body: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while body.count <= limit {
+            let got = chunk.withUnsafeMutableBufferPointer { read(into: $0, from: request, once: true) }
+            if got == 0 { break }
+            body.append(contentsOf: chunk[..<got])
+        }
+        if body.count > limit {
+            discardBody(of: request, declaredLength: nil)
+            return .tooLarge
+        }
+        return .complete(body)
+    }
+
+    /// Reads stdin into `buffer` until it is full or the stream ends (or once, for chunked reading).
+    private func read(into buffer: UnsafeMutableBufferPointer<UInt8>, from request: UnsafeMutablePointer<FCGX_Request>,
+                      once: Bool = false) -> Int {
+        guard let base = buffer.baseAddress else { return 0 }
+        var filled = 0
+        while filled < buffer.count {
+            let want = Int32(min(buffer.count - filled, 1 << 20))
+            let got = (base + filled).withMemoryRebound(to: CChar.self, capacity: Int(want)) {
+                FCGX_GetStr($0, want, request.pointee.in)
+            }
+            if got <= 0 { break }
+            filled += Int(got)
+            if once { break }
+        }
+        return filled
+    }
+
+    private func discardBody(of request: UnsafeMutablePointer<FCGX_Request>, declaredLength: Int?) {
+        if let declaredLength, declaredLength > configuration.maxDiscardBytes {
+            request.pointee.keepConnection = 0
+            return
+        }
+        var scratch = [CChar](repeating: 0, count: 16 * 1024)
+        var discarded = 0
+        scratch.withUnsafeMutableBufferPointer { buffer in
+            while discarded <= configuration.maxDiscardBytes {
+                let got = FCGX_GetStr(buffer.baseAddress, Int32(buffer.count), request.pointee.in)
+                if got <= 0 { return }
+                discarded += Int(got)
+            }
+            request.pointee.keepConnection = 0
+        }
+    }
+}

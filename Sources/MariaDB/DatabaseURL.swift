@@ -1,0 +1,184 @@
+/// Where and how to connect to MariaDB, parsed from one URL.
+///
+/// `mariadb://user:pass@host:port/db`, or `mariadb://user:pass@localhost/db?socket=/run/mysqld/mysqld.sock`.
+/// Query options: `socket`, `ssl-mode` (`disabled`, `required`, `verify`), `ssl-ca`, `ssl-cert`, `ssl-key`,
+/// `connect-timeout` (seconds). User and password may be percent-encoded.
+public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
+    /// How TLS is used on the connection.
+    public enum TLSMode: String, Sendable {
+        /// No TLS (the default; right for a local unix socket).
+        case disabled
+        /// TLS required, certificate not verified.
+        case required
+        /// TLS required, server certificate and host name verified against `ssl-ca` (or the system store).
+        case verify
+    }
+
+    public var user: String
+    public var password: String?
+    public var host: String
+    public var port: UInt32
+    public var database: String
+    public var socket: String?
+    public var tlsMode: TLSMode
+    public var tlsCA: String?
+    public var tlsCert: String?
+    public var tlsKey: String?
+    public var connectTimeoutSeconds: UInt32
+
+    /// Parses a `mariadb://` (or `mysql://`) URL.
+    ///
+    /// - Throws: ``MariaDBError`` with code ``MariaDBError/invalidURL``, whose message says what is wrong (never
+    ///   the password).
+    public init(parsing text: String) throws(MariaDBError) {
+        func fail(_ reason: String) -> MariaDBError {
+            MariaDBError(code: .invalidURL, message: "DATABASE_URL is invalid: \(reason)")
+        }
+        var rest: Substring
+        if text.hasPrefix("mariadb://") {
+            rest = text.dropFirst("mariadb://".count)
+        } else if text.hasPrefix("mysql://") {
+            rest = text.dropFirst("mysql://".count)
+        } else {
+            throw fail("it must start with mariadb:// (e.g. mariadb://user:pass@127.0.0.1:3306/jwt_authd)")
+        }
+        var query: Substring = ""
+        if let question = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: question)...]
+            rest = rest[..<question]
+        }
+        guard let slash = rest.firstIndex(of: "/") else { throw fail("the database name is missing (…/dbname)") }
+        let authority = rest[..<slash]
+        let databaseText = rest[rest.index(after: slash)...]
+        guard let database = Self.percentDecoded(databaseText), !database.isEmpty else {
+            throw fail("the database name is missing (…/dbname)")
+        }
+        guard database.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" || $0 == "-" }) else {
+            throw fail("the database name may hold letters, digits, _, $ and - only")
+        }
+        var hostPort = authority
+        var user = "root"
+        var password: String?
+        if let at = authority.lastIndex(of: "@") {
+            let credentials = authority[..<at]
+            hostPort = authority[authority.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                guard let decodedUser = Self.percentDecoded(credentials[..<colon]),
+                      let decodedPassword = Self.percentDecoded(credentials[credentials.index(after: colon)...]) else {
+                    throw fail("bad percent-encoding in the user or password")
+                }
+                user = decodedUser
+                password = decodedPassword
+            } else {
+                guard let decodedUser = Self.percentDecoded(credentials) else {
+                    throw fail("bad percent-encoding in the user")
+                }
+                user = decodedUser
+            }
+        }
+        if user.isEmpty { throw fail("the user name is empty") }
+        var host = "localhost"
+        var port: UInt32 = 3306
+        if !hostPort.isEmpty {
+            if hostPort.hasPrefix("[") {
+                guard let close = hostPort.firstIndex(of: "]") else { throw fail("unclosed [ in the host") }
+                host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+                let after = hostPort[hostPort.index(after: close)...]
+                if after.hasPrefix(":") {
+                    guard let parsed = UInt32(after.dropFirst()), parsed > 0, parsed < 65536 else {
+                        throw fail("the port must be a number from 1 to 65535")
+                    }
+                    port = parsed
+                }
+            } else if let colon = hostPort.lastIndex(of: ":") {
+                host = String(hostPort[..<colon])
+                guard let parsed = UInt32(hostPort[hostPort.index(after: colon)...]), parsed > 0, parsed < 65536 else {
+                    throw fail("the port must be a number from 1 to 65535")
+                }
+                port = parsed
+            } else {
+                host = String(hostPort)
+            }
+        }
+        self.user = user
+        self.password = password
+        self.host = host.isEmpty ? "localhost" : host
+        self.port = port
+        self.database = database
+        self.socket = nil
+        self.tlsMode = .disabled
+        self.connectTimeoutSeconds = 5
+        for pair in query.split(separator: "&") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(parts[0])
+            guard parts.count == 2, let value = Self.percentDecoded(parts[1]), !value.isEmpty else {
+                throw fail("the option '\(key)' needs a value")
+            }
+            switch key {
+            case "socket":
+                guard value.hasPrefix("/") else { throw fail("socket must be an absolute path") }
+                socket = value
+            case "ssl-mode", "sslmode":
+                guard let mode = TLSMode(rawValue: value.lowercased()) else {
+                    throw fail("ssl-mode must be disabled, required or verify")
+                }
+                tlsMode = mode
+            case "ssl-ca": tlsCA = value
+            case "ssl-cert": tlsCert = value
+            case "ssl-key": tlsKey = value
+            case "connect-timeout":
+                guard let seconds = UInt32(value), seconds > 0, seconds <= 600 else {
+                    throw fail("connect-timeout must be a number of seconds from 1 to 600")
+                }
+                connectTimeoutSeconds = seconds
+            default:
+                throw fail("unknown option '\(key)' (known: socket, ssl-mode, ssl-ca, ssl-cert, ssl-key, connect-timeout)")
+            }
+        }
+        if (tlsCert == nil) != (tlsKey == nil) { throw fail("ssl-cert and ssl-key go together") }
+    }
+
+    /// The same URL with the database replaced (tests create one database per suite).
+    public func with(database: String) -> DatabaseURL {
+        var copy = self
+        copy.database = database
+        return copy
+    }
+
+    /// The URL with the password masked, safe for logs.
+    public var description: String {
+        let credentials = password == nil ? user : "\(user):****"
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        var text = "mariadb://\(credentials)@\(hostPart):\(port)/\(database)"
+        var options: [String] = []
+        if let socket { options.append("socket=\(socket)") }
+        if tlsMode != .disabled { options.append("ssl-mode=\(tlsMode.rawValue)") }
+        if !options.isEmpty { text += "?" + options.joined(separator: "&") }
+        return text
+    }
+
+    static func percentDecoded(_ text: Substring) -> String? {
+        guard text.contains("%") else { return String(text) }
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue)
+                else { return nil }
+                bytes.append(high << 4 | low)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,276 @@
+import CMariaDB
+import FoundationEssentials
+
+/// What running a statement produced.
+public struct ExecuteResult: Sendable {
+    /// Rows changed (for INSERT/UPDATE/DELETE) or returned (for SELECT).
+    public let affectedRows: Int
+    /// The AUTO_INCREMENT value of an INSERT, or 0.
+    public let lastInsertID: UInt64
+    /// The rows of a result set; empty for statements without one.
+    public let rows: [Row]
+}
+
+/// One server-side prepared statement, owned by the ``Connection`` that prepared it.
+///
+/// `MYSQL_BIND` arrays and their buffers are allocated per execution and freed once Connector/C is done with them:
+/// parameters after `mysql_stmt_execute` (the values are sent by then), result buffers after the last fetch.
+final class Statement {
+    private var handle: UnsafeMutablePointer<MYSQL_STMT>?
+    let parameterCount: Int
+
+    /// Prepares `sql` on `connection`.
+    init(connection: UnsafeMutablePointer<MYSQL>, sql: String) throws(MariaDBError) {
+        guard let handle = mysql_stmt_init(connection) else {
+            throw Connection.error(of: connection)
+        }
+        let length = UInt(sql.utf8.count)
+        let failed = sql.withCString { mysql_stmt_prepare(handle, $0, length) } != 0
+        if failed {
+            let error = Self.error(of: handle)
+            mysql_stmt_close(handle)
+            throw error
+        }
+        // Let mysql_stmt_store_result compute each column's longest value, so result buffers are sized exactly.
+        var update: Int8 = 1
+        mysql_stmt_attr_set(handle, STMT_ATTR_UPDATE_MAX_LENGTH, &update)
+        self.handle = handle
+        self.parameterCount = Int(mysql_stmt_param_count(handle))
+    }
+
+    deinit { close() }
+
+    /// Releases the server-side statement; safe to call twice.
+    func close() {
+        if let handle { mysql_stmt_close(handle) }
+        handle = nil
+    }
+
+    static func error(of statement: UnsafeMutablePointer<MYSQL_STMT>) -> MariaDBError {
+        MariaDBError(errno: mysql_stmt_errno(statement), sqlState: String(cString: mysql_stmt_sqlstate(statement)),
+                     message: String(cString: mysql_stmt_error(statement)))
+    }
+
+    /// Binds `values`, executes, and reads the whole result.
+    func execute(_ values: [DatabaseValue]) throws(MariaDBError) -> ExecuteResult {
+        guard let handle else { throw MariaDBError(code: .misuse, message: "statement used after close") }
+        guard values.count == parameterCount else {
+            throw MariaDBError(code: .misuse, message: "statement takes \(parameterCount) values, got \(values.count)")
+        }
+        try bindAndExecute(handle, values)
+        guard let metadata = mysql_stmt_result_metadata(handle) else {
+            return ExecuteResult(affectedRows: Int(mysql_stmt_affected_rows(handle)),
+                                 lastInsertID: mysql_stmt_insert_id(handle), rows: [])
+        }
+        defer { mysql_free_result(metadata) }
+        return try fetchAll(handle, metadata)
+    }
+
+    // MARK: Parameters
+
+    private func bindAndExecute(_ handle: UnsafeMutablePointer<MYSQL_STMT>, _ values: [DatabaseValue]) throws(MariaDBError) {
+        let binds = UnsafeMutablePointer<MYSQL_BIND>.allocate(capacity: max(values.count, 1))
+        binds.initialize(repeating: MYSQL_BIND(), count: max(values.count, 1))
+        var buffers: [UnsafeMutableRawPointer] = []
+        defer {
+            buffers.forEach { $0.deallocate() }
+            binds.deallocate()
+        }
+        func copy(_ bytes: [UInt8]) -> UnsafeMutableRawPointer {
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
+            bytes.withUnsafeBytes { source in
+                if let base = source.baseAddress { buffer.copyMemory(from: base, byteCount: bytes.count) }
+            }
+            buffers.append(buffer)
+            return buffer
+        }
+        func store<T>(_ value: T) -> UnsafeMutableRawPointer {
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: 8)
+            buffer.storeBytes(of: value, as: T.self)
+            buffers.append(buffer)
+            return buffer
+        }
+        for (index, value) in values.enumerated() {
+            switch value {
+            case .null:
+                binds[index].buffer_type = MYSQL_TYPE_NULL
+            case .int(let number):
+                binds[index].buffer_type = MYSQL_TYPE_LONGLONG
+                binds[index].buffer = store(number)
+            case .double(let number):
+                binds[index].buffer_type = MYSQL_TYPE_DOUBLE
+                binds[index].buffer = store(number)
+            case .bool(let flag):
+                binds[index].buffer_type = MYSQL_TYPE_TINY
+                binds[index].buffer = store(Int8(flag ? 1 : 0))
+            case .string(let text):
+                let bytes = Array(text.utf8)
+                binds[index].buffer_type = MYSQL_TYPE_STRING
+                binds[index].buffer = copy(bytes)
+                binds[index].buffer_length = UInt(bytes.count)
+            case .bytes(let bytes):
+                binds[index].buffer_type = MYSQL_TYPE_BLOB
+                binds[index].buffer = copy(bytes)
+                binds[index].buffer_length = UInt(bytes.count)
+            case .date(let date):
+                let fields = CivilTime.fields(of: date)
+                var time = MYSQL_TIME()
+                time.year = UInt32(clamping: fields.year)
+                time.month = UInt32(fields.month)
+                time.day = UInt32(fields.day)
+                time.hour = UInt32(fields.hour)
+                time.minute = UInt32(fields.minute)
+                time.second = UInt32(fields.second)
+                time.second_part = UInt(fields.microsecond)
+                time.time_type = MYSQL_TIMESTAMP_DATETIME
+                binds[index].buffer_type = MYSQL_TYPE_DATETIME
+                binds[index].buffer = store(time)
+            }
+        }
+        if !values.isEmpty, mysql_stmt_bind_param(handle, binds) != 0 { throw Self.error(of: handle) }
+        if mysql_stmt_execute(handle) != 0 { throw Self.error(of: handle) }
+    }
+
+    // MARK: Results
+
+    private enum ColumnKind {
+        case integer(unsigned: Bool)
+        case double
+        case dateTime
+        case text
+        case binary
+        case null
+
+        var isBinary: Bool {
+            if case .binary = self { return true }
+            return false
+        }
+    }
+
+    private func fetchAll(_ handle: UnsafeMutablePointer<MYSQL_STMT>,
+                          _ metadata: UnsafeMutablePointer<MYSQL_RES>) throws(MariaDBError) -> ExecuteResult {
+        if mysql_stmt_store_result(handle) != 0 { throw Self.error(of: handle) }
+        defer { mysql_stmt_free_result(handle) }
+        let count = Int(mysql_num_fields(metadata))
+        guard let fields = mysql_fetch_fields(metadata) else {
+            return ExecuteResult(affectedRows: 0, lastInsertID: 0, rows: [])
+        }
+        var names: [String] = []
+        var kinds: [ColumnKind] = []
+        let binds = UnsafeMutablePointer<MYSQL_BIND>.allocate(capacity: count)
+        binds.initialize(repeating: MYSQL_BIND(), count: count)
+        let lengths = UnsafeMutablePointer<UInt>.allocate(capacity: count)
+        lengths.initialize(repeating: 0, count: count)
+        let nulls = UnsafeMutablePointer<CChar>.allocate(capacity: count)
+        nulls.initialize(repeating: 0, count: count)
+        var buffers: [UnsafeMutableRawPointer] = []
+        defer {
+            buffers.forEach { $0.deallocate() }
+            binds.deallocate()
+            lengths.deallocate()
+            nulls.deallocate()
+        }
+        for index in 0..<count {
+            let field = fields[index]
+            names.append(String(cString: field.name))
+            let kind = Self.kind(of: field)
+            kinds.append(kind)
+            let size: Int
+            switch kind {
+            case .integer(let unsigned):
+                binds[index].buffer_type = MYSQL_TYPE_LONGLONG
+                binds[index].is_unsigned = unsigned ? 1 : 0
+                size = 8
+            case .double:
+                binds[index].buffer_type = MYSQL_TYPE_DOUBLE
+                size = 8
+            case .dateTime:
+                binds[index].buffer_type = MYSQL_TYPE_DATETIME
+                size = MemoryLayout<MYSQL_TIME>.size
+            case .text, .binary:
+                binds[index].buffer_type = kind.isBinary ? MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING
+                size = max(Int(field.max_length), 1)
+            case .null:
+                binds[index].buffer_type = MYSQL_TYPE_NULL
+                size = 1
+            }
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+            buffers.append(buffer)
+            binds[index].buffer = buffer
+            binds[index].buffer_length = UInt(size)
+            binds[index].length = lengths + index
+            CMariaDB_bind_set_null_ptr(binds + index, nulls + index)
+        }
+        if mysql_stmt_bind_result(handle, binds) != 0 { throw Self.error(of: handle) }
+        let columns = Columns(names)
+        var rows: [Row] = []
+        rows.reserveCapacity(Int(mysql_stmt_num_rows(handle)))
+        while true {
+            let status = mysql_stmt_fetch(handle)
+            if status == MYSQL_NO_DATA { break }
+            if status == 1 { throw Self.error(of: handle) }
+            if status == MYSQL_DATA_TRUNCATED {
+                throw MariaDBError(code: .server, message: "a column was truncated while fetching")
+            }
+            var values: [DatabaseValue] = []
+            values.reserveCapacity(count)
+            for index in 0..<count {
+                if nulls[index] != 0 {
+                    values.append(.null)
+                    continue
+                }
+                let buffer = buffers[index]
+                switch kinds[index] {
+                case .integer(let unsigned):
+                    if unsigned {
+                        let raw = buffer.load(as: UInt64.self)
+                        values.append(Int64(exactly: raw).map(DatabaseValue.int) ?? .string(String(raw)))
+                    } else {
+                        values.append(.int(buffer.load(as: Int64.self)))
+                    }
+                case .double:
+                    values.append(.double(buffer.load(as: Double.self)))
+                case .dateTime:
+                    let time = buffer.load(as: MYSQL_TIME.self)
+                    values.append(.date(CivilTime.date(from: .init(
+                        year: Int(time.year), month: Int(max(time.month, 1)), day: Int(max(time.day, 1)),
+                        hour: Int(time.hour), minute: Int(time.minute), second: Int(time.second),
+                        microsecond: Int(time.second_part)))))
+                case .text:
+                    let bytes = UnsafeRawBufferPointer(start: buffer, count: Int(lengths[index]))
+                    values.append(.string(String(decoding: bytes, as: UTF8.self)))
+                case .binary:
+                    let bytes = UnsafeRawBufferPointer(start: buffer, count: Int(lengths[index]))
+                    values.append(.bytes(Array(bytes)))
+                case .null:
+                    values.append(.null)
+                }
+            }
+            rows.append(Row(columns: columns, values: values))
+        }
+        return ExecuteResult(affectedRows: rows.count, lastInsertID: 0, rows: rows)
+    }
+
+    private static func kind(of field: MYSQL_FIELD) -> ColumnKind {
+        let binaryCharset: UInt32 = 63
+        let unsigned = (field.flags & UInt32(UNSIGNED_FLAG)) != 0
+        switch field.type {
+        case MYSQL_TYPE_TINY, MYSQL_TYPE_SHORT, MYSQL_TYPE_LONG, MYSQL_TYPE_LONGLONG, MYSQL_TYPE_INT24,
+             MYSQL_TYPE_YEAR:
+            return .integer(unsigned: unsigned)
+        case MYSQL_TYPE_FLOAT, MYSQL_TYPE_DOUBLE:
+            return .double
+        case MYSQL_TYPE_DATETIME, MYSQL_TYPE_TIMESTAMP, MYSQL_TYPE_DATE:
+            return .dateTime
+        case MYSQL_TYPE_NULL:
+            return .null
+        case MYSQL_TYPE_BIT, MYSQL_TYPE_GEOMETRY:
+            return .binary
+        case MYSQL_TYPE_TINY_BLOB, MYSQL_TYPE_MEDIUM_BLOB, MYSQL_TYPE_LONG_BLOB, MYSQL_TYPE_BLOB,
+             MYSQL_TYPE_STRING, MYSQL_TYPE_VAR_STRING, MYSQL_TYPE_VARCHAR:
+            return field.charsetnr == binaryCharset ? .binary : .text
+        default:
+            return .text  // DECIMAL, TIME, JSON, ENUM, SET: their text form
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import AuthCore
+import Foundation
+import FastCGI
+
+/// Gathers the configuration sources of this process and reports problems the way operators need them.
+enum ConfigLoading {
+    static let defaultPath = "/etc/jwt-authd/jwt-authd.toml"
+
+    /// Flags, the environment and the configuration file.
+    ///
+    /// - Throws: ``ConfigError`` when the file is missing (if named) or malformed.
+    static func sources(configPath: String?, flags: [String: String]) throws(ConfigError) -> ConfigSources {
+        let environment = ProcessInfo.processInfo.environment
+        var file: [String: ConfigFileValue] = [:]
+        let named = configPath ?? environment["JWT_AUTHD_CONFIG"]
+        let path = named ?? (FileManager.default.fileExists(atPath: defaultPath) ? defaultPath : nil)
+        if let path {
+            let text: String
+            do {
+                text = try ConfigSources.readTextFile(path)
+            } catch let error as ConfigError {
+                throw error
+            } catch {
+                throw ConfigError(problems: [.init(key: path, message: "cannot be read: check the path and permissions (\(error.localizedDescription))")])
+            }
+            file = try ConfigSources.parseFile(text, path: path)
+        }
+        return ConfigSources(flags: flags, environment: environment, file: file,
+                             inheritedSocket: ListenSocket.inheritedSocketIsPresent())
+    }
+
+    /// Prints a configuration error and exits with EX_CONFIG (78).
+    static func fail(_ error: ConfigError) -> Never {
+        FileHandle.standardError.write(Data("jwt-authd: \(error)\n".utf8))
+        exit(78)
+    }
+}

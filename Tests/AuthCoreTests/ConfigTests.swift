@@ -1,0 +1,232 @@
+import AuthCore
+import MariaDB
+import Testing
+
+@Suite struct ConfigTests {
+    static let access = String(repeating: "a", count: 32)
+    static let refresh = String(repeating: "r", count: 40)
+    static let minimal: [String: String] = [
+        "DATABASE_URL": "mariadb://auth:pw@127.0.0.1:3306/jwt_authd",
+        "JWT_AUTHD_LISTEN": "unix:/tmp/jwt-authd.sock",
+        "JWT_ACCESS_SECRET": access,
+        "JWT_REFRESH_SECRET": refresh,
+    ]
+
+    private func load(env: [String: String] = minimal, flags: [String: String] = [:],
+                      file: [String: ConfigFileValue] = [:], inherited: Bool = false,
+                      files: [String: String] = [:]) throws(ConfigError) -> Config {
+        try Config.load(sources: ConfigSources(flags: flags, environment: env, file: file, inheritedSocket: inherited,
+                                               readFile: { path in
+                                                   guard let text = files[path] else { throw TestFileMissing() }
+                                                   return text
+                                               }))
+    }
+
+    private func problems(env: [String: String], file: [String: ConfigFileValue] = [:]) -> ConfigError? {
+        do {
+            _ = try load(env: env, file: file)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    struct TestFileMissing: Error {}
+
+    @Test func defaultsMatchTheSeed() throws {
+        let config = try load()
+        #expect(config.tokens.accessTTLSeconds == 900)
+        #expect(config.tokens.refreshTTLSeconds == 604_800)
+        #expect(config.tokens.sessionMaxAgeSeconds == 30 * 86_400)
+        #expect(config.tokens.refreshGraceSeconds == 10)
+        #expect(config.tokens.leewaySeconds == 0)
+        #expect(config.tokens.issuer == "jwt-authd")
+        #expect(config.environment == .production)
+        #expect(config.cookieSecure)
+        #expect(config.server.threads == 8)
+        #expect(config.server.socketMode == 0o660)
+        #expect(config.server.maxBodyBytes == 65536)
+        #expect(config.databaseURL.database == "jwt_authd")
+    }
+
+    @Test func missingSecretsAreNamed() throws {
+        var env = Self.minimal
+        env["JWT_ACCESS_SECRET"] = nil
+        env["JWT_REFRESH_SECRET"] = nil
+        let error = try #require(problems(env: env))
+        #expect(error.mentions("tokens.access_secret"))
+        #expect(error.mentions("tokens.refresh_secret"))
+        #expect(error.description.contains("JWT_ACCESS_SECRET"))
+        #expect(error.description.contains("openssl rand"))
+    }
+
+    @Test func shortSecretIsRefusedWithoutPrintingIt() throws {
+        var env = Self.minimal
+        env["JWT_ACCESS_SECRET"] = "short-secret-value"
+        let error = try #require(problems(env: env))
+        #expect(error.mentions("tokens.access_secret"))
+        #expect(!error.description.contains("short-secret-value"))
+    }
+
+    @Test func equalSecretsAreRefused() throws {
+        var env = Self.minimal
+        env["JWT_REFRESH_SECRET"] = Self.access
+        let error = try #require(problems(env: env))
+        #expect(error.mentions("tokens.refresh_secret"))
+        #expect(!error.description.contains(Self.access))
+    }
+
+    @Test func badDatabaseURLIsNamed() throws {
+        var env = Self.minimal
+        env["DATABASE_URL"] = "postgres://x@y/z"
+        #expect(try #require(problems(env: env)).mentions("database.url"))
+        env["DATABASE_URL"] = nil
+        #expect(try #require(problems(env: env)).mentions("database.url"))
+    }
+
+    @Test func listenIsRequiredUnlessASocketIsInherited() throws {
+        var env = Self.minimal
+        env["JWT_AUTHD_LISTEN"] = nil
+        #expect(try #require(problems(env: env)).mentions("listen"))
+        let config = try load(env: env, inherited: true)
+        #expect(config.listen == nil)
+    }
+
+    @Test func everyProblemIsReportedAtOnce() throws {
+        let error = try #require(problems(env: ["JWT_AUTHD_THREADS": "0", "JWT_ACCESS_TTL": "soon"]))
+        for key in ["database.url", "listen", "tokens.access_secret", "tokens.refresh_secret", "server.threads",
+                    "tokens.access_ttl"] {
+            #expect(error.mentions(key), "expected a problem for \(key)")
+        }
+    }
+
+    @Test func flagsBeatEnvironmentWhichBeatsTheFile() throws {
+        var env = Self.minimal
+        env["JWT_AUTHD_THREADS"] = "4"
+        let file: [String: ConfigFileValue] = ["server.threads": .integer(2), "tokens.issuer": .string("from-file")]
+        #expect(try load(env: env, file: file).server.threads == 4)
+        #expect(try load(env: env, file: file).tokens.issuer == "from-file")
+        #expect(try load(env: env, flags: ["server.threads": "16"], file: file).server.threads == 16)
+        env["JWT_AUTHD_THREADS"] = nil
+        #expect(try load(env: env, file: file).server.threads == 2)
+    }
+
+    @Test func secretsMayComeFromFiles() throws {
+        var env = Self.minimal
+        env["JWT_ACCESS_SECRET"] = nil
+        env["JWT_ACCESS_SECRET_FILE"] = "/run/secrets/access"
+        let config = try load(env: env, files: ["/run/secrets/access": Self.access + "b\n"])
+        #expect(config.tokens.accessSecret == Secret(Self.access + "b"))
+        env["JWT_ACCESS_SECRET_FILE"] = "/missing"
+        #expect(try #require(problems(env: env)).mentions("tokens.access_secret"))
+        env["JWT_ACCESS_SECRET_FILE"] = nil
+        let fromFileKey = try load(env: env, file: ["tokens.access_secret_file": .string("/etc/a")],
+                                   files: ["/etc/a": Self.access + "c"])
+        #expect(fromFileKey.tokens.accessSecret == Secret(Self.access + "c"))
+    }
+
+    @Test func developmentTurnsSecureCookiesOffUnlessForced() throws {
+        var env = Self.minimal
+        env["JWT_AUTHD_ENV"] = "development"
+        #expect(try load(env: env).cookieSecure == false)
+        env["JWT_COOKIE_SECURE"] = "true"
+        #expect(try load(env: env).cookieSecure == true)
+        env["JWT_AUTHD_ENV"] = "staging"
+        #expect(try #require(problems(env: env)).mentions("environment"))
+    }
+
+    @Test func lifetimesMustBeConsistent() throws {
+        var env = Self.minimal
+        env["JWT_REFRESH_TTL"] = "10m"
+        #expect(try #require(problems(env: env)).mentions("tokens.refresh_ttl"))
+        env["JWT_REFRESH_TTL"] = "40d"
+        #expect(try #require(problems(env: env)).mentions("tokens.session_max_age"))
+        env["JWT_REFRESH_TTL"] = nil
+        env["JWT_LEEWAY"] = "1h"
+        #expect(try #require(problems(env: env)).mentions("tokens.leeway"))
+    }
+
+    @Test func listsAndSocketModeAreParsed() throws {
+        var env = Self.minimal
+        env["JWT_ALLOWED_ORIGINS"] = "https://a.example, https://b.example"
+        env["JWT_TRUSTED_PROXIES"] = "10.0.0.0/8,::1"
+        env["JWT_AUTHD_SOCKET_MODE"] = "0666"
+        let config = try load(env: env)
+        #expect(config.allowedOrigins == ["https://a.example", "https://b.example"])
+        #expect(config.trustedProxies == ["10.0.0.0/8", "::1"])
+        #expect(config.server.socketMode == 0o666)
+        env["JWT_ALLOWED_ORIGINS"] = "a.example/path"
+        env["JWT_AUTHD_SOCKET_MODE"] = "rw"
+        let error = try #require(problems(env: env))
+        #expect(error.mentions("http.allowed_origins"))
+        #expect(error.mentions("server.socket_mode"))
+    }
+
+    @Test func describedLinesMaskSecrets() throws {
+        let lines = try load().describedLines()
+        let text = lines.map { "\($0.key) = \($0.value)" }.joined(separator: "\n")
+        #expect(!text.contains(Self.access))
+        #expect(!text.contains(Self.refresh))
+        #expect(!text.contains(":pw@"))
+        #expect(Set(lines.map(\.key)) == Set(ConfigKey.all.map(\.name)))
+    }
+}
+
+@Suite struct ConfigFileTests {
+    @Test func parsesTheSubset() throws {
+        let values = try ConfigSources.parseFile("""
+            # jwt-authd
+            listen = "unix:/run/jwt-authd/jwt-authd.sock"   # comment
+            environment = 'development'
+
+            [server]
+            threads = 16
+            [tokens]
+            access_ttl = "15m"
+            [cookies]
+            secure = false
+            [http]
+            allowed_origins = ["https://a.example", "https://b.example"]
+            """, path: "test.toml")
+        #expect(values["listen"] == .string("unix:/run/jwt-authd/jwt-authd.sock"))
+        #expect(values["environment"] == .string("development"))
+        #expect(values["server.threads"] == .integer(16))
+        #expect(values["cookies.secure"] == .bool(false))
+        #expect(values["http.allowed_origins"] == .array(["https://a.example", "https://b.example"]))
+    }
+
+    @Test(arguments: [
+        ("listen = unquoted", "line 1"), ("[server\nthreads = 1", "line 1"), ("a = \"open", "line 1"),
+        ("\n\nlisten = \"x\"\nlisten = \"y\"", "line 4"), ("threads = 1", "unknown key 'threads'"),
+        ("[tokens]\naccess_sekret = \"x\"", "unknown key 'tokens.access_sekret'"), ("x = [1, 2]", "line 1"),
+    ])
+    func reportsErrorsWithLineOrKey(text: String, expected: String) {
+        do {
+            _ = try ConfigSources.parseFile(text, path: "bad.toml")
+            Issue.record("parsed invalid file")
+        } catch {
+            #expect(error.description.contains(expected), "\(error)")
+            #expect(error.description.contains("bad.toml"))
+        }
+    }
+}
+
+@Suite struct DurationTextTests {
+    @Test(arguments: [("15m", 900_000), ("7d", 604_800_000), ("10s", 10_000), ("0s", 0), ("1h30m", 5_400_000),
+                      ("250ms", 250), ("45", 45_000), ("2w", 1_209_600_000)])
+    func parses(text: String, millis: Int) {
+        #expect(DurationText.milliseconds(text) == millis)
+    }
+
+    @Test(arguments: ["", "m", "10x", "-5s", "1.5h", "s10", "99999999999999999d"])
+    func rejects(text: String) {
+        #expect(DurationText.milliseconds(text) == nil)
+    }
+
+    @Test func formats() {
+        #expect(DurationText.format(seconds: 900) == "15m")
+        #expect(DurationText.format(seconds: 604_800) == "7d")
+        #expect(DurationText.format(seconds: 0) == "0s")
+        #expect(DurationText.format(seconds: 90) == "90s")
+    }
+}

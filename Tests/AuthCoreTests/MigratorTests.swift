@@ -1,0 +1,70 @@
+import AuthCore
+import FoundationEssentials
+import MariaDB
+import TestSupport
+import Testing
+
+@Suite(.serialized, .enabled(if: TestDatabase.isEnabled))
+final class MigratorTests {
+    let url: DatabaseURL
+    let connection: Connection
+
+    init() throws {
+        url = try TestDatabase.create(prefix: "migrate")
+        connection = try Connection(url: url)
+    }
+
+    deinit {
+        connection.close()
+        TestDatabase.drop(url)
+    }
+
+    @Test func appliesOnceAndIsIdempotent() throws {
+        let migrator = Migrator(connection: connection)
+        #expect(try migrator.migrate() == Migration.all.map(\.version))
+        #expect(try migrator.migrate() == [])
+        #expect(try migrator.appliedVersions() == Migration.all.map(\.version))
+    }
+
+    @Test func createsTheSeedSchemaWithCascadeDelete() throws {
+        try Migrator(connection: connection).migrate()
+        let indexes = try connection.query("""
+            SELECT INDEX_NAME AS name FROM information_schema.STATISTICS
+            WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'refresh_tokens' ORDER BY INDEX_NAME
+            """).map { try $0.string("name") }
+        #expect(Set(indexes).isSuperset(of: ["refresh_tokens_user_id_idx", "refresh_tokens_family_idx",
+                                             "refresh_tokens_expires_at_idx", "PRIMARY"]))
+        let engines = try connection.query("""
+            SELECT TABLE_NAME AS t, ENGINE AS e, TABLE_COLLATION AS c FROM information_schema.TABLES
+            WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('users', 'refresh_tokens')
+            """)
+        #expect(engines.count == 2)
+        for row in engines {
+            #expect(try row.string("e") == "InnoDB")
+            #expect(try row.string("c").hasPrefix("utf8mb4"))
+        }
+        let now = Date()
+        try connection.execute("""
+            INSERT INTO users (id, email, password_hash, name, role, created_at, updated_at)
+            VALUES (?, ?, NULL, ?, 'user', ?, ?)
+            """, [.string("11111111-1111-1111-1111-111111111111"), .string("a@example.com"), .string("Ä 🔐"),
+                  .date(now), .date(now)])
+        try connection.execute("""
+            INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
+            """, [.string("22222222-2222-2222-2222-222222222222"), .string("11111111-1111-1111-1111-111111111111"),
+                  .string("33333333-3333-3333-3333-333333333333"), .date(now.addingTimeInterval(60)), .date(now)])
+        #expect(throws: MariaDBError.duplicateKey) {
+            try connection.execute("""
+                INSERT INTO users (id, email, role, created_at, updated_at) VALUES (?, ?, 'user', ?, ?)
+                """, [.string("44444444-4444-4444-4444-444444444444"), .string("a@example.com"), .date(now), .date(now)])
+        }
+        #expect(throws: MariaDBError.foreignKey) {
+            try connection.execute("""
+                INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
+                """, [.string("55555555-5555-5555-5555-555555555555"), .string("no-such-user"),
+                      .string("f"), .date(now), .date(now)])
+        }
+        try connection.execute("DELETE FROM users WHERE id = ?", [.string("11111111-1111-1111-1111-111111111111")])
+        #expect(try connection.query("SELECT id FROM refresh_tokens").isEmpty)
+    }
+}

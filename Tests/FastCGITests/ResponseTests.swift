@@ -1,0 +1,76 @@
+import Testing
+@testable import FastCGI
+
+@Suite struct ResponseTests {
+    private func text(_ response: Response) -> String {
+        String(decoding: response.serialized(), as: UTF8.self)
+    }
+
+    @Test func serializesStatusHeadersAndBody() {
+        let response = Response(status: 404, headers: [("Content-Type", "application/json")], body: Array("{}".utf8))
+        #expect(text(response) == "Status: 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+    }
+
+    @Test func keepsRepeatedHeadersInOrder() {
+        let response = Response(status: 200, headers: [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+        #expect(text(response).contains("Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n"))
+    }
+
+    @Test(arguments: ["evil\r\nSet-Cookie: x=1", "evil\nx", "nul\u{0}"])
+    func dropsHeadersThatWouldSplitTheResponse(value: String) {
+        let response = Response(status: 200, headers: [("X-Test", value), ("X-Ok", "fine")])
+        let serialized = text(response)
+        #expect(!serialized.contains("X-Test"))
+        #expect(!serialized.contains("x=1"))
+        #expect(serialized.contains("X-Ok: fine\r\n"))
+    }
+
+    @Test func contentLengthAlwaysComesFromTheBody() {
+        let response = Response(status: 200, headers: [("Content-Length", "999")], body: [1, 2, 3])
+        let serialized = text(response)
+        #expect(serialized.contains("Content-Length: 3\r\n"))
+        #expect(!serialized.contains("999"))
+    }
+
+    @Test func headerLookupIgnoresCase() {
+        let response = Response(status: 405, headers: [("Allow", "GET, HEAD")])
+        #expect(response.header("allow") == "GET, HEAD")
+        #expect(response.header("x-missing") == nil)
+    }
+}
+
+@Suite struct RequestTests {
+    @Test(arguments: [("Content-Type", "CONTENT_TYPE"), ("content-length", "CONTENT_LENGTH"),
+                      ("X-API-Key", "HTTP_X_API_KEY"), ("Cookie", "HTTP_COOKIE"), ("sec-fetch-site", "HTTP_SEC_FETCH_SITE")])
+    func mapsHeaderNamesToCGIParams(header: String, param: String) {
+        #expect(Request.cgiName(ofHeader: header) == param)
+    }
+
+    @Test func readsTypedFieldsFromParams() {
+        let request = Request(params: [("REQUEST_METHOD", "POST"), ("DOCUMENT_URI", "/api/auth/login"),
+                                       ("REQUEST_URI", "/api/auth/login?x=1"), ("QUERY_STRING", "x=1"),
+                                       ("REMOTE_ADDR", "127.0.0.1"), ("HTTP_X_API_KEY", "k"), ("CONTENT_TYPE", "application/json")],
+                              body: Array("{}".utf8))
+        #expect(request.method == "POST")
+        #expect(request.path == "/api/auth/login")
+        #expect(request.query == "x=1")
+        #expect(request.remoteAddress == "127.0.0.1")
+        #expect(request.header("X-Api-Key") == "k")
+        #expect(request.header("Content-Type") == "application/json")
+        #expect(request.header("Authorization") == nil)
+        #expect(request.body == Array("{}".utf8))
+    }
+
+    @Test func pathFallsBackToRequestURIWithoutQuery() {
+        let request = Request(params: [("REQUEST_URI", "/api/auth/health?verbose=1")])
+        #expect(request.path == "/api/auth/health")
+        #expect(request.method == "GET")
+    }
+
+    @Test func anInvalidatedRequestAnswersNothing() {
+        let request = Request(params: [("REQUEST_METHOD", "DELETE")])
+        request.invalidate()
+        #expect(request.param("REQUEST_METHOD") == nil)
+        #expect(request.allParams.isEmpty)
+    }
+}

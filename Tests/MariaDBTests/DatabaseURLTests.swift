@@ -1,0 +1,63 @@
+import FoundationEssentials
+import Testing
+@testable import MariaDB
+
+@Suite struct DatabaseURLTests {
+    @Test func parsesTCPWithCredentials() throws {
+        let url = try DatabaseURL(parsing: "mariadb://auth:s3cr%40t@db.internal:3307/jwt_authd?ssl-mode=verify&ssl-ca=/etc/ca.pem")
+        #expect(url.user == "auth")
+        #expect(url.password == "s3cr@t")
+        #expect(url.host == "db.internal")
+        #expect(url.port == 3307)
+        #expect(url.database == "jwt_authd")
+        #expect(url.tlsMode == .verify)
+        #expect(url.tlsCA == "/etc/ca.pem")
+    }
+
+    @Test func parsesUnixSocket() throws {
+        let url = try DatabaseURL(parsing: "mariadb://root@localhost/app?socket=/run/mysqld/mysqld.sock")
+        #expect(url.socket == "/run/mysqld/mysqld.sock")
+        #expect(url.password == nil)
+        #expect(url.port == 3306)
+    }
+
+    @Test func descriptionMasksThePassword() throws {
+        let url = try DatabaseURL(parsing: "mariadb://auth:hunter2hunter2@127.0.0.1:3306/db")
+        #expect(!url.description.contains("hunter2"))
+        #expect(url.description.contains("auth:****@"))
+    }
+
+    @Test(arguments: [
+        "postgres://u@h/db", "mariadb://u@h", "mariadb://u@h/", "mariadb://u@h:0/db", "mariadb://u@h:99999/db",
+        "mariadb://u@h/db?socket=relative", "mariadb://u@h/db?ssl-mode=maybe", "mariadb://u@h/db?bogus=1",
+        "mariadb://u@h/db;drop", "mariadb://u:%zz@h/db", "mariadb://u@h/db?ssl-cert=/a.pem", "mariadb://:p@h/db",
+    ])
+    func rejectsBadURLs(text: String) {
+        #expect(throws: MariaDBError.invalidURL) { try DatabaseURL(parsing: text) }
+    }
+
+    @Test func errorMessageNeverContainsThePassword() {
+        do {
+            _ = try DatabaseURL(parsing: "mariadb://u:topsecretpw@h:bad/db")
+            Issue.record("expected an error")
+        } catch {
+            #expect(!error.description.contains("topsecretpw"))
+        }
+    }
+}
+
+@Suite struct CivilTimeTests {
+    @Test(arguments: [0.0, 1_700_000_000.123456, -86_400.5, 253_402_300_799.999999, 951_782_400.000001])
+    func roundTripsThroughFields(seconds: Double) {
+        let date = Date(timeIntervalSince1970: seconds)
+        let back = CivilTime.date(from: CivilTime.fields(of: date))
+        #expect(abs(back.timeIntervalSince1970 - date.timeIntervalSince1970) < 0.000001)
+    }
+
+    @Test func knownDates() {
+        #expect(CivilTime.fields(of: Date(timeIntervalSince1970: 951_782_400)) ==
+            .init(year: 2000, month: 2, day: 29, hour: 0, minute: 0, second: 0, microsecond: 0))
+        #expect(CivilTime.fields(of: Date(timeIntervalSince1970: 1_700_000_000.25)) ==
+            .init(year: 2023, month: 11, day: 14, hour: 22, minute: 13, second: 20, microsecond: 250_000))
+    }
+}
