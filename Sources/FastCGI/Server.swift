@@ -14,11 +14,9 @@ public protocol RequestHandler: AnyObject {
 public struct ServerConfiguration: Sendable {
     /// Threads in this process, each serving one FastCGI connection at a time.
     public var threads: Int
-    /// Largest request body read into memory; a larger one gets ``payloadTooLarge`` without being stored.
+    /// Largest request body read into memory; a larger one gets ``payloadTooLarge`` without being read, and its
+    /// connection is closed after the response.
     public var maxBodyBytes: Int
-    /// How much of an over-limit body is read and discarded to keep a persistent connection usable; past this the
-    /// connection is closed instead.
-    public var maxDiscardBytes: Int
     /// How long a pending new connection may wait while threads idle on kept connections before one of them
     /// closes its idle connection to take the new one (so no request stalls behind persistent connections).
     public var keptConnectionYieldMilliseconds: Int32
@@ -28,14 +26,12 @@ public struct ServerConfiguration: Sendable {
     public init(
         threads: Int = 8,
         maxBodyBytes: Int = 64 * 1024,
-        maxDiscardBytes: Int = 4 * 1024 * 1024,
         keptConnectionYieldMilliseconds: Int32 = 50,
         payloadTooLarge: Response = Response(status: 413, headers: [("Content-Type", "text/plain")],
                                              body: Array("Request body too large\n".utf8))
     ) {
         self.threads = threads
         self.maxBodyBytes = maxBodyBytes
-        self.maxDiscardBytes = maxDiscardBytes
         self.keptConnectionYieldMilliseconds = keptConnectionYieldMilliseconds
         self.payloadTooLarge = payloadTooLarge
     }
@@ -118,13 +114,19 @@ public final class Server: Sendable {
         // listen_sock -1: libfcgi must never accept by itself (it would block where our wake-up cannot reach it);
         // when a connection ends, its accept fails at once with EBADF and control comes back here.
         FCGX_InitRequest(request, -1, 0)
+        let waiter = CFastCGI_accept_waiter_create(listenFD, wakeRead)
         defer {
-            FCGX_Free(request, 1)
+            drop(request)
             request.deallocate()
+            if waiter >= 0 { close(waiter) }
+        }
+        guard waiter >= 0 else {
+            logger.critical("cannot create the accept waiter (epoll)", metadata: ["errno": "\(errno)"])
+            return
         }
         while !isStopping {
             if request.pointee.ipcFd < 0 {
-                guard let connection = acceptConnection() else { break }
+                guard let connection = acceptConnection(waiter: waiter) else { break }
                 request.pointee.ipcFd = connection
                 // FCGX_Accept_r first finishes the "previous" request and would close a descriptor it thinks is not
                 // kept; the next BEGIN_REQUEST record sets the real flag.
@@ -136,7 +138,7 @@ public final class Server: Sendable {
                 case .stop:
                     return
                 case .yieldToNewConnection:
-                    FCGX_Free(request, 1)
+                    drop(request)
                     continue
                 }
             }
@@ -152,20 +154,33 @@ public final class Server: Sendable {
         }
     }
 
+    /// Closes the request's idle connection at once. (libfcgi's own close lingers up to 2 s for the peer to hang up
+    /// first, which nginx never does on a kept connection.)
+    private func drop(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        let connection = request.pointee.ipcFd
+        if connection >= 0 {
+            shutdown(connection, Int32(SHUT_RDWR))
+            close(connection)
+            request.pointee.ipcFd = -1
+        }
+        FCGX_Free(request, 0)
+    }
+
     /// Waits for a new connection; `nil` when the server is stopping.
-    private func acceptConnection() -> Int32? {
+    private func acceptConnection(waiter: Int32) -> Int32? {
         while !isStopping {
-            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-            let ready = poll(&fds, 2, -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                logger.error("poll on the listen socket failed", metadata: ["errno": "\(errno)"])
+            switch CFastCGI_accept_waiter_wait(waiter, wakeRead) {
+            case 2:
+                return nil
+            case 1:
+                break
+            case 0:
+                continue
+            default:
+                logger.error("epoll_wait on the listen socket failed", metadata: ["errno": "\(errno)"])
                 usleep(100_000)
                 continue
             }
-            if fds[1].revents != 0 { return nil }
-            guard fds[0].revents != 0 else { continue }
             let connection = CFastCGI_accept_cloexec(listenFD)
             if connection >= 0 {
                 yieldClaimed.store(false, ordering: .releasing)
@@ -259,12 +274,14 @@ public final class Server: Sendable {
         case tooLarge
     }
 
-    /// Reads the request body up to the limit. An over-limit body is discarded in a fixed buffer (never stored)
-    /// up to ``ServerConfiguration/maxDiscardBytes``; past that the connection is marked for closing.
+    /// Reads the request body up to the limit. An over-limit body is not read: the request gets 413 and its
+    /// connection is closed.
     private func readBody(of request: UnsafeMutablePointer<FCGX_Request>, declaredLength: Int?) -> BodyResult {
         let limit = configuration.maxBodyBytes
         if let declaredLength, declaredLength > limit {
-            discardBody(of: request, declaredLength: declaredLength)
+            // Answer without reading: the connection is closed after the response, so the unread body cannot
+            // desynchronise it (libfcgi would take leftover STDIN records for a protocol error).
+            request.pointee.keepConnection = 0
             return .tooLarge
         }
         if declaredLength == 0 { return .complete([]) }
@@ -284,7 +301,7 @@ public final class Server: Sendable {
             body.append(contentsOf: chunk[..<got])
         }
         if body.count > limit {
-            discardBody(of: request, declaredLength: nil)
+            request.pointee.keepConnection = 0
             return .tooLarge
         }
         return .complete(body)
@@ -305,22 +322,5 @@ public final class Server: Sendable {
             if once { break }
         }
         return filled
-    }
-
-    private func discardBody(of request: UnsafeMutablePointer<FCGX_Request>, declaredLength: Int?) {
-        if let declaredLength, declaredLength > configuration.maxDiscardBytes {
-            request.pointee.keepConnection = 0
-            return
-        }
-        var scratch = [CChar](repeating: 0, count: 16 * 1024)
-        var discarded = 0
-        scratch.withUnsafeMutableBufferPointer { buffer in
-            while discarded <= configuration.maxDiscardBytes {
-                let got = FCGX_GetStr(buffer.baseAddress, Int32(buffer.count), request.pointee.in)
-                if got <= 0 { return }
-                discarded += Int(got)
-            }
-            request.pointee.keepConnection = 0
-        }
     }
 }

@@ -1,0 +1,64 @@
+"""Destructive tier: stop and restart MariaDB under a running worker.
+
+Uses its own MariaDB (never the shared e2e server) and its own workers. The
+worker must keep running while the database is gone, report it through
+/api/auth/health (503), and recover by itself once the database is back.
+"""
+
+import json
+
+import pytest
+
+import harness
+
+
+def health_answer(worker):
+    response = harness.health(worker.address, timeout=5)
+    return response.status, json.loads(response.body)
+
+
+def poll_health(worker, status, timeout=10.0):
+    """Wait until health answers ``status``, then require a few more answers to agree.
+
+    Threads keep their own database connections; the follow-up requests
+    reach other threads too.
+    """
+    harness.wait_until(lambda: health_answer(worker)[0] == status, timeout, f"health {status}", interval=0.2)
+    return [health_answer(worker) for _ in range(2 * worker.threads)]
+
+
+@pytest.fixture(scope="module")
+def own_mariadb(mariadb_installed, rundir):
+    db = harness.MariaDB(rundir / "db", fast=True).start()
+    yield db
+    db.stop()
+
+
+@pytest.fixture(scope="module")
+def base_env(authd_bin, own_mariadb, secret_pair, rundir):
+    """Overrides conftest's: the database lives on this module's own server."""
+    return harness.prepare_database(own_mariadb, authd_bin, "destructive", secret_pair, rundir / "migrate.log")
+
+
+def test_health_follows_database_down_and_up(start_worker, own_mariadb):
+    worker = start_worker(threads=2)
+    assert health_answer(worker) == (200, {"status": "ok", "database": "ok"})
+
+    own_mariadb.stop()
+    answers = poll_health(worker, 503)
+    assert all(answer == (503, {"status": "unavailable", "database": "unavailable"}) for answer in answers), answers
+    assert worker.alive(), worker.log_text()
+
+    own_mariadb.start()
+    answers = poll_health(worker, 200)
+    assert all(answer == (200, {"status": "ok", "database": "ok"}) for answer in answers), answers
+
+
+def test_health_recovers_after_database_restart(start_worker, own_mariadb):
+    """Connections broken by a server restart ("server has gone away") are replaced."""
+    worker = start_worker(threads=2)
+    for _ in range(2 * worker.threads):
+        assert health_answer(worker)[0] == 200
+    own_mariadb.restart()
+    answers = poll_health(worker, 200)
+    assert all(status == 200 for status, _ in answers), answers

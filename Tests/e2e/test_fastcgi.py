@@ -1,0 +1,257 @@
+"""The worker over FastCGI directly (no nginx): routes, limits, kept
+connections, misbehaving clients, fd-0 mode and graceful stop.
+
+Requests go to the worker's own unix socket through ``fcgi_client``, which
+can do what nginx never does: hold connections idle, send a body late, hang
+up half-way, write garbage.
+"""
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+import harness
+from fcgi_client import (BEGIN_REQUEST, PARAMS, STDIN, FastCGIConnection, connect, encode_record, fcgi_request,
+                         http_params)
+
+HEALTH = http_params("GET", "/api/auth/health")
+
+
+def json_body(response):
+    assert response.headers.get("content-type", "").startswith("application/json"), response
+    return json.loads(response.body)
+
+
+def assert_serves(worker, timeout=5.0):
+    """The worker is alive and a new connection gets a health answer."""
+    assert worker.alive(), worker.log_text()
+    response = harness.health(worker.address, timeout=timeout)
+    assert response.status == 200, response
+
+
+# Routes and limits
+
+
+def test_health_answers_ok(start_worker):
+    response = harness.health(start_worker().address)
+    assert response.status == 200
+    assert json_body(response) == {"status": "ok", "database": "ok"}
+
+
+def test_unknown_path_is_404_json(start_worker):
+    response = fcgi_request(start_worker().address, http_params("GET", "/api/auth/nope"))
+    assert response.status == 404
+    assert json_body(response) == {"error": "Not found", "code": "not_found"}
+
+
+def test_wrong_method_is_405_with_allow(start_worker):
+    response = fcgi_request(start_worker().address, http_params("POST", "/api/auth/health", body_length=0))
+    assert response.status == 405
+    assert response.headers.get("allow") == "GET, HEAD"
+    assert json_body(response) == {"error": "Method not allowed", "code": "method_not_allowed"}
+
+
+def test_body_over_limit_is_413_without_reading_it(start_worker):
+    """CONTENT_LENGTH over JWT_MAX_BODY_BYTES is refused before any body byte arrives."""
+    worker = start_worker(env={"JWT_MAX_BODY_BYTES": "1024"})
+    with FastCGIConnection(worker.address, timeout=5) as conn:
+        # No STDIN is ever sent: a worker that tried to read the body would time out here.
+        conn.begin(http_params("POST", "/api/auth/login", body_length=1025, content_type="application/json"))
+        try:
+            response = conn.read_response()
+        except TimeoutError:
+            pytest.fail("no answer within 5 s while the body was withheld: the worker waits for the body")
+    assert response.status == 413
+    assert json_body(response) == {"error": "Request body too large", "code": "payload_too_large"}
+    assert_serves(worker)
+
+
+def test_body_at_limit_is_accepted(start_worker):
+    worker = start_worker(env={"JWT_MAX_BODY_BYTES": "1024"})
+    response = fcgi_request(worker.address, http_params("POST", "/api/auth/nope", body_length=1024), stdin=b"x" * 1024)
+    assert response.status == 404
+
+
+def test_tcp_listen(start_worker):
+    worker = start_worker(listen=f"127.0.0.1:{harness.free_port()}")
+    assert harness.health(worker.address).status == 200
+
+
+def test_socket_mode(start_worker):
+    worker = start_worker(args=["--socket-mode", "0666"])
+    assert os.stat(worker.address.removeprefix("unix:")).st_mode & 0o777 == 0o666
+
+
+# Kept connections (FCGI_KEEP_CONN)
+
+
+def test_many_requests_over_one_kept_connection(start_worker):
+    worker = start_worker()
+    with FastCGIConnection(worker.address) as conn:
+        for i in range(20):
+            response = conn.request(http_params("GET", "/api/auth/health" if i % 2 else "/api/auth/nope"),
+                                    keep_conn=True)
+            assert response.status == (200 if i % 2 else 404)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_idle_kept_connections_do_not_block_accept(start_worker, threads):
+    """With threads-1 idle kept connections, a new client is still answered.
+
+    Each kept connection holds one thread (it waits there for the next
+    request), so this is the most the rule "threads > kept connections"
+    allows. A worker whose threads share an accept lock held while waiting
+    on a kept connection (libfcgi's example mutex) fails this.
+    """
+    worker = start_worker(threads=threads)
+    kept = [FastCGIConnection(worker.address) for _ in range(threads - 1)]
+    try:
+        for conn in kept:
+            assert conn.request(HEALTH, keep_conn=True).status == 200
+        assert harness.health(worker.address, timeout=3).status == 200
+        for conn in kept:
+            assert conn.request(HEALTH, keep_conn=True).status == 200
+    finally:
+        for conn in kept:
+            conn.close()
+
+
+def test_a_new_client_is_answered_even_when_every_thread_holds_an_idle_kept_connection(start_worker):
+    """Sizing rule broken on purpose: 2 threads, 2 idle kept connections. A third client must still be answered
+    (one thread gives up its idle connection after the yield delay), not wait until a kept connection closes."""
+    worker = start_worker(threads=2)
+    kept = [FastCGIConnection(worker.address) for _ in range(2)]
+    try:
+        for conn in kept:
+            assert conn.request(HEALTH, keep_conn=True).status == 200
+        started = time.monotonic()
+        assert harness.health(worker.address, timeout=3).status == 200
+        assert time.monotonic() - started < 1.0
+    finally:
+        for conn in kept:
+            conn.close()
+    assert_serves(worker)
+
+
+# Misbehaving clients
+
+
+def test_client_hangs_up_after_params(start_worker):
+    worker = start_worker()
+    for sent_body in (b"", b"{\"half\":"):
+        with FastCGIConnection(worker.address) as conn:
+            conn.begin(http_params("POST", "/api/auth/nope", body_length=100, content_type="application/json"))
+            conn.send_stdin(sent_body)
+        time.sleep(0.1)
+        assert_serves(worker)
+
+
+def test_client_hangs_up_before_reading_response(start_worker):
+    """Writing a response to a closed connection (EPIPE/ECONNRESET) must not kill the worker."""
+    worker = start_worker()
+    body = b"x" * 60000
+    for _ in range(5):
+        conn = FastCGIConnection(worker.address)
+        conn.begin(http_params("POST", "/api/auth/nope", body_length=len(body)))
+        conn.send_stdin(body)
+        conn.end_stdin()
+        # Close with a reset, unread, while the worker is about to answer.
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+    time.sleep(0.2)
+    assert_serves(worker)
+
+
+@pytest.mark.parametrize("garbage", [
+    b"GET /api/auth/health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    b"\x00" * 64,
+    bytes(range(256)) * 4,
+    encode_record(BEGIN_REQUEST, 1, struct.pack(">HB5x", 99, 0)) + encode_record(PARAMS, 1),  # unknown role
+    encode_record(STDIN, 1, b"stdin before any BEGIN_REQUEST"),
+    encode_record(BEGIN_REQUEST, 1, b"\x00\x01"),  # truncated BEGIN_REQUEST body
+], ids=["http", "zeros", "bytes", "unknown-role", "stdin-first", "short-begin"])
+def test_garbage_does_not_crash_worker(start_worker, garbage):
+    worker = start_worker()
+    with connect(worker.address) as sock:
+        sock.sendall(garbage)
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(5)
+        try:
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass  # a reset is a fine answer to garbage
+    assert_serves(worker)
+
+
+# fd-0 mode (spawn-fcgi)
+
+
+def test_serves_on_fd0_from_spawn_fcgi(spawn_fcgi, authd_bin, base_env, rundir):
+    sock = rundir / "spawned.sock"
+    pidfile = rundir / "spawned.pid"
+    with open(rundir / "worker-spawned.log", "ab") as log:
+        subprocess.run([spawn_fcgi, "-s", str(sock), "-M", "0666", "-F", "1", "-P", str(pidfile), "--",
+                        str(authd_bin), "serve", "--threads", "2"],
+                       env=base_env, stdout=log, stderr=subprocess.STDOUT, check=True, timeout=10)
+    pid = int(pidfile.read_text().split()[0])
+    try:
+        response = harness.wait_until(lambda: _try_health(f"unix:{sock}"), 10, "the spawned worker")
+        assert response.status == 200
+        assert json_body(response) == {"status": "ok", "database": "ok"}
+        assert os.stat(sock).st_mode & 0o777 == 0o666
+    finally:
+        # Not our child: spawn-fcgi forked it and exited. Signal it and watch /proc.
+        os.kill(pid, signal.SIGTERM)
+        try:
+            harness.wait_until(lambda: harness.process_gone(pid), 5, f"spawned worker {pid} to exit")
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)
+            raise
+
+
+def _try_health(address):
+    try:
+        return harness.health(address, timeout=2)
+    except OSError:
+        return None
+
+
+# Graceful stop
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_stop_signal_lets_in_flight_request_finish(start_worker, sig):
+    """A request whose body is still arriving when the signal comes is answered; then exit 0."""
+    worker = start_worker(threads=2)
+    with FastCGIConnection(worker.address, timeout=10) as conn:
+        conn.begin(http_params("POST", "/api/auth/nope", body_length=10, content_type="application/json"))
+        time.sleep(0.3)  # a thread has taken the request and waits for its body
+        worker.send_signal(sig)
+        time.sleep(1.2)  # the body comes 1.5 s after the params
+        conn.send_stdin(b"0123456789")
+        conn.end_stdin()
+        response = conn.read_response()
+    assert response.status == 404
+    assert json_body(response)["code"] == "not_found"
+    assert worker.wait(timeout=5) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_stop_signal_with_idle_kept_connections_exits_promptly(start_worker, sig):
+    worker = start_worker(threads=3)
+    kept = [FastCGIConnection(worker.address) for _ in range(2)]
+    try:
+        for conn in kept:
+            assert conn.request(HEALTH, keep_conn=True).status == 200
+        worker.send_signal(sig)
+        assert worker.wait(timeout=5) == 0
+    finally:
+        for conn in kept:
+            conn.close()
