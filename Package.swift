@@ -41,6 +41,11 @@ let package = Package(
             dependencies: ["CMariaDB"],
             swiftSettings: commonSettings
         ),
+        .target(
+            name: "CryptoPrimitives",
+            dependencies: ["COpenSSL"],
+            swiftSettings: commonSettings
+        ),
 
         // MARK: Domain and HTTP
         .target(
@@ -85,6 +90,11 @@ let package = Package(
         .testTarget(
             name: "AuthCoreTests",
             dependencies: ["AuthCore", "MariaDB", "TestSupport"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "CryptoPrimitivesTests",
+            dependencies: ["CryptoPrimitives"],
             swiftSettings: commonSettings
         ),
         .testTarget(
