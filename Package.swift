@@ -49,13 +49,22 @@ let package = Package(
 
         // MARK: Domain and HTTP
         .target(
+            name: "StrictJSON",
+            swiftSettings: safeSettings
+        ),
+        .target(
+            name: "JOSE",
+            dependencies: ["CryptoPrimitives", "StrictJSON"],
+            swiftSettings: safeSettings
+        ),
+        .target(
             name: "AuthCore",
             dependencies: ["MariaDB", .product(name: "Logging", package: "swift-log")],
             swiftSettings: safeSettings
         ),
         .target(
             name: "AuthHTTP",
-            dependencies: ["AuthCore", "FastCGI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AuthCore", "FastCGI", "StrictJSON", .product(name: "Logging", package: "swift-log")],
             swiftSettings: safeSettings
         ),
 
@@ -98,8 +107,18 @@ let package = Package(
             swiftSettings: commonSettings
         ),
         .testTarget(
+            name: "StrictJSONTests",
+            dependencies: ["StrictJSON"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "JOSETests",
+            dependencies: ["JOSE", "CryptoPrimitives", "StrictJSON"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
             name: "AuthHTTPTests",
-            dependencies: ["AuthHTTP", "AuthCore"],
+            dependencies: ["AuthHTTP", "AuthCore", "StrictJSON"],
             swiftSettings: commonSettings
         ),
     ]

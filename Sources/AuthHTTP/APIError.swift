@@ -1,4 +1,5 @@
 public import FastCGI
+public import StrictJSON
 
 /// An error the client sees: an HTTP status, a stable snake_case code (never renamed) and a short message.
 ///
@@ -39,7 +40,7 @@ public struct APIError: Error, Sendable, Equatable {
 
 extension Response {
     /// A JSON response; `Cache-Control: no-store` since auth answers must never be cached.
-    public static func json(status: Int, _ value: JSONValue) -> Response {
+    public static func json(status: Int, _ value: JSON) -> Response {
         Response(status: status,
                  headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
                  body: value.bytes)

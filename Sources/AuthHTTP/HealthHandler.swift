@@ -1,5 +1,6 @@
 import AuthCore
 import FastCGI
+import StrictJSON
 import Logging
 
 /// `GET /api/auth/health`: 200 when MariaDB answers, 503 otherwise (the worker keeps running and recovers).

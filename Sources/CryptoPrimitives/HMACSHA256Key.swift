@@ -37,4 +37,9 @@ public final class HMACSHA256Key: @unchecked Sendable {
     public func isValid(_ code: [UInt8], for message: UnsafeRawBufferPointer) -> Bool {
         ConstantTime.equals(authenticationCode(for: message), code)
     }
+
+    /// Whether `code` is the MAC of `message`, compared in constant time.
+    public func isValid(_ code: [UInt8], for message: ArraySlice<UInt8>) -> Bool {
+        message.withUnsafeBytes { isValid(code, for: $0) }
+    }
 }

@@ -166,6 +166,19 @@ public final class AsymmetricKey: @unchecked Sendable {
         return signature
     }
 
+    /// Signs `message` (see the pointer-based overload).
+    public func sign(_ message: [UInt8]) throws(CryptoError) -> [UInt8] {
+        let result = message.withUnsafeBytes { bytes in
+            Result { () throws(CryptoError) -> [UInt8] in try sign(bytes) }
+        }
+        return try result.get()
+    }
+
+    /// Whether `signature` is valid for `message` (see the pointer-based overload).
+    public func isValidSignature(_ signature: [UInt8], for message: ArraySlice<UInt8>) -> Bool {
+        signature.withUnsafeBytes { sig in message.withUnsafeBytes { isValidSignature(sig, for: $0) } }
+    }
+
     /// Whether `signature` (64 bytes, raw r || s for P-256) is valid for `message`. Malformed signatures, including
     /// r = 0 or s = 0, are simply invalid.
     public func isValidSignature(_ signature: UnsafeRawBufferPointer, for message: UnsafeRawBufferPointer) -> Bool {

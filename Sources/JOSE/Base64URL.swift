@@ -1,0 +1,79 @@
+/// base64url without padding (RFC 7515 §2), decoded strictly.
+public enum Base64URL {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    private static let reverse: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(index) }
+        return table
+    }()
+
+    /// Encodes bytes.
+    public static func encode(_ bytes: some Collection<UInt8>) -> String {
+        String(decoding: encodedBytes(bytes), as: UTF8.self)
+    }
+
+    /// Encodes bytes to the ASCII bytes of their base64url text.
+    public static func encodedBytes(_ bytes: some Collection<UInt8>) -> [UInt8] {
+        let input = Array(bytes)
+        var out: [UInt8] = []
+        out.reserveCapacity((input.count * 4 + 2) / 3)
+        var index = 0
+        while index + 3 <= input.count {
+            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+            out.append(alphabet[Int(chunk >> 18 & 63)])
+            out.append(alphabet[Int(chunk >> 12 & 63)])
+            out.append(alphabet[Int(chunk >> 6 & 63)])
+            out.append(alphabet[Int(chunk & 63)])
+            index += 3
+        }
+        let rest = input.count - index
+        if rest == 1 {
+            let chunk = UInt32(input[index]) << 16
+            out.append(alphabet[Int(chunk >> 18 & 63)])
+            out.append(alphabet[Int(chunk >> 12 & 63)])
+        } else if rest == 2 {
+            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8
+            out.append(alphabet[Int(chunk >> 18 & 63)])
+            out.append(alphabet[Int(chunk >> 12 & 63)])
+            out.append(alphabet[Int(chunk >> 6 & 63)])
+        }
+        return out
+    }
+
+    /// Decodes canonical base64url: only the url alphabet, no padding, no whitespace, and the unused low bits of
+    /// the last character zero (otherwise several texts would decode to the same bytes).
+    ///
+    /// - Returns: The bytes, or `nil` when the text is not canonical base64url.
+    public static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
+        let input = Array(text)
+        let remainder = input.count % 4
+        if remainder == 1 { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(input.count * 3 / 4)
+        var index = 0
+        while index + 4 <= input.count {
+            let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])]
+            let c = reverse[Int(input[index + 2])], d = reverse[Int(input[index + 3])]
+            if (a | b | c | d) & 0xC0 != 0 { return nil }
+            let chunk = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+            out.append(UInt8(chunk >> 16 & 0xFF))
+            out.append(UInt8(chunk >> 8 & 0xFF))
+            out.append(UInt8(chunk & 0xFF))
+            index += 4
+        }
+        if remainder == 2 {
+            let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])]
+            if (a | b) & 0xC0 != 0 || b & 0x0F != 0 { return nil }
+            out.append(a << 2 | b >> 4)
+        } else if remainder == 3 {
+            let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])], c = reverse[Int(input[index + 2])]
+            if (a | b | c) & 0xC0 != 0 || c & 0x03 != 0 { return nil }
+            out.append(a << 2 | b >> 4)
+            out.append((b & 0x0F) << 4 | c >> 2)
+        }
+        return out
+    }
+
+    /// Decodes a String.
+    public static func decode(_ text: String) -> [UInt8]? { decode(Array(text.utf8)) }
+}
