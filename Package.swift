@@ -59,7 +59,7 @@ let package = Package(
         ),
         .target(
             name: "AuthCore",
-            dependencies: ["MariaDB", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MariaDB", "JOSE", "CryptoPrimitives", .product(name: "Logging", package: "swift-log")],
             swiftSettings: safeSettings
         ),
         .target(
@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "jwt-authd",
             dependencies: [
-                "AuthCore", "AuthHTTP", "FastCGI", "MariaDB",
+                "AuthCore", "AuthHTTP", "FastCGI", "MariaDB", "JOSE", "StrictJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

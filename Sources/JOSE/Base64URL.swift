@@ -15,6 +15,7 @@ public enum Base64URL {
     /// Encodes bytes to the ASCII bytes of their base64url text.
     public static func encodedBytes(_ bytes: some Collection<UInt8>) -> [UInt8] {
         let input = Array(bytes)
+        let alphabet = Self.alphabet
         var out: [UInt8] = []
         out.reserveCapacity((input.count * 4 + 2) / 3)
         var index = 0
@@ -46,6 +47,7 @@ public enum Base64URL {
     /// - Returns: The bytes, or `nil` when the text is not canonical base64url.
     public static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
         let input = Array(text)
+        let reverse = Self.reverse
         let remainder = input.count % 4
         if remainder == 1 { return nil }
         var out: [UInt8] = []

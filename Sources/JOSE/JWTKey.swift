@@ -117,6 +117,18 @@ public final class JWTKey: Sendable {
         return .object(members)
     }
 
+    /// The private key as PKCS#8 PEM (EdDSA and ES256 keys only).
+    public func privatePEM() throws(JOSEError) -> String {
+        guard case .asymmetric(let key) = material, key.isPrivate else {
+            throw JOSEError(.invalidKey, "only private EdDSA and ES256 keys have a PEM form")
+        }
+        do {
+            return try key.pem(includingPrivate: true)
+        } catch {
+            throw JOSEError(.invalidKey, error.message)
+        }
+    }
+
     /// The RFC 7638 thumbprint: base64url(SHA-256(the required members in lexicographic order, no whitespace)).
     public func thumbprint() throws(JOSEError) -> String {
         Base64URL.encode(SHA256.hash(JSON.object(try requiredMembers(includingSecret: true)).bytes))

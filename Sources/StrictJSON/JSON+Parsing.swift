@@ -59,7 +59,8 @@ private struct Parser {
         guard depth <= maxDepth else { throw error(.tooDeep) }
         position += 1
         var members: [(String, JSON)] = []
-        var names = Set<String>()
+        // Small objects (every JWT) find duplicates by a linear scan; a set is built only past 16 members.
+        var names: Set<String>?
         skipWhitespace()
         if peek == UInt8(ascii: "}") {
             position += 1
@@ -70,7 +71,12 @@ private struct Parser {
             guard peek == UInt8(ascii: "\"") else { throw error(.syntax) }
             let nameOffset = position
             let name = try string()
-            guard names.insert(name).inserted else { throw JSONError(code: .duplicateName, offset: nameOffset) }
+            if names == nil && members.count >= 16 { names = Set(members.map(\.0)) }
+            if names != nil {
+                guard names!.insert(name).inserted else { throw JSONError(code: .duplicateName, offset: nameOffset) }
+            } else if members.contains(where: { $0.0 == name }) {
+                throw JSONError(code: .duplicateName, offset: nameOffset)
+            }
             skipWhitespace()
             guard peek == UInt8(ascii: ":") else { throw error(.syntax) }
             position += 1

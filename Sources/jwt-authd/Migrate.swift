@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuthCore
 import Foundation
+import JOSE
 import Logging
 import MariaDB
 
@@ -52,7 +53,12 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             do {
                 let config = try Config.load(sources: try ConfigLoading.sources(configPath: options.config, flags: [:]))
+                let keys = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
                 for (key, value) in config.describedLines() { Swift.print("\(key) = \(value)") }
+                for (type, set) in [("access", keys.access), ("refresh", keys.refresh)] {
+                    let ids = set.verificationKeys.map { "\($0.algorithm.rawValue):\($0.id ?? "-")" }
+                    Swift.print("# \(type) keys (signing first): \(ids.joined(separator: ", "))")
+                }
             } catch {
                 ConfigLoading.fail(error)
             }

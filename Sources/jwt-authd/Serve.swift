@@ -41,6 +41,12 @@ struct Serve: ParsableCommand {
             ConfigLoading.fail(error)
         }
 
+        do {
+            _ = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
+        } catch {
+            ConfigLoading.fail(error)
+        }
+
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -116,13 +116,25 @@ import Testing
         env["JWT_ACCESS_SECRET"] = nil
         env["JWT_ACCESS_SECRET_FILE"] = "/run/secrets/access"
         let config = try load(env: env, files: ["/run/secrets/access": Self.access + "b\n"])
-        #expect(config.tokens.accessSecret == Secret(Self.access + "b"))
+        #expect(config.tokens.accessKey == .secret(Secret(Self.access + "b")))
         env["JWT_ACCESS_SECRET_FILE"] = "/missing"
         #expect(try #require(problems(env: env)).mentions("tokens.access_secret"))
         env["JWT_ACCESS_SECRET_FILE"] = nil
         let fromFileKey = try load(env: env, file: ["tokens.access_secret_file": .string("/etc/a")],
                                    files: ["/etc/a": Self.access + "c"])
-        #expect(fromFileKey.tokens.accessSecret == Secret(Self.access + "c"))
+        #expect(fromFileKey.tokens.accessKey == .secret(Secret(Self.access + "c")))
+    }
+
+    @Test func aKeyFileReplacesTheSecretButNotBoth() throws {
+        var env = Self.minimal
+        env["JWT_ACCESS_SECRET"] = nil
+        env["JWT_ACCESS_KEY_FILE"] = "/etc/jwt-authd/access.jwk"
+        env["JWT_ACCESS_VERIFY_KEY_FILES"] = "/etc/jwt-authd/old1.jwk, /etc/jwt-authd/old2.pem"
+        let config = try load(env: env)
+        #expect(config.tokens.accessKey == .keyFile("/etc/jwt-authd/access.jwk"))
+        #expect(config.tokens.accessVerifyKeyFiles == ["/etc/jwt-authd/old1.jwk", "/etc/jwt-authd/old2.pem"])
+        env["JWT_ACCESS_SECRET"] = Self.access
+        #expect(try #require(problems(env: env)).mentions("tokens.access_key_file"))
     }
 
     @Test func developmentTurnsSecureCookiesOffUnlessForced() throws {

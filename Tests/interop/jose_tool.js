@@ -8,9 +8,10 @@
 // sign prints the token; the algorithm is always the JWK's "alg", the other header members are copied as given.
 // verify pins the algorithm to the JWK's "alg", requires exp, checks iss and aud when given and the header typ when
 // given (jose compares typ case-insensitively and ignores an "application/" prefix), then prints the claims (exit 0)
-// or {"error": "<error name>: <message>"} (exit 1). The JWK may be private: its private members are dropped first,
-// because jose refuses to verify with a private key. genkey writes a new key pair as JWK files with "alg" and "kid"
-// (the RFC 7638 thumbprint); for HS256 both files hold the same 32-byte oct key. The private file is mode 0600.
+// or {"error": "<error name>: <message>"} (exit 1). The JWK may be private: its private member is dropped first, so
+// the token is checked with the public key alone, as any other verifier holds it. genkey writes a new key pair as JWK
+// files with "alg" and "kid" (the RFC 7638 thumbprint); for HS256 both files hold the same 32-byte oct key. The
+// private file is created with mode 0600.
 //
 // CommonJS rather than an ES module: Debian installs jose under /usr/share/nodejs, which only Debian's own node
 // searches. Adding that folder to this module's require paths finds it under any node (NodeSource's, say) without
@@ -29,7 +30,7 @@ const USAGE = `usage:
 
 const readJSON = (path) => JSON.parse(fs.readFileSync(path, 'utf8'));
 
-// The key jose signs or verifies with; public drops the private member of an OKP or EC key.
+// The key jose signs or verifies with; publicOnly drops the private member of an OKP or EC key.
 function keyFor(jwk, { publicOnly }) {
   if (publicOnly && jwk.kty !== 'oct') {
     jwk = Object.fromEntries(Object.entries(jwk).filter(([name]) => name !== 'd'));

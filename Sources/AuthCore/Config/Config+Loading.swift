@@ -77,8 +77,12 @@ extension Config {
             ("server.socket_mode", "0" + String(server.socketMode, radix: 8)),
             ("server.max_body_bytes", "\(server.maxBodyBytes)"),
             ("server.drain_timeout", DurationText.format(seconds: server.drainTimeoutSeconds)),
-            ("tokens.access_secret", tokens.accessSecret.description),
-            ("tokens.refresh_secret", tokens.refreshSecret.description),
+            ("tokens.access_secret", tokens.accessKey.secretDescription),
+            ("tokens.refresh_secret", tokens.refreshKey.secretDescription),
+            ("tokens.access_key_file", tokens.accessKey.fileDescription),
+            ("tokens.access_verify_key_files", tokens.accessVerifyKeyFiles.joined(separator: ",")),
+            ("tokens.refresh_key_file", tokens.refreshKey.fileDescription),
+            ("tokens.refresh_verify_key_files", tokens.refreshVerifyKeyFiles.joined(separator: ",")),
             ("tokens.access_ttl", DurationText.format(seconds: tokens.accessTTLSeconds)),
             ("tokens.refresh_ttl", DurationText.format(seconds: tokens.refreshTTLSeconds)),
             ("tokens.session_max_age", DurationText.format(seconds: tokens.sessionMaxAgeSeconds)),
@@ -173,11 +177,24 @@ private struct Reader {
         return text.split(separator: ",").map { String($0).trimmingASCIISpaces() }.filter { !$0.isEmpty }
     }
 
-    mutating func secret(_ name: String) -> Secret? {
-        guard let text = raw(name), !text.isEmpty else {
-            problem(name, "is missing: set at least 32 random bytes, e.g. the output of `openssl rand -base64 48`")
+    mutating func secret(_ name: String, orKeyFile fileKey: String) -> Config.KeySource? {
+        let file = raw(fileKey).flatMap { $0.isEmpty ? nil : $0 }
+        let text = raw(name).flatMap { $0.isEmpty ? nil : $0 }
+        switch (text, file) {
+        case (nil, nil):
+            problem(name, "is missing: set at least 32 random bytes, e.g. the output of `openssl rand -base64 48` (or set \(fileKey) to a key file)")
             return nil
+        case (_?, _?):
+            problem(fileKey, "is set together with \(name): keep only one of them")
+            return nil
+        case (nil, let path?):
+            return .keyFile(path)
+        case (let text?, nil):
+            return secret(name, text: text).map { .secret($0) }
         }
+    }
+
+    mutating func secret(_ name: String, text: String) -> Secret? {
         let secret = Secret(text)
         if secret.bytes.count < 32 {
             problem(name, "is too short (\(secret.bytes.count) bytes): use at least 32 random bytes, e.g. `openssl rand -base64 48`")
@@ -215,12 +232,14 @@ private struct Reader {
         server.maxBodyBytes = integer("server.max_body_bytes", default: server.maxBodyBytes, in: 1024...(16 << 20))
         server.drainTimeoutSeconds = seconds("server.drain_timeout", default: server.drainTimeoutSeconds, max: 3600)
 
-        let accessSecret = secret("tokens.access_secret")
-        let refreshSecret = secret("tokens.refresh_secret")
-        if let accessSecret, let refreshSecret, accessSecret == refreshSecret {
-            problem("tokens.refresh_secret", "must differ from tokens.access_secret (JWT_ACCESS_SECRET): generate a second secret")
+        let accessKey = secret("tokens.access_secret", orKeyFile: "tokens.access_key_file")
+        let refreshKey = secret("tokens.refresh_secret", orKeyFile: "tokens.refresh_key_file")
+        if let accessKey, let refreshKey, accessKey == refreshKey {
+            problem("tokens.refresh_secret", "must differ from the access key (tokens.access_secret / access_key_file): generate a second one")
         }
-        var tokens = Config.Tokens(accessSecret: accessSecret ?? Secret([]), refreshSecret: refreshSecret ?? Secret([]))
+        var tokens = Config.Tokens(accessKey: accessKey ?? .secret(Secret([])), refreshKey: refreshKey ?? .secret(Secret([])))
+        tokens.accessVerifyKeyFiles = list("tokens.access_verify_key_files")
+        tokens.refreshVerifyKeyFiles = list("tokens.refresh_verify_key_files")
         let year = 366 * 86_400
         tokens.accessTTLSeconds = seconds("tokens.access_ttl", default: tokens.accessTTLSeconds, max: 86_400)
         tokens.refreshTTLSeconds = seconds("tokens.refresh_ttl", default: tokens.refreshTTLSeconds, max: year)
@@ -267,6 +286,18 @@ private struct Reader {
         return Config(databaseURL: databaseURL, listen: listen, server: server, tokens: tokens,
                       cookieSecure: cookieSecure, allowedOrigins: allowedOrigins, trustedProxies: trustedProxies,
                       environment: environment, logLevel: logLevel)
+    }
+}
+
+extension Config.KeySource {
+    var secretDescription: String {
+        if case .secret(let secret) = self { return secret.description }
+        return ""
+    }
+
+    var fileDescription: String {
+        if case .keyFile(let path) = self { return path }
+        return ""
     }
 }
 

@@ -40,10 +40,24 @@ public struct Config: Sendable {
         public init() {}
     }
 
+    /// Where a token type's signing key comes from.
+    public enum KeySource: Sendable, Equatable {
+        /// An HS256 secret (`tokens.access_secret`, the seed's way).
+        case secret(Secret)
+        /// A key file: a JWK (HS256, EdDSA or ES256) or a PEM key (EdDSA or ES256).
+        case keyFile(String)
+    }
+
     /// Token settings.
     public struct Tokens: Sendable {
-        public var accessSecret: Secret
-        public var refreshSecret: Secret
+        /// The signing key of access tokens.
+        public var accessKey: KeySource
+        /// The signing key of refresh tokens.
+        public var refreshKey: KeySource
+        /// Key files of previous access keys: tokens they signed keep verifying (rotation).
+        public var accessVerifyKeyFiles: [String] = []
+        /// Key files of previous refresh keys.
+        public var refreshVerifyKeyFiles: [String] = []
         public var accessTTLSeconds: Int = 15 * 60
         public var refreshTTLSeconds: Int = 7 * 24 * 3600
         public var sessionMaxAgeSeconds: Int = 30 * 24 * 3600
@@ -52,9 +66,9 @@ public struct Config: Sendable {
         public var leewaySeconds: Int = 0
         public var refreshGraceSeconds: Int = 10
 
-        public init(accessSecret: Secret, refreshSecret: Secret) {
-            self.accessSecret = accessSecret
-            self.refreshSecret = refreshSecret
+        public init(accessKey: KeySource, refreshKey: KeySource) {
+            self.accessKey = accessKey
+            self.refreshKey = refreshKey
         }
     }
 
