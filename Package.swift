@@ -79,6 +79,13 @@ let package = Package(
             swiftSettings: commonSettings
         ),
 
+        // MARK: The fuzz target of the token parser (scripts/fuzz)
+        .executableTarget(
+            name: "jose-fuzz",
+            dependencies: ["JOSE", "CryptoPrimitives", "StrictJSON"],
+            swiftSettings: commonSettings
+        ),
+
         // MARK: Tests
         .target(
             name: "TestSupport",
