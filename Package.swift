@@ -49,6 +49,11 @@ let package = Package(
 
         // MARK: Domain and HTTP
         .target(
+            name: "Passwords",
+            dependencies: ["CArgon2", "CCrypt", "CryptoPrimitives"],
+            swiftSettings: commonSettings
+        ),
+        .target(
             name: "StrictJSON",
             swiftSettings: safeSettings
         ),
@@ -111,6 +116,11 @@ let package = Package(
         .testTarget(
             name: "CryptoPrimitivesTests",
             dependencies: ["CryptoPrimitives"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "PasswordsTests",
+            dependencies: ["Passwords"],
             swiftSettings: commonSettings
         ),
         .testTarget(

@@ -1,0 +1,98 @@
+@testable import Passwords
+import Testing
+
+/// Hashes made by PHP 8.2's password_hash (Debian php8.2-cli), for shared-hosting migrations.
+enum PHPVectors {
+    static let password = "correct horse battery staple"
+    static let bcrypt10 = "$2y$10$ginxgWIgyW.IpgwQQQySluebEcaCorhQne3pfeuMA.gKlp7mUZvZ."
+    static let bcrypt4 = "$2y$04$I7mqIMHu9.BH1tIpYcl1WeTqWQkuBjql7JFCxFytphl1iHJcvZeKS"
+    static let bcryptUnicode = "$2y$05$ILAlyxtBWScFaAqXnXSHzu3o0BQbgi13ooOEMp3KMvtg0CBlQA/ou"
+    static let unicodePassword = "ünïcödé pässwörd 🔐"
+    static let argon2i = "$argon2i$v=19$m=1024,t=2,p=1$bWRZbUxyb3d5bkp2Um1CSg$dazIigwuLrGZ1+eB0A7fmEgpAlAOm95PhzSHkLjmxF8"
+    static let argon2idWeak = "$argon2id$v=19$m=1024,t=2,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU"
+    static let argon2idPHPDefault = "$argon2id$v=19$m=65536,t=4,p=1$eHRLNUl0SGhEMlZ1a2hFWQ$t6fq+P0RYfht/SJJPzy/ZXCZWsE3uUP/er8qazZ2LDo"
+}
+
+@Suite struct PasswordHashingTests {
+    let hasher = try! Argon2Hasher(parameters: .owasp)
+
+    @Test func newHashesArePHCArgon2idWithTheConfiguredCosts() throws {
+        let cheap = try Argon2Hasher(parameters: Argon2Parameters(memoryKiB: 64, iterations: 1, parallelism: 1))
+        let hash = try cheap.hash("hunter2hunter2")
+        #expect(hash.hasPrefix("$argon2id$v=19$m=64,t=1,p=1$"))
+        #expect(cheap.check("hunter2hunter2", against: hash) == .valid(needsRehash: false))
+        #expect(cheap.check("hunter2hunter3", against: hash) == .invalid)
+        #expect(try cheap.hash("same") != (try cheap.hash("same")), "salts must differ")
+        // Stronger current parameters make the old hash due for a rehash.
+        #expect(hasher.check("hunter2hunter2", against: hash) == .valid(needsRehash: true))
+    }
+
+    @Test(arguments: [
+        (PHPVectors.bcrypt10, PHPVectors.password, true), (PHPVectors.bcrypt4, PHPVectors.password, true),
+        (PHPVectors.bcryptUnicode, PHPVectors.unicodePassword, true), (PHPVectors.argon2i, PHPVectors.password, true),
+        (PHPVectors.argon2idWeak, PHPVectors.password, true), (PHPVectors.argon2idPHPDefault, PHPVectors.password, false),
+    ])
+    func phpHashesVerifyAndWeakOnesAreRehashed(stored: String, password: String, needsRehash: Bool) {
+        #expect(hasher.check(password, against: stored) == .valid(needsRehash: needsRehash))
+        #expect(hasher.check(password + "x", against: stored) == .invalid)
+        #expect(hasher.check("", against: stored) == .invalid)
+    }
+
+    @Test(arguments: [
+        "$argon2id$v=19$m=4294967295,t=2,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=19$m=1024,t=100000,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=19$m=1024,t=2,p=255$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=16$m=1024,t=2,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$m=1024,t=2,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2d$v=19$m=1024,t=2,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=19$t=2,m=1024,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=19$m=01024,t=2,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=19$m=4,t=2,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=19$m=1024,t=0,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=19$m=1024,t=2,p=1$OGJWaElNem9yS3dBY3hEVA==$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=19$m=1024,t=2,p=1$c2hvcnQ$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=19$m=1024,t=2,p=1$OGJWaElNem9yS3dBY3hEVA$QUFB",
+        "$argon2id$v=19$m=1024,t=2,p=1$OGJW-ElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+        "$argon2id$v=19$m=1024,t=2,p=1$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU$extra",
+        "$argon2id$v=19$m=1024,t=2$OGJWaElNem9yS3dBY3hEVA$BlYXfCtrg2SZxljvsfj8DgspU0hBstGipVgfQo0OMdU",
+    ])
+    func malformedPHCStringsAreRefusedBeforeLibargon2(stored: String) {
+        // The strict parser is the gate in front of libargon2: nothing it refuses reaches a hashing call.
+        #expect(PHCHash(parsing: stored) == nil)
+        #expect(hasher.check(PHPVectors.password, against: stored) == .unsupportedHash)
+    }
+
+    @Test(arguments: [
+        "$2y$31$ginxgWIgyW.IpgwQQQySluebEcaCorhQne3pfeuMA.gKlp7mUZvZ.", "$2y$10$short",
+        "$2x$10$ginxgWIgyW.IpgwQQQySluebEcaCorhQne3pfeuMA.gKlp7mUZvZ.", "$2y$10$ginxgWIgyW.IpgwQQQySluebEcaCorhQne3pfeuMA.gKlp7mUZv!.",
+        "$1$salt$hash", "plaintext", "", "$5$rounds=5000$salt$hash",
+    ])
+    func unsupportedHashesAreRefused(stored: String) {
+        #expect(hasher.check(PHPVectors.password, against: stored) == .unsupportedHash)
+    }
+
+    @Test func aPasswordWithNULNeverMatchesABcryptPrefix() {
+        #expect(hasher.check(PHPVectors.password + "\u{0}tail", against: PHPVectors.bcrypt4) == .unsupportedHash)
+    }
+
+    @Test func phcBase64IsCanonical() {
+        #expect(PHCBase64.decode("QUJD") == [65, 66, 67])
+        #expect(PHCBase64.decode("QQ") == [65])
+        #expect(PHCBase64.decode("QR") == nil)
+        #expect(PHCBase64.decode("QQ==") == nil)
+        #expect(PHCBase64.encode([251, 255]) == "+/8")
+    }
+}
+
+@Suite struct PasswordPolicyTests {
+    @Test func lengthRulesOnly() {
+        let policy = PasswordPolicy()
+        #expect(policy.problem(with: "1234567") != nil)
+        #expect(policy.problem(with: "12345678") == nil)
+        #expect(policy.problem(with: "aaaaaaaa") == nil, "no composition rules (NIST 800-63B)")
+        #expect(policy.problem(with: "🔐🔐🔐🔐🔐🔐🔐🔐") == nil, "characters, not bytes, count for the minimum")
+        #expect(policy.problem(with: String(repeating: "x", count: 1025)) != nil)
+        #expect(policy.problem(with: String(repeating: "x", count: 1024)) == nil)
+        #expect(policy.problem(with: "abcdefgh\u{0}") != nil)
+    }
+}
