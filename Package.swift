@@ -64,7 +64,8 @@ let package = Package(
         ),
         .target(
             name: "AuthCore",
-            dependencies: ["MariaDB", "JOSE", "CryptoPrimitives", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MariaDB", "JOSE", "CryptoPrimitives", "Passwords", "StrictJSON",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: safeSettings
         ),
         .target(

@@ -19,6 +19,23 @@ final class MigratorTests {
         TestDatabase.drop(url)
     }
 
+    @Test func version2GivesPreexistingFamiliesASession() throws {
+        let v1 = Migrator(connection: connection, migrations: Array(Migration.all.prefix(1)))
+        try v1.migrate()
+        let now = Date()
+        try connection.execute("INSERT INTO users (id, email, role, created_at, updated_at) VALUES (?, ?, 'user', ?, ?)",
+                               [.string("11111111-1111-1111-1111-111111111111"), .string("old@example.com"), .date(now), .date(now)])
+        try connection.execute("""
+            INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
+            """, [.string("22222222-2222-2222-2222-222222222222"), .string("11111111-1111-1111-1111-111111111111"),
+                  .string("33333333-3333-3333-3333-333333333333"), .date(now.addingTimeInterval(600)), .date(now)])
+        #expect(try Migrator(connection: connection).migrate() == Array(Migration.all.map(\.version).dropFirst()))
+        let session = try #require(try connection.query("SELECT user_id, revoked_at FROM sessions WHERE id = ?",
+                                                        [.string("33333333-3333-3333-3333-333333333333")]).first)
+        #expect(try session.string("user_id") == "11111111-1111-1111-1111-111111111111")
+        #expect(try session.optionalDate("revoked_at") == nil)
+    }
+
     @Test func appliesOnceAndIsIdempotent() throws {
         let migrator = Migrator(connection: connection)
         #expect(try migrator.migrate() == Migration.all.map(\.version))
@@ -50,9 +67,20 @@ final class MigratorTests {
             """, [.string("11111111-1111-1111-1111-111111111111"), .string("a@example.com"), .string("Ä 🔐"),
                   .date(now), .date(now)])
         try connection.execute("""
+            INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at) VALUES (?, ?, ?, ?, ?)
+            """, [.string("33333333-3333-3333-3333-333333333333"), .string("11111111-1111-1111-1111-111111111111"),
+                  .date(now), .date(now), .date(now.addingTimeInterval(3600))])
+        try connection.execute("""
             INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
             """, [.string("22222222-2222-2222-2222-222222222222"), .string("11111111-1111-1111-1111-111111111111"),
                   .string("33333333-3333-3333-3333-333333333333"), .date(now.addingTimeInterval(60)), .date(now)])
+        // A token must belong to a session (its family).
+        #expect(throws: MariaDBError.foreignKey) {
+            try connection.execute("""
+                INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
+                """, [.string("66666666-6666-6666-6666-666666666666"), .string("11111111-1111-1111-1111-111111111111"),
+                      .string("77777777-7777-7777-7777-777777777777"), .date(now), .date(now)])
+        }
         #expect(throws: MariaDBError.duplicateKey) {
             try connection.execute("""
                 INSERT INTO users (id, email, role, created_at, updated_at) VALUES (?, ?, 'user', ?, ?)
@@ -66,5 +94,6 @@ final class MigratorTests {
         }
         try connection.execute("DELETE FROM users WHERE id = ?", [.string("11111111-1111-1111-1111-111111111111")])
         #expect(try connection.query("SELECT id FROM refresh_tokens").isEmpty)
+        #expect(try connection.query("SELECT id FROM sessions").isEmpty)
     }
 }

@@ -95,6 +95,15 @@ extension Config {
             ("http.trusted_proxies", trustedProxies.joined(separator: ",")),
             ("environment", environment.rawValue),
             ("log.level", logLevel),
+            ("passwords.argon2_memory_kib", "\(passwords.argon2MemoryKiB)"),
+            ("passwords.argon2_iterations", "\(passwords.argon2Iterations)"),
+            ("passwords.argon2_parallelism", "\(passwords.argon2Parallelism)"),
+            ("passwords.min_length", "\(passwords.minLength)"),
+            ("throttle.login_per_account", "\(throttle.loginPerAccount)"),
+            ("throttle.login_per_ip", "\(throttle.loginPerIP)"),
+            ("throttle.register_per_ip", "\(throttle.registerPerIP)"),
+            ("throttle.password_change_per_account", "\(throttle.passwordChangePerAccount)"),
+            ("throttle.window", DurationText.format(seconds: throttle.windowSeconds)),
         ]
     }
 }
@@ -282,10 +291,27 @@ private struct Reader {
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             problem("log.level", "must be trace, debug, info, notice, warning, error or critical, got '\(logLevel)'")
         }
+        var passwords = Config.Passwords()
+        passwords.argon2Parallelism = integer("passwords.argon2_parallelism", default: passwords.argon2Parallelism, in: 1...16)
+        passwords.argon2MemoryKiB = integer("passwords.argon2_memory_kib", default: passwords.argon2MemoryKiB,
+                                            in: (8 * passwords.argon2Parallelism)...(1 << 20))
+        passwords.argon2Iterations = integer("passwords.argon2_iterations", default: passwords.argon2Iterations, in: 1...32)
+        passwords.minLength = integer("passwords.min_length", default: passwords.minLength, in: 1...128)
+        var throttle = Config.Throttle()
+        throttle.loginPerAccount = integer("throttle.login_per_account", default: throttle.loginPerAccount, in: 1...1_000_000)
+        throttle.loginPerIP = integer("throttle.login_per_ip", default: throttle.loginPerIP, in: 1...1_000_000)
+        throttle.registerPerIP = integer("throttle.register_per_ip", default: throttle.registerPerIP, in: 1...1_000_000)
+        throttle.passwordChangePerAccount = integer("throttle.password_change_per_account",
+                                                    default: throttle.passwordChangePerAccount, in: 1...1_000_000)
+        throttle.windowSeconds = seconds("throttle.window", default: throttle.windowSeconds, max: 86_400)
+        if throttle.windowSeconds == 0 { problem("throttle.window", "must be longer than 0s") }
         guard let databaseURL else { return nil }
-        return Config(databaseURL: databaseURL, listen: listen, server: server, tokens: tokens,
-                      cookieSecure: cookieSecure, allowedOrigins: allowedOrigins, trustedProxies: trustedProxies,
-                      environment: environment, logLevel: logLevel)
+        var config = Config(databaseURL: databaseURL, listen: listen, server: server, tokens: tokens,
+                            cookieSecure: cookieSecure, allowedOrigins: allowedOrigins, trustedProxies: trustedProxies,
+                            environment: environment, logLevel: logLevel)
+        config.passwords = passwords
+        config.throttle = throttle
+        return config
     }
 }
 

@@ -26,6 +26,38 @@ public struct Config: Sendable {
     public var environment: Environment
     /// The log level name (swift-log: trace, debug, info, notice, warning, error, critical).
     public var logLevel: String
+    /// Password hashing and policy.
+    public var passwords = Passwords()
+    /// Limits on failed attempts.
+    public var throttle = Throttle()
+
+    /// Password hashing and policy.
+    public struct Passwords: Sendable {
+        /// Argon2id memory in KiB (OWASP: 19 MiB).
+        public var argon2MemoryKiB = 19 * 1024
+        /// Argon2id passes.
+        public var argon2Iterations = 2
+        /// Argon2id lanes.
+        public var argon2Parallelism = 1
+        /// Minimum length of a new password, in characters.
+        public var minLength = 8
+        public init() {}
+    }
+
+    /// Failure limits per fixed window, counted in MariaDB (shared by all workers and hosts).
+    public struct Throttle: Sendable {
+        /// Failed logins per account per window.
+        public var loginPerAccount = 10
+        /// Failed logins per client address per window.
+        public var loginPerIP = 50
+        /// Registrations per client address per window.
+        public var registerPerIP = 20
+        /// Wrong current passwords on password change, per account per window.
+        public var passwordChangePerAccount = 5
+        /// The window in seconds.
+        public var windowSeconds = 15 * 60
+        public init() {}
+    }
 
     /// Server tunables.
     public struct Server: Sendable {

@@ -1,0 +1,44 @@
+public import JOSE
+public import Passwords
+
+/// Everything the domain needs that is the same on every thread: lifetimes, keys, signers and verifiers, limits.
+public struct AuthSettings: Sendable {
+    public let accessTTL: Int
+    public let refreshTTL: Int
+    public let sessionMaxAge: Int
+    public let refreshGrace: Int
+    public let accessSigner: JWTSigner
+    public let refreshSigner: JWTSigner
+    public let accessVerifier: JWTVerifier
+    public let refreshVerifier: JWTVerifier
+    public let issuer: String
+    public let audience: String
+    public let throttle: Config.Throttle
+    public let passwordPolicy: PasswordPolicy
+    /// How many times a rotation is run again after a deadlock, lock wait timeout or Galera certification failure.
+    public let maxTransactionRetries = 5
+
+    public init(config: Config, keys: TokenKeys) {
+        let tokens = config.tokens
+        accessTTL = tokens.accessTTLSeconds
+        refreshTTL = tokens.refreshTTLSeconds
+        sessionMaxAge = tokens.sessionMaxAgeSeconds
+        refreshGrace = tokens.refreshGraceSeconds
+        issuer = tokens.issuer
+        audience = tokens.audience
+        let rules = ClaimRules(issuer: tokens.issuer, audience: tokens.audience, leewaySeconds: Double(tokens.leewaySeconds))
+        accessSigner = JWTSigner(keys: keys.access, type: .access)
+        refreshSigner = JWTSigner(keys: keys.refresh, type: .refresh)
+        accessVerifier = JWTVerifier(keys: keys.access, type: .access, rules: rules)
+        refreshVerifier = JWTVerifier(keys: keys.refresh, type: .refresh, rules: rules)
+        throttle = config.throttle
+        passwordPolicy = PasswordPolicy(minimumCharacters: config.passwords.minLength)
+    }
+
+    /// The Argon2id parameters of new hashes.
+    public static func argon2Parameters(_ config: Config) -> Argon2Parameters {
+        Argon2Parameters(memoryKiB: UInt32(config.passwords.argon2MemoryKiB),
+                         iterations: UInt32(config.passwords.argon2Iterations),
+                         parallelism: UInt32(config.passwords.argon2Parallelism))
+    }
+}

@@ -1,0 +1,102 @@
+import AuthCore
+import Foundation
+import JOSE
+import Logging
+import MariaDB
+import Passwords
+import Synchronization
+import TestSupport
+
+/// A clock the tests move by hand: nothing sleeps to wait for an expiry.
+final class ManualClock: AuthClock {
+    private let current: Mutex<Date>
+    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Mutex(start) }
+    func now() -> Date { current.withLock { $0 } }
+    func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
+
+/// Argon2id at the cheapest cost, counting the work done (unknown-email logins must cost one check too).
+final class CountingHasher: PasswordHashing {
+    let inner = try! Argon2Hasher(parameters: .testing)
+    private let counts = Mutex((hashes: 0, checks: 0, dummies: 0))
+    var hashes: Int { counts.withLock { $0.hashes } }
+    var checks: Int { counts.withLock { $0.checks } }
+    var dummies: Int { counts.withLock { $0.dummies } }
+
+    func hash(_ password: String) throws(PasswordError) -> String {
+        counts.withLock { $0.hashes += 1 }
+        return try inner.hash(password)
+    }
+
+    func check(_ password: String, against stored: String) -> PasswordCheck {
+        counts.withLock { $0.checks += 1 }
+        return inner.check(password, against: stored)
+    }
+
+    func checkAgainstDummy(_ password: String) {
+        counts.withLock { $0.dummies += 1 }
+        inner.checkAgainstDummy(password)
+    }
+}
+
+/// One migrated database, settings built from a real configuration, and Auth instances on their own connections.
+final class AuthFixture: @unchecked Sendable {
+    // @unchecked Sendable: immutable after init apart from the clock and hasher, which lock internally.
+    let url: DatabaseURL
+    let settings: AuthSettings
+    let clock = ManualClock()
+    let hasher = CountingHasher()
+    let logs = LogCapture()
+
+    init(env extra: [String: String] = [:]) throws {
+        url = try TestDatabase.create(prefix: "auth")
+        let admin = try Connection(url: url)
+        try Migrator(connection: admin).migrate()
+        admin.close()
+        var env = ["DATABASE_URL": "mariadb://root@localhost/x", "JWT_AUTHD_LISTEN": "127.0.0.1:9000",
+                   "JWT_ACCESS_SECRET": String(repeating: "a", count: 32), "JWT_REFRESH_SECRET": String(repeating: "r", count: 32)]
+        env.merge(extra) { $1 }
+        let config = try Config.load(sources: ConfigSources(environment: env))
+        settings = AuthSettings(config: config, keys: try TokenKeys.load(config.tokens, readFile: { _ in "" }))
+    }
+
+    deinit { TestDatabase.drop(url) }
+
+    /// An Auth on a new connection (one per thread).
+    func auth() throws -> Auth {
+        Auth(settings: settings, connection: try Connection(url: url), hasher: hasher, clock: clock,
+             logger: Logger(label: "test", factory: { [logs] _ in logs }))
+    }
+
+    func count(_ sql: String, _ values: [DatabaseValue] = []) throws -> Int {
+        let connection = try Connection(url: url)
+        defer { connection.close() }
+        return Int(try connection.query(sql, values).first?.int("n") ?? -1)
+    }
+
+    /// The jti inside a refresh token.
+    func jti(of refreshToken: String) throws -> String {
+        try settings.refreshVerifier.verify(refreshToken, now: clock.now()).string("jti") ?? ""
+    }
+
+    static let client = ClientContext(ip: "203.0.113.7", userAgent: "tests")
+}
+
+/// Captures log lines for assertions (and to prove no token or password is logged).
+final class LogCapture: LogHandler, @unchecked Sendable {
+    // @unchecked Sendable: every access holds the lock.
+    private let lines = Mutex<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let rendered = "\(event.level) \(event.message) \(event.metadata ?? [:])"
+        lines.withLock { $0.append(rendered) }
+    }
+
+    var all: [String] { lines.withLock { $0 } }
+}
