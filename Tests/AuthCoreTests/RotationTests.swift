@@ -69,16 +69,19 @@ final class RotationTests {
 
     @Test func aRevokedFamilyStaysDeadInsideTheWindow() throws {
         let first = try auth.startSession(for: user, client: client)
-        _ = try auth.refresh(first.refreshToken, client: client)
+        let second = try auth.refresh(first.refreshToken, client: client)
         try auth.logout(sessionID: first.sessionID)
         fixture.clock.advance(1)
-        #expect(throws: AuthError.sessionRevoked) { try self.auth.refresh(first.refreshToken, client: self.client) }
+        // The predecessor, inside its grace window, does not get the (revoked) current pair back.
+        #expect(throws: AuthError.tokenReused) { try self.auth.refresh(first.refreshToken, client: self.client) }
+        #expect(throws: AuthError.sessionRevoked) { try self.auth.refresh(second.refreshToken, client: self.client) }
         // And after a reuse revocation, the window does not revive the family either.
         let other = try auth.startSession(for: user, client: client)
         let otherSecond = try auth.refresh(other.refreshToken, client: client)
-        _ = try auth.refresh(otherSecond.refreshToken, client: client)
+        let otherThird = try auth.refresh(otherSecond.refreshToken, client: client)
         #expect(throws: AuthError.tokenReused) { try self.auth.refresh(other.refreshToken, client: self.client) }
-        #expect(throws: AuthError.sessionRevoked) { try self.auth.refresh(otherSecond.refreshToken, client: self.client) }
+        #expect(throws: AuthError.tokenReused) { try self.auth.refresh(otherSecond.refreshToken, client: self.client) }
+        #expect(throws: AuthError.sessionRevoked) { try self.auth.refresh(otherThird.refreshToken, client: self.client) }
     }
 
     @Test func anExpiredRefreshTokenIsRefused() throws {

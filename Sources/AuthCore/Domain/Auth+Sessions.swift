@@ -82,7 +82,13 @@ extension Auth {
             """, [.string(family)]).first, try session.string("user_id") == subject else {
             return .failed(.invalidToken)
         }
-        if try session.optionalDate("revoked_at") != nil { return .failed(.sessionRevoked) }
+        if try session.optionalDate("revoked_at") != nil {
+            // A retired token presented to a dead family is still reuse; a token that was active when the family was
+            // revoked (logout, or an earlier reuse) is just revoked.
+            let retired = try connection.query("SELECT 1 AS r FROM refresh_tokens WHERE id = ? AND replaced_by IS NOT NULL",
+                                               [.string(tokenID)])
+            return retired.isEmpty ? .failed(.sessionRevoked) : .reused(userID: subject)
+        }
         let sessionExpiry = try session.date("expires_at")
         if sessionExpiry <= now { return .failed(.sessionExpired) }
 

@@ -1,0 +1,117 @@
+import AuthCore
+import Foundation
+import MariaDB
+import TestSupport
+import Testing
+
+/// Deadlocks and a lost connection in the middle of a rotation, between two real connections.
+@Suite(.serialized, .enabled(if: TestDatabase.isEnabled))
+final class FaultTests {
+    let fixture: AuthFixture
+    let auth: Auth
+    let user: User
+
+    convenience init() throws { try self.init(grace: "10s") }
+
+    init(grace: String) throws {
+        fixture = try AuthFixture(env: ["JWT_REFRESH_GRACE": grace])
+        auth = try fixture.auth()
+        user = try auth.createUser(email: "faults@example.com", password: "correct horse")
+        let scratch = try Connection(url: fixture.url)
+        try scratch.executeTrustedSQL("CREATE TABLE scratch (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+        try scratch.executeTrustedSQL("INSERT INTO scratch VALUES " + (1...40).map { "(\($0), 0)" }.joined(separator: ","))
+        scratch.close()
+    }
+
+    /// A real deadlock: inside the rotation (after its conditional update, holding the token row) the hook asks for
+    /// scratch row 1, which `other` holds while waiting for the token row. `other` has changed 40 rows, so InnoDB
+    /// picks the rotation as the victim (1213). `otherWork` then runs on the token row and commits.
+    private func forceDeadlock(token: String, otherWork: @escaping @Sendable (Connection) throws -> Void) throws -> TokenPair {
+        let other = try Connection(url: fixture.url)
+        let tokenID = try fixture.jti(of: token)
+        let otherReady = DispatchSemaphore(value: 0)
+        let otherDone = DispatchSemaphore(value: 0)
+        var firstAttempt = true
+        auth.afterConditionalUpdateForTesting = { connection in
+            guard firstAttempt else { return }
+            firstAttempt = false
+            let box = UncheckedBox(other)
+            Thread.detachNewThread {
+                let other = box.value
+                do {
+                    try other.transaction {
+                        try other.execute("UPDATE scratch SET v = v + 1")  // 40 rows: the heavier transaction
+                        otherReady.signal()
+                        try other.execute("UPDATE refresh_tokens SET expires_at = expires_at WHERE id = ?", [.string(tokenID)])
+                        try otherWork(other)
+                    }
+                } catch {
+                    Issue.record("the other transaction failed: \(error)")
+                }
+                otherDone.signal()
+            }
+            otherReady.wait()
+            Thread.sleep(forTimeInterval: 0.2)  // let the other transaction block on the token row
+            _ = try connection.query("SELECT v FROM scratch WHERE id = 1 FOR UPDATE")  // closes the cycle: 1213 here
+        }
+        defer {
+            auth.afterConditionalUpdateForTesting = nil
+            otherDone.wait()
+            other.close()
+        }
+        return try auth.refresh(token, client: AuthFixture.client)
+    }
+
+    @Test func aRotationThatHitsADeadlockRetriesAndSucceeds() throws {
+        let first = try auth.startSession(for: user, client: AuthFixture.client)
+        let pair = try forceDeadlock(token: first.refreshToken) { _ in }
+        #expect(!pair.isGraceReplay)
+        #expect(fixture.logs.all.contains { $0.contains("transaction_retry") && $0.contains("1213") })
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ?", [.string(first.sessionID)]) == 2)
+    }
+
+    /// As on a Galera cluster: our update won locally, then lost to the other party's rotation. The retry finds the
+    /// token rotated by them and gets their successor (the grace answer), and the family stays alive — even with
+    /// the grace window off.
+    @Test(arguments: ["10s", "0s"])
+    func aRetryThatFindsTheTokenRotatedByTheOtherPartyGetsTheGraceAnswer(grace: String) throws {
+        try FaultTests(grace: grace).retryFindsTokenRotatedByTheOtherParty()
+    }
+
+    private func retryFindsTokenRotatedByTheOtherParty() throws {
+        let first = try auth.startSession(for: user, client: AuthFixture.client)
+        let tokenID = try fixture.jti(of: first.refreshToken)
+        let successor = "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"
+        let now = fixture.clock.now()
+        let userID = user.id
+        let pair = try forceDeadlock(token: first.refreshToken) { other in
+            try other.execute("""
+                UPDATE refresh_tokens SET revoked_at = ?, rotated_at = ?, replaced_by = ? WHERE id = ?
+                """, [.date(now), .date(now), .string(successor), .string(tokenID)])
+            try other.execute("""
+                INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
+                """, [.string(successor), .string(userID), .string(first.sessionID), .date(now.addingTimeInterval(3600)),
+                      .date(now)])
+        }
+        #expect(pair.isGraceReplay)
+        #expect(try fixture.jti(of: pair.refreshToken) == successor)
+        #expect(try auth.isSessionActive(first.sessionID))
+    }
+
+    @Test func aConnectionKilledMidRotationLeavesTheOldTokenValidAndNoOrphans() throws {
+        let first = try auth.startSession(for: user, client: AuthFixture.client)
+        let killer = try Connection(url: fixture.url)
+        auth.afterConditionalUpdateForTesting = { connection in
+            try killer.executeTrustedSQL("KILL CONNECTION \(connection.serverThreadID ?? 0)")
+        }
+        #expect(throws: MariaDBError.connectionLost) { try self.auth.refresh(first.refreshToken, client: AuthFixture.client) }
+        auth.afterConditionalUpdateForTesting = nil
+        killer.close()
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ?", [.string(first.sessionID)]) == 1)
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL AND replaced_by IS NULL",
+                                  [.string(first.sessionID)]) == 1)
+        // The user is not logged out by our fault: the same token rotates now.
+        let second = try auth.refresh(first.refreshToken, client: AuthFixture.client)
+        #expect(!second.isGraceReplay)
+    }
+}
