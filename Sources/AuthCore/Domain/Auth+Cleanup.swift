@@ -7,6 +7,7 @@ public struct CleanupReport: Sendable, Equatable, CustomStringConvertible {
     public var sessions = 0
     public var apiKeys = 0
     public var throttleRows = 0
+    public init() {}
     public var description: String {
         "refresh_tokens=\(refreshTokens) sessions=\(sessions) api_keys=\(apiKeys) auth_throttle=\(throttleRows)"
     }
