@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "jwt-authd",
             dependencies: [
-                "AuthCore", "AuthHTTP", "FastCGI", "MariaDB", "JOSE", "StrictJSON",
+                "AuthCore", "AuthHTTP", "FastCGI", "MariaDB", "JOSE", "StrictJSON", "Passwords",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

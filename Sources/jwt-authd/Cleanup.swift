@@ -1,0 +1,42 @@
+import ArgumentParser
+import AuthCore
+import Foundation
+import Logging
+import MariaDB
+import Passwords
+
+/// The domain, built from the configuration, for the admin commands.
+enum AuthEnvironment {
+    static func make(configPath: String?, logger: Logger) -> Auth {
+        do {
+            let config = try Config.load(sources: try ConfigLoading.sources(configPath: configPath, flags: [:]))
+            let keys = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
+            let hasher = try Argon2Hasher(parameters: AuthSettings.argon2Parameters(config))
+            return Auth(settings: AuthSettings(config: config, keys: keys), connection: try Connection(url: config.databaseURL),
+                        hasher: hasher, logger: logger)
+        } catch let error as ConfigError {
+            ConfigLoading.fail(error)
+        } catch {
+            FileHandle.standardError.write(Data("jwt-authd: \(error)\n".utf8))
+            Foundation.exit(1)
+        }
+    }
+}
+
+struct Cleanup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete expired and long-revoked sessions, tokens and API keys, and ended throttle windows.",
+        discussion: "Works in batches (short transactions, no long table locks); safe to run while serving.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(help: "Rows per batch.")
+    var batchSize: Int = 1000
+
+    func run() throws {
+        guard batchSize > 0, batchSize <= 100_000 else { throw ValidationError("--batch-size must be 1 to 100000") }
+        let auth = AuthEnvironment.make(configPath: options.config, logger: Logger(label: "jwt-authd.cleanup"))
+        let report = try auth.cleanup(batchSize: batchSize)
+        print("deleted: \(report)")
+    }
+}
