@@ -70,7 +70,8 @@ let package = Package(
         ),
         .target(
             name: "AuthHTTP",
-            dependencies: ["AuthCore", "FastCGI", "StrictJSON", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AuthCore", "FastCGI", "StrictJSON", "Passwords", "JOSE", "MariaDB",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: safeSettings
         ),
 
@@ -136,7 +137,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuthHTTPTests",
-            dependencies: ["AuthHTTP", "AuthCore", "StrictJSON"],
+            dependencies: ["AuthHTTP", "AuthCore", "StrictJSON", "Passwords", "FastCGI"],
             swiftSettings: commonSettings
         ),
     ]

@@ -12,8 +12,13 @@ public final class Store {
     private let reconnectBackoff: Duration = .seconds(1)
 
     /// Creates a store whose connection opens on first use, so a worker starts even while MariaDB is down.
-    public init(url: DatabaseURL) {
-        connection = Connection(unconnectedTo: url)
+    public convenience init(url: DatabaseURL) {
+        self.init(connection: Connection(unconnectedTo: url))
+    }
+
+    /// A store over an existing connection (the thread's one).
+    public init(connection: Connection) {
+        self.connection = connection
     }
 
     /// Whether MariaDB answers now (reconnecting if it came back, at most once per second while it is down).

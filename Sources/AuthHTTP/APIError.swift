@@ -10,12 +10,22 @@ public struct APIError: Error, Sendable, Equatable {
     public let message: String
     /// Extra response headers (e.g. `Allow` on 405, `Retry-After` on 429).
     public let headers: [(name: String, value: String)]
+    /// Extra body members (`fields` on validation errors, `retryAfter` on 429).
+    public let extra: [(String, JSON)]
 
-    public init(status: Int, code: String, message: String, headers: [(name: String, value: String)] = []) {
+    public init(status: Int, code: String, message: String, headers: [(name: String, value: String)] = [],
+                extra: [(String, JSON)] = []) {
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.extra = extra
+    }
+
+    /// A 400 naming the fields that are wrong.
+    public static func invalidFields(_ fields: [(String, String)], code: String = "invalid_request") -> APIError {
+        APIError(status: 400, code: code, message: "Invalid request data",
+                 extra: [("fields", .object(fields.map { ($0.0, .string($0.1)) }))])
     }
 
     public static func == (lhs: APIError, rhs: APIError) -> Bool {
@@ -32,7 +42,7 @@ public struct APIError: Error, Sendable, Equatable {
 
     /// The JSON response: `{"error": message, "code": code}`.
     public var response: Response {
-        var response = Response.json(status: status, .object([("error", .string(message)), ("code", .string(code))]))
+        var response = Response.json(status: status, .object([("error", .string(message)), ("code", .string(code))] + extra))
         response.headers.append(contentsOf: headers)
         return response
     }

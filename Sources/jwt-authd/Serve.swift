@@ -4,6 +4,7 @@ import AuthHTTP
 import FastCGI
 import Foundation
 import Logging
+import Passwords
 import Synchronization
 
 struct Serve: ParsableCommand {
@@ -41,10 +42,16 @@ struct Serve: ParsableCommand {
             ConfigLoading.fail(error)
         }
 
+        let settings: AuthSettings
+        let hasher: Argon2Hasher
         do {
-            _ = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
-        } catch {
+            settings = AuthSettings(config: config, keys: try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile))
+            hasher = try Argon2Hasher(parameters: AuthSettings.argon2Parameters(config))
+        } catch let error as ConfigError {
             ConfigLoading.fail(error)
+        } catch {
+            FileHandle.standardError.write(Data("jwt-authd: the password hasher refused its parameters: \(error)\n".utf8))
+            throw ExitCode(78)
         }
 
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
@@ -100,7 +107,7 @@ struct Serve: ParsableCommand {
             "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",
         ])
         try server.run { [logger] _ in
-            AuthResponder(config: config, logger: logger)
+            AuthResponder(config: config, settings: settings, hasher: hasher, logger: logger)
         }
         socket.close()
         logger.info("stopped", metadata: ["requests": "\(server.requestsServed)"])

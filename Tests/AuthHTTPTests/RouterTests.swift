@@ -2,6 +2,7 @@ import AuthCore
 @testable import AuthHTTP
 import FastCGI
 import Logging
+import Passwords
 import MariaDB
 import StrictJSON
 import Testing
@@ -59,7 +60,9 @@ import Testing
                    "JWT_ACCESS_SECRET": String(repeating: "a", count: 32),
                    "JWT_REFRESH_SECRET": String(repeating: "b", count: 32)]
         let config = try Config.load(sources: ConfigSources(environment: env))
-        let responder = AuthResponder(config: config, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let settings = AuthSettings(config: config, keys: try TokenKeys.load(config.tokens, readFile: { _ in "" }))
+        let responder = AuthResponder(config: config, settings: settings, hasher: try Argon2Hasher(parameters: .testing),
+                                      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let response = responder.handle(Request(params: [("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/api/auth/health")]))
         #expect(response.status == 503)
         #expect(response.body == Array(#"{"status":"unavailable","database":"unavailable"}"#.utf8))

@@ -93,6 +93,10 @@ extension Config {
             ("cookies.secure", "\(cookieSecure)"),
             ("http.allowed_origins", allowedOrigins.joined(separator: ",")),
             ("http.trusted_proxies", trustedProxies.joined(separator: ",")),
+            ("registration.enabled", "\(registrationEnabled)"),
+            ("http.login_page", loginPage),
+            ("http.register_page", registerPage),
+            ("http.default_redirect", defaultRedirect),
             ("environment", environment.rawValue),
             ("log.level", logLevel),
             ("passwords.argon2_memory_kib", "\(passwords.argon2MemoryKiB)"),
@@ -311,6 +315,16 @@ private struct Reader {
                             environment: environment, logLevel: logLevel)
         config.passwords = passwords
         config.throttle = throttle
+        config.registrationEnabled = bool("registration.enabled", default: true)
+        for (key, path) in [("http.login_page", \Config.loginPage), ("http.register_page", \Config.registerPage),
+                            ("http.default_redirect", \Config.defaultRedirect)] {
+            guard let value = raw(key) else { continue }
+            if value.hasPrefix("/") && !value.hasPrefix("//") && !value.contains("\\") && !value.contains(where: { $0.isWhitespace }) {
+                config[keyPath: path] = value
+            } else {
+                problem(key, "must be a path on this site such as /auth/login, got '\(value)'")
+            }
+        }
         return config
     }
 }

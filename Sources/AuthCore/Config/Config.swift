@@ -26,6 +26,14 @@ public struct Config: Sendable {
     public var environment: Environment
     /// The log level name (swift-log: trace, debug, info, notice, warning, error, critical).
     public var logLevel: String
+    /// Whether `POST /api/auth/register` is open.
+    public var registrationEnabled = true
+    /// The login page the nginx gate and the renew route send browsers to.
+    public var loginPage = "/auth/login"
+    /// The registration page (form posts send errors back there).
+    public var registerPage = "/auth/register"
+    /// Where browsers go after a login when no valid `callbackUrl` is given.
+    public var defaultRedirect = "/dashboard"
     /// Password hashing and policy.
     public var passwords = Passwords()
     /// Limits on failed attempts.

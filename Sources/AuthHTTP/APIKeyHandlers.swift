@@ -1,0 +1,44 @@
+import AuthCore
+import FastCGI
+import Logging
+import Passwords
+import StrictJSON
+import FoundationEssentials
+
+typealias FoundationDate = Date
+
+/// API key management: only with a session (an API key cannot mint or list keys).
+enum APIKeyHandlers {
+    static func create(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let claims = try Caller.requireSession(request, context)
+        let body = try BodyFields.parse(request, allowForm: false)
+        guard let name = body.string("name").text, !name.trimmingSpacesAndTabs.isEmpty, name.count <= 100 else {
+            throw APIError.invalidFields([("name", "is required (1 to 100 characters)")])
+        }
+        var expiresAt: FoundationDate?
+        switch body.string("expiresAt") {
+        case .absent: break
+        case .wrongType: throw APIError.invalidFields([("expiresAt", "must be an ISO 8601 date-time")])
+        case .value(let text):
+            guard let date = Rendering.parseDate(text) else { throw APIError.invalidFields([("expiresAt", "must be an ISO 8601 date-time")]) }
+            expiresAt = date
+        }
+        let created = try context.domain(request) { try context.auth.createAPIKey(userID: claims.userID, name: name, expiresAt: expiresAt) }
+        context.logger.info("api key created", metadata: ["event": "api_key_created", "user.id": "\(claims.userID)",
+                                                         "api_key.id": "\(created.info.id)"])
+        return .json(status: 201, .object([("apiKey", Rendering.apiKey(created.info)), ("key", .string(created.rawKey))]))
+    }
+
+    static func list(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let claims = try Caller.requireSession(request, context)
+        let keys = try context.domain(request) { try context.auth.apiKeys(of: claims.userID) }
+        return .json(status: 200, .object([("apiKeys", .array(keys.map(Rendering.apiKey)))]))
+    }
+
+    static func revoke(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let claims = try Caller.requireSession(request, context)
+        let id = Router<AuthResponder.Context>.lastSegment(of: request)
+        guard try context.domain(request, { try context.auth.revokeAPIKey(id: id, of: claims.userID) }) else { throw APIError.notFound }
+        return .json(status: 200, Rendering.success)
+    }
+}

@@ -1,0 +1,122 @@
+import AuthCore
+import FastCGI
+import Logging
+import Passwords
+import StrictJSON
+
+/// Registration, login (JSON and browser forms), the current user and password changes.
+enum AccountHandlers {
+    /// `POST /api/auth/register`.
+    static func register(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let body = try BodyFields.parse(request, allowForm: true)
+        let page = context.config.registerPage
+        guard context.config.registrationEnabled else {
+            return try fail(APIError(status: 403, code: "registration_disabled", message: "Registration is closed"),
+                            body: body, page: page, context: context)
+        }
+        var fields: [(String, String)] = []
+        let email = body.string("email").text ?? ""
+        if !Auth.isPlausible(email: Auth.normalize(email: email)) { fields.append(("email", "must be a valid email address")) }
+        let password = body.string("password").text ?? ""
+        if let problem = context.auth.settings.passwordPolicy.problem(with: password) { fields.append(("password", problem)) }
+        let nameField = body.string("name")
+        if case .wrongType = nameField { fields.append(("name", "must be a string")) }
+        if let name = nameField.text, name.count > 200 { fields.append(("name", "must have at most 200 characters")) }
+        if !fields.isEmpty {
+            let code = fields.contains { $0.0 == "password" } && fields.count == 1 ? "weak_password" : "invalid_request"
+            return try fail(.invalidFields(fields, code: code), body: body, page: page, context: context)
+        }
+        let name = nameField.text.flatMap { $0.trimmingSpacesAndTabs.isEmpty ? nil : $0.trimmingSpacesAndTabs }
+        do {
+            let pair = try context.domain(request) {
+                try context.auth.register(email: email, password: password, name: name, client: context.client(request))
+            }
+            context.logger.info("registered", metadata: ["event": "user_registered", "user.id": "\(pair.user.id)"])
+            return success(pair, status: 201, body: body, context: context)
+        } catch {
+            return try fail(error, body: body, page: page, context: context)
+        }
+    }
+
+    /// `POST /api/auth/login`: 401 with one body for an unknown email or a wrong password.
+    static func login(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let body = try BodyFields.parse(request, allowForm: true)
+        let page = context.config.loginPage
+        var fields: [(String, String)] = []
+        let email = body.string("email").text ?? ""
+        if !Auth.isPlausible(email: Auth.normalize(email: email)) { fields.append(("email", "must be a valid email address")) }
+        let password = body.string("password").text ?? ""
+        if password.isEmpty { fields.append(("password", "is required")) }
+        if !fields.isEmpty { return try fail(.invalidFields(fields), body: body, page: page, context: context) }
+        do {
+            let pair = try context.domain(request) {
+                try context.auth.login(email: email, password: password, client: context.client(request))
+            }
+            return success(pair, status: 200, body: body, context: context)
+        } catch {
+            return try fail(error, body: body, page: page, context: context)
+        }
+    }
+
+    private static func callback(_ body: BodyFields, _ context: AuthResponder.Context) -> String {
+        RedirectTarget.sameSite(body.string("callbackUrl").text, fallback: context.config.defaultRedirect)
+    }
+
+    private static func success(_ pair: TokenPair, status: Int, body: BodyFields, context: AuthResponder.Context) -> Response {
+        var response: Response
+        if body.isForm {
+            response = Response(status: 303, headers: [("Location", callback(body, context)), ("Cache-Control", "no-store")])
+        } else {
+            response = .json(status: status, .object([("user", Rendering.user(pair.user))]))
+        }
+        response.headers += context.cookies.set(pair)
+        return response
+    }
+
+    /// A JSON error, or for a browser form a 303 back to its page with the error code.
+    private static func fail(_ error: APIError, body: BodyFields, page: String, context: AuthResponder.Context) throws(APIError) -> Response {
+        guard body.isForm else { throw error }
+        var location = "\(page)?error=\(error.code)&callbackUrl=\(FormDecoding.encode(callback(body, context)))"
+        if error.status == 429, let wait = error.headers.first(where: { $0.name == "Retry-After" })?.value {
+            location += "&retryAfter=\(wait)"
+        }
+        return Response(status: 303, headers: [("Location", location), ("Cache-Control", "no-store")])
+    }
+
+    /// `GET /api/auth/me`: reads the database, so a token of a revoked session is refused here.
+    static func me(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let userID: String
+        switch try Caller.require(request, context) {
+        case .jwt(let claims):
+            guard try context.domain(request, { try context.auth.isSessionActive(claims.sessionID) }) else {
+                throw APIError.from(.sessionRevoked)
+            }
+            userID = claims.userID
+        case .apiKey(let user):
+            userID = user.id
+        }
+        guard let user = try context.domain(request, { try context.auth.user(id: userID) }) else {
+            throw APIError(status: 404, code: "user_not_found", message: "User not found")
+        }
+        return .json(status: 200, .object([("user", Rendering.user(user, verified: true))]))
+    }
+
+    /// `POST /api/auth/password`: the other sessions are revoked, the current one kept.
+    static func changePassword(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let claims = try Caller.requireSession(request, context)
+        let body = try BodyFields.parse(request, allowForm: false)
+        let current = body.string("currentPassword").text ?? ""
+        let new = body.string("newPassword").text ?? ""
+        var fields: [(String, String)] = []
+        if current.isEmpty { fields.append(("currentPassword", "is required")) }
+        if let problem = context.auth.settings.passwordPolicy.problem(with: new) { fields.append(("newPassword", problem)) }
+        if !fields.isEmpty {
+            throw APIError.invalidFields(fields, code: fields.count == 1 && fields[0].0 == "newPassword" ? "weak_password" : "invalid_request")
+        }
+        try context.domain(request) {
+            try context.auth.changePassword(userID: claims.userID, current: current, new: new, keepingSession: claims.sessionID)
+        }
+        context.logger.info("password changed", metadata: ["event": "password_changed", "user.id": "\(claims.userID)"])
+        return .json(status: 200, Rendering.success)
+    }
+}

@@ -1,0 +1,69 @@
+import AuthCore
+import FastCGI
+import Logging
+import Passwords
+
+/// Who a request is, from its credential: `X-API-Key`, then `Authorization: Bearer`, then the `access_token` cookie.
+enum Caller {
+    case jwt(AccessClaims)
+    case apiKey(User)
+
+    var userID: String {
+        switch self {
+        case .jwt(let claims): claims.userID
+        case .apiKey(let user): user.id
+        }
+    }
+
+    var method: String {
+        switch self {
+        case .jwt: "jwt"
+        case .apiKey: "api-key"
+        }
+    }
+
+    /// The presented credential, or `nil` when there is none.
+    ///
+    /// - Throws: 401 (`unauthorized`, `token_expired`) for a credential that is not valid.
+    static func identify(_ request: Request, _ context: AuthResponder.Context) throws(APIError) -> Caller? {
+        if let key = request.header("X-API-Key") {
+            guard let user = try context.domain(request, { try context.auth.authenticate(apiKey: key) }) else {
+                throw APIError.unauthorized
+            }
+            return .apiKey(user)
+        }
+        var token: String?
+        if let authorization = request.header("Authorization") {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthorized }
+            token = String(parts[1]).trimmingSpacesAndTabs
+        } else {
+            token = request.cookies[AuthCookies.accessName]
+        }
+        guard let token, !token.isEmpty else { return nil }
+        do {
+            return .jwt(try context.auth.verifyAccessToken(token))
+        } catch {
+            throw APIError.from(error)
+        }
+    }
+
+    /// The caller, required.
+    static func require(_ request: Request, _ context: AuthResponder.Context) throws(APIError) -> Caller {
+        guard let caller = try identify(request, context) else { throw APIError.unauthorized }
+        return caller
+    }
+
+    /// An access-token caller whose session is still active (for routes that act on the session).
+    static func requireSession(_ request: Request, _ context: AuthResponder.Context) throws(APIError) -> AccessClaims {
+        guard case .jwt(let claims) = try require(request, context) else { throw APIError.unauthorized }
+        guard try context.domain(request, { try context.auth.isSessionActive(claims.sessionID) }) else {
+            throw APIError.from(.sessionRevoked)
+        }
+        return claims
+    }
+}
+
+extension String {
+    var trimmingSpacesAndTabs: String { Substring(self).trimmingCharacters(" \t") }
+}

@@ -1,0 +1,127 @@
+/// Which address a request comes from, given the proxies we trust (`http.trusted_proxies`).
+public struct ClientAddressResolver: Sendable {
+    private let networks: [Network]
+
+    /// - Parameter trustedProxies: IPs or CIDR ranges (IPv4 or IPv6); unparsable entries are ignored (the
+    ///   configuration loader has refused them already).
+    public init(trustedProxies: [String]) {
+        networks = trustedProxies.compactMap(Network.init(parsing:))
+    }
+
+    /// `REMOTE_ADDR`, or, when it is a trusted proxy, the nearest `X-Forwarded-For` entry that is not trusted.
+    public func resolve(remoteAddress: String, forwardedFor: String?) -> String {
+        guard isTrusted(remoteAddress), let forwardedFor else { return remoteAddress }
+        let hops = forwardedFor.split(separator: ",").map { $0.trimmingCharacters(" \t") }.filter { !$0.isEmpty }
+        for hop in hops.reversed() {
+            guard IPAddress(parsing: hop) != nil else { return remoteAddress }  // garbage: trust nothing beyond it
+            if !isTrusted(hop) { return hop }
+        }
+        return hops.first ?? remoteAddress
+    }
+
+    func isTrusted(_ address: String) -> Bool {
+        guard let ip = IPAddress(parsing: address) else { return false }
+        return networks.contains { $0.contains(ip) }
+    }
+
+    /// An IP network: address bytes and a prefix length.
+    struct Network: Sendable {
+        let base: [UInt8]
+        let prefix: Int
+
+        init?(parsing text: String) {
+            let parts = text.split(separator: "/", maxSplits: 1)
+            guard let address = IPAddress(parsing: String(parts[0])) else { return nil }
+            let bits = address.bytes.count * 8
+            if parts.count == 2 {
+                guard let length = Int(parts[1]), (0...bits).contains(length) else { return nil }
+                prefix = length
+            } else {
+                prefix = bits
+            }
+            base = address.bytes
+        }
+
+        func contains(_ address: IPAddress) -> Bool {
+            guard address.bytes.count == base.count else { return false }
+            var remaining = prefix
+            for (a, b) in zip(address.bytes, base) {
+                if remaining <= 0 { return true }
+                let mask: UInt8 = remaining >= 8 ? 0xFF : ~(0xFF >> UInt8(remaining))
+                if a & mask != b & mask { return false }
+                remaining -= 8
+            }
+            return true
+        }
+    }
+}
+
+/// A parsed IPv4 (4 bytes) or IPv6 (16 bytes) address; IPv4-mapped IPv6 becomes IPv4.
+struct IPAddress: Sendable, Equatable {
+    let bytes: [UInt8]
+
+    init?(parsing text: String) {
+        if text.contains(":") {
+            guard let parsed = Self.parseV6(text) else { return nil }
+            if parsed.prefix(10).allSatisfy({ $0 == 0 }) && parsed[10] == 0xFF && parsed[11] == 0xFF {
+                bytes = Array(parsed.suffix(4))
+            } else {
+                bytes = parsed
+            }
+        } else {
+            guard let parsed = Self.parseV4(text) else { return nil }
+            bytes = parsed
+        }
+    }
+
+    private static func parseV4(_ text: String) -> [UInt8]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var out: [UInt8] = []
+        for part in parts {
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }), let value = UInt8(part) else { return nil }
+            out.append(value)
+        }
+        return out
+    }
+
+    private static func parseV6(_ text: String) -> [UInt8]? {
+        var text = Substring(text)
+        if text.hasPrefix("[") && text.hasSuffix("]") { text = text.dropFirst().dropLast() }
+        if let percent = text.firstIndex(of: "%") { text = text[..<percent] }
+        let halves = text.components(separatedBy: "::")
+        guard halves.count <= 2 else { return nil }
+        func groups(_ part: Substring) -> [UInt8]? {
+            if part.isEmpty { return [] }
+            var out: [UInt8] = []
+            let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
+            for (index, piece) in pieces.enumerated() {
+                if index == pieces.count - 1, piece.contains(".") {
+                    guard let v4 = parseV4(String(piece)) else { return nil }
+                    out += v4
+                    continue
+                }
+                guard !piece.isEmpty, piece.count <= 4, let value = UInt16(piece, radix: 16) else { return nil }
+                out += [UInt8(value >> 8), UInt8(value & 0xFF)]
+            }
+            return out
+        }
+        guard let head = groups(halves[0]) else { return nil }
+        if halves.count == 1 { return head.count == 16 ? head : nil }
+        guard let tail = groups(halves[1]), head.count + tail.count <= 14 else { return nil }
+        return head + [UInt8](repeating: 0, count: 16 - head.count - tail.count) + tail
+    }
+}
+
+extension Substring {
+    func components(separatedBy separator: String) -> [Substring] {
+        var result: [Substring] = []
+        var rest = self
+        while let range = rest.firstRange(of: separator) {
+            result.append(rest[..<range.lowerBound])
+            rest = rest[range.upperBound...]
+        }
+        result.append(rest)
+        return result
+    }
+}

@@ -1,0 +1,145 @@
+public import FastCGI
+import StrictJSON
+
+/// Parsing of what a request carries: cookies, query and form parameters, the content type, a JSON body.
+extension Request {
+    /// The cookies of the `Cookie` header. A name that appears twice keeps its first value (the browser sends the
+    /// most specific path first). Malformed pairs are skipped.
+    public var cookies: [String: String] {
+        guard let header = header("Cookie") else { return [:] }
+        var result: [String: String] = [:]
+        for pair in header.split(separator: ";") {
+            guard let equals = pair.firstIndex(of: "=") else { continue }
+            let name = pair[..<equals].trimmingCharacters(" \t")
+            var value = pair[pair.index(after: equals)...].trimmingCharacters(" \t")
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            guard !name.isEmpty, result[name] == nil, name.utf8.count <= 256, value.utf8.count <= 8192 else { continue }
+            result[name] = value
+        }
+        return result
+    }
+
+    /// The media type of the body, lower-cased, without parameters (`application/json`).
+    public var mediaType: String? {
+        guard let type = header("Content-Type") else { return nil }
+        let base = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(" \t") } ?? ""
+        return base.isEmpty ? nil : base.lowercased()
+    }
+
+    /// Query parameters (first value wins).
+    public var queryParameters: [String: String] { FormDecoding.decode(query) }
+}
+
+/// `application/x-www-form-urlencoded` decoding.
+public enum FormDecoding {
+    /// Pairs of a query or form body; `+` is a space; invalid percent-encodings are kept as typed.
+    public static func decode(_ text: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = percentDecode(parts[0])
+            guard result[name] == nil else { continue }
+            result[name] = parts.count > 1 ? percentDecode(parts[1]) : ""
+        }
+        return result
+    }
+
+    static func percentDecode(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        var utf8 = Array(text.utf8)[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "+") {
+                bytes.append(0x20)
+            } else if byte == UInt8(ascii: "%"), utf8.count >= 2,
+                      let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Percent-encodes a value for a query string (unreserved characters and `/` kept).
+    public static func encode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return out
+    }
+}
+
+/// A request body decoded into fields, from JSON or a form.
+struct BodyFields {
+    let json: JSON?
+    let form: [String: String]?
+
+    /// Whether the body was a form (the browser form flow answers with redirects).
+    var isForm: Bool { form != nil }
+
+    /// A string field; `nil` when absent; a non-string JSON value is reported as invalid.
+    func string(_ name: String) -> FieldValue {
+        if let form { return form[name].map(FieldValue.value) ?? .absent }
+        guard let value = json?[name] else { return .absent }
+        if case .null = value { return .absent }
+        guard let text = value.stringValue else { return .wrongType }
+        return .value(text)
+    }
+
+    enum FieldValue {
+        case absent
+        case wrongType
+        case value(String)
+
+        var text: String? {
+            if case .value(let text) = self { return text }
+            return nil
+        }
+    }
+
+    /// Decodes the body: empty → no fields; JSON (an object) for `application/json`; a form when `allowForm`.
+    ///
+    /// - Throws: ``APIError`` 415 for another media type, 400 for invalid JSON or a non-object.
+    static func parse(_ request: Request, allowForm: Bool) throws(APIError) -> BodyFields {
+        if request.body.isEmpty { return BodyFields(json: nil, form: nil) }
+        switch request.mediaType {
+        case "application/json"?:
+            let value: JSON
+            do {
+                value = try JSON.parse(request.body)
+            } catch {
+                throw APIError(status: 400, code: "invalid_json", message: "The body is not valid JSON")
+            }
+            guard case .object = value else {
+                throw APIError(status: 400, code: "invalid_json", message: "The body must be a JSON object")
+            }
+            return BodyFields(json: value, form: nil)
+        case "application/x-www-form-urlencoded"? where allowForm:
+            guard let text = String(validating: request.body, as: UTF8.self) else {
+                throw APIError(status: 400, code: "invalid_request", message: "The form is not UTF-8")
+            }
+            return BodyFields(json: nil, form: FormDecoding.decode(text))
+        default:
+            throw APIError(status: 415, code: "unsupported_media_type",
+                           message: allowForm ? "Send application/json or a form" : "Send application/json")
+        }
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(_ set: String) -> String {
+        var slice = self
+        while let first = slice.first, set.contains(first) { slice.removeFirst() }
+        while let last = slice.last, set.contains(last) { slice.removeLast() }
+        return String(slice)
+    }
+}

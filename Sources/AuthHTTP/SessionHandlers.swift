@@ -1,0 +1,84 @@
+import AuthCore
+import FastCGI
+import Logging
+import Passwords
+import StrictJSON
+
+/// Refresh, renew, logout and the session list.
+enum SessionHandlers {
+    /// `POST /api/auth/refresh`: with the refresh cookie (cookies rotated), or `{"refreshToken"}` (tokens in the body).
+    static func refresh(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let body = try BodyFields.parse(request, allowForm: false)
+        if case .wrongType = body.string("refreshToken") { throw APIError.invalidFields([("refreshToken", "must be a string")]) }
+        if let token = body.string("refreshToken").text {
+            let pair = try context.domain(request) { try context.auth.refresh(token, client: context.client(request)) }
+            return .json(status: 200, .object([("accessToken", .string(pair.accessToken)), ("refreshToken", .string(pair.refreshToken)),
+                                               ("expiresIn", .int(Int64(pair.accessExpiresIn)))]))
+        }
+        let result = Result { () throws(APIError) -> TokenPair in
+            guard let token = request.cookies[AuthCookies.refreshName], !token.isEmpty else { throw APIError.unauthorized }
+            return try context.domain(request) { try context.auth.refresh(token, client: context.client(request)) }
+        }
+        switch result {
+        case .success(let pair):
+            var response = Response.json(status: 200, Rendering.success)
+            response.headers += context.cookies.set(pair)
+            return response
+        case .failure(let error):
+            var response = error.response
+            if error.status == 401 { response.headers += context.cookies.clear() }
+            return response
+        }
+    }
+
+    /// `GET /api/auth/renew?return_to=/path`: the silent renewal behind the nginx gate of protected pages.
+    static func renew(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let target = RedirectTarget.sameSite(request.queryParameters["return_to"], fallback: context.config.defaultRedirect)
+        if let token = request.cookies[AuthCookies.refreshName], !token.isEmpty,
+           let pair = try? context.domain(request, { try context.auth.refresh(token, client: context.client(request)) }) {
+            return Response(status: 303, headers: [("Location", target), ("Cache-Control", "no-store")] + context.cookies.set(pair))
+        }
+        let login = "\(context.config.loginPage)?callbackUrl=\(FormDecoding.encode(target))"
+        return Response(status: 303, headers: [("Location", login), ("Cache-Control", "no-store")] + context.cookies.clear())
+    }
+
+    /// `POST /api/auth/logout`: revokes the session (from the refresh token, or the access token); always 200.
+    static func logout(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let body = (try? BodyFields.parse(request, allowForm: false)) ?? BodyFields(json: nil, form: nil)
+        if let token = body.string("refreshToken").text ?? request.cookies[AuthCookies.refreshName], !token.isEmpty {
+            try context.domain(request) { try context.auth.logout(refreshToken: token) }
+        } else if case .jwt(let claims)? = try? Caller.identify(request, context) {
+            try context.domain(request) { try context.auth.logout(sessionID: claims.sessionID) }
+        }
+        var response = Response.json(status: 200, Rendering.success)
+        response.headers += context.cookies.clear()
+        return response
+    }
+
+    /// `POST /api/auth/logout-all`: every session of the caller.
+    static func logoutAll(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let caller = try Caller.require(request, context)
+        let revoked = try context.domain(request) { try context.auth.revokeAllSessions(of: caller.userID) }
+        context.logger.info("logged out everywhere", metadata: ["event": "logout_all", "user.id": "\(caller.userID)"])
+        var response = Response.json(status: 200, .object([("success", .bool(true)), ("revoked", .int(Int64(revoked)))]))
+        response.headers += context.cookies.clear()
+        return response
+    }
+
+    /// `GET /api/auth/sessions`.
+    static func list(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let caller = try Caller.require(request, context)
+        var current: String?
+        if case .jwt(let claims) = caller { current = claims.sessionID }
+        let sessions = try context.domain(request) { try context.auth.sessions(of: caller.userID) }
+        return .json(status: 200, .object([("sessions", .array(sessions.map { Rendering.session($0, current: current) }))]))
+    }
+
+    /// `DELETE /api/auth/sessions/{id}`: only the caller's own sessions.
+    static func revoke(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        let caller = try Caller.require(request, context)
+        let id = Router<AuthResponder.Context>.lastSegment(of: request)
+        guard try context.domain(request, { try context.auth.revokeSession(id, of: caller.userID) }) else { throw APIError.notFound }
+        return .json(status: 200, Rendering.success)
+    }
+}
