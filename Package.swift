@@ -75,11 +75,16 @@ let package = Package(
             swiftSettings: safeSettings
         ),
 
+        .target(
+            name: "ProcessManager",
+            swiftSettings: safeSettings
+        ),
+
         // MARK: The program
         .executableTarget(
             name: "jwt-authd",
             dependencies: [
-                "AuthCore", "AuthHTTP", "FastCGI", "MariaDB", "JOSE", "StrictJSON", "Passwords",
+                "AuthCore", "AuthHTTP", "FastCGI", "MariaDB", "JOSE", "StrictJSON", "Passwords", "ProcessManager",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -123,6 +128,11 @@ let package = Package(
         .testTarget(
             name: "PasswordsTests",
             dependencies: ["Passwords"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "ProcessManagerTests",
+            dependencies: ["ProcessManager"],
             swiftSettings: commonSettings
         ),
         .testTarget(

@@ -7,6 +7,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sys/prctl.h>
+#include <signal.h>
 
 /* GNU extensions that Swift's Glibc module does not expose (it is built without _GNU_SOURCE). Declared here with
    their glibc prototypes and wrapped under this module's prefix. */
@@ -24,6 +26,11 @@ static inline int CFastCGI_pipe2(int fds[2], int flags) {
 
 static inline int CFastCGI_set_thread_name(pthread_t thread, const char *name) {
     return pthread_setname_np(thread, name);
+}
+
+/* prctl is variadic: a worker asks for SIGTERM when its supervisor dies, so no orphan keeps serving. */
+static inline int CFastCGI_terminate_with_parent(void) {
+    return prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
 /* Accept waiting without a thundering herd: each server thread owns an epoll instance that watches the shared

@@ -1,3 +1,4 @@
+import CFastCGI
 import Glibc
 
 /// Process-wide signal handling for a threaded responder.
@@ -14,6 +15,13 @@ public enum ProcessSignals {
         sigemptyset(&set)
         for signal in signals { sigaddset(&set, signal) }
         _ = pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Asks the kernel to send SIGTERM to this process when its parent (the supervisor) dies, so that no orphaned
+    /// worker keeps serving. Returns whether the parent was still alive afterwards (if not, the caller should exit).
+    public static func terminateWithParent(expectedParent: Int32) -> Bool {
+        _ = CFastCGI_terminate_with_parent()
+        return getppid() == expectedParent
     }
 
     /// Starts a thread that takes `signals` (blocked beforehand with ``block(_:)``) one by one and calls

@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     public var keptConnectionYieldMilliseconds: Int32
     /// The response for a body over the limit (status 413).
     public var payloadTooLarge: Response
+    /// After this many requests the server stops by itself (a supervisor replaces the process); 0 = never.
+    public var maxRequests: Int = 0
 
     public init(
         threads: Int = 8,
@@ -150,7 +152,8 @@ public final class Server: Sendable {
             respond(to: request, with: handler)
             if isStopping { request.pointee.keepConnection = 0 }
             FCGX_Finish_r(request)
-            served.add(1, ordering: .relaxed)
+            let total = served.add(1, ordering: .relaxed).newValue
+            if configuration.maxRequests > 0 && total >= configuration.maxRequests { stop() }
         }
     }
 

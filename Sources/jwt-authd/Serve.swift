@@ -20,8 +20,20 @@ struct Serve: ParsableCommand {
     @Option(help: "unix:/path/to.sock or host:port (overrides JWT_AUTHD_LISTEN).")
     var listen: String?
 
-    @Option(help: "Threads in this process (overrides JWT_AUTHD_THREADS).")
+    @Option(help: "Threads per worker process (overrides JWT_AUTHD_THREADS).")
     var threads: Int?
+
+    @Option(help: "Worker processes (overrides JWT_AUTHD_WORKERS; default: the number of cores).")
+    var workers: Int?
+
+    @Option(name: .customLong("max-requests"), help: "Replace a worker after this many requests (0 = never).")
+    var maxRequests: Int?
+
+    @Flag(help: .hidden)
+    var worker = false
+
+    @Option(name: .customLong("supervisor-pid"), help: .hidden)
+    var supervisorPID: Int32?
 
     @Option(name: .customLong("socket-mode"), help: "Octal file mode of the unix socket, e.g. 0660 (overrides JWT_AUTHD_SOCKET_MODE).")
     var socketMode: String?
@@ -34,6 +46,8 @@ struct Serve: ParsableCommand {
         var flags: [String: String] = [:]
         if let listen { flags["listen"] = listen }
         if let threads { flags["server.threads"] = String(threads) }
+        if let workers { flags["server.workers"] = String(workers) }
+        if let maxRequests { flags["server.max_requests"] = String(maxRequests) }
         if let socketMode { flags["server.socket_mode"] = socketMode }
         let config: Config
         do {
@@ -63,21 +77,49 @@ struct Serve: ParsableCommand {
         var logger = Logger(label: "jwt-authd")
         logger[metadataKey: "pid"] = "\(getpid())"
 
+        // A worker started by the supervisor, or a process started with a listening socket on fd 0 and no --listen
+        // (spawn-fcgi, mod_fcgid): serve on fd 0 as one worker. Otherwise: bind, and supervise workers.
+        let inherited = worker || config.listen == nil
         let socket: ListenSocket
         do {
-            let address = try config.listen.map { try ListenAddress(parsing: $0) } ?? .inherited
+            let address = inherited ? ListenAddress.inherited : try ListenAddress(parsing: config.listen!)
             socket = try ListenSocket.open(address, mode: config.server.socketMode)
         } catch {
             FileHandle.standardError.write(Data("jwt-authd: cannot listen: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        if !inherited {
+            let supervisor = Supervisor(
+                listenFD: socket.fd, workers: config.server.workers, drainTimeout: config.server.drainTimeoutSeconds,
+                workerArguments: workerArguments(), logger: logger,
+                validateReload: { [options, flags] in
+                    do {
+                        let fresh = try Config.load(sources: try ConfigLoading.sources(configPath: options.config, flags: flags))
+                        _ = try TokenKeys.load(fresh.tokens, readFile: ConfigSources.readTextFile)
+                        return nil
+                    } catch {
+                        return "\(error)"
+                    }
+                })
+            logger.info("supervising", metadata: [
+                "listen": "\(socket.address)", "workers": "\(config.server.workers)", "threads": "\(config.server.threads)",
+            ])
+            let status = supervisor.run()
+            socket.close()
+            throw ExitCode(status)
+        }
+        // A worker ends with its supervisor (and exits at once if the supervisor is already gone).
+        if worker, let supervisorPID, !ProcessSignals.terminateWithParent(expectedParent: supervisorPID) { throw ExitCode(0) }
 
         let server = try Server(
             listening: socket,
-            configuration: ServerConfiguration(
-                threads: config.server.threads,
-                maxBodyBytes: config.server.maxBodyBytes,
-                payloadTooLarge: AuthResponder.payloadTooLargeResponse),
+            configuration: {
+                var configuration = ServerConfiguration(
+                    threads: config.server.threads, maxBodyBytes: config.server.maxBodyBytes,
+                    payloadTooLarge: AuthResponder.payloadTooLargeResponse)
+                configuration.maxRequests = config.server.maxRequests
+                return configuration
+            }(),
             logger: logger)
 
         let drainTimeout = config.server.drainTimeoutSeconds
@@ -111,5 +153,14 @@ struct Serve: ParsableCommand {
         }
         socket.close()
         logger.info("stopped", metadata: ["requests": "\(server.requestsServed)"])
+    }
+
+    /// The command line of a worker: this command's options, with `--worker`.
+    private func workerArguments() -> [String] {
+        var arguments = ["serve", "--worker", "--supervisor-pid", String(getpid())]
+        if let config = options.config { arguments += ["--config", config] }
+        if let threads { arguments += ["--threads", String(threads)] }
+        if let maxRequests { arguments += ["--max-requests", String(maxRequests)] }
+        return arguments
     }
 }

@@ -73,6 +73,8 @@ extension Config {
         [
             ("database.url", databaseURL.description),
             ("listen", listen ?? "fd0 (inherited socket)"),
+            ("server.workers", "\(server.workers)"),
+            ("server.max_requests", "\(server.maxRequests)"),
             ("server.threads", "\(server.threads)"),
             ("server.socket_mode", "0" + String(server.socketMode, radix: 8)),
             ("server.max_body_bytes", "\(server.maxBodyBytes)"),
@@ -234,6 +236,8 @@ private struct Reader {
         }
 
         var server = Config.Server()
+        server.workers = integer("server.workers", default: server.workers, in: 1...256)
+        server.maxRequests = integer("server.max_requests", default: 0, in: 0...1_000_000_000)
         server.threads = integer("server.threads", default: server.threads, in: 1...1024)
         if let text = raw("server.socket_mode") {
             if let mode = UInt32(text, radix: 8), mode <= 0o777 {

@@ -1,4 +1,5 @@
 public import MariaDB
+import Glibc
 
 /// The whole configuration of jwt-authd, validated. Built by ``Config/load(sources:)`` from flags, environment,
 /// the configuration file and defaults, in that order of precedence.
@@ -69,12 +70,18 @@ public struct Config: Sendable {
 
     /// Server tunables.
     public struct Server: Sendable {
+        /// Worker processes under the supervisor (default: the number of cores).
+        public var workers: Int = Config.Server.cores
+        /// Requests after which a worker is replaced (0 = never).
+        public var maxRequests: Int = 0
         /// Threads per worker process.
         public var threads: Int = 8
         /// The file mode of a unix listen socket.
         public var socketMode: UInt32 = 0o660
         /// The largest accepted request body in bytes.
         public var maxBodyBytes: Int = 64 * 1024
+        /// The number of online cores.
+        public static var cores: Int { max(1, min(64, sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
         /// How long a graceful stop waits for requests in flight, in seconds.
         public var drainTimeoutSeconds: Int = 30
         public init() {}

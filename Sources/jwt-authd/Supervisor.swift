@@ -1,0 +1,145 @@
+import FastCGI
+import Foundation
+import Logging
+import ProcessManager
+
+/// Runs the ``WorkerPool`` state machine with real processes: binds nothing itself (the socket is open already),
+/// spawns workers by executing this binary again (`serve --worker`, the listen socket on fd 0, never a bare `fork`
+/// of a Swift process), reaps them, and turns signals into pool commands.
+final class Supervisor {
+    private var pool: WorkerPool
+    private let listenFD: Int32
+    private let executable: String
+    private let workerArguments: [String]
+    private let logger: Logger
+    private let validateReload: () -> String?
+    private var slotOfPID: [Int32: Int] = [:]
+    private let start = ContinuousClock.now
+
+    /// - Parameters:
+    ///   - validateReload: Checks the configuration before a reload; returns a problem to refuse it.
+    init(listenFD: Int32, workers: Int, drainTimeout: Int, workerArguments: [String], logger: Logger,
+         validateReload: @escaping () -> String?) {
+        pool = WorkerPool(configuration: .init(workers: workers, drainTimeout: Double(drainTimeout)))
+        self.listenFD = listenFD
+        self.workerArguments = workerArguments
+        self.logger = logger
+        self.validateReload = validateReload
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        executable = length > 0 ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            : CommandLine.arguments[0]
+    }
+
+    private var now: Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// Runs until the pool has stopped; returns the exit status.
+    func run() -> Int32 {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD] { sigaddset(&signals, signal) }
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        if let status = perform(pool.start(now: now)) { return status }
+        while true {
+            let wait = max(0.001, min(1.0, (pool.nextDeadline ?? (now + 1)) - now))
+            var timeout = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - Double(Int(wait))) * 1e9))
+            var info = siginfo_t()
+            let received = sigtimedwait(&signals, &info, &timeout)
+            var actions: [PoolAction] = []
+            switch received {
+            case SIGCHLD:
+                actions = reap()
+            case SIGTERM, SIGINT, SIGQUIT:
+                actions = pool.handle(.stop, now: now)
+            case SIGHUP:
+                if let problem = validateReload() {
+                    logger.error("reload refused: the configuration is invalid; workers keep running", metadata: ["problem": "\(problem)"])
+                } else {
+                    actions = pool.handle(.reload, now: now)
+                }
+            case SIGUSR1:
+                logger.notice("SIGUSR1: logs go to standard error; nothing to reopen")
+            default:
+                break  // timeout or EINTR
+            }
+            actions += reap()  // a SIGCHLD can be merged with another signal
+            actions += pool.tick(now: now)
+            if let status = perform(actions) { return status }
+        }
+    }
+
+    /// Reaps every exited child (no zombies), telling the pool.
+    private func reap() -> [PoolAction] {
+        var actions: [PoolAction] = []
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            guard pid > 0 else { break }
+            slotOfPID[pid] = nil
+            let exit: ExitStatus = (status & 0x7F) == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
+            actions += pool.exited(pid: pid, status: exit, now: now)
+        }
+        return actions
+    }
+
+    /// Performs actions; returns an exit status when the pool is done.
+    private func perform(_ actions: [PoolAction]) -> Int32? {
+        var queue = actions[...]
+        while let action = queue.popFirst() {
+            switch action {
+            case .spawn(let slot):
+                switch spawnWorker() {
+                case .success(let pid):
+                    slotOfPID[pid] = slot
+                    logger.info("worker started", metadata: ["worker.pid": "\(pid)", "worker.slot": "\(slot)"])
+                    queue += pool.spawned(slot: slot, pid: pid, now: now)
+                case .failure(let error):
+                    queue += pool.spawnFailed(slot: slot, reason: "\(error)", now: now)
+                }
+            case .stop(let pid):
+                kill(pid, SIGTERM)
+            case .kill(let pid):
+                kill(pid, SIGKILL)
+            case .log(let level, let message):
+                switch level {
+                case .info: logger.info("\(message)")
+                case .notice: logger.notice("\(message)")
+                case .warning: logger.warning("\(message)")
+                case .error: logger.error("\(message)")
+                }
+            case .exit(let status):
+                return status
+            }
+        }
+        return nil
+    }
+
+    private func spawnWorker() -> Result<Int32, SystemError> {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if listenFD != 0 { posix_spawn_file_actions_adddup2(&actions, listenFD, 0) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // The worker starts with no blocked signals and default handlers; it sets up its own.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD, SIGPIPE] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let arguments = [executable] + workerArguments
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, executable, &actions, &attributes, &argv, environ)
+        guard status == 0 else { return .failure(SystemError(call: "posix_spawn", errno: status, context: executable)) }
+        return .success(pid)
+    }
+}

@@ -1,0 +1,104 @@
+"""The supervisor (`jwt-authd serve` with --listen): workers executed from the same binary on a shared socket,
+replaced when they die, recycled after --max-requests, reloaded one by one on SIGHUP, stopped gracefully on SIGTERM.
+Real processes, a real MariaDB."""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import harness
+
+
+def workers_of(supervisor):
+    out = subprocess.run(["pgrep", "-P", str(supervisor.proc.pid)], capture_output=True, text=True).stdout.split()
+    return sorted(int(pid) for pid in out)
+
+
+def wait_for(predicate, timeout=10, what="condition"):
+    harness.wait_until(predicate, timeout, what)
+
+
+def hammer(address, stop, results):
+    """Health requests in a loop until ``stop`` is set; records every status (or the exception name)."""
+    while not stop.is_set():
+        try:
+            results.append(harness.health(address, timeout=5).status)
+        except Exception as error:  # noqa: BLE001 - a failed request is what we count
+            results.append(type(error).__name__)
+
+
+def test_a_killed_worker_is_replaced_and_logged(start_worker):
+    supervisor = start_worker(threads=2, args=("--workers", "2"))
+    wait_for(lambda: len(workers_of(supervisor)) == 2, what="two workers")
+    victim = workers_of(supervisor)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: len(workers_of(supervisor)) == 2 and victim not in workers_of(supervisor), what="a replacement")
+    assert harness.health(supervisor.address).status == 200
+    assert f"worker {victim} died with signal 9 (SIGKILL)" in supervisor.log_text()
+
+
+def test_reload_replaces_every_worker_without_failing_requests(start_worker):
+    supervisor = start_worker(threads=2, args=("--workers", "2"))
+    wait_for(lambda: len(workers_of(supervisor)) == 2, what="two workers")
+    before = set(workers_of(supervisor))
+    stop, results = threading.Event(), []
+    client = threading.Thread(target=hammer, args=(supervisor.address, stop, results))
+    client.start()
+    time.sleep(0.3)
+    supervisor.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload complete" in supervisor.log_text(), what="the reload")
+    time.sleep(0.3)
+    stop.set()
+    client.join()
+    after = set(workers_of(supervisor))
+    assert len(after) == 2 and not (before & after)
+    assert results and all(status == 200 for status in results), results[:20]
+
+
+def test_workers_are_recycled_after_max_requests(start_worker):
+    supervisor = start_worker(threads=1, args=("--workers", "1", "--max-requests", "5"))
+    wait_for(lambda: len(workers_of(supervisor)) == 1, what="one worker")
+    first = workers_of(supervisor)
+    statuses = [harness.health(supervisor.address, timeout=5).status for _ in range(12)]
+    assert statuses == [200] * 12
+    wait_for(lambda: workers_of(supervisor) and workers_of(supervisor) != first, what="a recycled worker")
+    assert "recycled after serving its requests" in supervisor.log_text()
+
+
+def test_a_reload_with_a_broken_configuration_keeps_the_workers(start_worker, rundir):
+    config = rundir / "reload.toml"
+    config.write_text('[server]\ndrain_timeout = "5s"\n')
+    supervisor = start_worker(threads=1, args=("--workers", "1", "--config", str(config)))
+    wait_for(lambda: len(workers_of(supervisor)) == 1, what="one worker")
+    before = workers_of(supervisor)
+    config.write_text('[server]\ndrain_timeout = "forever"\n')
+    supervisor.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload refused" in supervisor.log_text(), what="the refusal")
+    assert "server.drain_timeout" in supervisor.log_text()
+    assert workers_of(supervisor) == before
+    config.write_text('[server]\ndrain_timeout = "5s"\n')
+    supervisor.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload complete" in supervisor.log_text(), what="the reload")
+    assert workers_of(supervisor) != before
+
+
+def test_sigterm_stops_everything_and_leaves_no_process(start_worker):
+    supervisor = start_worker(threads=2, args=("--workers", "2"))
+    wait_for(lambda: len(workers_of(supervisor)) == 2, what="two workers")
+    children = workers_of(supervisor)
+    assert supervisor.terminate(signal.SIGTERM, timeout=10) == 0
+    for pid in children:
+        wait_for(lambda pid=pid: harness.process_gone(pid), timeout=5, what=f"worker {pid} gone")
+
+
+def test_workers_end_with_a_killed_supervisor(start_worker):
+    supervisor = start_worker(threads=1, args=("--workers", "2"))
+    wait_for(lambda: len(workers_of(supervisor)) == 2, what="two workers")
+    children = workers_of(supervisor)
+    supervisor.kill()
+    for pid in children:
+        wait_for(lambda pid=pid: harness.process_gone(pid), timeout=10, what=f"orphan worker {pid} gone")
