@@ -9,7 +9,9 @@ import Passwords
 enum AuthEnvironment {
     static func make(configPath: String?, logger: Logger) -> Auth {
         do {
-            let config = try Config.load(sources: try ConfigLoading.sources(configPath: configPath, flags: [:]))
+            var sources = try ConfigLoading.sources(configPath: configPath, flags: [:])
+            sources.requiresListen = false
+            let config = try Config.load(sources: sources)
             let keys = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
             let hasher = try Argon2Hasher(parameters: AuthSettings.argon2Parameters(config))
             return Auth(settings: AuthSettings(config: config, keys: keys), connection: try Connection(url: config.databaseURL),

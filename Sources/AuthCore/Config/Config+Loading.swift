@@ -13,6 +13,8 @@ public struct ConfigSources: Sendable {
     public var inheritedSocket: Bool
     /// Reads a `*_FILE` secret; injectable for tests.
     public var readFile: @Sendable (String) throws -> String
+    /// Whether `listen` must be known (for `serve`); admin commands do not listen.
+    public var requiresListen = true
 
     public init(flags: [String: String] = [:], environment: [String: String] = [:],
                 file: [String: ConfigFileValue] = [:], inheritedSocket: Bool = false,
@@ -231,7 +233,7 @@ private struct Reader {
 
         var listen = raw("listen")
         if let text = listen, text.isEmpty { listen = nil }
-        if listen == nil && !sources.inheritedSocket {
+        if listen == nil && !sources.inheritedSocket && sources.requiresListen {
             problem("listen", "is missing: set unix:/run/jwt-authd/jwt-authd.sock or 127.0.0.1:9000 (or start the program with a listening socket on fd 0)")
         }
 

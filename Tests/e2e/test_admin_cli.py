@@ -1,0 +1,73 @@
+"""The admin commands against a real MariaDB, and start-up refusing a bad configuration."""
+
+import subprocess
+
+import harness
+from fcgi_client import fcgi_request
+
+
+def cli(authd_bin, env, *args, stdin=""):
+    return subprocess.run([authd_bin, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def test_user_lifecycle_from_the_command_line(authd_bin, base_env, start_worker):
+    env = {**base_env, "JWT_ARGON2_MEMORY_KIB": "64", "JWT_ARGON2_ITERATIONS": "1"}
+    added = cli(authd_bin, env, "user", "add", "Admin@Example.com", "--name", "Admin", "--role", "admin", "--verified",
+                stdin="correct horse battery\n")
+    assert added.returncode == 0, added.stderr
+    assert "admin@example.com" in added.stdout
+    assert "correct horse" not in added.stdout + added.stderr
+    duplicate = cli(authd_bin, env, "user", "add", "admin@example.com", stdin="another password\n")
+    assert duplicate.returncode != 0 and "already exists" in duplicate.stderr
+    listed = cli(authd_bin, env, "user", "list")
+    assert "admin@example.com  admin  verified" in listed.stdout
+    assert cli(authd_bin, env, "user", "role", "admin@example.com", "owner").returncode == 0
+    assert "owner" in cli(authd_bin, env, "user", "list").stdout
+    assert cli(authd_bin, env, "user", "passwd", "admin@example.com", stdin="a new password\n").returncode == 0
+    missing = cli(authd_bin, env, "user", "passwd", "nobody@example.com", stdin="whatever pw\n")
+    assert missing.returncode != 0 and "no user" in missing.stderr
+    empty = cli(authd_bin, env, "user", "passwd", "admin@example.com", stdin="")
+    assert empty.returncode != 0
+
+    created = cli(authd_bin, env, "apikey", "create", "admin@example.com", "--name", "deploy", "--days", "30")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("jwta_")
+    worker = start_worker(env=env)
+    verified = fcgi_request(worker.address, {"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/api/auth/verify",
+                                             "REQUEST_URI": "/api/auth/verify", "HTTP_X_API_KEY": key,
+                                             "REMOTE_ADDR": "127.0.0.1"})
+    assert verified.status == 204
+    assert verified.headers["x-auth-role"] == "owner" and verified.headers["x-auth-method"] == "api-key"
+    key_id = cli(authd_bin, env, "apikey", "list", "admin@example.com").stdout.split()[0]
+    assert cli(authd_bin, env, "apikey", "revoke", "admin@example.com", key_id).returncode == 0
+    assert cli(authd_bin, env, "apikey", "revoke", "admin@example.com", key_id).returncode != 0
+    assert cli(authd_bin, env, "sessions", "revoke", "admin@example.com", "--all").stdout.startswith("revoked 0")
+    assert cli(authd_bin, env, "cleanup").returncode == 0
+    assert cli(authd_bin, env, "user", "delete", "admin@example.com").returncode == 0
+    assert "admin@example.com" not in cli(authd_bin, env, "user", "list").stdout
+
+
+def test_a_bad_configuration_stops_start_up_naming_the_key(authd_bin, base_env, rundir):
+    cases = [
+        ({"JWT_ACCESS_SECRET": None}, "tokens.access_secret (JWT_ACCESS_SECRET)"),
+        ({"JWT_REFRESH_SECRET": "too-short"}, "tokens.refresh_secret (JWT_REFRESH_SECRET)"),
+        ({"DATABASE_URL": "postgres://x@y/z"}, "database.url (DATABASE_URL)"),
+        ({"JWT_ACCESS_TTL": "soon"}, "tokens.access_ttl (JWT_ACCESS_TTL)"),
+        ({"JWT_ACCESS_KEY_FILE": "/nonexistent.jwk", "JWT_ACCESS_SECRET": None}, "tokens.access_key_file"),
+    ]
+    for overrides, named in cases:
+        env = dict(base_env)
+        for key, value in overrides.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        result = cli(authd_bin, env, "serve", "--listen", f"unix:{rundir}/never.sock")
+        assert result.returncode == 78, (overrides, result.stderr)
+        assert named in result.stderr, (overrides, result.stderr)
+        for secret in (base_env["JWT_ACCESS_SECRET"], base_env["JWT_REFRESH_SECRET"]):
+            assert secret not in result.stderr
+    checked = cli(authd_bin, {**base_env, "JWT_AUTHD_LISTEN": "127.0.0.1:9000"}, "config", "check")
+    assert checked.returncode == 0 and "tokens.access_secret = ****" in checked.stdout
+    assert base_env["JWT_ACCESS_SECRET"] not in checked.stdout
