@@ -63,6 +63,7 @@ enum AccountHandlers {
     }
 
     private static func success(_ pair: TokenPair, status: Int, body: BodyFields, context: AuthResponder.Context) -> Response {
+        context.trace.userID = pair.user.id
         var response: Response
         if body.isForm {
             response = Response(status: 303, headers: [("Location", callback(body, context)), ("Cache-Control", "no-store")])

@@ -20,6 +20,8 @@ public final class AuthResponder: RequestHandler {
         let crossSite: CrossSiteCheck
         /// The JWKS response, computed once (`nil`: HS256 access tokens have no public key).
         let jwks: Response?
+        /// What the request log line needs to know from the handlers (per thread, reset per request).
+        let trace = RequestTrace()
     }
 
     private let context: Context
@@ -70,6 +72,23 @@ public final class AuthResponder: RequestHandler {
     }
 
     public func handle(_ request: Request) -> Response {
+        guard context.config.logRequests else { return dispatch(request) }
+        let started = ContinuousClock.now
+        context.trace.userID = nil
+        let response = dispatch(request)
+        let elapsed = ContinuousClock.now - started
+        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        var metadata: Logger.Metadata = [
+            "http.method": "\(request.method)", "http.route": "\(request.path)", "http.status": "\(response.status)",
+            "duration_ms": "\(Double(micros) / 1000)",
+        ]
+        if let user = context.trace.userID { metadata["user.id"] = "\(user)" }
+        if let id = request.param("REQUEST_ID") { metadata["request.id"] = "\(id)" }
+        context.logger.info("request", metadata: metadata)
+        return response
+    }
+
+    private func dispatch(_ request: Request) -> Response {
         if request.method != "GET" && request.method != "HEAD", needsCrossSiteCheck(request), !context.crossSite.allows(request) {
             context.logger.notice("cross-site request refused", metadata: [
                 "event": "cross_site_refused", "route": "\(request.path)", "client.ip": "\(context.clientAddress(request))",
@@ -90,6 +109,11 @@ public final class AuthResponder: RequestHandler {
 
     /// The response for a body over the limit, for ``FastCGI/ServerConfiguration/payloadTooLarge``.
     public static var payloadTooLargeResponse: Response { APIError.payloadTooLarge.response }
+}
+
+/// Per-request facts the handlers learn, for the request log line.
+final class RequestTrace {
+    var userID: String?
 }
 
 extension AuthResponder.Context {

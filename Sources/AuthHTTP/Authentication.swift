@@ -51,6 +51,7 @@ enum Caller {
     /// The caller, required.
     static func require(_ request: Request, _ context: AuthResponder.Context) throws(APIError) -> Caller {
         guard let caller = try identify(request, context) else { throw APIError.unauthorized }
+        context.trace.userID = caller.userID
         return caller
     }
 

@@ -23,6 +23,7 @@ enum VerifyHandler {
             return Response(status: 204, headers: [("Cache-Control", "no-store")])
         }
         guard let caller else { throw APIError.unauthorized }
+        context.trace.userID = caller.userID
         let (id, email, role): (String, String, String)
         switch caller {
         case .jwt(let claims): (id, email, role) = (claims.userID, claims.email, claims.role)

@@ -103,6 +103,7 @@ extension Config {
             ("http.default_redirect", defaultRedirect),
             ("environment", environment.rawValue),
             ("log.level", logLevel),
+            ("log.requests", "\(logRequests)"),
             ("passwords.argon2_memory_kib", "\(passwords.argon2MemoryKiB)"),
             ("passwords.argon2_iterations", "\(passwords.argon2Iterations)"),
             ("passwords.argon2_parallelism", "\(passwords.argon2Parallelism)"),
@@ -322,6 +323,7 @@ private struct Reader {
         config.passwords = passwords
         config.throttle = throttle
         config.registrationEnabled = bool("registration.enabled", default: true)
+        config.logRequests = bool("log.requests", default: true)
         for (key, path) in [("http.login_page", \Config.loginPage), ("http.register_page", \Config.registerPage),
                             ("http.default_redirect", \Config.defaultRedirect)] {
             guard let value = raw(key) else { continue }

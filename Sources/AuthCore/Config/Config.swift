@@ -27,6 +27,8 @@ public struct Config: Sendable {
     public var environment: Environment
     /// The log level name (swift-log: trace, debug, info, notice, warning, error, critical).
     public var logLevel: String
+    /// Whether every request gets a log line (at info level).
+    public var logRequests = true
     /// Whether `POST /api/auth/register` is open.
     public var registrationEnabled = true
     /// The login page the nginx gate and the renew route send browsers to.

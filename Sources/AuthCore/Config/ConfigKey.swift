@@ -100,6 +100,9 @@ public struct ConfigKey: Sendable {
                   summary: "development, test or production", isSecret: false),
         ConfigKey(name: "log.level", env: "JWT_AUTHD_LOG_LEVEL", defaultText: "info",
                   summary: "trace, debug, info, notice, warning, error or critical", isSecret: false),
+        ConfigKey(name: "log.requests", env: "JWT_AUTHD_LOG_REQUESTS", defaultText: "true",
+                  summary: "one info line per request (method, route, status, duration, user id); false for the fastest path",
+                  isSecret: false),
     ]
 
     /// The key with a dotted name.
