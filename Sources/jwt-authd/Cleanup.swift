@@ -35,10 +35,21 @@ struct Cleanup: ParsableCommand {
     @Option(help: "Rows per batch.")
     var batchSize: Int = 1000
 
+    @Flag(help: "Take the MariaDB named lock 'jwt_authd_cleanup' first, and do nothing if another host holds it.")
+    var lock = false
+
     func run() throws {
         guard batchSize > 0, batchSize <= 100_000 else { throw ValidationError("--batch-size must be 1 to 100000") }
         let auth = AuthEnvironment.make(configPath: options.config, logger: Logger(label: "jwt-authd.cleanup"))
+        if lock {
+            let got = try auth.connection.query("SELECT GET_LOCK('jwt_authd_cleanup', 0) AS got").first?.optionalInt("got")
+            guard got == 1 else {
+                print("another host is cleaning up; skipped")
+                return
+            }
+        }
         let report = try auth.cleanup(batchSize: batchSize)
+        if lock { _ = try? auth.connection.query("SELECT RELEASE_LOCK('jwt_authd_cleanup') AS released") }
         print("deleted: \(report)")
     }
 }

@@ -92,6 +92,8 @@ struct Serve: ParsableCommand {
             let supervisor = Supervisor(
                 listenFD: socket.fd, workers: config.server.workers, drainTimeout: config.server.drainTimeoutSeconds,
                 workerArguments: workerArguments(), logger: logger,
+                cleanupInterval: config.server.cleanupIntervalSeconds,
+                cleanupArguments: ["cleanup", "--lock"] + (options.config.map { ["--config", $0] } ?? []),
                 validateReload: { [options, flags] in
                     do {
                         let fresh = try Config.load(sources: try ConfigLoading.sources(configPath: options.config, flags: flags))

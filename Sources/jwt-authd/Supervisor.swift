@@ -15,11 +15,19 @@ final class Supervisor {
     private let validateReload: () -> String?
     private var slotOfPID: [Int32: Int] = [:]
     private let start = ContinuousClock.now
+    /// The periodic cleanup runs as a child process (`cleanup --lock`), so the supervisor holds no database connection.
+    private let cleanupInterval: Double
+    private let cleanupArguments: [String]
+    private var nextCleanup: Double
+    private var cleanupPID: Int32?
 
     /// - Parameters:
     ///   - validateReload: Checks the configuration before a reload; returns a problem to refuse it.
     init(listenFD: Int32, workers: Int, drainTimeout: Int, workerArguments: [String], logger: Logger,
-         validateReload: @escaping () -> String?) {
+         cleanupInterval: Int, cleanupArguments: [String], validateReload: @escaping () -> String?) {
+        self.cleanupInterval = Double(cleanupInterval)
+        self.cleanupArguments = cleanupArguments
+        nextCleanup = cleanupInterval > 0 ? Double(min(cleanupInterval, 60)) : .infinity
         pool = WorkerPool(configuration: .init(workers: workers, drainTimeout: Double(drainTimeout)))
         self.listenFD = listenFD
         self.workerArguments = workerArguments
@@ -44,7 +52,7 @@ final class Supervisor {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         if let status = perform(pool.start(now: now)) { return status }
         while true {
-            let wait = max(0.001, min(1.0, (pool.nextDeadline ?? (now + 1)) - now))
+            let wait = max(0.001, min(1.0, min(pool.nextDeadline ?? (now + 1), nextCleanup) - now))
             var timeout = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - Double(Int(wait))) * 1e9))
             var info = siginfo_t()
             let received = sigtimedwait(&signals, &info, &timeout)
@@ -67,6 +75,13 @@ final class Supervisor {
             }
             actions += reap()  // a SIGCHLD can be merged with another signal
             actions += pool.tick(now: now)
+            if now >= nextCleanup && cleanupPID == nil && pool.phase == .running {
+                nextCleanup = now + cleanupInterval
+                switch spawn(cleanupArguments, listenSocketOnStdin: false) {
+                case .success(let pid): cleanupPID = pid
+                case .failure(let error): logger.error("cannot start the periodic cleanup", metadata: ["error": "\(error)"])
+                }
+            }
             if let status = perform(actions) { return status }
         }
     }
@@ -78,6 +93,11 @@ final class Supervisor {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             guard pid > 0 else { break }
+            if pid == cleanupPID {
+                cleanupPID = nil
+                if status != 0 { logger.error("the periodic cleanup failed", metadata: ["status": "\(status)"]) }
+                continue
+            }
             slotOfPID[pid] = nil
             let exit: ExitStatus = (status & 0x7F) == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
             actions += pool.exited(pid: pid, status: exit, now: now)
@@ -91,7 +111,7 @@ final class Supervisor {
         while let action = queue.popFirst() {
             switch action {
             case .spawn(let slot):
-                switch spawnWorker() {
+                switch spawn(workerArguments, listenSocketOnStdin: true) {
                 case .success(let pid):
                     slotOfPID[pid] = slot
                     logger.info("worker started", metadata: ["worker.pid": "\(pid)", "worker.slot": "\(slot)"])
@@ -117,11 +137,16 @@ final class Supervisor {
         return nil
     }
 
-    private func spawnWorker() -> Result<Int32, SystemError> {
+    /// Executes this binary with `arguments` (a worker gets the listen socket on fd 0; the cleanup gets /dev/null).
+    private func spawn(_ arguments: [String], listenSocketOnStdin: Bool) -> Result<Int32, SystemError> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        if listenFD != 0 { posix_spawn_file_actions_adddup2(&actions, listenFD, 0) }
+        if !listenSocketOnStdin {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        } else if listenFD != 0 {
+            posix_spawn_file_actions_adddup2(&actions, listenFD, 0)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -134,7 +159,7 @@ final class Supervisor {
         for signal in [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD, SIGPIPE] { sigaddset(&defaults, signal) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let arguments = [executable] + workerArguments
+        let arguments = [executable] + arguments
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0

@@ -102,3 +102,17 @@ def test_workers_end_with_a_killed_supervisor(start_worker):
     supervisor.kill()
     for pid in children:
         wait_for(lambda pid=pid: harness.process_gone(pid), timeout=10, what=f"orphan worker {pid} gone")
+
+
+def test_the_supervisor_runs_the_cleanup_under_a_named_lock(start_worker, mariadb, base_env):
+    supervisor = start_worker(threads=1, args=("--workers", "1"), env={"JWT_CLEANUP_INTERVAL": "1s"})
+    wait_for(lambda: "deleted: refresh_tokens=" in supervisor.log_text(), timeout=15, what="a periodic cleanup")
+    # While another connection holds the lock, the cleanup steps aside.
+    holder = subprocess.Popen(["mariadb", f"--socket={mariadb.socket}", "-e",
+                               "SELECT GET_LOCK('jwt_authd_cleanup', 0); SELECT SLEEP(4);"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: "another host is cleaning up; skipped" in supervisor.log_text(), timeout=10, what="a skipped cleanup")
+    finally:
+        holder.wait(15)
+    assert "unknown child" not in supervisor.log_text()

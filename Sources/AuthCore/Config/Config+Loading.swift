@@ -81,6 +81,7 @@ extension Config {
             ("server.socket_mode", "0" + String(server.socketMode, radix: 8)),
             ("server.max_body_bytes", "\(server.maxBodyBytes)"),
             ("server.drain_timeout", DurationText.format(seconds: server.drainTimeoutSeconds)),
+            ("server.cleanup_interval", DurationText.format(seconds: server.cleanupIntervalSeconds)),
             ("tokens.access_secret", tokens.accessKey.secretDescription),
             ("tokens.refresh_secret", tokens.refreshKey.secretDescription),
             ("tokens.access_key_file", tokens.accessKey.fileDescription),
@@ -251,6 +252,7 @@ private struct Reader {
         }
         server.maxBodyBytes = integer("server.max_body_bytes", default: server.maxBodyBytes, in: 1024...(16 << 20))
         server.drainTimeoutSeconds = seconds("server.drain_timeout", default: server.drainTimeoutSeconds, max: 3600)
+        server.cleanupIntervalSeconds = seconds("server.cleanup_interval", default: server.cleanupIntervalSeconds, max: 7 * 86_400)
 
         let accessKey = secret("tokens.access_secret", orKeyFile: "tokens.access_key_file")
         let refreshKey = secret("tokens.refresh_secret", orKeyFile: "tokens.refresh_key_file")

@@ -86,6 +86,8 @@ public struct Config: Sendable {
         public static var cores: Int { max(1, min(64, sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
         /// How long a graceful stop waits for requests in flight, in seconds.
         public var drainTimeoutSeconds: Int = 30
+        /// How often the supervisor runs the cleanup (0 = never).
+        public var cleanupIntervalSeconds: Int = 3600
         public init() {}
     }
 
