@@ -9,6 +9,11 @@ extension Auth {
         String(email.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()).lowercased()
     }
 
+    /// Roles are 1-32 ASCII letters, digits, `_` or `-` (they travel in headers to upstream apps).
+    static func isValid(role: String) -> Bool {
+        !role.isEmpty && role.count <= 32 && role.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+
     /// A light email syntax check (one @, a dot in the domain, no spaces, ≤ 254 bytes): delivery is not verified.
     public static func isPlausible(email: String) -> Bool {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
@@ -24,8 +29,7 @@ extension Auth {
     public func createUser(email rawEmail: String, password: String?, name: String? = nil, role: String = "user") throws -> User {
         let email = Self.normalize(email: rawEmail)
         guard Self.isPlausible(email: email) else { throw AuthError(.invalidInput, "Invalid email address") }
-        guard role.count <= 32, !role.isEmpty, role.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
-        else { throw AuthError(.invalidInput, "Invalid role") }
+        guard Self.isValid(role: role) else { throw AuthError(.invalidInput, "Invalid role") }
         if let name, name.count > 200 { throw AuthError(.invalidInput, "Name is too long") }
         var hash: String?
         if let password {
@@ -138,8 +142,7 @@ extension Auth {
 
     /// Changes a user's role.
     public func setRole(userID: String, _ role: String) throws {
-        guard !role.isEmpty, role.count <= 32, role.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
-        else { throw AuthError(.invalidInput, "Invalid role") }
+        guard Self.isValid(role: role) else { throw AuthError(.invalidInput, "Invalid role") }
         guard try connection.execute("UPDATE users SET role = ?, updated_at = ? WHERE id = ?",
                                      [.string(role), .date(clock.now()), .string(userID)]).affectedRows == 1
         else { throw AuthError.notFound }
