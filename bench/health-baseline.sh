@@ -142,6 +142,7 @@ fi
 
 # --- helpers -----------------------------------------------------------------
 port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+app_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')  # template's demo app (unused here)
 
 # start_responders NAME [VAR=VALUE...] -- COMMAND...: 2 processes on $state/NAME.sock.
 start_responders() {
@@ -161,7 +162,7 @@ start_nginx() {
     mkdir -p "$prefix"
     ln -sf /etc/nginx/fastcgi_params "$prefix/fastcgi_params"
     "$repo/scripts/render-nginx" "$repo/nginx/dev/nginx.conf.template" "$prefix/nginx.conf" \
-        PREFIX="$prefix" PORT="$port" UPSTREAM="unix:$1" REPO="$repo" \
+        PREFIX="$prefix" PORT="$port" APP_PORT="$app_port" UPSTREAM="unix:$1" REPO="$repo" \
         KEEPALIVE_LINE="$keepalive_line" USER_LINE="$user_line"
     nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" </dev/null >>"$prefix/nginx.out" 2>&1 &
     nginx_pid=$!

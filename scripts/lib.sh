@@ -4,7 +4,7 @@
 JWT_AUTHD_APT_PACKAGES=(
     pkg-config libfcgi-dev libfcgi-bin spawn-fcgi libssl-dev libmariadb-dev libargon2-dev libcrypt-dev
     mariadb-server mariadb-client nginx python3 python3-pytest python3-requests
-    python3-jwt python3-cryptography nodejs node-jose
+    python3-jwt python3-cryptography nodejs node-jose python3-venv
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -70,4 +70,16 @@ stop_pid() {
     done
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null || true
+}
+
+# Contract-test tools that Debian lacks (schemathesis, openapi-spec-validator), in the git-ignored virtualenv
+# .local/contract-venv, installed from PyPI on first use and again when Tests/e2e/requirements-contract.txt changes.
+ensure_contract_tools() {
+    local venv=.local/contract-venv requirements=Tests/e2e/requirements-contract.txt
+    if [ -x "$venv/bin/st" ] && cmp -s "$requirements" "$venv/requirements.installed"; then return 0; fi
+    say "installing schemathesis and openapi-spec-validator into $venv (PyPI)"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/requirements.installed"
 }

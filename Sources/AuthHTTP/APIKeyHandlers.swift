@@ -12,7 +12,7 @@ enum APIKeyHandlers {
     static func create(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let claims = try Caller.requireSession(request, context)
         let body = try BodyFields.parse(request, allowForm: false)
-        guard let name = body.string("name").text, !name.trimmingSpacesAndTabs.isEmpty, name.count <= 100 else {
+        guard let name = body.string("name").text, !name.trimmingSpacesAndTabs.isEmpty, name.unicodeScalars.count <= 100 else {
             throw APIError.invalidFields([("name", "is required (1 to 100 characters)")])
         }
         var expiresAt: FoundationDate?

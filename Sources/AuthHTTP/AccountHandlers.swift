@@ -21,7 +21,7 @@ enum AccountHandlers {
         if let problem = context.auth.settings.passwordPolicy.problem(with: password) { fields.append(("password", problem)) }
         let nameField = body.string("name")
         if case .wrongType = nameField { fields.append(("name", "must be a string")) }
-        if let name = nameField.text, name.count > 200 { fields.append(("name", "must have at most 200 characters")) }
+        if let name = nameField.text, name.unicodeScalars.count > 200 { fields.append(("name", "must have at most 200 characters")) }
         if !fields.isEmpty {
             let code = fields.contains { $0.0 == "password" } && fields.count == 1 ? "weak_password" : "invalid_request"
             return try fail(.invalidFields(fields, code: code), body: body, page: page, context: context)

@@ -61,6 +61,7 @@ enum Caller {
         guard try context.domain(request, { try context.auth.isSessionActive(claims.sessionID) }) else {
             throw APIError.from(.sessionRevoked)
         }
+        context.trace.userID = claims.userID
         return claims
     }
 }

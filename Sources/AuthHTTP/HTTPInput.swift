@@ -110,7 +110,11 @@ struct BodyFields {
     ///
     /// - Throws: ``APIError`` 415 for another media type, 400 for invalid JSON or a non-object.
     static func parse(_ request: Request, allowForm: Bool) throws(APIError) -> BodyFields {
-        if request.body.isEmpty { return BodyFields(json: nil, form: nil) }
+        if request.body.isEmpty {
+            // An empty browser form is still a form: it gets the form's answer (a redirect with an error).
+            if allowForm && request.mediaType == "application/x-www-form-urlencoded" { return BodyFields(json: nil, form: [:]) }
+            return BodyFields(json: nil, form: nil)
+        }
         switch request.mediaType {
         case "application/json"?:
             let value: JSON

@@ -33,7 +33,7 @@ enum SessionHandlers {
 
     /// `GET /api/auth/renew?return_to=/path`: the silent renewal behind the nginx gate of protected pages.
     static func renew(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
-        let target = RedirectTarget.sameSite(request.queryParameters["return_to"], fallback: context.config.defaultRedirect)
+        let target = RedirectTarget.sameSite(returnTo(request), fallback: context.config.defaultRedirect)
         if let token = request.cookies[AuthCookies.refreshName], !token.isEmpty,
            let pair = try? context.domain(request, { try context.auth.refresh(token, client: context.client(request)) }) {
             return Response(status: 303, headers: [("Location", target), ("Cache-Control", "no-store")] + context.cookies.set(pair))
@@ -42,9 +42,24 @@ enum SessionHandlers {
         return Response(status: 303, headers: [("Location", login), ("Cache-Control", "no-store")] + context.cookies.clear())
     }
 
+    /// The renewal target. nginx's page gate appends its raw `$request_uri` (it cannot percent-encode), so when the
+    /// query starts with `return_to=/`, everything after it is the target, its own `&`s included; otherwise the
+    /// parameter is percent-decoded as usual.
+    static func returnTo(_ request: Request) -> String? {
+        let query = request.query
+        if query.hasPrefix("return_to=/") { return String(query.dropFirst("return_to=".count)) }
+        return request.queryParameters["return_to"]
+    }
+
     /// `POST /api/auth/logout`: revokes the session (from the refresh token, or the access token); always 200.
     static func logout(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
-        let body = (try? BodyFields.parse(request, allowForm: false)) ?? BodyFields(json: nil, form: nil)
+        // Idempotent: any JSON (even `null` or garbage) counts as "no token in the body"; only the media type is enforced.
+        let body: BodyFields
+        do {
+            body = try BodyFields.parse(request, allowForm: false)
+        } catch where error.status == 400 {
+            body = BodyFields(json: nil, form: nil)
+        }
         if let token = body.string("refreshToken").text ?? request.cookies[AuthCookies.refreshName], !token.isEmpty {
             try context.domain(request) { try context.auth.logout(refreshToken: token) }
         } else if case .jwt(let claims)? = try? Caller.identify(request, context) {
@@ -55,9 +70,10 @@ enum SessionHandlers {
         return response
     }
 
-    /// `POST /api/auth/logout-all`: every session of the caller.
+    /// `POST /api/auth/logout-all`: every session of the caller. Account routes need a session: an API key (a
+    /// leaked one especially) cannot list or end sessions.
     static func logoutAll(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
-        let caller = try Caller.require(request, context)
+        let caller = try Caller.requireSession(request, context)
         let revoked = try context.domain(request) { try context.auth.revokeAllSessions(of: caller.userID) }
         context.logger.info("logged out everywhere", metadata: ["event": "logout_all", "user.id": "\(caller.userID)"])
         var response = Response.json(status: 200, .object([("success", .bool(true)), ("revoked", .int(Int64(revoked)))]))
@@ -67,16 +83,14 @@ enum SessionHandlers {
 
     /// `GET /api/auth/sessions`.
     static func list(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
-        let caller = try Caller.require(request, context)
-        var current: String?
-        if case .jwt(let claims) = caller { current = claims.sessionID }
-        let sessions = try context.domain(request) { try context.auth.sessions(of: caller.userID) }
-        return .json(status: 200, .object([("sessions", .array(sessions.map { Rendering.session($0, current: current) }))]))
+        let claims = try Caller.requireSession(request, context)
+        let sessions = try context.domain(request) { try context.auth.sessions(of: claims.userID) }
+        return .json(status: 200, .object([("sessions", .array(sessions.map { Rendering.session($0, current: claims.sessionID) }))]))
     }
 
     /// `DELETE /api/auth/sessions/{id}`: only the caller's own sessions.
     static func revoke(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
-        let caller = try Caller.require(request, context)
+        let caller = try Caller.requireSession(request, context)
         let id = Router<AuthResponder.Context>.lastSegment(of: request)
         guard try context.domain(request, { try context.auth.revokeSession(id, of: caller.userID) }) else { throw APIError.notFound }
         return .json(status: 200, Rendering.success)

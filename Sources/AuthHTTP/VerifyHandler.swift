@@ -9,7 +9,18 @@ import Passwords
 /// comma-separated) and `X-Auth-Guest-Only: 1` (for login pages: 204 only when *not* authenticated); it sets them
 /// from its own configuration, never from the client.
 enum VerifyHandler {
+    /// Errors carry `X-Auth-Error: <code>` (nginx cannot read a subrequest's body; its snippets answer with the code).
     static func handle(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
+        do {
+            return try check(context, request)
+        } catch {
+            var response = error.response
+            response.headers.append(("X-Auth-Error", error.code))
+            return response
+        }
+    }
+
+    private static func check(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let guestOnly = request.header("X-Auth-Guest-Only") == "1"
         let caller: Caller?
         do {
@@ -24,6 +35,17 @@ enum VerifyHandler {
         }
         guard let caller else { throw APIError.unauthorized }
         context.trace.userID = caller.userID
+        // The gated request's own method (set by nginx, never by the client): a cookie-authenticated state change
+        // behind the gate gets the same cross-site check as the service's own routes.
+        if let method = request.header("X-Original-Method"), method != "GET", method != "HEAD", method != "OPTIONS",
+           request.header("Authorization") == nil, request.header("X-API-Key") == nil,
+           !context.crossSite.allows(request) {
+            context.logger.notice("cross-site request refused", metadata: [
+                "event": "cross_site_refused", "route": "\(request.header("X-Original-URI") ?? request.path)",
+                "client.ip": "\(context.clientAddress(request))",
+            ])
+            throw APIError.crossSite
+        }
         let (id, email, role): (String, String, String)
         switch caller {
         case .jwt(let claims): (id, email, role) = (claims.userID, claims.email, claims.role)

@@ -69,7 +69,8 @@ public struct PasswordPolicy: Sendable {
 
     /// Why a new password is refused, or `nil` when it is acceptable.
     public func problem(with password: String) -> String? {
-        if password.count < minimumCharacters { return "must have at least \(minimumCharacters) characters" }
+        // Code points, as JSON Schema's minLength counts them.
+        if password.unicodeScalars.count < minimumCharacters { return "must have at least \(minimumCharacters) characters" }
         if password.utf8.count > maximumBytes { return "must have at most \(maximumBytes) bytes" }
         if password.utf8.contains(0) { return "must not contain NUL characters" }
         return nil

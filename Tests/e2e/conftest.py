@@ -5,6 +5,8 @@ Environment:
   JWT_AUTHD_TEST_MARIADB_SOCKET   use this running MariaDB instead of a private one
   JWT_AUTHD_TEST_MARIADB_USER     its superuser (default: the OS user, unix_socket auth)
   JWT_AUTHD_TEST_TMP              put run directories under this folder (unless --basetemp is given)
+  JWT_AUTHD_SCHEMATHESIS          schemathesis's st program for test_contract.py (default:
+                                  .local/contract-venv/bin/st, made by scripts/test)
   CI=true                         a missing binary or service fails the run instead of skipping
 
 Each test module gets its own run directory (sockets, logs) and its own
@@ -17,9 +19,11 @@ import os
 import secrets
 import shutil
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
+import authsite
 import harness
 
 CI = os.environ.get("CI") == "true"
@@ -124,6 +128,34 @@ def start_worker(authd_bin, base_env, rundir):
     yield start
     for worker in workers:
         worker.kill()
+
+
+@pytest.fixture(scope="module")
+def start_site(nginx_installed, authd_bin, base_env, rundir):
+    """``start_site(name, env=None, threads=8)`` → a running :class:`authsite.Site` (worker + dev nginx) on the
+    module's database; ``env`` overrides the service environment (None removes a variable). The same ``name``
+    returns the same site; all are stopped at the end of the module."""
+    sites = {}
+
+    def start(name, env=None, threads=8):
+        if name not in sites:
+            sites[name] = authsite.Site(authd_bin, base_env, rundir, name, env=env, threads=threads).start()
+        return sites[name]
+
+    yield start
+    for site in sites.values():
+        site.stop()
+
+
+@pytest.fixture(scope="module")
+def module_sql(mariadb, base_env):
+    """``module_sql("UPDATE users SET ...")`` runs SQL in the module's database; returns the batch output."""
+    dbname = urlsplit(base_env["DATABASE_URL"]).path.lstrip("/")
+
+    def run(statement):
+        return mariadb.sql(f"USE `{dbname}`; {statement}")
+
+    return run
 
 
 _started = pytest.StashKey[float]()

@@ -333,13 +333,16 @@ class Nginx:
     Listens on 127.0.0.1:``port`` and passes /api/auth/ to ``upstream``
     (``unix:/path`` or ``127.0.0.1:PORT``). ``keep_conn`` selects persistent
     FastCGI connections (an upstream pool of ``keepalive`` per nginx worker)
-    or a new connection per request.
+    or a new connection per request. The template's demo app (the upstream
+    of the gated locations /dashboard, /admin, /api/protected/, /auth/login)
+    listens on 127.0.0.1:``app_port`` (a free port by default).
     """
 
-    def __init__(self, repo, prefix, port, upstream, keep_conn=True, keepalive=2):
+    def __init__(self, repo, prefix, port, upstream, keep_conn=True, keepalive=2, app_port=None):
         self.repo = Path(repo)
         self.prefix = Path(prefix)
         self.port = port
+        self.app_port = app_port or free_port()
         self.upstream = upstream
         self.keep_conn = keep_conn
         self.keepalive = keepalive
@@ -349,13 +352,14 @@ class Nginx:
 
     def render(self):
         self.prefix.mkdir(parents=True, exist_ok=True)
-        # jwt-authd.conf includes "fastcgi_params", found next to the config file.
+        # For configs that include "fastcgi_params" (found next to the config file).
         params = self.prefix / "fastcgi_params"
         if not params.exists():
             params.symlink_to("/etc/nginx/fastcgi_params")
         values = {
             "PREFIX": self.prefix,
             "PORT": self.port,
+            "APP_PORT": self.app_port,
             "UPSTREAM": self.upstream,
             "REPO": self.repo,
             "KEEPALIVE_LINE": f"keepalive {self.keepalive};" if self.keep_conn else "",
@@ -380,7 +384,8 @@ class Nginx:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"nginx exited with {self.proc.returncode}:\n{tail(self.error_log)}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                for port in (self.port, self.app_port):
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return True
             except OSError:
                 return False

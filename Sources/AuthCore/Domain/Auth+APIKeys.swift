@@ -16,7 +16,7 @@ extension Auth {
     /// Creates an API key for a user; only its SHA-256 is stored.
     public func createAPIKey(userID: String, name: String, expiresAt: Date? = nil) throws -> CreatedAPIKey {
         let trimmed = name.trimmingSpaces
-        guard !trimmed.isEmpty, trimmed.count <= 100 else { throw AuthError(.invalidInput, "The key name must have 1 to 100 characters") }
+        guard !trimmed.isEmpty, trimmed.unicodeScalars.count <= 100 else { throw AuthError(.invalidInput, "The key name must have 1 to 100 characters") }
         let now = clock.now()
         if let expiresAt, expiresAt <= now { throw AuthError(.invalidInput, "The expiry must be in the future") }
         guard try user(id: userID) != nil else { throw AuthError.notFound }

@@ -30,7 +30,7 @@ extension Auth {
         let email = Self.normalize(email: rawEmail)
         guard Self.isPlausible(email: email) else { throw AuthError(.invalidInput, "Invalid email address") }
         guard Self.isValid(role: role) else { throw AuthError(.invalidInput, "Invalid role") }
-        if let name, name.count > 200 { throw AuthError(.invalidInput, "Name is too long") }
+        if let name, name.unicodeScalars.count > 200 { throw AuthError(.invalidInput, "Name is too long") }
         var hash: String?
         if let password {
             if let problem = settings.passwordPolicy.problem(with: password) { throw AuthError(.weakPassword, "Password \(problem)") }

@@ -1,0 +1,278 @@
+"""HTTP-level helpers for the end-to-end tests of the auth routes and the nginx gate.
+
+- :class:`Site`: a jwt-authd worker plus the development nginx in front of it
+  (``nginx/dev/nginx.conf.template``: the service's locations, the gated demo
+  locations and the demo app), started with environment overrides.
+- :class:`CookieJar`: cookies kept by name and Path, sent the way a browser
+  sends them (only to paths under the cookie's Path). The service marks its
+  cookies ``Secure``, which ``requests`` would never send over
+  http://127.0.0.1, so the jar ignores ``Secure`` on purpose.
+- :class:`Client`: a browser-like client (a jar, redirects followed by hand)
+  for one site.
+- :func:`assert_same_site`: what an open-redirect check wants of a Location.
+
+Standard library plus ``requests``.
+"""
+
+import base64
+import json
+import re
+import secrets
+from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import requests
+
+import harness
+
+# Cheap password hashing for tests (the README's passwords.* keys).
+CHEAP_HASHING = {"JWT_ARGON2_MEMORY_KIB": "64", "JWT_ARGON2_ITERATIONS": "1"}
+
+PASSWORD = "correct horse battery staple"
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+JWT_RE = r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
+# ISO 8601 UTC with fractional seconds, e.g. 2026-11-29T05:33:49.123Z
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,6}Z$")
+
+ACCESS_CLEARED = "access_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
+REFRESH_CLEARED = "refresh_token=; Path=/api/auth; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
+
+
+def access_cookie_re(max_age=900, secure=True):
+    return re.compile(rf"^access_token=({JWT_RE}); Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
+                      + ("; Secure" if secure else "") + "$")
+
+
+def refresh_cookie_re(max_age=604800, secure=True):
+    """``max_age`` None matches any Max-Age (group 2)."""
+    age = r"(\d+)" if max_age is None else f"({max_age})"
+    return re.compile(rf"^refresh_token=({JWT_RE}); Path=/api/auth; Max-Age={age}; HttpOnly; SameSite=Lax"
+                      + ("; Secure" if secure else "") + "$")
+
+
+def unique_email(prefix="user"):
+    return f"{prefix}-{secrets.token_hex(5)}@example.com"
+
+
+def set_cookie_headers(response):
+    """Every Set-Cookie header of a ``requests`` response, raw and in order."""
+    return list(response.raw.headers.getlist("Set-Cookie"))
+
+
+def jwt_payload(token):
+    """The claims of a JWT, NOT verified (for reading jti/sid/exp in tests)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def jwt_header(token):
+    header = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+
+
+def path_matches(request_path, cookie_path):
+    """RFC 6265 section 5.1.4 path-match."""
+    if request_path == cookie_path:
+        return True
+    if request_path.startswith(cookie_path):
+        return cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
+    return False
+
+
+class CookieJar:
+    """Cookies by (name, path). ``Max-Age=0`` (or a past Expires) deletes. Domain is ignored: one host."""
+
+    def __init__(self):
+        self.cookies = {}
+
+    def update(self, response):
+        for header in set_cookie_headers(response):
+            self.store(header)
+
+    def store(self, header):
+        pair, *attributes = [part.strip() for part in header.split(";")]
+        name, _, value = pair.partition("=")
+        path, max_age = "/", None
+        for attribute in attributes:
+            key, _, val = attribute.partition("=")
+            if key.lower() == "path":
+                path = val
+            elif key.lower() == "max-age":
+                max_age = int(val)
+        if max_age is not None and max_age <= 0:
+            self.cookies.pop((name, path), None)
+        else:
+            self.cookies[(name, path)] = value
+
+    def get(self, name, path=None):
+        for (cookie_name, cookie_path), value in self.cookies.items():
+            if cookie_name == name and (path is None or path == cookie_path):
+                return value
+        return None
+
+    def set(self, name, value, path="/"):
+        self.cookies[(name, path)] = value
+
+    def delete(self, name):
+        for key in [key for key in self.cookies if key[0] == name]:
+            del self.cookies[key]
+
+    def header(self, request_path):
+        """The Cookie header a browser would send to ``request_path`` (longest Path first), or None."""
+        matching = [(path, name, value) for (name, path), value in self.cookies.items()
+                    if path_matches(request_path, path)]
+        matching.sort(key=lambda item: -len(item[0]))
+        return "; ".join(f"{name}={value}" for _, name, value in matching) or None
+
+    def clear(self):
+        self.cookies.clear()
+
+
+class Site:
+    """A worker and the development nginx in front of it; ``env`` overrides the module's service environment
+    (a value of None removes the variable)."""
+
+    def __init__(self, binary, base_env, rundir, name, env=None, threads=8, keepalive=2):
+        merged = {**base_env, **(env or {})}
+        self.env = {key: value for key, value in merged.items() if value is not None}
+        self.binary = binary
+        self.rundir = rundir
+        self.name = name
+        self.threads = threads
+        self.keepalive = keepalive
+        self.worker = None
+        self.nginx = None
+
+    def start(self):
+        self.worker = harness.Worker(self.binary, self.env, f"unix:{self.rundir}/{self.name}.sock", self.threads,
+                                     self.rundir).start()
+        try:
+            self.nginx = harness.Nginx(harness.REPO, self.rundir / f"nginx-{self.name}", harness.free_port(),
+                                       self.worker.address, keepalive=self.keepalive).start()
+        except BaseException:
+            self.worker.kill()
+            raise
+        return self
+
+    def stop(self):
+        if self.nginx is not None:
+            self.nginx.stop()
+        if self.worker is not None:
+            self.worker.kill()
+
+    @property
+    def port(self):
+        return self.nginx.port
+
+    @property
+    def origin(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def host(self):
+        return f"127.0.0.1:{self.port}"
+
+    def url(self, path):
+        return self.origin + path
+
+    def client(self, **kwargs):
+        return Client(self, **kwargs)
+
+
+class Client:
+    """A browser-like client: cookies by Path, no automatic redirects, a fixed User-Agent."""
+
+    def __init__(self, site, user_agent=None, headers=None):
+        self.site = site
+        self.jar = CookieJar()
+        self.http = requests.Session()
+        # Cookies are ours to manage (requests' jar would drop the Secure ones over http).
+        self.http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        self.headers = {"User-Agent": user_agent or f"authsite-test/{secrets.token_hex(3)}"}
+        self.headers.update(headers or {})
+
+    def request(self, method, path, *, cookies=True, headers=None, timeout=10, **kwargs):
+        """``path`` is site-relative (may hold a query). The jar's matching cookies are sent unless
+        ``cookies=False``; Set-Cookie answers update the jar."""
+        request_headers = dict(self.headers)
+        if cookies:
+            cookie_header = self.jar.header(urlsplit(path).path)
+            if cookie_header:
+                request_headers["Cookie"] = cookie_header
+        request_headers.update(headers or {})
+        response = self.http.request(method, self.site.url(path), headers=request_headers, allow_redirects=False,
+                                     timeout=timeout, **kwargs)
+        self.jar.update(response)
+        return response
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+    def follow(self, response, limit=6, **kwargs):
+        """Follow redirects by hand (GET, cookies per Path); returns every response, ``response`` first."""
+        chain = [response]
+        while chain[-1].status_code in (301, 302, 303, 307, 308):
+            if len(chain) > limit:
+                raise AssertionError(f"redirect loop: {[r.headers.get('Location') for r in chain]}")
+            location = chain[-1].headers["Location"]
+            assert_same_site(self.site, location)
+            chain.append(self.get(relative(self.site, location), **kwargs))
+        return chain
+
+    # --- account shortcuts ---
+
+    def register(self, email=None, password=PASSWORD, name=None, expect=201, **kwargs):
+        body = {"email": email or unique_email(), "password": password}
+        if name is not None:
+            body["name"] = name
+        response = self.post("/api/auth/register", json=body, **kwargs)
+        assert response.status_code == expect, (response.status_code, response.text)
+        return response.json().get("user") if expect == 201 else response
+
+    def login(self, email, password=PASSWORD, expect=200, **kwargs):
+        response = self.post("/api/auth/login", json={"email": email, "password": password}, **kwargs)
+        assert response.status_code == expect, (response.status_code, response.text)
+        return response.json().get("user") if expect == 200 else response
+
+    @property
+    def access_token(self):
+        return self.jar.get("access_token")
+
+    @property
+    def refresh_token(self):
+        return self.jar.get("refresh_token")
+
+    def me(self, **kwargs):
+        return self.get("/api/auth/me", **kwargs)
+
+
+def relative(site, location):
+    """A same-site Location as a site-relative path (with query)."""
+    parts = urlsplit(urljoin(site.origin + "/", location))
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def assert_same_site(site, location):
+    """``location`` can only take a browser to this site: a relative path (or this origin), no scheme-relative
+    //host, no backslash tricks, no control characters (browsers drop tabs and newlines from URLs)."""
+    assert location is not None
+    assert not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in location), f"control character in {location!r}"
+    if location.startswith(site.origin):
+        location = location[len(site.origin):] or "/"
+    assert location.startswith("/"), f"not a path: {location!r}"
+    # What a browser would make of it: backslashes are slashes in special URLs.
+    browserish = location.replace("\\", "/")
+    assert not browserish.startswith("//"), f"scheme-relative: {location!r}"
+    resolved = urlsplit(urljoin(site.origin + "/", browserish))
+    assert (resolved.scheme, resolved.netloc) == ("http", site.host), f"{location!r} leaves the site: {resolved}"
+
+
+def query_of(location):
+    """The query parameters of a Location (single values)."""
+    return {key: values[0] for key, values in parse_qs(urlsplit(location).query, keep_blank_values=True).items()}

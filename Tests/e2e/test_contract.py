@@ -1,0 +1,124 @@
+"""Contract test: docs/openapi.yaml against the live service, through nginx, with schemathesis.
+
+schemathesis generates requests from the document (examples, boundary values, schema-invalid data, unexpected
+methods) and checks every answer against it: status codes, strict response schemas, required headers, content types,
+5xx, ignored authentication, 405 with Allow. Bounded: at most ``MAX_EXAMPLES`` generated cases per operation and
+phase, and a hard timeout per run, well under two minutes for the module.
+
+schemathesis is not a Debian package: it lives in a virtualenv, ``.local/contract-venv`` (``scripts/test`` creates
+it; see ``Tests/e2e/requirements-contract.txt``), or wherever ``JWT_AUTHD_SCHEMATHESIS`` points (its ``st``
+program). Without it the tests skip, and with ``CI=true`` they fail.
+
+The run is authenticated with a registered user's Bearer token; logout and logout-all (which would end that
+session for every later case) run separately with a token of their own. The service signs access tokens with an
+EdDSA key here, so /.well-known/jwks.json answers 200.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import authsite
+import harness
+from conftest import require
+
+SCHEMA = harness.REPO / "docs" / "openapi.yaml"
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
+MAX_EXAMPLES = int(os.environ.get("JWT_AUTHD_CONTRACT_EXAMPLES", "20"))
+SEED = os.environ.get("JWT_AUTHD_CONTRACT_SEED", "20261129")
+
+
+def find_schemathesis():
+    candidates = [os.environ.get("JWT_AUTHD_SCHEMATHESIS"),
+                  str(harness.REPO / ".local" / "contract-venv" / "bin" / "st"),
+                  shutil.which("st"), shutil.which("schemathesis")]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="module")
+def st():
+    path = find_schemathesis()
+    require(path is not None, "schemathesis is not installed (scripts/test creates .local/contract-venv; "
+                              "or set JWT_AUTHD_SCHEMATHESIS to its st program)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(start_site, authd_bin, rundir):
+    key = rundir / "contract-access.jwk"
+    if not key.exists():
+        subprocess.run([str(authd_bin), "keys", "generate", "--alg", "EdDSA", "--out", str(key)], check=True,
+                       capture_output=True, timeout=30)
+    return start_site("contract", env={
+        **authsite.CHEAP_HASHING,
+        "JWT_ACCESS_SECRET": None,
+        "JWT_ACCESS_KEY_FILE": str(key),
+        # Let generated registrations and logins through rather than spend the run on 429s.
+        "JWT_THROTTLE_REGISTER_PER_IP": "100000",
+        "JWT_THROTTLE_LOGIN_PER_IP": "100000",
+    })
+
+
+def bearer_token(site):
+    client = site.client()
+    client.register()
+    assert client.access_token
+    return client.access_token
+
+
+def run_schemathesis(st, site, rundir, name, token, extra, timeout):
+    report_dir = rundir / f"schemathesis-{name}"
+    command = [
+        str(st), "--config-file", str(CONFIG), "--no-color", "run", str(SCHEMA),
+        "--url", site.origin,
+        "--checks", "all",
+        "--phases", "examples,coverage,fuzzing",
+        "--max-examples", str(MAX_EXAMPLES),
+        "--seed", SEED,
+        "--workers", "2",
+        "--request-timeout", "5",
+        "--generation-database", "none",
+        "--generation-with-security-parameters", "false",
+        "--header", f"Authorization: Bearer {token}",
+        "--report", "junit", "--report-dir", str(report_dir),
+        *extra,
+    ]
+    try:
+        result = subprocess.run(command, cwd=rundir, capture_output=True, text=True, timeout=timeout,
+                                env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)})
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"schemathesis ({name}) did not finish within {timeout} s:\n{(error.stdout or '')[-6000:]}")
+    output = result.stdout + result.stderr
+    (rundir / f"schemathesis-{name}.log").write_text(output)
+    assert result.returncode == 0, f"schemathesis ({name}) found problems (seed {SEED}):\n{output[-12000:]}"
+    return output
+
+
+def test_openapi_document_is_valid(st):
+    """openapi-spec-validator, from the same virtualenv (or this interpreter)."""
+    python = st.parent / "python"
+    interpreter = str(python) if python.exists() else sys.executable
+    result = subprocess.run([interpreter, "-m", "openapi_spec_validator", str(SCHEMA)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_live_service_conforms(st, site, rundir):
+    output = run_schemathesis(st, site, rundir, "main", bearer_token(site),
+                              ["--exclude-path", "/api/auth/logout", "--exclude-path", "/api/auth/logout-all"],
+                              timeout=80)
+    assert "No issues found" in output or " passed" in output, output[-3000:]
+
+
+def test_logout_routes_conform(st, site, rundir):
+    run_schemathesis(st, site, rundir, "logout", bearer_token(site),
+                     ["--include-path", "/api/auth/logout", "--include-path", "/api/auth/logout-all"],
+                     timeout=25)
