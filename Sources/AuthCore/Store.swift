@@ -21,6 +21,9 @@ public final class Store {
         self.connection = connection
     }
 
+    /// Why the last check failed (the server's message: never a password), for the log.
+    public private(set) var lastFailure: String?
+
     /// Whether MariaDB answers now (reconnecting if it came back, at most once per second while it is down).
     public func isDatabaseReachable() -> Bool {
         let now = ContinuousClock.now
@@ -30,9 +33,11 @@ public final class Store {
         do {
             try connection.ping()
             lastConnectFailure = nil
+            lastFailure = nil
             return true
         } catch {
             lastConnectFailure = now
+            lastFailure = "\(error)"
             return false
         }
     }

@@ -9,7 +9,9 @@ enum HealthHandler {
         if context.store.isDatabaseReachable() {
             return .json(status: 200, .object([("status", .string("ok")), ("database", .string("ok"))]))
         }
-        context.logger.warning("health check: database unavailable", metadata: ["event": "database_unavailable"])
+        context.logger.warning("health check: database unavailable", metadata: [
+            "event": "database_unavailable", "db.error": "\(context.store.lastFailure ?? "back-off after a failed connect")",
+        ])
         return .json(status: 503, .object([("status", .string("unavailable")), ("database", .string("unavailable"))]))
     }
 }

@@ -50,9 +50,13 @@ struct ConfigCommand: ParsableCommand {
 
         @OptionGroup var options: ConfigOptions
 
+        @Option(help: "Check with this listen address (as serve --listen would), e.g. fd0 under mod_fcgid.")
+        var listen: String?
+
         func run() throws {
             do {
-                let config = try Config.load(sources: try ConfigLoading.sources(configPath: options.config, flags: [:]))
+                let config = try Config.load(sources: try ConfigLoading.sources(configPath: options.config,
+                                                                                flags: listen.map { ["listen": $0] } ?? [:]))
                 let keys = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
                 for (key, value) in config.describedLines() { Swift.print("\(key) = \(value)") }
                 for (type, set) in [("access", keys.access), ("refresh", keys.refresh)] {

@@ -80,6 +80,17 @@ struct Serve: ParsableCommand {
         // A worker started by the supervisor, or a process started with a listening socket on fd 0 and no --listen
         // (spawn-fcgi, mod_fcgid): serve on fd 0 as one worker. Otherwise: bind, and supervise workers.
         let inherited = worker || config.listen == nil
+        if !worker, let listen = config.listen, listen != "fd0", listen != "stdin", ListenSocket.inheritedSocketIsPresent() {
+            // Under mod_fcgid or spawn-fcgi a configured address would leave the inherited socket unserved (every
+            // request hangs): say so instead of guessing.
+            FileHandle.standardError.write(Data("""
+                jwt-authd: a listening socket was inherited on fd 0 (mod_fcgid, spawn-fcgi) but listen = \(listen) is \
+                configured: remove listen (JWT_AUTHD_LISTEN) to serve fd 0 as one worker, or use --listen fd0 to \
+                supervise workers on it
+
+                """.utf8))
+            throw ExitCode(78)
+        }
         let socket: ListenSocket
         do {
             let address = inherited ? ListenAddress.inherited : try ListenAddress(parsing: config.listen!)

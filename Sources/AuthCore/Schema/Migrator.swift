@@ -56,6 +56,11 @@ public struct Migrator {
     }
 
     private func createLedger() throws(MariaDBError) {
+        // Only when missing: a runtime account without DDL rights can still run `migrate` on a current schema.
+        let exists = try connection.query("""
+            SELECT 1 AS present FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'schema_migrations'
+            """)
+        if !exists.isEmpty { return }
         try connection.executeTrustedSQL("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version INT NOT NULL PRIMARY KEY,
