@@ -52,8 +52,10 @@ enum AccountHandlers {
             let pair = try context.domain(request) {
                 try context.auth.login(email: email, password: password, client: context.client(request))
             }
+            context.metrics.record(.loginSucceeded)
             return success(pair, status: 200, body: body, context: context)
         } catch {
+            context.metrics.record(error.status == 429 ? .loginThrottled : .loginFailed)
             return try fail(error, body: body, page: page, context: context)
         }
     }
@@ -64,6 +66,7 @@ enum AccountHandlers {
 
     private static func success(_ pair: TokenPair, status: Int, body: BodyFields, context: AuthResponder.Context) -> Response {
         context.trace.userID = pair.user.id
+        context.metrics.record(.tokenPairIssued)
         var response: Response
         if body.isForm {
             response = Response(status: 303, headers: [("Location", callback(body, context)), ("Cache-Control", "no-store")])

@@ -22,6 +22,10 @@ public final class AuthResponder: RequestHandler {
         let jwks: Response?
         /// What the request log line needs to know from the handlers (per thread, reset per request).
         let trace = RequestTrace()
+        /// The pool's shared counters.
+        let metrics: ServiceMetrics
+        /// Who may read the metrics (by `REMOTE_ADDR`).
+        let metricsAllow: ClientAddressResolver
     }
 
     private let context: Context
@@ -32,7 +36,7 @@ public final class AuthResponder: RequestHandler {
     /// - Parameters:
     ///   - settings: Built once per process from the configuration and keys.
     ///   - hasher: The password hasher (shared; it is stateless).
-    public init(config: Config, settings: AuthSettings, hasher: any PasswordHashing, logger: Logger) {
+    public init(config: Config, settings: AuthSettings, hasher: any PasswordHashing, metrics: ServiceMetrics, logger: Logger) {
         let connection = Connection(unconnectedTo: config.databaseURL)
         var jwks: Response?
         if let document = try? settings.accessSigner.keys.jwks(), case .array(let keys)? = document["keys"], !keys.isEmpty {
@@ -42,7 +46,8 @@ public final class AuthResponder: RequestHandler {
         context = Context(config: config, auth: Auth(settings: settings, connection: connection, hasher: hasher, logger: logger),
                           store: Store(connection: connection), logger: logger, cookies: AuthCookies(secure: config.cookieSecure),
                           addresses: ClientAddressResolver(trustedProxies: config.trustedProxies),
-                          crossSite: CrossSiteCheck(allowedOrigins: config.allowedOrigins), jwks: jwks)
+                          crossSite: CrossSiteCheck(allowedOrigins: config.allowedOrigins), jwks: jwks, metrics: metrics,
+                          metricsAllow: ClientAddressResolver(trustedProxies: config.metricsAllow))
         router = Self.makeRouter()
     }
 
@@ -64,6 +69,12 @@ public final class AuthResponder: RequestHandler {
         router.add("POST", "/api/auth/api-keys", APIKeyHandlers.create)
         router.add("GET", "/api/auth/api-keys", APIKeyHandlers.list)
         router.add("DELETE", "/api/auth/api-keys/{id}", APIKeyHandlers.revoke)
+        router.add("GET", "/api/auth/metrics", { context, request throws(APIError) in
+            // By the peer address alone (never X-Forwarded-For), whatever web server sits in front.
+            guard context.metricsAllow.isTrusted(request.remoteAddress) else { throw APIError.forbidden }
+            return Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4"), ("Cache-Control", "no-store")],
+                            body: context.metrics.render())
+        })
         router.add("GET", "/.well-known/jwks.json", { context, _ throws(APIError) in
             guard let jwks = context.jwks else { throw APIError.notFound }
             return jwks
@@ -72,12 +83,13 @@ public final class AuthResponder: RequestHandler {
     }
 
     public func handle(_ request: Request) -> Response {
-        guard context.config.logRequests else { return dispatch(request) }
         let started = ContinuousClock.now
         context.trace.userID = nil
         let response = dispatch(request)
         let elapsed = ContinuousClock.now - started
         let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        context.metrics.record(path: request.path, status: response.status, seconds: Double(micros) / 1_000_000)
+        guard context.config.logRequests else { return response }
         var metadata: Logger.Metadata = [
             "http.method": "\(request.method)", "http.route": "\(request.path)", "http.status": "\(response.status)",
             "duration_ms": "\(Double(micros) / 1000)",
@@ -135,6 +147,7 @@ extension AuthResponder.Context {
         } catch let error as APIError {
             throw error
         } catch let error as MariaDBError {
+            metrics.record(.databaseError)
             logger.error("database error", metadata: ["event": "database_error", "route": "\(request.path)",
                                                       "db.code": "\(error.code)", "db.errno": "\(error.errno)"])
             if error.code == .connectionLost || error.code == .connectionFailed { throw APIError.unavailable }

@@ -11,13 +11,13 @@ enum SessionHandlers {
         let body = try BodyFields.parse(request, allowForm: false)
         if case .wrongType = body.string("refreshToken") { throw APIError.invalidFields([("refreshToken", "must be a string")]) }
         if let token = body.string("refreshToken").text {
-            let pair = try context.domain(request) { try context.auth.refresh(token, client: context.client(request)) }
+            let pair = try rotate(token, context, request)
             return .json(status: 200, .object([("accessToken", .string(pair.accessToken)), ("refreshToken", .string(pair.refreshToken)),
                                                ("expiresIn", .int(Int64(pair.accessExpiresIn)))]))
         }
         let result = Result { () throws(APIError) -> TokenPair in
             guard let token = request.cookies[AuthCookies.refreshName], !token.isEmpty else { throw APIError.unauthorized }
-            return try context.domain(request) { try context.auth.refresh(token, client: context.client(request)) }
+            return try rotate(token, context, request)
         }
         switch result {
         case .success(let pair):
@@ -34,12 +34,25 @@ enum SessionHandlers {
     /// `GET /api/auth/renew?return_to=/path`: the silent renewal behind the nginx gate of protected pages.
     static func renew(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let target = RedirectTarget.sameSite(returnTo(request), fallback: context.config.defaultRedirect)
-        if let token = request.cookies[AuthCookies.refreshName], !token.isEmpty,
-           let pair = try? context.domain(request, { try context.auth.refresh(token, client: context.client(request)) }) {
+        if let token = request.cookies[AuthCookies.refreshName], !token.isEmpty, let pair = try? rotate(token, context, request) {
             return Response(status: 303, headers: [("Location", target), ("Cache-Control", "no-store")] + context.cookies.set(pair))
         }
         let login = "\(context.config.loginPage)?callbackUrl=\(FormDecoding.encode(target))"
         return Response(status: 303, headers: [("Location", login), ("Cache-Control", "no-store")] + context.cookies.clear())
+    }
+
+    /// One rotation, counted in the metrics.
+    private static func rotate(_ token: String, _ context: AuthResponder.Context, _ request: Request) throws(APIError) -> TokenPair {
+        do {
+            let pair = try context.domain(request) { try context.auth.refresh(token, client: context.client(request)) }
+            context.metrics.record(pair.isGraceReplay ? .refreshGrace : .refreshRotated)
+            context.metrics.record(.tokenPairIssued)
+            context.trace.userID = pair.user.id
+            return pair
+        } catch {
+            context.metrics.record(error.code == "token_reused" ? .refreshReuse : .refreshFailed)
+            throw error
+        }
     }
 
     /// The renewal target. nginx's page gate appends its raw `$request_uri` (it cannot percent-encode), so when the

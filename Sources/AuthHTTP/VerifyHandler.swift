@@ -12,8 +12,11 @@ enum VerifyHandler {
     /// Errors carry `X-Auth-Error: <code>` (nginx cannot read a subrequest's body; its snippets answer with the code).
     static func handle(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         do {
-            return try check(context, request)
+            let response = try check(context, request)
+            context.metrics.record(.accessVerifiedOK)
+            return response
         } catch {
+            context.metrics.record(.accessVerifyFailed)
             var response = error.response
             response.headers.append(("X-Auth-Error", error.code))
             return response

@@ -4,6 +4,7 @@
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <errno.h>
+#include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,6 +32,21 @@ static inline int CFastCGI_set_thread_name(pthread_t thread, const char *name) {
 /* prctl is variadic: a worker asks for SIGTERM when its supervisor dies, so no orphan keeps serving. */
 static inline int CFastCGI_terminate_with_parent(void) {
     return prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/* Counters shared by the worker processes of one supervisor (a memfd mapped by all of them). */
+extern int memfd_create(const char *name, unsigned int flags);
+
+static inline int CFastCGI_memfd(const char *name) {
+    return memfd_create(name, 1U /* MFD_CLOEXEC */);
+}
+
+static inline void CFastCGI_counter_add(uint64_t *counter, uint64_t value) {
+    __atomic_fetch_add(counter, value, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t CFastCGI_counter_load(const uint64_t *counter) {
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
 /* Accept waiting without a thundering herd: each server thread owns an epoll instance that watches the shared

@@ -76,6 +76,8 @@ public struct WorkerPool: Sendable {
 
     public let configuration: Configuration
     public private(set) var phase: Phase = .running
+    /// Workers that died without being asked to (for the metrics).
+    public private(set) var crashes = 0
     private var slots: [Slot]
     private var reloadQueue: [Int] = []
     private var stopRequests = 0
@@ -140,6 +142,7 @@ public struct WorkerPool: Sendable {
                     slots[index].crashes = 0
                     actions.append(.spawn(slot: index))
                 } else {
+                    crashes += 1
                     let delay = backoff(for: &slots[index], now: now, ranFor: ranFor)
                     actions.append(.log(.error, "worker \(pid) died with \(status) after \(format(ranFor)); restarting"
                         + (delay > 0 ? " in \(format(delay)) (crash \(slots[index].crashes) in a row)" : "")))

@@ -35,6 +35,12 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("supervisor-pid"), help: .hidden)
     var supervisorPID: Int32?
 
+    @Option(name: .customLong("metrics-slot"), help: .hidden)
+    var metricsSlot: Int?
+
+    @Option(name: .customLong("metrics-slots"), help: .hidden)
+    var metricsSlots: Int?
+
     @Option(name: .customLong("socket-mode"), help: "Octal file mode of the unix socket, e.g. 0660 (overrides JWT_AUTHD_SOCKET_MODE).")
     var socketMode: String?
 
@@ -124,6 +130,18 @@ struct Serve: ParsableCommand {
         // A worker ends with its supervisor (and exits at once if the supervisor is already gone).
         if worker, let supervisorPID, !ProcessSignals.terminateWithParent(expectedParent: supervisorPID) { throw ExitCode(0) }
 
+        // Under a supervisor the counters are shared by the pool (fd 3); alone, they are this process's.
+        var counters = SharedCounters.privateMemory(countersPerSlot: ServiceMetrics.countersPerSlot)
+        if worker, let metricsSlot, let metricsSlots {
+            do {
+                counters = try SharedCounters.attach(fd: 3, slots: metricsSlots, slot: metricsSlot,
+                                                     countersPerSlot: ServiceMetrics.countersPerSlot)
+            } catch {
+                logger.error("shared counters unavailable; this worker's metrics stay private", metadata: ["error": "\(error)"])
+            }
+        }
+        let metrics = ServiceMetrics(counters: counters)
+
         let server = try Server(
             listening: socket,
             configuration: {
@@ -162,7 +180,7 @@ struct Serve: ParsableCommand {
             "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",
         ])
         try server.run { [logger] _ in
-            AuthResponder(config: config, settings: settings, hasher: hasher, logger: logger)
+            AuthResponder(config: config, settings: settings, hasher: hasher, metrics: metrics, logger: logger)
         }
         socket.close()
         logger.info("stopped", metadata: ["requests": "\(server.requestsServed)"])

@@ -1,6 +1,7 @@
 import FastCGI
 import Foundation
 import Logging
+import AuthHTTP
 import ProcessManager
 
 /// Runs the ``WorkerPool`` state machine with real processes: binds nothing itself (the socket is open already),
@@ -20,11 +21,15 @@ final class Supervisor {
     private let cleanupArguments: [String]
     private var nextCleanup: Double
     private var cleanupPID: Int32?
+    /// The pool's shared counters (workers get them on fd 3); `nil` if they could not be created.
+    private let counters: (SharedCounters, Int32)?
+    private var spawnedWorkers = 0
 
     /// - Parameters:
     ///   - validateReload: Checks the configuration before a reload; returns a problem to refuse it.
     init(listenFD: Int32, workers: Int, drainTimeout: Int, workerArguments: [String], logger: Logger,
          cleanupInterval: Int, cleanupArguments: [String], validateReload: @escaping () -> String?) {
+        counters = try? SharedCounters.create(slots: workers, countersPerSlot: ServiceMetrics.countersPerSlot)
         self.cleanupInterval = Double(cleanupInterval)
         self.cleanupArguments = cleanupArguments
         nextCleanup = cleanupInterval > 0 ? Double(min(cleanupInterval, 60)) : .infinity
@@ -100,7 +105,9 @@ final class Supervisor {
             }
             slotOfPID[pid] = nil
             let exit: ExitStatus = (status & 0x7F) == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
+            let crashesBefore = pool.crashes
             actions += pool.exited(pid: pid, status: exit, now: now)
+            if pool.crashes > crashesBefore { counters?.0.addGlobal(ServiceMetrics.workerCrashes) }
         }
         return actions
     }
@@ -111,7 +118,11 @@ final class Supervisor {
         while let action = queue.popFirst() {
             switch action {
             case .spawn(let slot):
-                switch spawn(workerArguments, listenSocketOnStdin: true) {
+                var arguments = workerArguments
+                if counters != nil { arguments += ["--metrics-slots", String(pool.configuration.workers), "--metrics-slot", String(slot)] }
+                spawnedWorkers += 1
+                if spawnedWorkers > pool.configuration.workers { counters?.0.addGlobal(ServiceMetrics.workerReplacements) }
+                switch spawn(arguments, listenSocketOnStdin: true) {
                 case .success(let pid):
                     slotOfPID[pid] = slot
                     logger.info("worker started", metadata: ["worker.pid": "\(pid)", "worker.slot": "\(slot)"])
@@ -147,6 +158,7 @@ final class Supervisor {
         } else if listenFD != 0 {
             posix_spawn_file_actions_adddup2(&actions, listenFD, 0)
         }
+        if listenSocketOnStdin, let (_, fd) = counters { posix_spawn_file_actions_adddup2(&actions, fd, 3) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -62,6 +62,7 @@ import Testing
         let config = try Config.load(sources: ConfigSources(environment: env))
         let settings = AuthSettings(config: config, keys: try TokenKeys.load(config.tokens, readFile: { _ in "" }))
         let responder = AuthResponder(config: config, settings: settings, hasher: try Argon2Hasher(parameters: .testing),
+                                      metrics: ServiceMetrics(counters: .privateMemory(countersPerSlot: ServiceMetrics.countersPerSlot)),
                                       logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let response = responder.handle(Request(params: [("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/api/auth/health")]))
         #expect(response.status == 503)

@@ -105,6 +105,7 @@ extension Config {
             ("environment", environment.rawValue),
             ("log.level", logLevel),
             ("log.requests", "\(logRequests)"),
+            ("metrics.allow", metricsAllow.joined(separator: ",")),
             ("passwords.argon2_memory_kib", "\(passwords.argon2MemoryKiB)"),
             ("passwords.argon2_iterations", "\(passwords.argon2Iterations)"),
             ("passwords.argon2_parallelism", "\(passwords.argon2Parallelism)"),
@@ -326,6 +327,12 @@ private struct Reader {
         config.throttle = throttle
         config.registrationEnabled = bool("registration.enabled", default: true)
         config.logRequests = bool("log.requests", default: true)
+        if raw("metrics.allow") != nil {
+            config.metricsAllow = list("metrics.allow")
+            for entry in config.metricsAllow where !entry.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" || $0 == "/" }) {
+                problem("metrics.allow", "'\(entry)' must be an IP address or CIDR range")
+            }
+        }
         for (key, path) in [("http.login_page", \Config.loginPage), ("http.register_page", \Config.registerPage),
                             ("http.default_redirect", \Config.defaultRedirect)] {
             guard let value = raw(key) else { continue }

@@ -29,6 +29,8 @@ public struct Config: Sendable {
     public var logLevel: String
     /// Whether every request gets a log line (at info level).
     public var logRequests = true
+    /// Addresses (IPs or CIDR ranges) allowed to read `/api/auth/metrics`; empty turns the route off.
+    public var metricsAllow = ["127.0.0.0/8", "::1"]
     /// Whether `POST /api/auth/register` is open.
     public var registrationEnabled = true
     /// The login page the nginx gate and the renew route send browsers to.
