@@ -32,6 +32,12 @@ struct Serve: ParsableCommand {
     @Flag(help: .hidden)
     var worker = false
 
+    @Option(help: "When started as root: run as this user after binding the socket (the socket file becomes theirs).")
+    var user: String?
+
+    @Option(help: "With --user: run with this group (default: the user's primary group).")
+    var group: String?
+
     @Option(name: .customLong("supervisor-pid"), help: .hidden)
     var supervisorPID: Int32?
 
@@ -74,6 +80,17 @@ struct Serve: ParsableCommand {
             throw ExitCode(78)
         }
 
+        // A worker inherits standard error from its supervisor, already on the log file (and may lack the rights to
+        // open its path after dropping privileges): it reopens only on SIGUSR1.
+        if let file = config.logFile, !worker {
+            do {
+                try ProcessSetup.redirectStandardError(to: file)
+            } catch {
+                FileHandle.standardError.write(Data("jwt-authd: \(error)\n".utf8))
+                throw ExitCode(78)
+            }
+        }
+
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -105,12 +122,24 @@ struct Serve: ParsableCommand {
             FileHandle.standardError.write(Data("jwt-authd: cannot listen: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        if let user, !worker {
+            do {
+                var path: String?
+                if case .unix(let socketPath) = socket.address { path = socketPath }
+                try ProcessSetup.dropPrivileges(user: user, group: group, socketPath: path, logFile: config.logFile)
+                logger.info("running as \(user)", metadata: ["uid": "\(getuid())", "gid": "\(getgid())"])
+            } catch {
+                FileHandle.standardError.write(Data("jwt-authd: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
         if !inherited {
             let supervisor = Supervisor(
                 listenFD: socket.fd, workers: config.server.workers, drainTimeout: config.server.drainTimeoutSeconds,
                 workerArguments: workerArguments(), logger: logger,
                 cleanupInterval: config.server.cleanupIntervalSeconds,
                 cleanupArguments: ["cleanup", "--lock"] + (options.config.map { ["--config", $0] } ?? []),
+                logFile: config.logFile,
                 validateReload: { [options, flags] in
                     do {
                         let fresh = try Config.load(sources: try ConfigLoading.sources(configPath: options.config, flags: flags))
@@ -157,7 +186,16 @@ struct Serve: ParsableCommand {
         let stopRequests = Atomic<Int>(0)
         try ProcessSignals.watch(stopSignals + [SIGHUP, SIGUSR1, SIGUSR2]) { [logger] signal in
             guard stopSignals.contains(signal) else {
-                logger.notice("signal ignored by a single worker", metadata: ["signal": "\(signal)"])
+                if signal == SIGUSR1, let file = config.logFile {
+                    do {
+                        try ProcessSetup.redirectStandardError(to: file)
+                        logger.notice("log file reopened", metadata: ["log.file": "\(file)"])
+                    } catch {
+                        logger.error("cannot reopen the log file; logging on to the old one", metadata: ["error": "\(error)"])
+                    }
+                } else {
+                    logger.notice("signal ignored by a single worker", metadata: ["signal": "\(signal)"])
+                }
                 return
             }
             if stopRequests.add(1, ordering: .relaxed).newValue > 1 {

@@ -24,11 +24,13 @@ final class Supervisor {
     /// The pool's shared counters (workers get them on fd 3); `nil` if they could not be created.
     private let counters: (SharedCounters, Int32)?
     private var spawnedWorkers = 0
+    private let logFile: String?
 
     /// - Parameters:
     ///   - validateReload: Checks the configuration before a reload; returns a problem to refuse it.
     init(listenFD: Int32, workers: Int, drainTimeout: Int, workerArguments: [String], logger: Logger,
-         cleanupInterval: Int, cleanupArguments: [String], validateReload: @escaping () -> String?) {
+         cleanupInterval: Int, cleanupArguments: [String], logFile: String?, validateReload: @escaping () -> String?) {
+        self.logFile = logFile
         counters = try? SharedCounters.create(slots: workers, countersPerSlot: ServiceMetrics.countersPerSlot)
         self.cleanupInterval = Double(cleanupInterval)
         self.cleanupArguments = cleanupArguments
@@ -74,7 +76,17 @@ final class Supervisor {
                     actions = pool.handle(.reload, now: now)
                 }
             case SIGUSR1:
-                logger.notice("SIGUSR1: logs go to standard error; nothing to reopen")
+                if let logFile {
+                    do {
+                        try ProcessSetup.redirectStandardError(to: logFile)
+                        logger.notice("log file reopened; telling the workers", metadata: ["log.file": "\(logFile)"])
+                    } catch {
+                        logger.error("cannot reopen the log file; logging on to the old one", metadata: ["error": "\(error)"])
+                    }
+                    for pid in pool.livePIDs { kill(pid, SIGUSR1) }
+                } else {
+                    logger.notice("SIGUSR1: logs go to standard error; nothing to reopen")
+                }
             default:
                 break  // timeout or EINTR
             }

@@ -109,10 +109,40 @@ def test_the_supervisor_runs_the_cleanup_under_a_named_lock(start_worker, mariad
     wait_for(lambda: "deleted: refresh_tokens=" in supervisor.log_text(), timeout=15, what="a periodic cleanup")
     # While another connection holds the lock, the cleanup steps aside.
     holder = subprocess.Popen(["mariadb", f"--socket={mariadb.socket}", "-e",
-                               "SELECT GET_LOCK('jwt_authd_cleanup', 0); SELECT SLEEP(4);"],
+                               "SELECT GET_LOCK('jwt_authd_cleanup', 10); SELECT SLEEP(4);"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: "another host is cleaning up; skipped" in supervisor.log_text(), timeout=10, what="a skipped cleanup")
     finally:
         holder.wait(15)
     assert "unknown child" not in supervisor.log_text()
+
+
+def uid_of(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("Uid:"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="privilege dropping needs root")
+def test_started_as_root_it_runs_as_the_given_user_and_reopens_its_log(start_worker, rundir):
+    import pathlib
+    import pwd
+    import tempfile
+    nobody = pwd.getpwnam("nobody")
+    logs = pathlib.Path(tempfile.mkdtemp(prefix="jwt-authd-logs-"))
+    logs.chmod(0o777)  # the pytest folders are root's 0700: the log folder must be the service user's to reopen in
+    log = logs / "service.log"
+    supervisor = start_worker(threads=1, args=("--workers", "1", "--user", "nobody"), env={"JWT_AUTHD_LOG_FILE": str(log)})
+    wait_for(lambda: len(workers_of(supervisor)) == 1, what="one worker")
+    assert uid_of(supervisor.proc.pid) == nobody.pw_uid
+    assert all(uid_of(pid) == nobody.pw_uid for pid in workers_of(supervisor))
+    socket_path = supervisor.address.removeprefix("unix:")
+    assert os.stat(socket_path).st_uid == nobody.pw_uid
+    assert harness.health(supervisor.address).status in (200, 503)  # the database socket may be closed to nobody
+    wait_for(lambda: "running as nobody" in log.read_text(), what="logs in the file")
+    log.rename(logs / "service.log.1")  # what logrotate does
+    supervisor.send_signal(signal.SIGUSR1)
+    wait_for(lambda: log.exists() and "log file reopened" in log.read_text(), what="a reopened log file")
+    supervisor.terminate()
+    import shutil
+    shutil.rmtree(logs, ignore_errors=True)

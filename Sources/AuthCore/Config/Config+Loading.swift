@@ -105,6 +105,7 @@ extension Config {
             ("environment", environment.rawValue),
             ("log.level", logLevel),
             ("log.requests", "\(logRequests)"),
+            ("log.file", logFile ?? ""),
             ("metrics.allow", metricsAllow.joined(separator: ",")),
             ("passwords.argon2_memory_kib", "\(passwords.argon2MemoryKiB)"),
             ("passwords.argon2_iterations", "\(passwords.argon2Iterations)"),
@@ -327,6 +328,9 @@ private struct Reader {
         config.throttle = throttle
         config.registrationEnabled = bool("registration.enabled", default: true)
         config.logRequests = bool("log.requests", default: true)
+        if let file = raw("log.file"), !file.isEmpty {
+            if file.hasPrefix("/") { config.logFile = file } else { problem("log.file", "must be an absolute path, got '\(file)'") }
+        }
         if raw("metrics.allow") != nil {
             config.metricsAllow = list("metrics.allow")
             for entry in config.metricsAllow where !entry.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" || $0 == "/" }) {

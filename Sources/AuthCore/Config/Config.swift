@@ -29,6 +29,8 @@ public struct Config: Sendable {
     public var logLevel: String
     /// Whether every request gets a log line (at info level).
     public var logRequests = true
+    /// A file to append logs to instead of standard error (reopened on SIGUSR1, for logrotate).
+    public var logFile: String?
     /// Addresses (IPs or CIDR ranges) allowed to read `/api/auth/metrics`; empty turns the route off.
     public var metricsAllow = ["127.0.0.0/8", "::1"]
     /// Whether `POST /api/auth/register` is open.

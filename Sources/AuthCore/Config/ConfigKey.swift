@@ -99,6 +99,8 @@ public struct ConfigKey: Sendable {
                   summary: "the registration page (form errors)", isSecret: false),
         ConfigKey(name: "http.default_redirect", env: "JWT_DEFAULT_REDIRECT", defaultText: "/dashboard",
                   summary: "where browsers go after login when callbackUrl is missing or not a same-site path", isSecret: false),
+        ConfigKey(name: "log.file", env: "JWT_AUTHD_LOG_FILE", defaultText: "standard error",
+                  summary: "append logs to this file; SIGUSR1 reopens it (logrotate)", isSecret: false),
         ConfigKey(name: "metrics.allow", env: "JWT_METRICS_ALLOW", defaultText: "127.0.0.0/8,::1",
                   summary: "client addresses (REMOTE_ADDR; IPs or CIDRs) that may read /api/auth/metrics; empty turns it off",
                   isSecret: false),
