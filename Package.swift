@@ -85,6 +85,7 @@ let package = Package(
             name: "jwt-authd",
             dependencies: [
                 "AuthCore", "AuthHTTP", "FastCGI", "MariaDB", "JOSE", "StrictJSON", "Passwords", "ProcessManager",
+                "CryptoPrimitives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

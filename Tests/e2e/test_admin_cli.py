@@ -71,3 +71,35 @@ def test_a_bad_configuration_stops_start_up_naming_the_key(authd_bin, base_env, 
     checked = cli(authd_bin, {**base_env, "JWT_AUTHD_LISTEN": "127.0.0.1:9000"}, "config", "check")
     assert checked.returncode == 0 and "tokens.access_secret = ****" in checked.stdout
     assert base_env["JWT_ACCESS_SECRET"] not in checked.stdout
+
+
+def test_key_rotation_keeps_old_tokens_valid(authd_bin, base_env, start_worker, rundir):
+    env = {**base_env, "JWT_ARGON2_MEMORY_KIB": "64", "JWT_ARGON2_ITERATIONS": "1"}
+    assert "access  signs    HS256" in cli(authd_bin, env, "keys", "list").stdout
+    old_worker = start_worker(env=env)
+    body = b'{"email":"rotate@example.com","password":"correct horse"}'
+    registered = fcgi_request(old_worker.address, {
+        "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/auth/register", "REQUEST_URI": "/api/auth/register",
+        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1"}, stdin=body)
+    assert registered.status == 201
+    old_token = next(value.split("access_token=")[1].split(";")[0] for name, value in registered.header_list
+                     if name.lower() == "set-cookie" and value.startswith("access_token="))
+    new_key = rundir / "access-new.jwk"
+    rotated = cli(authd_bin, env, "keys", "rotate", "--type", "access", "--alg", "EdDSA", "--out", str(new_key))
+    assert rotated.returncode == 0, rotated.stderr
+    previous = rundir / "access-new.jwk.previous.jwk"
+    assert oct(new_key.stat().st_mode & 0o777) == "0o600" and previous.exists()
+    assert cli(authd_bin, env, "keys", "rotate", "--type", "access", "--out", str(new_key)).returncode != 0, "never overwrite"
+    # An empty value counts as unset (the worker fixture merges over the module's environment).
+    env_rotated = {**env, "JWT_ACCESS_KEY_FILE": str(new_key), "JWT_ACCESS_VERIFY_KEY_FILES": str(previous),
+                   "JWT_ACCESS_SECRET": ""}
+    listed = cli(authd_bin, env_rotated, "keys", "list").stdout
+    assert "access  signs    EdDSA" in listed and "access  verifies  HS256" in listed
+    new_worker = start_worker(env=env_rotated)
+    verified = fcgi_request(new_worker.address, {"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/api/auth/verify",
+                                                 "REQUEST_URI": "/api/auth/verify", "REMOTE_ADDR": "127.0.0.1",
+                                                 "HTTP_AUTHORIZATION": f"Bearer {old_token}"})
+    assert verified.status == 204, "a token signed before the rotation still verifies"
+    jwks = fcgi_request(new_worker.address, {"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/.well-known/jwks.json",
+                                             "REQUEST_URI": "/.well-known/jwks.json", "REMOTE_ADDR": "127.0.0.1"})
+    assert jwks.status == 200 and b'"kty":"OKP"' in jwks.body
