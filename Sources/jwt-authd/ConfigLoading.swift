@@ -29,6 +29,23 @@ enum ConfigLoading {
                              inheritedSocket: ListenSocket.inheritedSocketIsPresent())
     }
 
+    /// Key files must not be readable by other users (like ssh's private keys). A file readable by its group is
+    /// fine (e.g. group `jwt-authd` for the workers after `--user`); one that anybody can read is refused.
+    static func keyFilePermissionProblems(_ tokens: Config.Tokens) -> [ConfigError.Problem] {
+        var problems: [ConfigError.Problem] = []
+        var files: [(String, String)] = []
+        if case .keyFile(let path) = tokens.accessKey { files.append(("tokens.access_key_file", path)) }
+        if case .keyFile(let path) = tokens.refreshKey { files.append(("tokens.refresh_key_file", path)) }
+        for (key, path) in files {
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }  // a missing file is reported by the key loader
+            if info.st_mode & 0o004 != 0 {
+                problems.append(.init(key: key, message: "\(path) is readable by every user (mode 0\(String(info.st_mode & 0o777, radix: 8))): chmod 600 (or 640 with the service's group)"))
+            }
+        }
+        return problems
+    }
+
     /// Prints a configuration error and exits with EX_CONFIG (78).
     static func fail(_ error: ConfigError) -> Never {
         FileHandle.standardError.write(Data("jwt-authd: \(error)\n".utf8))

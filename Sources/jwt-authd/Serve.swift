@@ -68,6 +68,8 @@ struct Serve: ParsableCommand {
             ConfigLoading.fail(error)
         }
 
+        let permissionProblems = ConfigLoading.keyFilePermissionProblems(config.tokens)
+        if !permissionProblems.isEmpty { ConfigLoading.fail(ConfigError(problems: permissionProblems)) }
         let settings: AuthSettings
         let hasher: Argon2Hasher
         do {

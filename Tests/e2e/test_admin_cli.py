@@ -103,3 +103,13 @@ def test_key_rotation_keeps_old_tokens_valid(authd_bin, base_env, start_worker, 
     jwks = fcgi_request(new_worker.address, {"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/.well-known/jwks.json",
                                              "REQUEST_URI": "/.well-known/jwks.json", "REMOTE_ADDR": "127.0.0.1"})
     assert jwks.status == 200 and b'"kty":"OKP"' in jwks.body
+
+
+def test_a_world_readable_key_file_is_refused(authd_bin, base_env, rundir):
+    key = rundir / "loose.jwk"
+    made = cli(authd_bin, base_env, "keys", "generate", "--alg", "ES256", "--out", str(key))
+    assert made.returncode == 0, made.stderr
+    key.chmod(0o644)
+    env = {**base_env, "JWT_ACCESS_KEY_FILE": str(key), "JWT_ACCESS_SECRET": ""}
+    result = cli(authd_bin, env, "serve", "--listen", f"unix:{rundir}/loose.sock")
+    assert result.returncode == 78 and "tokens.access_key_file" in result.stderr and "readable by every user" in result.stderr
