@@ -16,8 +16,10 @@ from conftest import require
 from test_supervisor import workers_of, wait_for
 
 
-def wrk(url, seconds, connections=16, headers=()):
+def wrk(url, seconds, connections=16, headers=(), script=None):
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
+    if script:
+        command += ["-s", str(script)]
     for header in headers:
         command += ["-H", header]
     result = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + 30)
@@ -72,6 +74,23 @@ def test_reload_under_load_fails_no_get(site, bearer, capsys):
         print(f"\n[SIGHUP under load] {total} requests, {non2xx} non-2xx, {socket_errors} socket errors")
     assert "reload complete" in supervisor.log_text()
     assert total > 1000 and non2xx == 0 and socket_errors == 0, out
+
+
+def test_reload_under_post_load(site, rundir, capsys):
+    """POSTs are not retried by nginx on another connection: report their failures separately (idempotent logout
+    without a token, 200)."""
+    script = rundir / "post.lua"
+    script.write_text('wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n')
+    supervisor = site.worker
+    before = supervisor.log_text().count("reload complete")
+    timer = during(2, lambda: supervisor.send_signal(signal.SIGHUP))
+    total, non2xx, socket_errors, out = wrk(site.url("/api/auth/logout"), 6, script=script)
+    timer.join()
+    wait_for(lambda: supervisor.log_text().count("reload complete") > before, what="the reload")
+    with capsys.disabled():
+        print(f"\n[SIGHUP under POST load] {total} requests, {non2xx} non-2xx, {socket_errors} socket errors")
+    assert total > 500
+    assert non2xx + socket_errors <= 16, out
 
 
 def test_graceful_stop_under_load_completes_requests_in_flight(site, bearer, capsys):
