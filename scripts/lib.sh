@@ -5,7 +5,7 @@ JWT_AUTHD_APT_PACKAGES=(
     pkg-config libfcgi-dev libfcgi-bin spawn-fcgi libssl-dev libmariadb-dev libargon2-dev libcrypt-dev
     mariadb-server mariadb-client nginx python3 python3-pytest python3-requests
     python3-jwt python3-cryptography nodejs node-jose python3-venv
-    apache2 libapache2-mod-fcgid wrk
+    apache2 libapache2-mod-fcgid wrk chromium chromium-driver python3-selenium
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -60,8 +60,12 @@ enum AccountHandlers {
         }
     }
 
+    /// The form's `callbackUrl`. A page without JavaScript can only copy it from its own query string, still
+    /// percent-encoded (`%2Fdashboard`): such a value is decoded once more, then checked like any other.
     private static func callback(_ body: BodyFields, _ context: AuthResponder.Context) -> String {
-        RedirectTarget.sameSite(body.string("callbackUrl").text, fallback: context.config.defaultRedirect)
+        var value = body.string("callbackUrl").text
+        if let text = value, text.lowercased().hasPrefix("%2f") { value = FormDecoding.percentDecode(Substring(text)) }
+        return RedirectTarget.sameSite(value, fallback: context.config.defaultRedirect)
     }
 
     private static func success(_ pair: TokenPair, status: Int, body: BodyFields, context: AuthResponder.Context) -> Response {

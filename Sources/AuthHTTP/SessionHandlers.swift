@@ -66,10 +66,11 @@ enum SessionHandlers {
 
     /// `POST /api/auth/logout`: revokes the session (from the refresh token, or the access token); always 200.
     static func logout(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
-        // Idempotent: any JSON (even `null` or garbage) counts as "no token in the body"; only the media type is enforced.
+        // Idempotent: any JSON (even `null` or garbage) counts as "no token in the body"; only the media type is
+        // enforced. A browser form (pages without JavaScript) gets a 303 to the login page instead of JSON.
         let body: BodyFields
         do {
-            body = try BodyFields.parse(request, allowForm: false)
+            body = try BodyFields.parse(request, allowForm: true)
         } catch where error.status == 400 {
             body = BodyFields(json: nil, form: nil)
         }
@@ -78,7 +79,9 @@ enum SessionHandlers {
         } else if case .jwt(let claims)? = try? Caller.identify(request, context) {
             try context.domain(request) { try context.auth.logout(sessionID: claims.sessionID) }
         }
-        var response = Response.json(status: 200, Rendering.success)
+        var response = body.isForm
+            ? Response(status: 303, headers: [("Location", context.config.loginPage), ("Cache-Control", "no-store")])
+            : Response.json(status: 200, Rendering.success)
         response.headers += context.cookies.clear()
         return response
     }

@@ -2,7 +2,9 @@
 
 - :class:`Site`: a jwt-authd worker plus the development nginx in front of it
   (``nginx/dev/nginx.conf.template``: the service's locations, the gated demo
-  locations and the demo app), started with environment overrides.
+  locations and the demo app, which answers these clients with a JSON echo
+  of the X-Auth-* headers and browsers with the pages of ``demo/``), started
+  with environment overrides.
 - :class:`CookieJar`: cookies kept by name and Path, sent the way a browser
   sends them (only to paths under the cookie's Path). The service marks its
   cookies ``Secure``, which ``requests`` would never send over

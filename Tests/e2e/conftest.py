@@ -16,6 +16,7 @@ report.
 """
 
 import os
+import re
 import secrets
 import shutil
 import time
@@ -167,11 +168,23 @@ def pytest_runtest_setup(item):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Attach the tails of logs written during a failed test (workers, nginx, MariaDB)."""
+    """Attach the tails of logs written during a failed test (workers, nginx, MariaDB), and, for a fixture that
+    has a ``save_failure_artifacts(directory)`` method (the browser tier's), the paths of what it saved under
+    the module's run directory (screenshots, page sources)."""
     report = (yield).get_result()
     rundir = getattr(item, "funcargs", {}).get("rundir")
     if not report.failed or rundir is None:
         return
+    if report.when == "call":
+        for value in item.funcargs.values():
+            save = getattr(value, "save_failure_artifacts", None)
+            if callable(save):
+                directory = rundir / "artifacts" / re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name)[:100]
+                try:
+                    paths = save(directory)
+                except Exception as error:  # the browser may be what failed
+                    paths = [f"(saving failed: {error!r})"]
+                report.sections.append(("artifacts", "\n".join(str(path) for path in paths)))
     since = item.stash.get(_started, 0) - 1
     for path in sorted(rundir.rglob("*.log")):
         if path.stat().st_mtime >= since:

@@ -335,7 +335,9 @@ class Nginx:
     FastCGI connections (an upstream pool of ``keepalive`` per nginx worker)
     or a new connection per request. The template's demo app (the upstream
     of the gated locations /dashboard, /admin, /api/protected/, /auth/login)
-    listens on 127.0.0.1:``app_port`` (a free port by default).
+    listens on 127.0.0.1:``app_port`` (a free port by default): it serves
+    the demo site's pages (repo/demo) to browsers (Accept: text/html) and a
+    JSON echo of the X-Auth-* headers it received to other clients.
     """
 
     def __init__(self, repo, prefix, port, upstream, keep_conn=True, keepalive=2, app_port=None):

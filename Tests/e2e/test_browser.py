@@ -1,0 +1,454 @@
+"""The demo site (demo/) and the browser client (clients/js/auth.js) in a real browser: headless Chromium driven by
+Selenium, against the full stack (the development nginx config, a jwt-authd worker, MariaDB).
+
+Two sites, both with the refresh grace window off (JWT_REFRESH_GRACE=0s: a refresh token presented twice revokes
+its session, so only the client's single flight can keep two tabs signed in) and the request log on (refreshes
+are counted from the service's ``http.route=/api/auth/refresh`` lines):
+
+  site        access tokens of 15 minutes (the default)
+  short_site  access tokens of 3 s and no leeway (JWT_ACCESS_TTL=3s, JWT_LEEWAY=0s): expiry within a test. The
+              demo takes the lifetime from localStorage["jwt-authd-demo.accessTtl"] (its default is 900 s).
+
+The service runs with JWT_AUTHD_ENV=test, so its cookies carry Secure: Chromium accepts Secure cookies from
+http://127.0.0.1 (a potentially trustworthy origin), so nothing is relaxed for the browser.
+
+On a failure, screenshots and page sources of every tab go to <run dir>/artifacts/<test>/ (printed in the report).
+Needs Debian's chromium, chromium-driver and python3-selenium; with CI=true their absence fails the tier.
+"""
+
+import re
+import time
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from authsite import CHEAP_HASHING, PASSWORD, unique_email
+from browser import Browsers, RequestLog, missing_requirements
+from conftest import require
+
+SHORT_TTL = 3
+ENV = {
+    **CHEAP_HASHING,
+    "JWT_REFRESH_GRACE": "0s",
+    "JWT_LEEWAY": "0s",
+    "JWT_AUTHD_LOG_REQUESTS": "true",
+    "JWT_THROTTLE_LOGIN_PER_ACCOUNT": "3",
+    "JWT_THROTTLE_LOGIN_PER_IP": "100000",
+    "JWT_THROTTLE_REGISTER_PER_IP": "100000",
+}
+REFRESH = "/api/auth/refresh"
+RENEW = "/api/auth/renew"
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.5 Mobile/15E148 Safari/604.1")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    missing = missing_requirements()
+    require(not missing, f"the browser tier needs: {', '.join(missing)} (apt-get install chromium chromium-driver "
+                         "python3-selenium)")
+
+
+@pytest.fixture(scope="module")
+def site(start_site):
+    return start_site("web", ENV)
+
+
+@pytest.fixture(scope="module")
+def short_site(start_site):
+    return start_site("web-short", {**ENV, "JWT_ACCESS_TTL": f"{SHORT_TTL}s"})
+
+
+@pytest.fixture
+def browsers(chromium, rundir):
+    opened = Browsers(rundir)
+    yield opened
+    opened.close()
+
+
+# --- helpers -------------------------------------------------------------------------------------------------
+
+
+def account(site, name=None):
+    """A new user, registered over HTTP (whose session is then closed); returns its email."""
+    email = unique_email("web")
+    client = site.client()
+    client.register(email=email, name=name)
+    assert client.post("/api/auth/logout").status_code == 200
+    return email
+
+
+def submit_login(b, email, password=PASSWORD):
+    """Fill and send the login form of the current page."""
+    b.fill({"#email": email, "#password": password})
+    b.find("#login-form button[type=submit]").click()
+
+
+def sign_in(b, email, ttl=None):
+    """Sign in through the login page (with JavaScript); returns once the dashboard shows the user."""
+    b.get("/auth/login")
+    if ttl is not None:
+        b.script("localStorage.setItem('jwt-authd-demo.accessTtl', arguments[0])", str(ttl))
+    submit_login(b, email)
+    b.wait_path("/dashboard")
+    assert b.dashboard_ready() == email
+    return b.driver.current_window_handle
+
+
+def form_settled(b):
+    """The login/register form is idle again after a submit handled by JavaScript, with a message shown."""
+    return b.script("const f = document.querySelector('form[data-auth-form]');"
+                    "return !f.hasAttribute('aria-busy') && document.getElementById('form-error').textContent !== '';")
+
+
+def api_call(b):
+    """Press the dashboard's protected-API button; returns (status, body text)."""
+    b.script("document.getElementById('api-result').removeAttribute('data-status')")
+    b.find("#call-api").click()
+    status = b.wait(lambda b: b.find("#api-result").get_attribute("data-status"), what="the API call")
+    return int(status), b.text("#api-result")
+
+
+def active_sessions(module_sql, email):
+    out = module_sql("SELECT COUNT(*) FROM sessions s JOIN users u ON u.id = s.user_id "
+                     f"WHERE u.email = '{email}' AND s.revoked_at IS NULL")
+    return int(out.split()[-1])
+
+
+def no_script_errors(*browsers):
+    for b in browsers:
+        errors = b.script_errors()
+        assert errors == [], f"JavaScript errors in the console: {errors}"
+
+
+# --- signing in ------------------------------------------------------------------------------------------------
+
+
+def test_login_shows_the_user_and_sets_httponly_cookies(site, browsers):
+    email = account(site, name="Grace Hopper")
+    b = browsers.open(site)
+    sign_in(b, email)
+    assert b.text("#user-name") == "Grace Hopper"
+    assert b.text("#user-role") == "user"
+    # The page itself came through the gate: nginx passed the identity to the app (rendered by SSI).
+    assert b.text("#gate-email") == email
+
+    cookies = b.cookies()
+    access, refresh = cookies["access_token"], cookies["refresh_token"]
+    assert (access["path"], access["httpOnly"], access["sameSite"], access["secure"]) == ("/", True, "Lax", True)
+    assert (refresh["path"], refresh["httpOnly"], refresh["sameSite"], refresh["secure"]) == \
+        ("/api/auth", True, "Lax", True)
+    assert 900 - 120 <= access["expires"] - time.time() <= 901  # Max-Age=900
+    assert 7 * 86400 - 120 <= refresh["expires"] - time.time() <= 7 * 86400 + 1
+    # HttpOnly: invisible to the page's scripts.
+    assert b.document_cookie() == ""
+
+    rows = b.find_all("#sessions-body tr")
+    assert [row.get_attribute("data-current") for row in rows] == ["true"]
+    assert "this device" in rows[0].text
+
+    status, body = api_call(b)
+    assert status == 200 and f'"email": "{email}"' in body and '"authMethod": "jwt"' in body
+    no_script_errors(b)
+
+
+def test_register_page_with_errors_and_markup_in_the_name(site, browsers):
+    taken = account(site)
+    b = browsers.open(site)
+    b.get("/auth/register")
+    b.fill({"#name": "Ada", "#email": taken, "#password": PASSWORD})
+    b.find("#register-form button[type=submit]").click()
+    b.wait(form_settled, what="the error message")
+    assert b.text("#form-error") == "An account with this email address already exists."
+    assert b.path == "/auth/register"
+
+    email = unique_email("web")
+    b.fill({"#name": "Ada <b>Lovelace</b> <img src=x onerror=window.pwned=1>", "#email": email})
+    b.find("#register-form button[type=submit]").click()
+    b.wait_path("/dashboard")
+    assert b.dashboard_ready() == email
+    # Shown as text, never as markup.
+    assert b.text("#user-name") == "Ada <b>Lovelace</b> <img src=x onerror=window.pwned=1>"
+    assert b.find_all("#user-name *") == [] and b.find_all("#greeting *") == []
+    assert b.script("return window.pwned") is None
+    no_script_errors(b)
+
+
+def test_protected_page_sends_a_guest_to_login_and_back(site, browsers):
+    email = account(site)
+    b = browsers.open(site)
+    b.get("/dashboard?tab=sessions")
+    # nginx's gate -> /api/auth/renew (no session) -> the login page, remembering where the user was going.
+    b.wait_path(re.escape("/auth/login?callbackUrl=%2Fdashboard%3Ftab%3Dsessions"))
+    assert b.find("#callbackUrl").get_attribute("value") == "/dashboard?tab=sessions"
+    submit_login(b, email)
+    b.wait_path(re.escape("/dashboard?tab=sessions"))
+    assert b.dashboard_ready() == email
+    # Signed in, the guest-only pages send the user to the dashboard.
+    b.get("/auth/login")
+    b.wait_path("/dashboard")
+    no_script_errors(b)
+
+
+def test_login_errors_are_shown_and_nothing_from_the_url_becomes_markup(site, browsers):
+    email = account(site)
+    b = browsers.open(site)
+    b.get("/auth/login")
+    submit_login(b, email, "wrong password")
+    b.wait(form_settled, what="the error message")
+    error = b.find("#form-error")
+    assert error.text == "Wrong email or password."
+    assert error.is_displayed() and error.get_attribute("role") == "alert"
+    assert b.path == "/auth/login" and b.find("#password").get_attribute("value") == ""
+
+    # The account's failures reach the limit (3 here): then every attempt is refused with a retry time.
+    for _ in range(5):
+        if error.text.startswith("Too many attempts"):
+            break
+        submit_login(b, email, "wrong password")
+        b.wait(form_settled, what="the error message")
+    assert re.fullmatch(r"Too many attempts\. Try again in \d+ seconds\.", error.text), error.text
+    submit_login(b, email, PASSWORD)
+    b.wait(form_settled, what="the error message")
+    assert error.text.startswith("Too many attempts"), "the right password is refused while throttled"
+
+    # ?error= and ?callbackUrl= come from anyone's link: only fixed messages are shown, only a local path kept.
+    hostile = quote("<img src=x onerror=window.pwned=1>", safe="")
+    b.get(f"/auth/login?error={hostile}&callbackUrl={quote('https://evil.example/', safe='')}")
+    assert b.text("#form-error") == "Something went wrong. Please try again."
+    assert b.find_all("#form-error *") == []
+    assert b.find("#callbackUrl").get_attribute("value") == "/dashboard"
+    for target in ("//evil.example/x", "/\\evil.example", "/%2F%2Fevil.example", "javascript:alert(1)", "/ok\nx"):
+        b.get(f"/auth/login?callbackUrl={quote(target, safe='')}")
+        assert b.find("#callbackUrl").get_attribute("value") == "/dashboard", target
+    assert b.script("return window.pwned") is None
+    no_script_errors(b)
+
+
+def test_forms_work_without_javascript(site, browsers):
+    b = browsers.open(site, javascript=False)
+    email = unique_email("nojs")
+    b.get("/auth/register")
+    b.fill({"#name": "No Script", "#email": email, "#password": PASSWORD})
+    b.find("#register-form button[type=submit]").click()
+    # Form post -> 303 to callbackUrl with the cookies; the page shows the identity nginx passed (SSI).
+    b.wait_path("/dashboard")
+    assert b.text("#gate-email") == email
+    assert b.find("html").get_attribute("data-auth") is None  # no script ran
+    assert not b.find("#user").is_displayed()
+    assert {"access_token", "refresh_token"} <= set(b.cookies())
+
+    # Sign out: a form post to logout answers 303 to the login page, with both cookies cleared.
+    b.find("#logout").click()
+    b.wait_path("/auth/login")
+    assert not {"access_token", "refresh_token"} & set(b.cookies())
+
+    b.get("/auth/register")
+    b.fill({"#email": email, "#password": PASSWORD})
+    b.find("#register-form button[type=submit]").click()
+    b.wait_path(re.escape("/auth/register?error=email_taken&callbackUrl=%2Fdashboard"))
+    assert b.text("#form-error") == "An account with this email address already exists."
+
+    b.get("/dashboard")
+    b.wait_path(re.escape("/auth/login?callbackUrl=%2Fdashboard"))
+    submit_login(b, email, "wrong password")
+    b.wait_path(re.escape("/auth/login?error=invalid_credentials&callbackUrl=%2Fdashboard"))
+    assert b.text("#form-error") == "Wrong email or password."
+    submit_login(b, email)
+    b.wait_path("/dashboard")
+    assert b.text("#gate-email") == email
+
+    # The page copies callbackUrl from its query still encoded; the service decodes it once more and keeps it.
+    b.find("#logout").click()
+    b.wait_path("/auth/login")
+    b.get("/dashboard?tab=sessions")
+    b.wait_path(re.escape("/auth/login?callbackUrl=%2Fdashboard%3Ftab%3Dsessions"))
+    submit_login(b, email)
+    b.wait_path(re.escape("/dashboard?tab=sessions"))
+
+    # Throttled: the message carries the retry time (the form's ?retryAfter=, checked to be a number).
+    b.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    for _ in range(6):
+        b.get("/auth/login")
+        submit_login(b, email, "wrong password")
+        b.wait_path(r"/auth/login\?error=.*")
+        if "error=throttled" in b.path:
+            break
+    assert re.fullmatch(r"/auth/login\?error=throttled&callbackUrl=%2Fdashboard&retryAfter=\d+", b.path), b.path
+    retry_after = b.path.rsplit("=", 1)[1]
+    assert b.text("#form-error") == f"Too many attempts. Try again in {retry_after} seconds."
+
+
+# --- renewal ---------------------------------------------------------------------------------------------------
+
+
+def test_expired_access_token_is_renewed_without_a_login_prompt(short_site, browsers):
+    log = RequestLog(short_site.worker.log_path)
+    email = account(short_site)
+    b = browsers.open(short_site)
+    sign_in(b, email, ttl=SHORT_TTL)
+
+    # Away from the site (no script of ours running) until the access token has expired.
+    b.driver.get("about:blank")
+    time.sleep(SHORT_TTL + 0.7)
+    renewals = log.settled_count(RENEW)
+    b.get("/dashboard")
+    # The gate sent the browser through /api/auth/renew (refresh cookie) and straight back: no login page.
+    assert b.dashboard_ready() == email
+    assert b.path == "/dashboard"
+    assert log.settled_count(RENEW) == renewals + 1
+
+    # On the page: the automatic refresh off, the token expires; the API call gets 401, the client refreshes once
+    # and retries.
+    b.script("window.demoAuth.stop()")
+    time.sleep(SHORT_TTL + 0.7)
+    refreshes = log.settled_count(REFRESH)
+    sent = b.script("return window.demoAuth.stats.refreshes")
+    status, body = api_call(b)
+    assert status == 200 and f'"email": "{email}"' in body
+    assert log.settled_count(REFRESH) == refreshes + 1
+    assert b.script("return window.demoAuth.stats.refreshes") == sent + 1
+    no_script_errors(b)
+
+
+def test_two_tabs_refreshing_at_the_same_moment_refresh_once(site, browsers, module_sql):
+    """Grace window 0: had both tabs presented the refresh token, the second would be reuse and the session
+    revoked. The Web Lock makes the second tab wait; it then finds the renewal done and skips its request."""
+    log = RequestLog(site.worker.log_path)
+    email = account(site)
+    b = browsers.open(site)
+    tabs = [sign_in(b, email), b.tab("/dashboard")]
+    assert b.dashboard_ready() == email
+    refreshes, renewals = log.settled_count(REFRESH), log.count(RENEW)
+
+    # Both tabs, at one wall-clock instant, need tokens newer than that instant (as their automatic refresh,
+    # scheduled from the same last renewal, does).
+    at = int(time.time() * 1000) + 1500
+    for tab in tabs:
+        b.switch(tab)
+        b.script("""
+            window.refreshResult = null;
+            setTimeout(() => window.demoAuth.refresh({since: arguments[0]}).then(
+                ok => { window.refreshResult = {ok, stats: {...window.demoAuth.stats}}; },
+                error => { window.refreshResult = {error: String(error)}; }), arguments[0] - Date.now());""", at)
+    results = []
+    for tab in tabs:
+        b.switch(tab)
+        results.append(b.wait(lambda b: b.script("return window.refreshResult"), what="the refresh"))
+    assert [result.get("ok") for result in results] == [True, True], results
+    assert sorted(result["stats"]["refreshes"] for result in results) == [0, 1], results
+    assert sorted(result["stats"]["skipped"] for result in results) == [0, 1], results
+
+    assert log.settled_count(REFRESH) == refreshes + 1
+    assert log.count(RENEW) == renewals
+    assert active_sessions(module_sql, email) == 1
+    for tab in tabs:
+        b.switch(tab)
+        assert b.run_async("return (await window.demoAuth.me())?.email") == email
+        b.driver.refresh()
+        assert b.dashboard_ready() == email
+    no_script_errors(b)
+
+
+def test_two_tabs_stay_signed_in_across_expiry(short_site, browsers, module_sql):
+    """Access tokens of 3 s: both tabs schedule the automatic refresh for the same instant (80 % of the lifetime
+    after the last renewal, shared through localStorage); one refresh per period reaches the server."""
+    log = RequestLog(short_site.worker.log_path)
+    email = account(short_site)
+    b = browsers.open(short_site)
+    tabs = [sign_in(b, email, ttl=SHORT_TTL), b.tab("/dashboard")]
+    assert b.dashboard_ready() == email
+    refreshes = log.settled_count(REFRESH, quiet=0.2)
+    failures = log.count(REFRESH, status=401)
+    window = 6.0
+    time.sleep(window)
+    sent = log.settled_count(REFRESH, quiet=0.2) - refreshes
+    # One refresh per period (80 % of 3 s) at most, not one per tab; fewer when the machine is busy.
+    assert 1 <= sent <= int(window / (SHORT_TTL * 0.8)) + 1, sent
+    assert log.count(REFRESH, status=401) == failures
+    assert active_sessions(module_sql, email) == 1
+    for tab in tabs:
+        b.switch(tab)
+        assert b.script("return window.demoAuth.getState().status") == "signed-in"
+        status, body = api_call(b)
+        assert status == 200 and f'"email": "{email}"' in body
+    no_script_errors(b)
+
+
+def test_concurrent_refreshes_take_turns_under_the_lock(site, browsers, module_sql):
+    """Three clients in one page refresh at once, each sending its request (force: no skipping). Under a lock
+    (Web Locks, or the localStorage lease used where Web Locks are missing) they take turns, each presenting the
+    newest refresh token, and the session lives. Without one (the control), they present the same token at once
+    and, with no grace window, the service revokes the session: what the two-tab tests would catch if the single
+    flight broke."""
+    log = RequestLog(site.worker.log_path)
+    email = account(site)
+    b = browsers.open(site)
+    sign_in(b, email)
+    b.script("window.demoAuth.stop()")
+    for lock, survives in (("locks", True), ("storage", True), ("none", False)):
+        refreshes = log.settled_count(REFRESH)
+        results = b.run_async("""
+            const [lock] = args;
+            const { createAuthClient } = await import('/assets/auth.js');
+            const clients = [1, 2, 3].map(() => createAuthClient({ lock, namespace: `race-${lock}` }));
+            const settled = await Promise.allSettled(clients.map(client => client.refresh({ force: true })));
+            return settled.map(result => result.status === 'fulfilled' ? result.value : String(result.reason));
+        """, lock)
+        assert log.settled_count(REFRESH) == refreshes + 3, lock
+        if survives:
+            assert results == [True, True, True], (lock, results)
+            assert active_sessions(module_sql, email) == 1, lock
+            assert b.run_async("return (await window.demoAuth.me())?.email") == email, lock
+        else:
+            assert False in results, (lock, results)
+            assert active_sessions(module_sql, email) == 0, lock
+            assert "event=refresh_token_reuse" in log.text()
+
+
+# --- signing out -----------------------------------------------------------------------------------------------
+
+
+def test_logout_sends_every_tab_to_login_and_drops_the_refresh_cookie(site, browsers, module_sql):
+    email = account(site)
+    b = browsers.open(site)
+    tabs = [sign_in(b, email), b.tab("/dashboard")]
+    assert b.dashboard_ready() == email
+    old_refresh = b.cookies()["refresh_token"]["value"]
+
+    b.switch(tabs[0])
+    b.find("#logout").click()
+    b.wait_path(re.escape("/auth/login?callbackUrl=%2Fdashboard"))
+    b.switch(tabs[1])  # told by the first tab (BroadcastChannel)
+    b.wait_path(re.escape("/auth/login?callbackUrl=%2Fdashboard"))
+
+    assert not {"access_token", "refresh_token"} & set(b.cookies())
+    b.get("/dashboard")
+    b.wait_path(re.escape("/auth/login?callbackUrl=%2Fdashboard"))
+    assert active_sessions(module_sql, email) == 0
+    # The old refresh token is dead at the service too.
+    response = requests.post(site.url(REFRESH), json={"refreshToken": old_refresh}, timeout=10)
+    assert response.status_code == 401, response.text
+    no_script_errors(b)
+
+
+def test_sign_out_another_device(site, browsers, module_sql):
+    phone = site.client(user_agent=IPHONE)
+    email = unique_email("web")
+    phone.register(email=email)  # the phone's session
+    b = browsers.open(site)
+    sign_in(b, email)
+    rows = b.find_all("#sessions-body tr")
+    assert sorted(row.get_attribute("data-current") for row in rows) == ["false", "true"]
+    other = next(row for row in rows if row.get_attribute("data-current") == "false")
+    assert other.text.startswith("Safari on iOS")
+    other.find_element("css selector", "button").click()
+    b.wait(lambda b: len(b.find_all("#sessions-body tr")) == 1, what="the session list to shrink")
+    assert b.find("#sessions-body tr").get_attribute("data-current") == "true"
+    assert b.text("#status") == "Signed out Safari on iOS."
+    assert phone.post(REFRESH).status_code == 401
+    assert active_sessions(module_sql, email) == 1
+    b.driver.refresh()
+    assert b.dashboard_ready() == email
+    no_script_errors(b)

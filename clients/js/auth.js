@@ -1,0 +1,553 @@
+// jwt-authd browser client: a plain ES module (no build step, no dependencies, no framework).
+//
+//   import { createAuthClient } from '/assets/auth.js';
+//   const auth = createAuthClient({ accessTtl: 900 });
+//   const user = await auth.start();          // who is signed in (GET /api/auth/me), or null
+//   await auth.login(email, password);
+//   const response = await auth.fetchWithAuth('/api/protected/items');
+//
+// The tokens live in the service's HttpOnly cookies (access_token, Path=/; refresh_token, Path=/api/auth): this
+// module never sees them and never stores them. It keeps in localStorage only the time of the last renewal (no
+// user data, no tokens), to coordinate the tabs of one browser. See clients/js/README.md for the design:
+//
+// - fetchWithAuth: on 401, refresh once and retry once.
+// - Automatic refresh: the access token's expiry cannot be read from an HttpOnly cookie, and the cookie-mode
+//   answers carry no lifetime, so the client assumes the lifetime it is given (`accessTtl`, default 900 s as the
+//   service's default JWT_ACCESS_TTL) counted from the last renewal it saw in any tab, and refreshes at
+//   `refreshAt` (80 %) of it. A wrong guess costs an extra refresh or one 401-then-retry, never a sign-out.
+// - Single flight across tabs: every refresh (and login, register, logout) runs under one exclusive Web Lock
+//   (navigator.locks; a localStorage lease where Web Locks are missing), so two tabs never present the same
+//   refresh token. Inside the lock a tab that finds a renewal completed after it decided to refresh skips the
+//   request: the cookies it shares with the other tab are already fresh.
+// - Tabs tell each other about renewals and sign-outs over a BroadcastChannel (storage events where it is
+//   missing).
+
+const DEFAULT_API_BASE = '/api/auth';
+
+/** An error answer of the service: `code` is its stable error code (`invalid_credentials`, `throttled`, ...). */
+export class AuthError extends Error {
+  constructor(message, { status = 0, code = 'error', retryAfter = null, fields = null } = {}) {
+    super(message);
+    this.name = 'AuthError';
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+    this.fields = fields;
+  }
+}
+
+/**
+ * `candidate` if it is a path on this site, else `fallback`: the same rule as the service's callbackUrl and
+ * return_to check (a single leading "/", no "//", no backslash, no encoded slash or backslash, no control
+ * characters or spaces, at most 2048 bytes). Use it before navigating to a URL taken from the query string.
+ */
+export function safeRedirectPath(candidate, fallback = '/dashboard') {
+  if (typeof candidate !== 'string' || !candidate.startsWith('/') || candidate.length > 2048) return fallback;
+  const lowered = candidate.toLowerCase();
+  if (candidate.includes('//') || candidate.includes('\\') || lowered.includes('%2f') || lowered.includes('%5c')) {
+    return fallback;
+  }
+  for (const ch of candidate) {
+    const code = ch.codePointAt(0);
+    if (code < 0x21 || code === 0x7f) return fallback;
+  }
+  return candidate;
+}
+
+/** Creates a client. All options are optional; see auth.d.ts for their meaning. */
+export function createAuthClient(options = {}) {
+  return new AuthClient(options);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function browserStorage() {
+  try {
+    return typeof localStorage === 'undefined' ? null : localStorage;
+  } catch {
+    return null; // access denied (storage disabled, some private modes)
+  }
+}
+
+function readJSON(storage, key) {
+  if (!storage) return null;
+  try {
+    return JSON.parse(storage.getItem(key) || 'null');
+  } catch {
+    return null;
+  }
+}
+
+function writeJSON(storage, key, value) {
+  if (!storage) return;
+  try {
+    storage.setItem(key, JSON.stringify(value));
+  } catch {
+    // quota or access: coordination degrades to this tab only
+  }
+}
+
+async function errorFrom(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON (e.g. a proxy's error page)
+  }
+  const header = Number.parseInt(response.headers.get('Retry-After') || '', 10);
+  const retryAfter = Number.isInteger(body?.retryAfter) ? body.retryAfter : Number.isFinite(header) ? header : null;
+  return new AuthError(typeof body?.error === 'string' ? body.error : `HTTP ${response.status}`, {
+    status: response.status,
+    code: typeof body?.code === 'string' ? body.code : `http_${response.status}`,
+    retryAfter,
+    fields: body && typeof body.fields === 'object' ? body.fields : null,
+  });
+}
+
+/**
+ * A lease in localStorage, for browsers without Web Locks: best effort (localStorage has no compare-and-set; a
+ * writer re-reads after a short pause to see whether another tab overwrote its claim). The service's refresh
+ * grace window covers what slips through.
+ */
+async function withStorageLease(storage, key, fn) {
+  const me = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  const giveUpAt = Date.now() + 20000;
+  let owned = false;
+  while (storage && Date.now() < giveUpAt) {
+    const lease = readJSON(storage, key);
+    if (!lease || typeof lease.until !== 'number' || lease.until < Date.now()) {
+      writeJSON(storage, key, { owner: me, until: Date.now() + 15000 });
+      await sleep(30);
+      if (readJSON(storage, key)?.owner === me) {
+        owned = true;
+        break;
+      }
+    }
+    await sleep(20 + Math.random() * 40);
+  }
+  try {
+    return await fn();
+  } finally {
+    if (owned && readJSON(storage, key)?.owner === me) {
+      try {
+        storage.removeItem(key);
+      } catch {
+        // ignore
+      }
+    }
+  }
+}
+
+class AuthClient {
+  #api;
+  #fetch;
+  #ttl;
+  #refreshAt;
+  #autoRefresh;
+  #lockMode;
+  #ns;
+  #storage;
+  #channel = null;
+  #listeners = new Set();
+  #state = Object.freeze({ status: 'unknown', user: null, renewedAt: null });
+  #inflight = null;
+  #timer = null;
+  #due = null;
+  #started = false;
+  #localRenewedAt = 0; // the latest renewal this tab knows of (its own or another tab's)
+  #guessedIssue = 0; // the page load, when it came through redirects (a form login or the gate's renewal)
+  #sentAt = new WeakMap(); // response -> when its request was sent (the retry's, after a refresh)
+  #onStorage = (event) => this.#storageEvent(event);
+  #onVisible = () => this.#wake();
+
+  /** Counters, for diagnostics and tests: refreshes sent by this client, refreshes it skipped. */
+  stats = { refreshes: 0, skipped: 0 };
+
+  constructor(options = {}) {
+    this.#api = (options.apiBase ?? DEFAULT_API_BASE).replace(/\/+$/, '');
+    const fetchImpl = options.fetch ?? globalThis.fetch;
+    this.#fetch = (...args) => fetchImpl.apply(globalThis, args);
+    this.#ttl = Number(options.accessTtl) > 0 ? Number(options.accessTtl) : 900;
+    const at = Number(options.refreshAt);
+    this.#refreshAt = at > 0 && at < 1 ? at : 0.8;
+    this.#autoRefresh = options.autoRefresh !== false;
+    this.#ns = options.namespace || 'jwt-authd';
+    this.#storage = browserStorage();
+    const lock = options.lock ?? 'auto';
+    const hasLocks = typeof navigator !== 'undefined' && navigator.locks && typeof navigator.locks.request === 'function';
+    if (!['auto', 'locks', 'storage', 'none'].includes(lock)) throw new TypeError(`unknown lock mode: ${lock}`);
+    if (lock === 'auto') this.#lockMode = hasLocks ? 'locks' : this.#storage ? 'storage' : 'none';
+    else if (lock === 'locks' && !hasLocks) throw new Error('Web Locks are not available here');
+    else this.#lockMode = lock;
+    // Methods work detached too (`const { login } = auth`, `useSyncExternalStore(auth.subscribe, auth.getState)`).
+    for (const name of ['getState', 'subscribe', 'start', 'stop', 'login', 'register', 'logout', 'logoutAll', 'me',
+      'sessions', 'revokeSession', 'changePassword', 'fetchWithAuth', 'refresh']) {
+      this[name] = this[name].bind(this);
+    }
+    this.#localRenewedAt = this.#shared().renewedAt || 0;
+    if (this.#localRenewedAt) this.#state = Object.freeze({ ...this.#state, renewedAt: this.#localRenewedAt });
+    try {
+      const nav = performance.getEntriesByType('navigation')[0];
+      if (nav && nav.redirectCount > 0) this.#guessedIssue = Math.round(performance.timeOrigin);
+    } catch {
+      // no Navigation Timing (not a browser page)
+    }
+  }
+
+  // --- state ------------------------------------------------------------------------------------------------
+
+  /** `{status: 'unknown' | 'signed-in' | 'signed-out', user, renewedAt}`; a new object on every change. */
+  getState() {
+    return this.#state;
+  }
+
+  get user() {
+    return this.#state.user;
+  }
+
+  /** How the tabs are coordinated: 'locks' (Web Locks), 'storage' (localStorage lease) or 'none'. */
+  get lockMode() {
+    return this.#lockMode;
+  }
+
+  /** `listener(state)` after every change; returns the unsubscribe function. */
+  subscribe(listener) {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #set(patch) {
+    const next = { ...this.#state, ...patch };
+    if (next.status === this.#state.status && next.user === this.#state.user && next.renewedAt === this.#state.renewedAt) {
+      return;
+    }
+    this.#state = Object.freeze(next);
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(this.#state);
+      } catch (error) {
+        setTimeout(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  // --- lifecycle ----------------------------------------------------------------------------------------------
+
+  /**
+   * Starts listening to the other tabs and the automatic refresh, and asks the service who is signed in
+   * (GET /api/auth/me, refreshing once on 401). Resolves to the user or null.
+   */
+  async start() {
+    if (!this.#started) {
+      this.#started = true;
+      if (typeof BroadcastChannel === 'function') {
+        this.#channel = new BroadcastChannel(this.#ns);
+        this.#channel.onmessage = (event) => this.#message(event.data);
+      }
+      if (typeof window !== 'undefined') window.addEventListener('storage', this.#onStorage);
+      if (typeof document !== 'undefined') document.addEventListener('visibilitychange', this.#onVisible);
+    }
+    const user = await this.me();
+    this.#schedule();
+    return user;
+  }
+
+  /** Stops the automatic refresh and the cross-tab listeners (the client stays usable). */
+  stop() {
+    this.#started = false;
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#due = null;
+    if (this.#channel) {
+      this.#channel.close();
+      this.#channel = null;
+    }
+    if (typeof window !== 'undefined') window.removeEventListener('storage', this.#onStorage);
+    if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this.#onVisible);
+  }
+
+  // --- account ----------------------------------------------------------------------------------------------
+
+  /** POST /api/auth/login. Resolves to the user; rejects with an AuthError (`invalid_credentials`, `throttled` with `retryAfter`, ...). */
+  async login(email, password) {
+    return this.#signIn('/login', { email, password });
+  }
+
+  /** POST /api/auth/register. Resolves to the user; rejects with an AuthError (`email_taken`, `weak_password` with `fields`, ...). */
+  async register({ email, password, name } = {}) {
+    const body = { email, password };
+    if (name != null && name !== '') body.name = name;
+    return this.#signIn('/register', body);
+  }
+
+  async #signIn(route, body) {
+    return this.#withLock(async () => {
+      const response = await this.#post(route, body);
+      if (!response.ok) throw await errorFrom(response);
+      const data = await response.json();
+      this.#learnTtl(data);
+      this.#renewed(Date.now(), 'signed-in');
+      this.#set({ status: 'signed-in', user: data.user ?? null });
+      this.#schedule();
+      return data.user ?? null;
+    });
+  }
+
+  /** POST /api/auth/logout: revokes this session and clears the cookies; every tab learns it. */
+  async logout() {
+    await this.#withLock(async () => {
+      const sentAt = Date.now();
+      const response = await this.#post('/logout');
+      if (!response.ok) throw await errorFrom(response);
+      this.#signedOut(sentAt, true);
+    });
+  }
+
+  /** POST /api/auth/logout-all: revokes every session of the user. Resolves to the number revoked. */
+  async logoutAll() {
+    const response = await this.fetchWithAuth(`${this.#api}/logout-all`, { method: 'POST', headers: { Accept: 'application/json' } });
+    if (!response.ok) throw await this.#failure(response);
+    const data = await response.json();
+    this.#signedOut(Date.now(), true);
+    return data.revoked ?? 0;
+  }
+
+  /** GET /api/auth/me (refreshing once on 401). Resolves to the user, or null when nobody is signed in. */
+  async me() {
+    const response = await this.fetchWithAuth(`${this.#api}/me`, { headers: { Accept: 'application/json' } });
+    if (response.ok) {
+      const { user } = await response.json();
+      this.#set({ status: 'signed-in', user });
+      return user;
+    }
+    if (response.status === 401 || response.status === 404) {
+      this.#signedOut(this.#sentAt.get(response) ?? Date.now(), this.#state.status === 'signed-in');
+      return null;
+    }
+    throw await errorFrom(response);
+  }
+
+  /** GET /api/auth/sessions: the user's active sessions (`current` marks this one). */
+  async sessions() {
+    const response = await this.fetchWithAuth(`${this.#api}/sessions`, { headers: { Accept: 'application/json' } });
+    if (!response.ok) throw await this.#failure(response);
+    return (await response.json()).sessions;
+  }
+
+  /** DELETE /api/auth/sessions/{id}: signs out one of the user's sessions (another device). For this one, use logout(). */
+  async revokeSession(id) {
+    const response = await this.fetchWithAuth(`${this.#api}/sessions/${encodeURIComponent(id)}`, {
+      method: 'DELETE',
+      headers: { Accept: 'application/json' },
+    });
+    if (!response.ok) throw await this.#failure(response);
+  }
+
+  /** POST /api/auth/password: other sessions are revoked; this one stays signed in. */
+  async changePassword(currentPassword, newPassword) {
+    const response = await this.fetchWithAuth(`${this.#api}/password`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ currentPassword, newPassword }),
+    });
+    if (!response.ok) throw await this.#failure(response);
+  }
+
+  async #failure(response) {
+    const error = await errorFrom(response);
+    if (response.status === 401 && error.code !== 'invalid_credentials') this.#signedOut(this.#sentAt.get(response) ?? Date.now(), true);
+    return error;
+  }
+
+  // --- requests -----------------------------------------------------------------------------------------------
+
+  /**
+   * fetch() with the cookies (credentials: 'same-origin'); on a 401, refreshes the tokens once (shared with
+   * every tab) and retries once. The body must be replayable (string, FormData, Blob, URLSearchParams...; not
+   * a stream). Meant for this site's URLs: the auth cookies are never sent anywhere else.
+   */
+  async fetchWithAuth(input, init = {}) {
+    const replay = typeof Request !== 'undefined' && input instanceof Request ? input.clone() : null;
+    const options = { credentials: 'same-origin', ...init };
+    const sentAt = Date.now();
+    const response = await this.#fetch(input, options);
+    this.#sentAt.set(response, sentAt);
+    if (response.status !== 401) return response;
+    if (typeof ReadableStream !== 'undefined' && init.body instanceof ReadableStream) return response;
+    if (!(await this.refresh({ since: sentAt }))) return response;
+    const retriedAt = Date.now();
+    const retry = await this.#fetch(replay ?? input, options);
+    this.#sentAt.set(retry, retriedAt);
+    return retry;
+  }
+
+  /**
+   * Rotates the tokens (POST /api/auth/refresh, cookie mode) unless a renewal (in any tab) completed after
+   * `since` (default: now, so a call that had to wait for another tab's refresh skips its own); `force: true`
+   * always sends the request. Single flight in this tab and across tabs.
+   * Resolves to true when the cookies are fresh, false when the session is gone (state becomes signed-out);
+   * rejects on a network or server error (the session is kept).
+   */
+  refresh({ since, force = false } = {}) {
+    const need = Number.isFinite(since) ? since : Date.now();
+    if (this.#inflight) return this.#inflight;
+    const run = this.#withLock(async () => {
+      const renewedAt = Math.max(this.#shared().renewedAt || 0, this.#localRenewedAt);
+      if (!force && renewedAt > need) {
+        this.stats.skipped += 1;
+        this.#adopt(renewedAt);
+        return true;
+      }
+      const sentAt = Date.now();
+      const response = await this.#post('/refresh');
+      if (response.ok) {
+        this.stats.refreshes += 1;
+        try {
+          this.#learnTtl(await response.json());
+        } catch {
+          // the body does not matter
+        }
+        this.#renewed(Date.now(), 'renewed');
+        if (this.#state.status !== 'signed-in') this.#set({ status: 'signed-in' });
+        return true;
+      }
+      if (response.status === 401) {
+        this.#signedOut(sentAt, true);
+        return false;
+      }
+      throw await errorFrom(response);
+    });
+    this.#inflight = run.finally(() => {
+      this.#inflight = null;
+      this.#schedule();
+    });
+    return this.#inflight;
+  }
+
+  #post(route, body) {
+    const init = { method: 'POST', credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    return this.#fetch(`${this.#api}${route}`, init);
+  }
+
+  #learnTtl(data) {
+    // Not in the cookie-mode answers today; used if the service ever says it.
+    if (data && Number.isInteger(data.expiresIn) && data.expiresIn > 0) this.#ttl = data.expiresIn;
+  }
+
+  // --- cross-tab coordination -----------------------------------------------------------------------------------
+
+  #withLock(fn) {
+    if (this.#lockMode === 'locks') return navigator.locks.request(`${this.#ns}:refresh`, { mode: 'exclusive' }, fn);
+    if (this.#lockMode === 'storage') return withStorageLease(this.#storage, `${this.#ns}:lease`, fn);
+    return Promise.resolve().then(fn);
+  }
+
+  #shared() {
+    return readJSON(this.#storage, `${this.#ns}:state`) || {};
+  }
+
+  /** New cookies were set at `at` (login, register or refresh in this tab). */
+  #renewed(at, type) {
+    this.#localRenewedAt = at;
+    writeJSON(this.#storage, `${this.#ns}:state`, { renewedAt: at });
+    this.#broadcast({ type, at });
+    this.#set({ renewedAt: at });
+  }
+
+  /** Another tab renewed at `at`. */
+  #adopt(at) {
+    if (at > this.#localRenewedAt) this.#localRenewedAt = at;
+    this.#set({ renewedAt: this.#localRenewedAt });
+  }
+
+  /**
+   * The session is gone, as seen by a request sent at `sentAt`. A renewal after that instant (a login in another
+   * tab meanwhile) wins over it.
+   */
+  #signedOut(sentAt, tell) {
+    if (this.#localRenewedAt > sentAt) return;
+    const shared = this.#shared();
+    if ((shared.renewedAt || 0) > sentAt) return;
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#due = null;
+    if (tell) {
+      writeJSON(this.#storage, `${this.#ns}:state`, { renewedAt: 0, signedOutAt: sentAt });
+      this.#broadcast({ type: 'signed-out', at: sentAt });
+    }
+    this.#localRenewedAt = 0;
+    this.#set({ status: 'signed-out', user: null, renewedAt: null });
+  }
+
+  #broadcast(message) {
+    if (this.#channel) {
+      this.#channel.postMessage(message);
+    } else if (typeof BroadcastChannel === 'function' && this.#started === false) {
+      // not started: nobody listens here, but other tabs may
+      const channel = new BroadcastChannel(this.#ns);
+      channel.postMessage(message);
+      channel.close();
+    } else {
+      writeJSON(this.#storage, `${this.#ns}:event`, { ...message, nonce: Math.random() });
+    }
+  }
+
+  #storageEvent(event) {
+    if (this.#channel || event.key !== `${this.#ns}:event` || !event.newValue) return;
+    try {
+      this.#message(JSON.parse(event.newValue));
+    } catch {
+      // not ours
+    }
+  }
+
+  #message(message) {
+    if (!message || typeof message.type !== 'string' || !Number.isFinite(message.at)) return;
+    if (message.type === 'signed-out') {
+      this.#signedOut(message.at, false);
+    } else if (message.type === 'renewed' || message.type === 'signed-in') {
+      this.#adopt(message.at);
+      if (this.#state.status !== 'signed-in' || message.type === 'signed-in') {
+        this.me().catch(() => {});
+      }
+      this.#schedule();
+    }
+  }
+
+  // --- automatic refresh --------------------------------------------------------------------------------------
+
+  #schedule() {
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#due = null;
+    if (!this.#started || !this.#autoRefresh || this.#state.status !== 'signed-in') return;
+    const base = Math.max(this.#localRenewedAt, this.#shared().renewedAt || 0, this.#guessedIssue) || Date.now();
+    const due = base + this.#ttl * 1000 * this.#refreshAt;
+    this.#due = due;
+    this.#timer = setTimeout(() => this.#tick(base), Math.max(0, due - Date.now()));
+  }
+
+  #tick(base) {
+    this.#timer = null;
+    // `since: base`: skipped if any tab renewed after the renewal this schedule was computed from.
+    this.refresh({ since: base }).catch(() => {
+      // network or server trouble: try again soon, the session is kept
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => this.#tick(base), Math.min(10000, this.#ttl * 100));
+    });
+  }
+
+  #wake() {
+    // Background tabs' timers run late; catch up when the tab is shown again.
+    if (typeof document !== 'undefined' && document.visibilityState === 'visible' && this.#due !== null && Date.now() >= this.#due) {
+      clearTimeout(this.#timer);
+      this.#tick(this.#due - this.#ttl * 1000 * this.#refreshAt);
+    }
+  }
+}
