@@ -53,8 +53,10 @@ public struct ServiceMetrics: Sendable {
         self.counters = counters
     }
 
+    private static let routeIndexes: [String: Int] = Dictionary(uniqueKeysWithValues: routes.enumerated().map { ($1, $0) })
+
     static func routeIndex(_ path: String) -> Int {
-        if let exact = routes.firstIndex(of: path) { return exact }
+        if let exact = routeIndexes[path] { return exact }
         if path.hasPrefix("/api/auth/sessions/") { return routes.firstIndex(of: "/api/auth/sessions/{id}")! }
         if path.hasPrefix("/api/auth/api-keys/") { return routes.firstIndex(of: "/api/auth/api-keys/{id}")! }
         return routes.count - 1

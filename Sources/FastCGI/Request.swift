@@ -30,8 +30,10 @@ public final class Request {
     /// The HTTP method, upper-case as nginx sends it.
     public var method: String { param("REQUEST_METHOD") ?? "GET" }
 
-    /// The request path without the query string, as normalised by nginx (`$document_uri`).
-    public var path: String {
+    /// The request path without the query string, as normalised by nginx (`$document_uri`). Computed once.
+    public private(set) lazy var path: String = computePath()
+
+    private func computePath() -> String {
         if let uri = param("DOCUMENT_URI"), !uri.isEmpty { return uri }
         let requestURI = param("REQUEST_URI") ?? "/"
         if let question = requestURI.firstIndex(of: "?") { return String(requestURI[..<question]) }
