@@ -294,12 +294,8 @@ public final class Server: Sendable {
             body.removeSubrange(filled...)
             return .complete(body)
         }
-        // No length given (nginx sends an empty CONTENT_LENGTH on GET): most such requests have no body at all, so
-        // look at one byte before allocating anything (this is the hot path of every GET).
-        let first = FCGX_GetChar(request.pointee.in)
-        if first < 0 { return .complete([]) }
-        FCGX_UnGetChar(first, request.pointee.in)
-        // Read in chunks, one past the limit at most, to tell "exactly the limit" from "over".
+        // No length given (nginx sends an empty CONTENT_LENGTH on GET): read in chunks, one past the limit at most,
+        // to tell "exactly the limit" from "over".
         var body: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while body.count <= limit {

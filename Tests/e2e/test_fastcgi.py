@@ -255,3 +255,20 @@ def test_stop_signal_with_idle_kept_connections_exits_promptly(start_worker, sig
     finally:
         for conn in kept:
             conn.close()
+
+
+def test_bodies_without_a_content_length(start_worker):
+    """nginx sends an empty CONTENT_LENGTH on GET; a body may still arrive without a length (read up to the limit)."""
+    worker = start_worker(env={"JWT_MAX_BODY_BYTES": "1024"})
+    base = {"REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/auth/login", "REQUEST_URI": "/api/auth/login",
+            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "", "REMOTE_ADDR": "127.0.0.1"}
+    # A small JSON body with no length is read and parsed (400 for field errors proves it reached the handler).
+    response = fcgi_request(worker.address, base, stdin=b'{"email":"not-an-email","password":"x"}')
+    assert response.status == 400 and json_body(response)["code"] == "invalid_request"
+    # No body at all: the handler sees an empty body (400 for the missing fields), without waiting.
+    response = fcgi_request(worker.address, base, stdin=b"")
+    assert response.status == 400
+    # Over the limit without a length: 413.
+    response = fcgi_request(worker.address, base, stdin=b"x" * 1025)
+    assert response.status == 413
+    assert_serves(worker)
