@@ -95,7 +95,7 @@ public final class AuthResponder: RequestHandler {
             "duration_ms": "\(Double(micros) / 1000)",
         ]
         if let user = context.trace.userID { metadata["user.id"] = "\(user)" }
-        if let id = request.param("REQUEST_ID") { metadata["request.id"] = "\(id)" }
+        if let id = request.field(.requestID) { metadata["request.id"] = "\(id)" }
         context.logger.info("request", metadata: metadata)
         return response
     }
@@ -113,7 +113,7 @@ public final class AuthResponder: RequestHandler {
     /// State changes carried by auth cookies (and every login or registration, against login CSRF); not those
     /// authenticated by a Bearer token or an API key.
     private func needsCrossSiteCheck(_ request: Request) -> Bool {
-        if request.header("Authorization") != nil || request.header("X-API-Key") != nil { return false }
+        if request.field(.authorization) != nil || request.field(.apiKey) != nil { return false }
         if request.path == "/api/auth/login" || request.path == "/api/auth/register" { return true }
         let cookies = request.cookies
         return cookies[AuthCookies.accessName] != nil || cookies[AuthCookies.refreshName] != nil
@@ -131,11 +131,11 @@ final class RequestTrace {
 extension AuthResponder.Context {
     /// The client's address (behind trusted proxies, the nearest untrusted `X-Forwarded-For` hop).
     func clientAddress(_ request: Request) -> String {
-        addresses.resolve(remoteAddress: request.remoteAddress, forwardedFor: request.header("X-Forwarded-For"))
+        addresses.resolve(remoteAddress: request.remoteAddress, forwardedFor: request.field(.forwardedFor))
     }
 
     func client(_ request: Request) -> ClientContext {
-        ClientContext(ip: clientAddress(request), userAgent: request.header("User-Agent").map { String($0.prefix(512)) })
+        ClientContext(ip: clientAddress(request), userAgent: request.field(.userAgent).map { String($0.prefix(512)) })
     }
 
     /// Runs a domain call; domain and database errors become the client's view of them (and a log line).

@@ -26,19 +26,18 @@ enum Caller {
     ///
     /// - Throws: 401 (`unauthorized`, `token_expired`) for a credential that is not valid.
     static func identify(_ request: Request, _ context: AuthResponder.Context) throws(APIError) -> Caller? {
-        if let key = request.header("X-API-Key") {
+        if let key = request.field(.apiKey) {
             guard let user = try context.domain(request, { try context.auth.authenticate(apiKey: key) }) else {
                 throw APIError.unauthorized
             }
             return .apiKey(user)
         }
         var token: String?
-        if let authorization = request.header("Authorization") {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthorized }
-            token = String(parts[1]).trimmingSpacesAndTabs
+        if let authorization = request.field(.authorization) {
+            guard let bearer = bearerToken(in: authorization) else { throw APIError.unauthorized }
+            token = bearer
         } else {
-            token = request.cookies[AuthCookies.accessName]
+            token = request.cookie(AuthCookies.accessName)
         }
         guard let token, !token.isEmpty else { return nil }
         do {
@@ -46,6 +45,18 @@ enum Caller {
         } catch {
             throw APIError.from(error)
         }
+    }
+
+    /// The token of `Bearer <token>` (scheme in any case, RFC 9110 11.1), spaces and tabs around it removed;
+    /// `nil` for another scheme or an empty token.
+    static func bearerToken(in authorization: String) -> String? {
+        let utf8 = authorization.utf8
+        func lower(_ byte: UInt8) -> UInt8 { byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte }
+        guard utf8.count > 7, utf8.starts(with: "bearer ".utf8, by: { lower($0) == $1 }) else { return nil }
+        let token = authorization.utf8.dropFirst(7).drop(while: { $0 == 32 || $0 == 9 })
+        let end = token.lastIndex(where: { $0 != 32 && $0 != 9 })
+        guard let end else { return nil }
+        return String(Substring(token[...end]))
     }
 
     /// The caller, required.

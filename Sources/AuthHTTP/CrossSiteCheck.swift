@@ -13,13 +13,13 @@ public struct CrossSiteCheck: Sendable {
 
     /// Whether the request may go on.
     public func allows(_ request: Request) -> Bool {
-        let origin = request.header("Origin")?.lowercased()
+        let origin = request.field(.origin)?.lowercased()
         if let origin, allowedOrigins.contains(origin) { return true }
-        if let site = request.header("Sec-Fetch-Site")?.lowercased() {
+        if let site = request.field(.secFetchSite)?.lowercased() {
             return site == "same-origin" || site == "none"
         }
         guard let origin else { return true }
-        guard let host = request.header("Host")?.lowercased(), let schemeEnd = origin.firstRange(of: "://") else { return false }
+        guard let host = request.field(.host)?.lowercased(), let schemeEnd = origin.firstRange(of: "://") else { return false }
         return origin[schemeEnd.upperBound...] == host[...]
     }
 }

@@ -6,7 +6,7 @@ extension Request {
     /// The cookies of the `Cookie` header. A name that appears twice keeps its first value (the browser sends the
     /// most specific path first). Malformed pairs are skipped.
     public var cookies: [String: String] {
-        guard let header = header("Cookie") else { return [:] }
+        guard let header = field(.cookie) else { return [:] }
         var result: [String: String] = [:]
         for pair in header.split(separator: ";") {
             guard let equals = pair.firstIndex(of: "=") else { continue }
@@ -19,9 +19,24 @@ extension Request {
         return result
     }
 
+    /// One cookie of the `Cookie` header, as ``cookies`` would have it, without building the dictionary.
+    public func cookie(_ wanted: String) -> String? {
+        guard let header = field(.cookie) else { return nil }
+        for pair in header.split(separator: ";") {
+            guard let equals = pair.firstIndex(of: "=") else { continue }
+            let name = pair[..<equals].trimmingCharacters(" \t")
+            guard name == wanted else { continue }
+            var value = pair[pair.index(after: equals)...].trimmingCharacters(" \t")
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            guard !name.isEmpty, name.utf8.count <= 256, value.utf8.count <= 8192 else { continue }
+            return value
+        }
+        return nil
+    }
+
     /// The media type of the body, lower-cased, without parameters (`application/json`).
     public var mediaType: String? {
-        guard let type = header("Content-Type") else { return nil }
+        guard let type = field(.contentType) else { return nil }
         let base = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(" \t") } ?? ""
         return base.isEmpty ? nil : base.lowercased()
     }

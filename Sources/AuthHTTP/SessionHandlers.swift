@@ -16,7 +16,7 @@ enum SessionHandlers {
                                                ("expiresIn", .int(Int64(pair.accessExpiresIn)))]))
         }
         let result = Result { () throws(APIError) -> TokenPair in
-            guard let token = request.cookies[AuthCookies.refreshName], !token.isEmpty else { throw APIError.unauthorized }
+            guard let token = request.cookie(AuthCookies.refreshName), !token.isEmpty else { throw APIError.unauthorized }
             return try rotate(token, context, request)
         }
         switch result {
@@ -34,7 +34,7 @@ enum SessionHandlers {
     /// `GET /api/auth/renew?return_to=/path`: the silent renewal behind the nginx gate of protected pages.
     static func renew(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let target = RedirectTarget.sameSite(returnTo(request), fallback: context.config.defaultRedirect)
-        if let token = request.cookies[AuthCookies.refreshName], !token.isEmpty, let pair = try? rotate(token, context, request) {
+        if let token = request.cookie(AuthCookies.refreshName), !token.isEmpty, let pair = try? rotate(token, context, request) {
             return Response(status: 303, headers: [("Location", target), ("Cache-Control", "no-store")] + context.cookies.set(pair))
         }
         let login = "\(context.config.loginPage)?callbackUrl=\(FormDecoding.encode(target))"
@@ -74,7 +74,7 @@ enum SessionHandlers {
         } catch where error.status == 400 {
             body = BodyFields(json: nil, form: nil)
         }
-        if let token = body.string("refreshToken").text ?? request.cookies[AuthCookies.refreshName], !token.isEmpty {
+        if let token = body.string("refreshToken").text ?? request.cookie(AuthCookies.refreshName), !token.isEmpty {
             try context.domain(request) { try context.auth.logout(refreshToken: token) }
         } else if case .jwt(let claims)? = try? Caller.identify(request, context) {
             try context.domain(request) { try context.auth.logout(sessionID: claims.sessionID) }

@@ -24,7 +24,7 @@ enum VerifyHandler {
     }
 
     private static func check(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
-        let guestOnly = request.header("X-Auth-Guest-Only") == "1"
+        let guestOnly = request.field(.authGuestOnly) == "1"
         let caller: Caller?
         do {
             caller = try Caller.identify(request, context)
@@ -40,11 +40,11 @@ enum VerifyHandler {
         context.trace.userID = caller.userID
         // The gated request's own method (set by nginx, never by the client): a cookie-authenticated state change
         // behind the gate gets the same cross-site check as the service's own routes.
-        if let method = request.header("X-Original-Method"), method != "GET", method != "HEAD", method != "OPTIONS",
-           request.header("Authorization") == nil, request.header("X-API-Key") == nil,
+        if let method = request.field(.originalMethod), method != "GET", method != "HEAD", method != "OPTIONS",
+           request.field(.authorization) == nil, request.field(.apiKey) == nil,
            !context.crossSite.allows(request) {
             context.logger.notice("cross-site request refused", metadata: [
-                "event": "cross_site_refused", "route": "\(request.header("X-Original-URI") ?? request.path)",
+                "event": "cross_site_refused", "route": "\(request.field(.originalURI) ?? request.path)",
                 "client.ip": "\(context.clientAddress(request))",
             ])
             throw APIError.crossSite
@@ -54,7 +54,7 @@ enum VerifyHandler {
         case .jwt(let claims): (id, email, role) = (claims.userID, claims.email, claims.role)
         case .apiKey(let user): (id, email, role) = (user.id, user.email, user.role)
         }
-        if let required = request.header("X-Auth-Require-Role"), !required.isEmpty {
+        if let required = request.field(.authRequireRole), !required.isEmpty {
             let allowed = required.split(separator: ",").map { $0.trimmingCharacters(" \t") }
             guard allowed.contains(role) else { throw APIError.forbidden }
         }

@@ -1,4 +1,5 @@
 import CFastCGI
+import Glibc
 
 /// One FastCGI request as the handler sees it: the CGI parameters nginx sent and the request body.
 ///
@@ -6,6 +7,8 @@ import CFastCGI
 /// the request finishes. After that every accessor answers `nil` or an empty value, never a dangling read.
 public final class Request {
     private var params: Params?
+    /// The values of the well-known parameters (``Field``), found in one pass on first use; `nil` until then.
+    private var fieldValues: [UnsafePointer<CChar>?]?
     /// The request body, read in full (and bounded by the server's body limit) before the handler runs.
     public let body: [UInt8]
 
@@ -20,35 +23,90 @@ public final class Request {
     }
 
     /// Ends access to libfcgi's memory; called by the server when the handler returns.
-    func invalidate() { params = nil }
+    func invalidate() {
+        params = nil
+        fieldValues = nil
+    }
 
     /// The value of a CGI parameter, e.g. `REQUEST_METHOD` or `HTTP_COOKIE`.
     public func param(_ name: String) -> String? {
         params?.value(of: name)
     }
 
-    /// The HTTP method, upper-case as nginx sends it.
-    public var method: String { param("REQUEST_METHOD") ?? "GET" }
+    /// The value of a well-known parameter. Every field of a request costs one pass over its parameters in all,
+    /// however many are read (the route handlers read several headers per request).
+    public func field(_ field: Field) -> String? {
+        switch params {
+        case nil:
+            return nil
+        case .pairs(let pairs)?:
+            return pairs.first(where: { $0.0 == field.cgiName })?.1
+        case .environment(let envp)?:
+            if fieldValues == nil { fieldValues = Field.index(envp) }
+            return fieldValues![field.rawValue].map { String(cString: $0) }
+        }
+    }
+
+    /// The HTTP method, upper-case as nginx sends it. Computed once.
+    public private(set) lazy var method: String = field(.requestMethod) ?? "GET"
 
     /// The request path without the query string, as normalised by nginx (`$document_uri`). Computed once.
     public private(set) lazy var path: String = computePath()
 
     private func computePath() -> String {
-        if let uri = param("DOCUMENT_URI"), !uri.isEmpty { return uri }
-        let requestURI = param("REQUEST_URI") ?? "/"
+        if let uri = field(.documentURI), !uri.isEmpty { return uri }
+        let requestURI = field(.requestURI) ?? "/"
         if let question = requestURI.firstIndex(of: "?") { return String(requestURI[..<question]) }
         return requestURI
     }
 
     /// The raw query string (without `?`), empty when absent.
-    public var query: String { param("QUERY_STRING") ?? "" }
+    public var query: String { field(.queryString) ?? "" }
 
     /// The peer address nginx reports (`REMOTE_ADDR`), empty when absent.
-    public var remoteAddress: String { param("REMOTE_ADDR") ?? "" }
+    public var remoteAddress: String { field(.remoteAddress) ?? "" }
 
     /// A request header by its HTTP name, e.g. `header("Content-Type")` or `header("X-API-Key")`.
+    ///
+    /// On the hot path of every request: the CGI name is built in a stack buffer, never on the heap.
     public func header(_ name: String) -> String? {
-        param(Self.cgiName(ofHeader: name))
+        guard let params else { return nil }
+        var name = name
+        return name.withUTF8 { utf8 in
+            // "HTTP_" + the name + NUL; names longer than a header line can be are not looked up.
+            guard utf8.count <= 256 else { return nil }
+            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: utf8.count + 6) { buffer in
+                let length = Self.writeCGIName(ofHeader: utf8, into: buffer)
+                buffer[length] = 0
+                return params.value(ofCString: UnsafePointer(buffer.baseAddress!))
+            }
+        }
+    }
+
+    /// Writes the CGI name of a header (`X-Api-Key` → `HTTP_X_API_KEY`; `Content-Type` → `CONTENT_TYPE`) into
+    /// `buffer` (room for the name + 5) and returns its length.
+    private static func writeCGIName(ofHeader utf8: UnsafeBufferPointer<UInt8>, into buffer: UnsafeMutableBufferPointer<CChar>) -> Int {
+        var length = 0
+        for prefix in "HTTP_".utf8 {
+            buffer[length] = CChar(bitPattern: prefix)
+            length += 1
+        }
+        for byte in utf8 {
+            let mapped: UInt8 = switch byte {
+            case UInt8(ascii: "-"): UInt8(ascii: "_")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - 32
+            default: byte
+            }
+            buffer[length] = CChar(bitPattern: mapped)
+            length += 1
+        }
+        // CONTENT_TYPE and CONTENT_LENGTH come without the HTTP_ prefix (RFC 3875 4.1.2, 4.1.3).
+        let bare = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[5..<length])
+        if bare.elementsEqual("CONTENT_TYPE".utf8) || bare.elementsEqual("CONTENT_LENGTH".utf8) {
+            for index in 0..<(length - 5) { buffer[index] = buffer[index + 5] }
+            length -= 5
+        }
+        return length
     }
 
     /// Every parameter, in the order received (for diagnostics and tests; values may hold secrets).
@@ -56,17 +114,101 @@ public final class Request {
 
     /// Maps an HTTP header name to its CGI parameter name (`X-Api-Key` → `HTTP_X_API_KEY`).
     public static func cgiName(ofHeader name: String) -> String {
-        var result = ""
-        result.reserveCapacity(name.utf8.count + 5)
-        for scalar in name.unicodeScalars {
-            switch scalar {
-            case "-": result.unicodeScalars.append("_")
-            case "a"..."z": result.unicodeScalars.append(Unicode.Scalar(scalar.value - 32)!)
-            default: result.unicodeScalars.append(scalar)
+        var name = name
+        return name.withUTF8 { utf8 in
+            withUnsafeTemporaryAllocation(of: CChar.self, capacity: utf8.count + 5) { buffer in
+                let length = writeCGIName(ofHeader: utf8, into: buffer)
+                return String(decoding: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[..<length]), as: UTF8.self)
             }
         }
-        if result == "CONTENT_TYPE" || result == "CONTENT_LENGTH" { return result }
-        return "HTTP_" + result
+    }
+}
+
+extension Request {
+    /// The parameters the service reads on most requests, looked up in one pass (``Request/field(_:)``).
+    public enum Field: Int, CaseIterable, Sendable {
+        case requestMethod, documentURI, requestURI, queryString, remoteAddress, requestID
+        case contentType, contentLength
+        case authorization, cookie, apiKey, origin, secFetchSite, host, forwardedFor, userAgent
+        case authGuestOnly, authRequireRole, originalMethod, originalURI
+
+        /// The CGI parameter's name.
+        public var cgiName: String {
+            switch self {
+            case .requestMethod: "REQUEST_METHOD"
+            case .documentURI: "DOCUMENT_URI"
+            case .requestURI: "REQUEST_URI"
+            case .queryString: "QUERY_STRING"
+            case .remoteAddress: "REMOTE_ADDR"
+            case .requestID: "REQUEST_ID"
+            case .contentType: "CONTENT_TYPE"
+            case .contentLength: "CONTENT_LENGTH"
+            case .authorization: "HTTP_AUTHORIZATION"
+            case .cookie: "HTTP_COOKIE"
+            case .apiKey: "HTTP_X_API_KEY"
+            case .origin: "HTTP_ORIGIN"
+            case .secFetchSite: "HTTP_SEC_FETCH_SITE"
+            case .host: "HTTP_HOST"
+            case .forwardedFor: "HTTP_X_FORWARDED_FOR"
+            case .userAgent: "HTTP_USER_AGENT"
+            case .authGuestOnly: "HTTP_X_AUTH_GUEST_ONLY"
+            case .authRequireRole: "HTTP_X_AUTH_REQUIRE_ROLE"
+            case .originalMethod: "HTTP_X_ORIGINAL_METHOD"
+            case .originalURI: "HTTP_X_ORIGINAL_URI"
+            }
+        }
+
+        /// The longest name's length.
+        private static let longestName = 24
+        /// Every name's bytes, one after the other, and by name length the fields (first and end index into
+        /// `fieldsByLength`): flat tables, so one pass over the parameters retains and allocates nothing.
+        private static let nameBytes: [UInt8] = allCases.flatMap { Array($0.cgiName.utf8) }
+        private static let nameStarts: [Int] = {
+            var starts: [Int] = []
+            var offset = 0
+            for field in allCases {
+                starts.append(offset)
+                offset += field.cgiName.utf8.count
+            }
+            return starts
+        }()
+        private static let fieldsByLength: [Int] = (0...longestName).flatMap { length in
+            allCases.filter { $0.cgiName.utf8.count == length }.map(\.rawValue)
+        }
+        private static let lengthStarts: [Int] = (0...(longestName + 1)).map { length in
+            allCases.filter { $0.cgiName.utf8.count < length }.count
+        }
+
+        /// One pass over libfcgi's `NAME=value` array: where each field's value starts. A name sent twice keeps
+        /// its first value, as `FCGX_GetParam` does.
+        static func index(_ envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> [UnsafePointer<CChar>?] {
+            var values = [UnsafePointer<CChar>?](repeating: nil, count: allCases.count)
+            nameBytes.withUnsafeBufferPointer { nameBytes in
+            nameStarts.withUnsafeBufferPointer { nameStarts in
+            fieldsByLength.withUnsafeBufferPointer { fieldsByLength in
+            lengthStarts.withUnsafeBufferPointer { lengthStarts in
+            values.withUnsafeMutableBufferPointer { values in
+                var entryIndex = 0
+                while let entry = envp[entryIndex] {
+                    entryIndex += 1
+                    var length = 0
+                    while length <= longestName, entry[length] != 0, entry[length] != 61 /* = */ { length += 1 }
+                    guard length <= longestName, entry[length] == 61 else { continue }
+                    for candidate in lengthStarts[length]..<lengthStarts[length + 1] {
+                        let field = fieldsByLength[candidate]
+                        guard values[field] == nil,
+                              memcmp(entry, nameBytes.baseAddress! + nameStarts[field], length) == 0 else { continue }
+                        values[field] = UnsafePointer(entry + length + 1)
+                        break
+                    }
+                }
+            }
+            }
+            }
+            }
+            }
+            return values
+        }
     }
 }
 
@@ -80,6 +222,13 @@ enum Params {
         switch self {
         case .environment(let envp): FCGX_GetParam(name, envp).map { String(cString: $0) }
         case .pairs(let pairs): pairs.first(where: { $0.0 == name })?.1
+        }
+    }
+
+    func value(ofCString name: UnsafePointer<CChar>) -> String? {
+        switch self {
+        case .environment(let envp): FCGX_GetParam(name, envp).map { String(cString: $0) }
+        case .pairs(let pairs): pairs.first(where: { $0.0 == String(cString: name) })?.1
         }
     }
 

@@ -24,22 +24,65 @@ public struct Response: Sendable {
     /// A header whose name or value holds CR, LF or NUL is dropped (no response splitting), and
     /// `Content-Length` is always set from the body.
     public func serialized() -> [UInt8] {
-        var head = "Status: \(status) \(Self.reasonPhrase(status))\r\n"
-        for (name, value) in headers where Self.isSafe(name) && Self.isSafe(value) && !name.isEmpty {
-            if name.lowercased() == "content-length" { continue }
-            head += name
-            head += ": "
-            head += value
-            head += "\r\n"
+        var bytes: [UInt8] = []
+        var capacity = 64 + body.count
+        for (name, value) in headers { capacity += name.utf8.count + value.utf8.count + 4 }
+        bytes.reserveCapacity(capacity)
+        Self.append("Status: ", to: &bytes)
+        Self.appendDecimal(status, to: &bytes)
+        bytes.append(UInt8(ascii: " "))
+        Self.append(Self.reasonPhrase(status), to: &bytes)
+        Self.append("\r\n", to: &bytes)
+        for (name, value) in headers where !name.isEmpty && Self.isSafe(name) && Self.isSafe(value) {
+            if Self.isContentLength(name) { continue }
+            Self.append(name, to: &bytes)
+            Self.append(": ", to: &bytes)
+            Self.append(value, to: &bytes)
+            Self.append("\r\n", to: &bytes)
         }
-        head += "Content-Length: \(body.count)\r\n\r\n"
-        var bytes = Array(head.utf8)
+        Self.append("Content-Length: ", to: &bytes)
+        Self.appendDecimal(body.count, to: &bytes)
+        bytes.append(contentsOf: "\r\n\r\n".utf8)
         bytes.append(contentsOf: body)
         return bytes
     }
 
+    /// Appends a string's UTF-8 bytes (one copy for native strings).
+    private static func append(_ text: String, to bytes: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        guard value > 0 else {
+            bytes.append(UInt8(ascii: "0"))  // (no negative statuses or lengths reach here)
+            return
+        }
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+
+    /// `Content-Length` in any letter case, without allocating.
+    private static func isContentLength(_ name: String) -> Bool {
+        let wanted = "content-length".utf8
+        guard name.utf8.count == wanted.count else { return false }
+        return zip(name.utf8, wanted).allSatisfy { byte, lower in
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte) == lower
+        }
+    }
+
     private static func isSafe(_ text: String) -> Bool {
-        !text.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 })
+        func safe(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            for byte in bytes where byte <= 13 && (byte == 13 || byte == 10 || byte == 0) { return false }
+            return true
+        }
+        return text.utf8.withContiguousStorageIfAvailable(safe) ?? !text.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 })
     }
 
     /// The standard reason phrase of a status code.

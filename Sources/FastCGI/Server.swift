@@ -212,26 +212,32 @@ public final class Server: Sendable {
     private func waitOnKeptConnection(_ connection: Int32) -> KeptConnectionEvent {
         var newConnectionPending = false
         while true {
-            var fds = [pollfd(fd: connection, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]
             // While a new connection is pending, stop watching the (level-triggered) listen socket and re-check
             // after the yield delay instead.
             let count: nfds_t = newConnectionPending ? 2 : 3
             let timeout: Int32 = newConnectionPending ? configuration.keptConnectionYieldMilliseconds : -1
-            let ready = poll(&fds, count, timeout)
+            // (On the stack: this runs before every request of a kept connection.)
+            let (ready, connectionEvents, wakeEvents, listenEvents) = withUnsafeTemporaryAllocation(
+                of: pollfd.self, capacity: 3
+            ) { fds in
+                fds[0] = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+                fds[1] = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
+                fds[2] = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+                let ready = poll(fds.baseAddress, count, timeout)
+                return (ready, fds[0].revents, fds[1].revents, fds[2].revents)
+            }
             if ready < 0 {
                 if errno == EINTR { continue }
                 return .readable  // let libfcgi find out what is wrong with the connection
             }
-            if fds[1].revents != 0 {
+            if wakeEvents != 0 {
                 return .stop
             }
-            if fds[0].revents != 0 {
+            if connectionEvents != 0 {
                 return .readable
             }
             if !newConnectionPending {
-                if fds[2].revents != 0 { newConnectionPending = true }
+                if listenEvents != 0 { newConnectionPending = true }
                 continue
             }
             if ready == 0 {
@@ -296,12 +302,14 @@ public final class Server: Sendable {
         }
         // No length given (nginx sends an empty CONTENT_LENGTH on GET): read in chunks, one past the limit at most,
         // to tell "exactly the limit" from "over".
+        // The chunk is on the stack and not zeroed: a GET (its stream ends at once) costs no allocation.
         var body: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while body.count <= limit {
-            let got = chunk.withUnsafeMutableBufferPointer { read(into: $0, from: request, once: true) }
-            if got == 0 { break }
-            body.append(contentsOf: chunk[..<got])
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16 * 1024) { chunk in
+            while body.count <= limit {
+                let got = read(into: chunk, from: request, once: true)
+                if got == 0 { break }
+                body.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[..<got]))
+            }
         }
         if body.count > limit {
             request.pointee.keepConnection = 0

@@ -47,33 +47,54 @@ public enum Base64URL {
     /// - Returns: The bytes, or `nil` when the text is not canonical base64url.
     public static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
         let input = Array(text)
-        let reverse = Self.reverse
+        return decode(span: input.span)
+    }
+
+    /// Decodes a part of a token without copying it first.
+    public static func decode(_ text: ArraySlice<UInt8>) -> [UInt8]? { decode(span: text.span) }
+
+    /// Decodes an array.
+    public static func decode(_ text: [UInt8]) -> [UInt8]? { decode(span: text.span) }
+
+    private static func decode(span input: Span<UInt8>) -> [UInt8]? {
         let remainder = input.count % 4
         if remainder == 1 { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(input.count * 3 / 4)
-        var index = 0
-        while index + 4 <= input.count {
-            let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])]
-            let c = reverse[Int(input[index + 2])], d = reverse[Int(input[index + 3])]
-            if (a | b | c | d) & 0xC0 != 0 { return nil }
-            let chunk = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-            out.append(UInt8(chunk >> 16 & 0xFF))
-            out.append(UInt8(chunk >> 8 & 0xFF))
-            out.append(UInt8(chunk & 0xFF))
-            index += 4
+        let table = Self.reverse
+        let reverse = table.span
+        var valid = true
+        let out = [UInt8](capacity: input.count / 4 * 3 + max(remainder - 1, 0)) { out in
+            var index = 0
+            while index + 4 <= input.count {
+                let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])]
+                let c = reverse[Int(input[index + 2])], d = reverse[Int(input[index + 3])]
+                if (a | b | c | d) & 0xC0 != 0 {
+                    valid = false
+                    return
+                }
+                let chunk = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                out.append(UInt8(chunk >> 16 & 0xFF))
+                out.append(UInt8(chunk >> 8 & 0xFF))
+                out.append(UInt8(chunk & 0xFF))
+                index += 4
+            }
+            if remainder == 2 {
+                let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])]
+                guard (a | b) & 0xC0 == 0, b & 0x0F == 0 else {
+                    valid = false
+                    return
+                }
+                out.append(a << 2 | b >> 4)
+            } else if remainder == 3 {
+                let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])], c = reverse[Int(input[index + 2])]
+                guard (a | b | c) & 0xC0 == 0, c & 0x03 == 0 else {
+                    valid = false
+                    return
+                }
+                out.append(a << 2 | b >> 4)
+                out.append((b & 0x0F) << 4 | c >> 2)
+            }
         }
-        if remainder == 2 {
-            let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])]
-            if (a | b) & 0xC0 != 0 || b & 0x0F != 0 { return nil }
-            out.append(a << 2 | b >> 4)
-        } else if remainder == 3 {
-            let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])], c = reverse[Int(input[index + 2])]
-            if (a | b | c) & 0xC0 != 0 || c & 0x03 != 0 { return nil }
-            out.append(a << 2 | b >> 4)
-            out.append((b & 0x0F) << 4 | c >> 2)
-        }
-        return out
+        return valid ? out : nil
     }
 
     /// Decodes a String.

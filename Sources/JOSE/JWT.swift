@@ -71,10 +71,27 @@ public struct JWTVerifier: Sendable {
     public let type: TokenType
     public let rules: ClaimRules
 
+    /// The header segments ``JWTSigner`` writes with these keys for this type, decoded once: a token that carries
+    /// one byte for byte skips decoding and checking its header (the result would be the same), the common case.
+    private let knownHeaders: [KnownHeader]
+
+    private struct KnownHeader: Sendable {
+        let segment: [UInt8]
+        let header: JSON
+        let candidates: [JWTKey]
+    }
+
     public init(keys: KeySet, type: TokenType, rules: ClaimRules) {
         self.keys = keys
         self.type = type
         self.rules = rules
+        knownHeaders = keys.verificationKeys.compactMap { key in
+            var members: [(String, JSON)] = [("alg", .string(key.algorithm.rawValue)), ("typ", .string(type.typ))]
+            if let id = key.id { members.append(("kid", .string(id))) }
+            guard let candidates = try? keys.candidates(kid: key.id, algorithm: key.algorithm) else { return nil }
+            let header = JSON.object(members)
+            return KnownHeader(segment: Base64URL.encodedBytes(header.bytes), header: header, candidates: candidates)
+        }
     }
 
     /// Verifies `token` at the time `now`.
@@ -89,17 +106,25 @@ public struct JWTVerifier: Sendable {
         else { throw JOSEError(.malformed, "a JWS has exactly three segments") }
         guard firstDot > 0, secondDot > firstDot + 1 else { throw JOSEError(.malformed, "empty header or payload") }
 
-        let header = try decodeObject(bytes[..<firstDot], what: "header")
-        guard case .string(let algorithmName)? = header["alg"], let algorithm = JWSAlgorithm(rawValue: algorithmName) else {
-            throw JOSEError(.unsupportedAlgorithm, "alg is missing or not accepted")
+        let header: JSON
+        let candidates: [JWTKey]
+        let typeChecked: Bool
+        if let known = knownHeaders.first(where: { $0.segment.elementsEqual(bytes[..<firstDot]) }) {
+            (header, candidates, typeChecked) = (known.header, known.candidates, true)
+        } else {
+            header = try decodeObject(bytes[..<firstDot], what: "header")
+            guard case .string(let algorithmName)? = header["alg"], let algorithm = JWSAlgorithm(rawValue: algorithmName) else {
+                throw JOSEError(.unsupportedAlgorithm, "alg is missing or not accepted")
+            }
+            if header["crit"] != nil { throw JOSEError(.malformed, "no crit extension is understood") }
+            var kid: String?
+            if let value = header["kid"] {
+                guard let text = value.stringValue, text.utf8.count <= 256 else { throw JOSEError(.malformed, "kid must be a short string") }
+                kid = text
+            }
+            candidates = try keys.candidates(kid: kid, algorithm: algorithm)
+            typeChecked = false
         }
-        if header["crit"] != nil { throw JOSEError(.malformed, "no crit extension is understood") }
-        var kid: String?
-        if let value = header["kid"] {
-            guard let text = value.stringValue, text.utf8.count <= 256 else { throw JOSEError(.malformed, "kid must be a short string") }
-            kid = text
-        }
-        let candidates = try keys.candidates(kid: kid, algorithm: algorithm)
 
         guard let signature = Base64URL.decode(bytes[(secondDot + 1)...]) else {
             throw JOSEError(.malformed, "the signature is not canonical base64url")
@@ -108,8 +133,10 @@ public struct JWTVerifier: Sendable {
         let valid = candidates.contains { $0.isValid(signature: signature, for: input) }
         guard valid else { throw JOSEError(.signatureInvalid) }
 
-        guard case .string(let typ)? = header["typ"], type.matches(typ) else {
-            throw JOSEError(.wrongType, "expected typ \(type.typ)")
+        if !typeChecked {
+            guard case .string(let typ)? = header["typ"], type.matches(typ) else {
+                throw JOSEError(.wrongType, "expected typ \(type.typ)")
+            }
         }
         let claims = try decodeObject(bytes[(firstDot + 1)..<secondDot], what: "payload")
         try check(claims, now: now.timeIntervalSince1970)

@@ -5,7 +5,10 @@ extension JSON {
     /// - Throws: ``JSONError``.
     public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 32) throws(JSONError) -> JSON {
         let input = Array(bytes)
-        guard String(validating: input, as: UTF8.self) != nil else { throw JSONError(code: .invalidUTF8, offset: 0) }
+        // Most documents (every JWT of ours) are ASCII: validate UTF-8 only when a byte says it may be needed.
+        if !input.allSatisfy({ $0 < 0x80 }) {
+            guard String(validating: input, as: UTF8.self) != nil else { throw JSONError(code: .invalidUTF8, offset: 0) }
+        }
         var parser = Parser(bytes: input, maxDepth: maxDepth)
         parser.skipWhitespace()
         let value = try parser.value(depth: 0)

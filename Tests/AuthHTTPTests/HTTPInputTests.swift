@@ -16,6 +16,30 @@ import Testing
         #expect(request([]).cookies.isEmpty)
     }
 
+    @Test func oneCookieIsFoundAsTheDictionaryWouldHaveIt() {
+        let headers = ["  access_token=a.b.c; junk; =x; refresh_token=\"r\";access_token=second; theme=dark=1",
+                       "access_token=\(String(repeating: "x", count: 8193)); access_token=small", "other=1", ""]
+        for header in headers {
+            let r = request([("HTTP_COOKIE", header)])
+            for name in ["access_token", "refresh_token", "theme", "junk", "other", "missing"] {
+                #expect(r.cookie(name) == r.cookies[name], "\(name) in \(header.prefix(40))")
+            }
+        }
+        #expect(request([("HTTP_COOKIE", "access_token=\(String(repeating: "x", count: 8193)); access_token=small")])
+            .cookie("access_token") == "small")
+        #expect(request([]).cookie("access_token") == nil)
+    }
+
+    @Test(arguments: [("Bearer abc", "abc"), ("bearer abc", "abc"), ("BEARER \tabc \t", "abc"), ("Bearer  a.b.c", "a.b.c")])
+    func bearerTokensAreTakenFromAnyCaseOfTheScheme(header: String, token: String) {
+        #expect(Caller.bearerToken(in: header) == token)
+    }
+
+    @Test(arguments: ["Bearer", "Bearer ", "Bearer \t ", "Basic abc", "Bearer\tabc", "Bearerabc", "Token abc", "", " Bearer abc"])
+    func otherAuthorizationsHaveNoBearerToken(header: String) {
+        #expect(Caller.bearerToken(in: header) == nil)
+    }
+
     @Test func mediaTypeIgnoresParametersAndCase() {
         #expect(request([("CONTENT_TYPE", "Application/JSON; charset=utf-8")]).mediaType == "application/json")
         #expect(request([("CONTENT_TYPE", "")]).mediaType == nil)

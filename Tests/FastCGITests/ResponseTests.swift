@@ -1,5 +1,6 @@
 import Testing
 @testable import FastCGI
+import Glibc
 
 @Suite struct ResponseTests {
     private func text(_ response: Response) -> String {
@@ -72,5 +73,57 @@ import Testing
         request.invalidate()
         #expect(request.param("REQUEST_METHOD") == nil)
         #expect(request.allParams.isEmpty)
+    }
+
+    /// Runs `body` with a request over a libfcgi-style `NAME=value` array (the server's own representation).
+    private func withEnvironment(_ entries: [String], _ body: (Request) -> Void) {
+        let strings = entries.map { strdup($0) }
+        defer { strings.forEach { free($0) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = strings + [nil]
+        envp.withUnsafeMutableBufferPointer { buffer in
+            let request = Request(source: .environment(buffer.baseAddress!), body: [])
+            body(request)
+            request.invalidate()
+            #expect(request.field(.authorization) == nil)
+            #expect(request.header("Authorization") == nil)
+        }
+    }
+
+    @Test func fieldsAndHeadersFromTheLibfcgiEnvironment() {
+        withEnvironment(["SCRIPT_NAME=/api/auth/verify", "REQUEST_METHOD=GET", "CONTENT_LENGTH=", "HTTP_HOST=example.com",
+                         "HTTP_AUTHORIZATION=Bearer a=b", "HTTP_AUTHORIZATION=Bearer second", "HTTP_X_API_KEYS=not-the-key",
+                         "HTTP_X_AUTH_REQUIRE_ROLE_EXTRA=x", "HTTP_X_AUTH_REQUIRE_ROLE=admin", "DOCUMENT_URI=/api/auth/verify",
+                         "HTTP_COOKIE=access_token=t", "NOEQUALSSIGN", "HTTP_X_CUSTOM=c"]) { request in
+            #expect(request.method == "GET")
+            #expect(request.path == "/api/auth/verify")
+            #expect(request.field(.host) == "example.com")
+            // The first of a repeated name wins (as FCGX_GetParam), and a value may hold '='.
+            #expect(request.field(.authorization) == "Bearer a=b")
+            #expect(request.header("Authorization") == "Bearer a=b")
+            // Names are compared whole: a longer or shorter name with the same start is another parameter.
+            #expect(request.field(.apiKey) == nil)
+            #expect(request.field(.authRequireRole) == "admin")
+            #expect(request.field(.contentLength) == "")
+            #expect(request.field(.contentType) == nil)
+            #expect(request.field(.cookie) == "access_token=t")
+            #expect(request.header("X-Custom") == "c")
+            #expect(request.header("x-custom") == "c")
+            #expect(request.header("X-Missing") == nil)
+            #expect(request.param("NOEQUALSSIGN") == nil)
+        }
+    }
+
+    @Test func everyFieldIsFoundByItsCGIName() {
+        let entries = Request.Field.allCases.map { "\($0.cgiName)=value-\($0.rawValue)" }
+        withEnvironment(entries.reversed()) { request in
+            for field in Request.Field.allCases {
+                #expect(request.field(field) == "value-\(field.rawValue)")
+            }
+        }
+        // And the same answers from pairs (the test representation).
+        let request = Request(params: Request.Field.allCases.map { ($0.cgiName, "pair-\($0.rawValue)") })
+        for field in Request.Field.allCases {
+            #expect(request.field(field) == "pair-\(field.rawValue)")
+        }
     }
 }

@@ -26,6 +26,31 @@ import Testing
         #expect(try verifier.verify(token, now: now).string("role") == "user")
     }
 
+    /// Tokens whose header is byte for byte one the signer writes skip the header's decoding; the answers must be
+    /// those of the full check.
+    @Test func theKnownHeaderShortcutAnswersAsTheFullCheck() throws {
+        let a = try JWTKey.hmac(secret: secret(10), id: "a")
+        let b = try JWTKey.hmac(secret: secret(11), id: "b")
+        let keys = try KeySet(signingKey: a, verifyOnly: [b])
+        let access = JWTVerifier(keys: keys, type: .access, rules: rules)
+        let signedByB = try JWTSigner(keys: try KeySet(signingKey: b), type: .access).sign(accessClaims())
+        #expect(try access.verify(signedByB, now: now).header["kid"] == .string("b"))
+        // The same header bytes (kid "b"), signed with a: the shortcut still picks only b.
+        let header = #"{"alg":"HS256","typ":"at+jwt","kid":"b"}"#
+        #expect(throws: JOSEError.signatureInvalid) { try access.verify(try forge(header: header, claims: accessClaims(), key: a), now: now) }
+        // A refresh token of the same keys has another header: the full check runs and refuses its type.
+        let refresh = try JWTSigner(keys: keys, type: .refresh).sign(accessClaims())
+        #expect(throws: JOSEError.wrongType) { try access.verify(refresh, now: now) }
+        // Claims are still checked after the shortcut.
+        let expired = try JWTSigner(keys: keys, type: .access).sign(accessClaims(exp: nowSeconds - 1))
+        #expect(throws: JOSEError.expired) { try access.verify(expired, now: now) }
+        // A tampered signature is refused.
+        var tampered = try JWTSigner(keys: keys, type: .access).sign(accessClaims())
+        let last = tampered.removeLast()
+        tampered.append(last == "A" ? "Q" : "A")
+        #expect(throws: JOSEError.signatureInvalid) { try access.verify(tampered, now: now) }
+    }
+
     @Test func leewayIsApplied() throws {
         let keys = try KeySet(signingKey: try JWTKey.hmac(secret: secret(6)))
         let token = try JWTSigner(keys: keys, type: .access).sign(accessClaims(exp: nowSeconds - 5, iat: nowSeconds + 5))
