@@ -96,6 +96,12 @@ enum AccountHandlers {
         let userID: String
         switch try Caller.require(request, context) {
         case .jwt(let claims):
+            // One read when all is well; the two below tell a revoked session from a deleted user otherwise.
+            if let user = try context.domain(request, {
+                try context.auth.activeSessionUser(sessionID: claims.sessionID, userID: claims.userID)
+            }) {
+                return .json(status: 200, .object([("user", Rendering.user(user, verified: true))]))
+            }
             guard try context.domain(request, { try context.auth.isSessionActive(claims.sessionID) }) else {
                 throw APIError.from(.sessionRevoked)
             }

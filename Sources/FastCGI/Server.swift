@@ -302,13 +302,21 @@ public final class Server: Sendable {
         }
         // No length given (nginx sends an empty CONTENT_LENGTH on GET): read in chunks, one past the limit at most,
         // to tell "exactly the limit" from "over".
-        // The chunk is on the stack and not zeroed: a GET (its stream ends at once) costs no allocation.
+        // A GET's stream ends at once: a first read into a small stack buffer (not zeroed; up to 1 KiB stays on the
+        // stack, larger temporary allocations may go to the heap) costs no allocation. Anything more is read into
+        // a heap chunk.
         var body: [UInt8] = []
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16 * 1024) { chunk in
+        let first = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { probe in
+            let got = read(into: probe, from: request, once: true)
+            body.append(contentsOf: UnsafeBufferPointer(rebasing: probe[..<got]))
+            return got
+        }
+        if first > 0 {
+            var chunk = [UInt8](repeating: 0, count: 16 * 1024)
             while body.count <= limit {
-                let got = read(into: chunk, from: request, once: true)
+                let got = chunk.withUnsafeMutableBufferPointer { read(into: $0, from: request, once: true) }
                 if got == 0 { break }
-                body.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[..<got]))
+                body.append(contentsOf: chunk[..<got])
             }
         }
         if body.count > limit {

@@ -4,16 +4,14 @@ public import FoundationEssentials
 public final class Columns: Sendable {
     /// Names in select order.
     public let names: [String]
-    private let indexByName: [String: Int]
 
     init(_ names: [String]) {
         self.names = names
-        var index: [String: Int] = [:]
-        for (position, name) in names.enumerated() where index[name] == nil { index[name] = position }
-        indexByName = index
     }
 
-    func index(of name: String) -> Int? { indexByName[name] }
+    /// The first column of that name. (A linear scan: results have a handful of columns, and building a
+    /// dictionary per query cost more than every lookup of a row together.)
+    func index(of name: String) -> Int? { names.firstIndex(of: name) }
 }
 
 /// One result row: values in select order, reachable by column name with typed accessors.

@@ -215,12 +215,15 @@ struct Serve: ParsableCommand {
             }
         }
 
+        // Logins wait for a free core instead of time-slicing each other's Argon2id (see HashingLimiter).
+        let hashing = HashingLimiter(hasher, limit: config.passwords.concurrentHashes > 0
+            ? config.passwords.concurrentHashes : HashingLimiter.defaultLimit(workers: metricsSlots ?? 1))
         logger.info("serving", metadata: [
-            "listen": "\(socket.address)", "threads": "\(config.server.threads)",
+            "listen": "\(socket.address)", "threads": "\(config.server.threads)", "password_hashes": "\(hashing.limit)",
             "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",
         ])
         try server.run { [logger] _ in
-            AuthResponder(config: config, settings: settings, hasher: hasher, metrics: metrics, logger: logger)
+            AuthResponder(config: config, settings: settings, hasher: hashing, metrics: metrics, logger: logger)
         }
         socket.close()
         logger.info("stopped", metadata: ["requests": "\(server.requestsServed)"])

@@ -190,6 +190,29 @@ final class AccountTests {
         #expect(try auth.cleanup() == CleanupReport())
     }
 
+    /// `me`'s one-read check must agree with `isSessionActive` + `user(id:)` (no stale answer after a revocation).
+    @Test func theActiveSessionUserReadAgreesWithTheTwoChecks() throws {
+        let user = try auth.createUser(email: "jack@example.com", password: "correct horse")
+        let other = try auth.createUser(email: "kate@example.com", password: "correct horse")
+        let pair = try auth.startSession(for: user, client: client)
+        #expect(try auth.activeSessionUser(sessionID: pair.sessionID, userID: user.id)?.id == user.id)
+        #expect(try auth.activeSessionUser(sessionID: pair.sessionID, userID: other.id) == nil)
+        #expect(try auth.activeSessionUser(sessionID: "not-an-id", userID: user.id) == nil)
+        // Idle past the refresh lifetime: no longer active.
+        fixture.clock.advance(Double(auth.settings.refreshTTL) + 1)
+        #expect(try !auth.isSessionActive(pair.sessionID))
+        #expect(try auth.activeSessionUser(sessionID: pair.sessionID, userID: user.id) == nil)
+        // Revoked: at once.
+        let second = try auth.startSession(for: user, client: client)
+        #expect(try auth.activeSessionUser(sessionID: second.sessionID, userID: user.id)?.id == user.id)
+        try auth.logout(sessionID: second.sessionID)
+        #expect(try auth.activeSessionUser(sessionID: second.sessionID, userID: user.id) == nil)
+        // Deleted user: nothing.
+        let third = try auth.startSession(for: other, client: client)
+        try auth.deleteUser(id: other.id)
+        #expect(try auth.activeSessionUser(sessionID: third.sessionID, userID: other.id) == nil)
+    }
+
     @Test func deletingAUserTakesEverythingWithIt() throws {
         let user = try auth.createUser(email: "ivy@example.com", password: "correct horse")
         let pair = try auth.startSession(for: user, client: client)

@@ -1,3 +1,4 @@
+import Foundation
 @testable import Passwords
 import Testing
 
@@ -94,5 +95,70 @@ enum PHPVectors {
         #expect(policy.problem(with: String(repeating: "x", count: 1025)) != nil)
         #expect(policy.problem(with: String(repeating: "x", count: 1024)) == nil)
         #expect(policy.problem(with: "abcdefgh\u{0}") != nil)
+    }
+}
+
+/// Counts how many calls are inside the wrapped hasher at once (the limiter's subject; the real Argon2id is tested
+/// above and would only make this test slow).
+private final class ConcurrencyProbe: PasswordHashing, @unchecked Sendable {
+    // @unchecked Sendable: the counters are guarded by `lock`.
+    private let lock = NSLock()
+    private var inside = 0
+    private(set) var maximum = 0
+    private(set) var calls = 0
+
+    private func enter() {
+        lock.lock()
+        inside += 1
+        calls += 1
+        maximum = max(maximum, inside)
+        lock.unlock()
+        usleep(20_000)
+        lock.lock()
+        inside -= 1
+        lock.unlock()
+    }
+
+    func hash(_ password: String) throws(PasswordError) -> String {
+        enter()
+        return "hash"
+    }
+
+    func check(_ password: String, against stored: String) -> PasswordCheck {
+        enter()
+        return .invalid
+    }
+
+    func checkAgainstDummy(_ password: String) { enter() }
+}
+
+@Suite struct HashingLimiterTests {
+    @Test(arguments: [1, 2, 3])
+    func atMostTheLimitRunAtOnce(limit: Int) throws {
+        let probe = ConcurrencyProbe()
+        let limiter = HashingLimiter(probe, limit: limit)
+        let done = DispatchGroup()
+        for index in 0..<8 {
+            done.enter()
+            Thread.detachNewThread {
+                switch index % 3 {
+                case 0: _ = try? limiter.hash("p")
+                case 1: _ = limiter.check("p", against: "h")
+                default: limiter.checkAgainstDummy("p")
+                }
+                done.leave()
+            }
+        }
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(probe.calls == 8)
+        #expect(probe.maximum == limit, "8 callers, limit \(limit)")
+    }
+
+    @Test func theDefaultLimitSharesTheCPUsBetweenWorkers() {
+        let cpus = Int(ProcessInfo.processInfo.activeProcessorCount)
+        #expect(HashingLimiter.defaultLimit(workers: 1) == max(1, cpus))
+        #expect(HashingLimiter.defaultLimit(workers: cpus) == 1)
+        #expect(HashingLimiter.defaultLimit(workers: 10_000) == 1)
+        #expect(HashingLimiter.defaultLimit(workers: 0) == max(1, cpus))
     }
 }

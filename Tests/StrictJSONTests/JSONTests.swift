@@ -41,6 +41,20 @@ import Testing
         #expect(value.text == #"{"k\"":"a\\b\n\t\u0001\u003cscript\u003e\u0026é🔐","n":null,"b":true,"l":[-1,"",1.5,null]}"#)
     }
 
+    @Test(arguments: [Int64.min, Int64.min + 1, -1_000_000, -10, -9, -1, 0, 1, 9, 10, 99, 100, 1_795_940_864,
+                      999_999_999_999, Int64.max - 1, Int64.max])
+    func integersAreWrittenAsTheirDecimalText(number: Int64) throws {
+        #expect(JSON.int(number).text == String(number))
+        #expect(try JSON.parse(JSON.array([.int(number)]).bytes) == .array([.int(number)]))
+    }
+
+    @Test func cleanAndEscapedStringsMix() {
+        let long = String(repeating: "plain-ascii-", count: 40)
+        #expect(JSON.string(long).text == "\"\(long)\"")
+        #expect(JSON.string(long + "<").text == "\"\(long)\\u003c\"")
+        #expect(JSON.string("é🔐").text == "\"é🔐\"")
+    }
+
     @Test func roundTrips() throws {
         let value = JSON.object([("sub", .string("u")), ("exp", .int(1_700_000_000)), ("aud", .array([.string("x")]))])
         #expect(try JSON.parse(value.bytes) == value)

@@ -110,6 +110,7 @@ extension Config {
             ("passwords.argon2_memory_kib", "\(passwords.argon2MemoryKiB)"),
             ("passwords.argon2_iterations", "\(passwords.argon2Iterations)"),
             ("passwords.argon2_parallelism", "\(passwords.argon2Parallelism)"),
+            ("passwords.concurrent_hashes", "\(passwords.concurrentHashes)"),
             ("passwords.min_length", "\(passwords.minLength)"),
             ("throttle.login_per_account", "\(throttle.loginPerAccount)"),
             ("throttle.login_per_ip", "\(throttle.loginPerIP)"),
@@ -311,6 +312,7 @@ private struct Reader {
         passwords.argon2MemoryKiB = integer("passwords.argon2_memory_kib", default: passwords.argon2MemoryKiB,
                                             in: (8 * passwords.argon2Parallelism)...(1 << 20))
         passwords.argon2Iterations = integer("passwords.argon2_iterations", default: passwords.argon2Iterations, in: 1...32)
+        passwords.concurrentHashes = integer("passwords.concurrent_hashes", default: passwords.concurrentHashes, in: 0...1024)
         passwords.minLength = integer("passwords.min_length", default: passwords.minLength, in: 1...128)
         var throttle = Config.Throttle()
         throttle.loginPerAccount = integer("throttle.login_per_account", default: throttle.loginPerAccount, in: 1...1_000_000)

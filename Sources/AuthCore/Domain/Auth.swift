@@ -89,6 +89,19 @@ public final class Auth {
             """, [.string(sessionID), .date(now), .date(now.addingTimeInterval(-Double(settings.refreshTTL)))]).isEmpty
     }
 
+    /// The user of an access token whose session is active, in one read (both tables by primary key): `GET
+    /// /api/auth/me`'s common case. `nil` when the session is not active or the user is gone; ask
+    /// ``isSessionActive(_:)`` and ``user(id:)`` which, off the hot path.
+    public func activeSessionUser(sessionID: String, userID: String) throws -> User? {
+        guard Identifier.isWellFormed(sessionID), Identifier.isWellFormed(userID) else { return nil }
+        let now = clock.now()
+        return try connection.query("""
+            SELECT \(Auth.userColumns) FROM sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at > ?
+            """, [.string(sessionID), .string(userID), .date(now),
+                  .date(now.addingTimeInterval(-Double(settings.refreshTTL)))]).first.map(Auth.user(from:))
+    }
+
     // MARK: Helpers
 
     static func user(from row: Row) throws -> User {
