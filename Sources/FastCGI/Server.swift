@@ -52,6 +52,9 @@ public final class Server: Sendable {
     private let wakeWrite: Int32
     private let stopping = Atomic<Bool>(false)
     private let yieldClaimed = Atomic<Bool>(false)
+    /// Threads of this process waiting for a new connection (a pending connection is theirs: no kept connection is
+    /// given up for it while one of them is merely late, as on a loaded host).
+    private let idleAcceptors = Atomic<Int>(0)
     private let served = Atomic<Int>(0)
     private let logger: Logger
 
@@ -171,6 +174,8 @@ public final class Server: Sendable {
 
     /// Waits for a new connection; `nil` when the server is stopping.
     private func acceptConnection(waiter: Int32) -> Int32? {
+        idleAcceptors.add(1, ordering: .relaxed)
+        defer { idleAcceptors.subtract(1, ordering: .relaxed) }
         while !isStopping {
             switch CFastCGI_accept_waiter_wait(waiter, wakeRead) {
             case 2:
@@ -242,7 +247,7 @@ public final class Server: Sendable {
             }
             if ready == 0 {
                 var listen = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
-                if poll(&listen, 1, 0) > 0,
+                if idleAcceptors.load(ordering: .relaxed) == 0, poll(&listen, 1, 0) > 0,
                    yieldClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
                     return .yieldToNewConnection
                 }

@@ -12,6 +12,15 @@ public struct Argon2Hasher: PasswordHashing {
     public let parameters: Argon2Parameters
     private let dummyHash: String
 
+    /// How many Argon2 working-memory buffers the process keeps for reuse (1–64; default 4): set it to the number
+    /// of hashes that may run at once, so that no hash pays for a fresh buffer and no more are kept.
+    public static func keepReusableBuffers(_ count: Int) {
+        Argon2MemoryPool.capacity = count
+    }
+
+    /// Working-memory buffers waiting for reuse now.
+    public static var reusableBuffers: Int { Argon2MemoryPool.pooled }
+
     /// - Throws: ``PasswordError`` when libargon2 refuses the parameters.
     public init(parameters: Argon2Parameters = .owasp) throws(PasswordError) {
         self.parameters = parameters
@@ -63,7 +72,8 @@ public struct Argon2Hasher: PasswordHashing {
                 salt.withUnsafeBytes { saltBytes in
                     CArgon2_hash_raw(type == .argon2i ? 1 : 2, parameters.iterations, parameters.memoryKiB,
                                      parameters.parallelism, pwd.baseAddress, pwd.count, saltBytes.baseAddress,
-                                     saltBytes.count, output.baseAddress, output.count)
+                                     saltBytes.count, output.baseAddress, output.count,
+                                     Argon2MemoryPool.allocate, Argon2MemoryPool.release)
                 }
             }
         }

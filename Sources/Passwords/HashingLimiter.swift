@@ -27,12 +27,10 @@ public final class HashingLimiter: PasswordHashing, @unchecked Sendable {
         semaphore.deallocate()
     }
 
-    /// The default limit: this process's share of the CPUs, at least 1 (`workers` processes share them).
-    public static func defaultLimit(workers: Int) -> Int {
-        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        let processes = max(1, workers)
-        return max(1, (cpus + processes - 1) / processes)
-    }
+    /// The default limit: the number of CPUs. (Not divided between worker processes: nginx's kept connections can
+    /// bring every login to one process, which must then be able to use every core. Measured with 2 workers on 2
+    /// cores and a limit of 1 each: logins fell to one core's rate whenever the connections landed on one worker.)
+    public static var defaultLimit: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     private func acquire() {
         while sem_wait(semaphore) != 0 {}  // only EINTR can interrupt it: wait again

@@ -217,7 +217,8 @@ struct Serve: ParsableCommand {
 
         // Logins wait for a free core instead of time-slicing each other's Argon2id (see HashingLimiter).
         let hashing = HashingLimiter(hasher, limit: config.passwords.concurrentHashes > 0
-            ? config.passwords.concurrentHashes : HashingLimiter.defaultLimit(workers: metricsSlots ?? 1))
+            ? config.passwords.concurrentHashes : HashingLimiter.defaultLimit)
+        Argon2Hasher.keepReusableBuffers(hashing.limit)
         logger.info("serving", metadata: [
             "listen": "\(socket.address)", "threads": "\(config.server.threads)", "password_hashes": "\(hashing.limit)",
             "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",

@@ -132,6 +132,33 @@ private final class ConcurrencyProbe: PasswordHashing, @unchecked Sendable {
     func checkAgainstDummy(_ password: String) { enter() }
 }
 
+@Suite(.serialized) struct Argon2MemoryPoolTests {
+    @Test func workingMemoryIsReusedAndBounded() throws {
+        let parameters = Argon2Parameters(memoryKiB: 256, iterations: 1, parallelism: 1)
+        let hasher = try Argon2Hasher(parameters: parameters)
+        Argon2Hasher.keepReusableBuffers(2)
+        defer { Argon2Hasher.keepReusableBuffers(4) }
+        let stored = try hasher.hash("correct horse battery staple")
+        // (Other suites hash in parallel in this process, so only bounds are exact here.)
+        #expect(Argon2Hasher.reusableBuffers <= 2)
+        for _ in 0..<5 { #expect(hasher.check("correct horse battery staple", against: stored) == .valid(needsRehash: false)) }
+        #expect(Argon2Hasher.reusableBuffers <= 2)
+        // Many at once: more buffers are made, but no more than the capacity are kept.
+        let done = DispatchGroup()
+        for _ in 0..<6 {
+            done.enter()
+            Thread.detachNewThread {
+                _ = hasher.check("wrong", against: stored)
+                done.leave()
+            }
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(Argon2Hasher.reusableBuffers <= 2)
+        #expect(hasher.check("correct horse battery staple", against: stored) == .valid(needsRehash: false))
+        #expect(hasher.check("correct horse battery stapl", against: stored) == .invalid)
+    }
+}
+
 @Suite struct HashingLimiterTests {
     @Test(arguments: [1, 2, 3])
     func atMostTheLimitRunAtOnce(limit: Int) throws {
@@ -154,11 +181,7 @@ private final class ConcurrencyProbe: PasswordHashing, @unchecked Sendable {
         #expect(probe.maximum == limit, "8 callers, limit \(limit)")
     }
 
-    @Test func theDefaultLimitSharesTheCPUsBetweenWorkers() {
-        let cpus = Int(ProcessInfo.processInfo.activeProcessorCount)
-        #expect(HashingLimiter.defaultLimit(workers: 1) == max(1, cpus))
-        #expect(HashingLimiter.defaultLimit(workers: cpus) == 1)
-        #expect(HashingLimiter.defaultLimit(workers: 10_000) == 1)
-        #expect(HashingLimiter.defaultLimit(workers: 0) == max(1, cpus))
+    @Test func theDefaultLimitIsTheNumberOfCPUs() {
+        #expect(HashingLimiter.defaultLimit == max(1, ProcessInfo.processInfo.activeProcessorCount))
     }
 }

@@ -77,9 +77,8 @@ extension Auth {
     private func rotate(tokenID: String, family: String, subject: String, client: ClientContext, now: Date,
                         wonBeforeConflict: inout Bool) throws -> RotationOutcome {
         // Lock the session first: every rotation of a family queues here, in one order (no deadlock between them).
-        guard let session = try connection.query("""
-            SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = ? FOR UPDATE
-            """, [.string(family)]).first, try session.string("user_id") == subject else {
+        guard let session = try connection.query(HotPathSQL.lockSession, [.string(family)]).first,
+              try session.string("user_id") == subject else {
             return .failed(.invalidToken)
         }
         if try session.optionalDate("revoked_at") != nil {
@@ -93,17 +92,16 @@ extension Auth {
         if sessionExpiry <= now { return .failed(.sessionExpired) }
 
         let successorID = Identifier.make(at: now)
-        let updated = try connection.execute("""
-            UPDATE refresh_tokens SET revoked_at = ?, rotated_at = ?, replaced_by = ?
-            WHERE id = ? AND family = ? AND revoked_at IS NULL AND expires_at > ?
-            """, [.date(now), .date(now), .string(successorID), .string(tokenID), .string(family), .date(now)]).affectedRows
+        let updated = try connection.execute(HotPathSQL.retireToken, [
+            .date(now), .date(now), .string(successorID), .string(tokenID), .string(family), .date(now),
+        ]).affectedRows
         if updated == 1 {
             wonBeforeConflict = true
             try afterConditionalUpdateForTesting?(connection)
             let successorExpiry = min(now.addingTimeInterval(Double(settings.refreshTTL)), sessionExpiry)
-            try connection.execute("""
-                INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
-                """, [.string(successorID), .string(subject), .string(family), .date(successorExpiry), .date(now)])
+            try connection.execute(HotPathSQL.insertToken, [
+                .string(successorID), .string(subject), .string(family), .date(successorExpiry), .date(now),
+            ])
             try touch(session: family, client: client, now: now)
             guard let user = try loadUser(subject) else { return .failed(.invalidToken) }
             return .rotated(try pair(user: user, sessionID: family, tokenID: successorID, issuedAt: now,
@@ -137,14 +135,12 @@ extension Auth {
     }
 
     private func touch(session: String, client: ClientContext, now: Date) throws {
-        try connection.execute("""
-            UPDATE sessions SET last_used_at = ?, ip = ?, user_agent = COALESCE(?, user_agent) WHERE id = ?
-            """, [.date(now), .string(String(client.ip.prefix(45))),
+        try connection.execute(HotPathSQL.touchSession, [.date(now), .string(String(client.ip.prefix(45))),
                   client.userAgent.map { .string(String($0.prefix(512))) } ?? .null, .string(session)])
     }
 
     func loadUser(_ id: String) throws -> User? {
-        try connection.query("SELECT \(Auth.userColumns) FROM users u WHERE u.id = ?", [.string(id)]).first.map(Auth.user(from:))
+        try connection.query(HotPathSQL.loadUser, [.string(id)]).first.map(Auth.user(from:))
     }
 
     func revokeFamily(_ family: String, now: Date) throws {

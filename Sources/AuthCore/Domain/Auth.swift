@@ -83,10 +83,7 @@ public final class Auth {
     public func isSessionActive(_ sessionID: String) throws -> Bool {
         guard Identifier.isWellFormed(sessionID) else { return false }
         let now = clock.now()
-        return try !connection.query("""
-            SELECT 1 AS active FROM sessions
-            WHERE id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
-            """, [.string(sessionID), .date(now), .date(now.addingTimeInterval(-Double(settings.refreshTTL)))]).isEmpty
+        return try !connection.query(HotPathSQL.sessionActive, [.string(sessionID), .date(now), .date(now.addingTimeInterval(-Double(settings.refreshTTL)))]).isEmpty
     }
 
     /// The user of an access token whose session is active, in one read (both tables by primary key): `GET
@@ -95,10 +92,7 @@ public final class Auth {
     public func activeSessionUser(sessionID: String, userID: String) throws -> User? {
         guard Identifier.isWellFormed(sessionID), Identifier.isWellFormed(userID) else { return nil }
         let now = clock.now()
-        return try connection.query("""
-            SELECT \(Auth.userColumns) FROM sessions s JOIN users u ON u.id = s.user_id
-            WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at > ?
-            """, [.string(sessionID), .string(userID), .date(now),
+        return try connection.query(HotPathSQL.activeSessionUser, [.string(sessionID), .string(userID), .date(now),
                   .date(now.addingTimeInterval(-Double(settings.refreshTTL)))]).first.map(Auth.user(from:))
     }
 

@@ -1,0 +1,31 @@
+/// The statements of the busiest routes (refresh, me, the session check), named so that a test can `EXPLAIN` the
+/// very text the service runs and prove every one is an index lookup (Tests/AuthCoreTests/QueryPlanTests.swift).
+package enum HotPathSQL {
+    /// Refresh: the session row, locked first (every rotation of a family queues here, in one order).
+    package static let lockSession = "SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = ? FOR UPDATE"
+    /// Refresh: retire the presented token, only if it is still active (the conditional update decides the race).
+    package static let retireToken = """
+        UPDATE refresh_tokens SET revoked_at = ?, rotated_at = ?, replaced_by = ?
+        WHERE id = ? AND family = ? AND revoked_at IS NULL AND expires_at > ?
+        """
+    /// Refresh: the successor.
+    package static let insertToken = """
+        INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
+        """
+    /// Refresh (and grace replays): the session's last use.
+    package static let touchSession = """
+        UPDATE sessions SET last_used_at = ?, ip = ?, user_agent = COALESCE(?, user_agent) WHERE id = ?
+        """
+    /// Refresh: the user the new access token describes.
+    package static let loadUser = "SELECT \(Auth.userColumns) FROM users u WHERE u.id = ?"
+    /// Me: the user of an active session, in one read.
+    package static let activeSessionUser = """
+        SELECT \(Auth.userColumns) FROM sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at > ?
+        """
+    /// Routes that act on the session: is it still active?
+    package static let sessionActive = """
+        SELECT 1 AS active FROM sessions
+        WHERE id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
+        """
+}

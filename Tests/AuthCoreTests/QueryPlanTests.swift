@@ -1,0 +1,67 @@
+@testable import AuthCore
+import Foundation
+import MariaDB
+import TestSupport
+import Testing
+
+/// The hot-path statements, exactly as the service runs them, are index lookups: `EXPLAIN` on a database holding
+/// other users' sessions and tokens must show a key for every table and no full scan. (A missing index would not
+/// fail any other test: it only makes refresh and me slow, and rotations wait on each other's locks.)
+@Suite(.serialized, .enabled(if: TestDatabase.isEnabled))
+final class QueryPlanTests {
+    let fixture: AuthFixture
+    let auth: Auth
+
+    init() throws {
+        fixture = try AuthFixture()
+        auth = try fixture.auth()
+    }
+
+    /// One row per table the plan reads: (table, type, key, rows, Extra).
+    private func plan(_ sql: String, _ values: [DatabaseValue]) throws -> [(table: String, type: String, key: String?, rows: Int64?, extra: String)] {
+        let connection = try Connection(url: fixture.url)
+        defer { connection.close() }
+        return try connection.query("EXPLAIN " + sql, values).map { row in
+            (try row.optionalString("table") ?? "", try row.optionalString("type") ?? "", try row.optionalString("key"),
+             row["rows"].flatMap { if case .int(let n) = $0 { n } else { nil } }, try row.optionalString("Extra") ?? "")
+        }
+    }
+
+    private func expectIndexed(_ name: String, _ sql: String, _ values: [DatabaseValue]) throws {
+        let rows = try plan(sql, values)
+        #expect(!rows.isEmpty, "\(name): no plan")
+        for row in rows {
+            #expect(row.type != "ALL" && row.type != "index", "\(name): full scan of \(row.table): \(row)")
+            #expect(row.key != nil, "\(name): no key used for \(row.table): \(row)")
+            #expect((row.rows ?? 0) <= 1, "\(name): \(row.rows ?? -1) rows examined in \(row.table)")
+        }
+    }
+
+    @Test func everyHotPathStatementIsAnIndexLookup() throws {
+        // Some company for the rows under test, so that a scan would not be free.
+        var pairs: [TokenPair] = []
+        for index in 0..<20 {
+            let user = try auth.createUser(email: "plan\(index)@example.com", password: "correct horse")
+            pairs.append(try auth.startSession(for: user, client: AuthFixture.client))
+            pairs.append(try auth.startSession(for: user, client: AuthFixture.client))
+        }
+        let pair = pairs[17]
+        let session = pair.sessionID
+        let claims = try auth.verifyAccessToken(pair.accessToken)
+        let tokenID = try fixture.jti(of: pair.refreshToken)
+        let now = fixture.clock.now()
+        let connection = try Connection(url: fixture.url)
+        _ = try connection.query("ANALYZE TABLE users, sessions, refresh_tokens")
+        connection.close()
+
+        try expectIndexed("lockSession", HotPathSQL.lockSession, [.string(session)])
+        try expectIndexed("retireToken", HotPathSQL.retireToken,
+                          [.date(now), .date(now), .string(Identifier.make(at: now)), .string(tokenID), .string(session), .date(now)])
+        try expectIndexed("touchSession", HotPathSQL.touchSession, [.date(now), .string("203.0.113.7"), .null, .string(session)])
+        try expectIndexed("loadUser", HotPathSQL.loadUser, [.string(claims.userID)])
+        try expectIndexed("activeSessionUser", HotPathSQL.activeSessionUser,
+                          [.string(session), .string(claims.userID), .date(now), .date(now.addingTimeInterval(-86_400))])
+        try expectIndexed("sessionActive", HotPathSQL.sessionActive,
+                          [.string(session), .date(now), .date(now.addingTimeInterval(-86_400))])
+    }
+}
