@@ -14,31 +14,37 @@ public enum Base64URL {
 
     /// Encodes bytes to the ASCII bytes of their base64url text.
     public static func encodedBytes(_ bytes: some Collection<UInt8>) -> [UInt8] {
-        let input = Array(bytes)
-        let alphabet = Self.alphabet
         var out: [UInt8] = []
-        out.reserveCapacity((input.count * 4 + 2) / 3)
+        appendEncoded(Array(bytes), to: &out)
+        return out
+    }
+
+    /// Appends the base64url text of `input` to `out` (token signing builds one buffer this way).
+    public static func appendEncoded(_ input: [UInt8], to out: inout [UInt8]) {
+        let table = Self.alphabet
+        let alphabet = table.span
+        let bytes = input.span
+        out.reserveCapacity(out.count + (input.count * 4 + 2) / 3)
         var index = 0
-        while index + 3 <= input.count {
-            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+        while index + 3 <= bytes.count {
+            let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
             out.append(alphabet[Int(chunk >> 18 & 63)])
             out.append(alphabet[Int(chunk >> 12 & 63)])
             out.append(alphabet[Int(chunk >> 6 & 63)])
             out.append(alphabet[Int(chunk & 63)])
             index += 3
         }
-        let rest = input.count - index
+        let rest = bytes.count - index
         if rest == 1 {
-            let chunk = UInt32(input[index]) << 16
+            let chunk = UInt32(bytes[index]) << 16
             out.append(alphabet[Int(chunk >> 18 & 63)])
             out.append(alphabet[Int(chunk >> 12 & 63)])
         } else if rest == 2 {
-            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8
+            let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8
             out.append(alphabet[Int(chunk >> 18 & 63)])
             out.append(alphabet[Int(chunk >> 12 & 63)])
             out.append(alphabet[Int(chunk >> 6 & 63)])
         }
-        return out
     }
 
     /// Decodes canonical base64url: only the url alphabet, no padding, no whitespace, and the unused low bits of

@@ -39,9 +39,20 @@ public struct JWTSigner: Sendable {
     public let keys: KeySet
     public let type: TokenType
 
+    /// `base64url(header) + "."`, the same for every token: encoded once.
+    private let headerPrefix: [UInt8]
+
     public init(keys: KeySet, type: TokenType) {
         self.keys = keys
         self.type = type
+        headerPrefix = Base64URL.encodedBytes(Self.header(of: keys.signingKey, type: type).bytes) + [UInt8(ascii: ".")]
+    }
+
+    /// The protected header of tokens signed with `key`: `{"alg", "typ", "kid"}`.
+    static func header(of key: JWTKey, type: TokenType) -> JSON {
+        var header: [(String, JSON)] = [("alg", .string(key.algorithm.rawValue)), ("typ", .string(type.typ))]
+        if let id = key.id { header.append(("kid", .string(id))) }
+        return .object(header)
     }
 
     /// The compact JWS of `claims`, with the header `{"alg", "typ", "kid"}`.
@@ -49,14 +60,11 @@ public struct JWTSigner: Sendable {
     /// - Throws: ``JOSEError/invalidKey`` if signing fails.
     public func sign(_ claims: [(String, JSON)]) throws(JOSEError) -> String {
         let key = keys.signingKey
-        var header: [(String, JSON)] = [("alg", .string(key.algorithm.rawValue)), ("typ", .string(type.typ))]
-        if let id = key.id { header.append(("kid", .string(id))) }
-        var input = Base64URL.encodedBytes(JSON.object(header).bytes)
-        input.append(UInt8(ascii: "."))
-        input.append(contentsOf: Base64URL.encodedBytes(JSON.object(claims).bytes))
+        var input = headerPrefix
+        Base64URL.appendEncoded(JSON.object(claims).bytes, to: &input)
         let signature = try key.sign(input)
         input.append(UInt8(ascii: "."))
-        input.append(contentsOf: Base64URL.encodedBytes(signature))
+        Base64URL.appendEncoded(signature, to: &input)
         return String(decoding: input, as: UTF8.self)
     }
 }
@@ -86,10 +94,8 @@ public struct JWTVerifier: Sendable {
         self.type = type
         self.rules = rules
         knownHeaders = keys.verificationKeys.compactMap { key in
-            var members: [(String, JSON)] = [("alg", .string(key.algorithm.rawValue)), ("typ", .string(type.typ))]
-            if let id = key.id { members.append(("kid", .string(id))) }
             guard let candidates = try? keys.candidates(kid: key.id, algorithm: key.algorithm) else { return nil }
-            let header = JSON.object(members)
+            let header = JWTSigner.header(of: key, type: type)
             return KnownHeader(segment: Base64URL.encodedBytes(header.bytes), header: header, candidates: candidates)
         }
     }

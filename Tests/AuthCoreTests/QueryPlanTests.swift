@@ -65,3 +65,36 @@ final class QueryPlanTests {
                           [.string(session), .date(now), .date(now.addingTimeInterval(-86_400))])
     }
 }
+
+@Suite struct IdentifierTests {
+    @Test func idsAreVersion7UUIDsInTimeOrder() {
+        let start = Date(timeIntervalSince1970: 1_800_000_000.123)
+        var previous = ""
+        for step in 0..<50 {
+            let id = Identifier.make(at: start.addingTimeInterval(Double(step) * 0.002))
+            #expect(Identifier.isWellFormed(id), "\(id)")
+            let bytes = Array(id.utf8)
+            #expect(bytes[14] == UInt8(ascii: "7"), "version nibble of \(id)")
+            #expect([UInt8(ascii: "8"), UInt8(ascii: "9"), UInt8(ascii: "a"), UInt8(ascii: "b")].contains(bytes[19]), "variant of \(id)")
+            #expect(id > previous, "ids made later sort later: \(previous) then \(id)")
+            previous = id
+        }
+        // The first 48 bits are the Unix time in milliseconds.
+        let id = Identifier.make(at: Date(timeIntervalSince1970: 1_800_000_000.123))
+        #expect(id.replacingOccurrences(of: "-", with: "").hasPrefix(String(1_800_000_000_123, radix: 16).leftPadded(to: 12, with: "0")))
+        #expect(Identifier.make(at: start) != Identifier.make(at: start), "74 random bits")
+    }
+
+    @Test(arguments: ["", "01a2265d-04ac-76fe-9c3f-c5db9df1824", "01A2265D-04AC-76FE-9C3F-C5DB9DF1824A",
+                      "01a2265d04ac-76fe-9c3f-c5db9df1824a0", "01a2265d-04ac-76fe-9c3f-c5db9df1824g",
+                      "01a2265d-04ac-76fe-9c3f-c5db9df1824a ", "' OR 1=1 -- aaaaaaaaaaaaaaaaaaaaaaaaa"])
+    func malformedIdsAreRefused(text: String) {
+        #expect(!Identifier.isWellFormed(text))
+    }
+}
+
+private extension String {
+    func leftPadded(to length: Int, with pad: Character) -> String {
+        count >= length ? self : String(repeating: pad, count: length - count) + self
+    }
+}

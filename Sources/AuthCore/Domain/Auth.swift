@@ -83,7 +83,9 @@ public final class Auth {
     public func isSessionActive(_ sessionID: String) throws -> Bool {
         guard Identifier.isWellFormed(sessionID) else { return false }
         let now = clock.now()
-        return try !connection.query(HotPathSQL.sessionActive, [.string(sessionID), .date(now), .date(now.addingTimeInterval(-Double(settings.refreshTTL)))]).isEmpty
+        return try !connection.query(HotPathSQL.sessionActive, [
+            .string(sessionID), .date(now), .date(now.addingTimeInterval(-Double(settings.refreshTTL))),
+        ]).isEmpty
     }
 
     /// The user of an access token whose session is active, in one read (both tables by primary key): `GET
