@@ -12,7 +12,9 @@ import Synchronization
 enum Argon2MemoryPool {
     private struct State {
         var free: [(address: UInt, size: Int)] = []
-        var capacity = 4
+        /// None until the server says how many hashes may run at once: a process that never serves a login (or
+        /// only makes the dummy hash at start) keeps no 19 MiB buffer.
+        var capacity = 0
     }
 
     private static let state = Mutex(State())
@@ -21,7 +23,7 @@ enum Argon2MemoryPool {
         get { state.withLock { $0.capacity } }
         set {
             let excess: [(address: UInt, size: Int)] = state.withLock { state in
-                state.capacity = min(max(newValue, 1), 64)
+                state.capacity = min(max(newValue, 0), 64)
                 let extra = max(0, state.free.count - state.capacity)
                 defer { state.free.removeLast(extra) }
                 return Array(state.free.suffix(extra))

@@ -137,7 +137,7 @@ private final class ConcurrencyProbe: PasswordHashing, @unchecked Sendable {
         let parameters = Argon2Parameters(memoryKiB: 256, iterations: 1, parallelism: 1)
         let hasher = try Argon2Hasher(parameters: parameters)
         Argon2Hasher.keepReusableBuffers(2)
-        defer { Argon2Hasher.keepReusableBuffers(4) }
+        defer { Argon2Hasher.keepReusableBuffers(0) }
         let stored = try hasher.hash("correct horse battery staple")
         // (Other suites hash in parallel in this process, so only bounds are exact here.)
         #expect(Argon2Hasher.reusableBuffers <= 2)
@@ -156,6 +156,9 @@ private final class ConcurrencyProbe: PasswordHashing, @unchecked Sendable {
         #expect(Argon2Hasher.reusableBuffers <= 2)
         #expect(hasher.check("correct horse battery staple", against: stored) == .valid(needsRehash: false))
         #expect(hasher.check("correct horse battery stapl", against: stored) == .invalid)
+        // Capacity 0 (the default): nothing is kept.
+        Argon2Hasher.keepReusableBuffers(0)
+        #expect(Argon2Hasher.reusableBuffers == 0)
     }
 }
 
