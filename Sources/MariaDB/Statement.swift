@@ -68,49 +68,63 @@ final class Statement {
 
     // MARK: Parameters
 
+    /// The bytes a value's bind buffer needs, rounded up to 8 (every buffer starts 8-aligned).
+    private static func bufferSize(_ value: DatabaseValue) -> Int {
+        let size = switch value {
+        case .null: 0
+        case .int, .double: 8
+        case .bool: 1
+        case .string(let text): text.utf8.count
+        case .bytes(let bytes): bytes.count
+        case .date: MemoryLayout<MYSQL_TIME>.size
+        }
+        return (size + 7) & ~7
+    }
+
     private func bindAndExecute(_ handle: UnsafeMutablePointer<MYSQL_STMT>, _ values: [DatabaseValue]) throws(MariaDBError) {
+        // One allocation for the binds and one for every value's bytes (this runs for every statement).
         let binds = UnsafeMutablePointer<MYSQL_BIND>.allocate(capacity: max(values.count, 1))
         binds.initialize(repeating: MYSQL_BIND(), count: max(values.count, 1))
-        var buffers: [UnsafeMutableRawPointer] = []
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(values.reduce(0) { $0 + Self.bufferSize($1) }, 8),
+                                                       alignment: 8)
         defer {
-            buffers.forEach { $0.deallocate() }
+            storage.deallocate()
             binds.deallocate()
         }
-        func copy(_ bytes: [UInt8]) -> UnsafeMutableRawPointer {
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
-            bytes.withUnsafeBytes { source in
-                if let base = source.baseAddress { buffer.copyMemory(from: base, byteCount: bytes.count) }
-            }
-            buffers.append(buffer)
-            return buffer
-        }
-        func store<T>(_ value: T) -> UnsafeMutableRawPointer {
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: 8)
-            buffer.storeBytes(of: value, as: T.self)
-            buffers.append(buffer)
-            return buffer
-        }
+        var offset = 0
         for (index, value) in values.enumerated() {
+            let buffer = storage + offset
+            offset += Self.bufferSize(value)
             switch value {
             case .null:
                 binds[index].buffer_type = MYSQL_TYPE_NULL
             case .int(let number):
                 binds[index].buffer_type = MYSQL_TYPE_LONGLONG
-                binds[index].buffer = store(number)
+                buffer.storeBytes(of: number, as: Int64.self)
+                binds[index].buffer = buffer
             case .double(let number):
                 binds[index].buffer_type = MYSQL_TYPE_DOUBLE
-                binds[index].buffer = store(number)
+                buffer.storeBytes(of: number, as: Double.self)
+                binds[index].buffer = buffer
             case .bool(let flag):
                 binds[index].buffer_type = MYSQL_TYPE_TINY
-                binds[index].buffer = store(Int8(flag ? 1 : 0))
+                buffer.storeBytes(of: Int8(flag ? 1 : 0), as: Int8.self)
+                binds[index].buffer = buffer
             case .string(let text):
-                let bytes = Array(text.utf8)
+                var text = text
+                let count = text.withUTF8 { utf8 in
+                    if let base = utf8.baseAddress { buffer.copyMemory(from: base, byteCount: utf8.count) }
+                    return utf8.count
+                }
                 binds[index].buffer_type = MYSQL_TYPE_STRING
-                binds[index].buffer = copy(bytes)
-                binds[index].buffer_length = UInt(bytes.count)
+                binds[index].buffer = buffer
+                binds[index].buffer_length = UInt(count)
             case .bytes(let bytes):
+                bytes.withUnsafeBytes { source in
+                    if let base = source.baseAddress { buffer.copyMemory(from: base, byteCount: source.count) }
+                }
                 binds[index].buffer_type = MYSQL_TYPE_BLOB
-                binds[index].buffer = copy(bytes)
+                binds[index].buffer = buffer
                 binds[index].buffer_length = UInt(bytes.count)
             case .date(let date):
                 let fields = CivilTime.fields(of: date)
@@ -124,7 +138,8 @@ final class Statement {
                 time.second_part = UInt(fields.microsecond)
                 time.time_type = MYSQL_TIMESTAMP_DATETIME
                 binds[index].buffer_type = MYSQL_TYPE_DATETIME
-                binds[index].buffer = store(time)
+                buffer.storeBytes(of: time, as: MYSQL_TIME.self)
+                binds[index].buffer = buffer
             }
         }
         if !values.isEmpty, mysql_stmt_bind_param(handle, binds) != 0 { throw Self.error(of: handle) }
