@@ -137,14 +137,27 @@ private struct Parser {
         return value
     }
 
+    /// Where the run of plain string bytes from `start` ends (at a quote, a backslash or the end), and whether it
+    /// ends at a control character instead (scanned on a span: tokens make long strings).
+    private static func plainRun(_ bytes: [UInt8], from start: Int) -> (end: Int, control: Bool) {
+        let span = bytes.span
+        var index = start
+        while index < span.count {
+            let byte = span[index]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { break }
+            if byte < 0x20 { return (index, true) }
+            index += 1
+        }
+        return (index, false)
+    }
+
     mutating func string() throws(JSONError) -> String {
         position += 1
         let start = position
         // Fast path: no escapes.
-        while let byte = peek, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") {
-            guard byte >= 0x20 else { throw error(.syntax) }
-            position += 1
-        }
+        let (end, control) = Self.plainRun(bytes, from: position)
+        position = end
+        if control { throw error(.syntax) }
         guard let stop = peek else { throw error(.syntax) }
         if stop == UInt8(ascii: "\"") {
             position += 1
