@@ -66,47 +66,10 @@ public final class Request {
     /// The peer address nginx reports (`REMOTE_ADDR`), empty when absent.
     public var remoteAddress: String { field(.remoteAddress) ?? "" }
 
-    /// A request header by its HTTP name, e.g. `header("Content-Type")` or `header("X-API-Key")`.
-    ///
-    /// On the hot path of every request: the CGI name is built in a stack buffer, never on the heap.
+    /// A request header by its HTTP name, e.g. `header("Content-Type")` or `header("X-API-Key")`. (The service's
+    /// own handlers read the headers they know through ``field(_:)``.)
     public func header(_ name: String) -> String? {
-        guard let params else { return nil }
-        var name = name
-        return name.withUTF8 { utf8 in
-            // "HTTP_" + the name + NUL; names longer than a header line can be are not looked up.
-            guard utf8.count <= 256 else { return nil }
-            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: utf8.count + 6) { buffer in
-                let length = Self.writeCGIName(ofHeader: utf8, into: buffer)
-                buffer[length] = 0
-                return params.value(ofCString: UnsafePointer(buffer.baseAddress!))
-            }
-        }
-    }
-
-    /// Writes the CGI name of a header (`X-Api-Key` → `HTTP_X_API_KEY`; `Content-Type` → `CONTENT_TYPE`) into
-    /// `buffer` (room for the name + 5) and returns its length.
-    private static func writeCGIName(ofHeader utf8: UnsafeBufferPointer<UInt8>, into buffer: UnsafeMutableBufferPointer<CChar>) -> Int {
-        var length = 0
-        for prefix in "HTTP_".utf8 {
-            buffer[length] = CChar(bitPattern: prefix)
-            length += 1
-        }
-        for byte in utf8 {
-            let mapped: UInt8 = switch byte {
-            case UInt8(ascii: "-"): UInt8(ascii: "_")
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - 32
-            default: byte
-            }
-            buffer[length] = CChar(bitPattern: mapped)
-            length += 1
-        }
-        // CONTENT_TYPE and CONTENT_LENGTH come without the HTTP_ prefix (RFC 3875 4.1.2, 4.1.3).
-        let bare = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[5..<length])
-        if bare.elementsEqual("CONTENT_TYPE".utf8) || bare.elementsEqual("CONTENT_LENGTH".utf8) {
-            for index in 0..<(length - 5) { buffer[index] = buffer[index + 5] }
-            length -= 5
-        }
-        return length
+        param(Self.cgiName(ofHeader: name))
     }
 
     /// Every parameter, in the order received (for diagnostics and tests; values may hold secrets).
@@ -114,13 +77,16 @@ public final class Request {
 
     /// Maps an HTTP header name to its CGI parameter name (`X-Api-Key` → `HTTP_X_API_KEY`).
     public static func cgiName(ofHeader name: String) -> String {
-        var name = name
-        return name.withUTF8 { utf8 in
-            withUnsafeTemporaryAllocation(of: CChar.self, capacity: utf8.count + 5) { buffer in
-                let length = writeCGIName(ofHeader: utf8, into: buffer)
-                return String(decoding: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[..<length]), as: UTF8.self)
+        let upper = String(decoding: name.utf8.map { byte -> UInt8 in
+            switch byte {
+            case UInt8(ascii: "-"): UInt8(ascii: "_")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - 32
+            default: byte
             }
-        }
+        }, as: UTF8.self)
+        // CONTENT_TYPE and CONTENT_LENGTH come without the HTTP_ prefix (RFC 3875 4.1.2, 4.1.3).
+        if upper == "CONTENT_TYPE" || upper == "CONTENT_LENGTH" { return upper }
+        return "HTTP_" + upper
     }
 }
 
@@ -222,13 +188,6 @@ enum Params {
         switch self {
         case .environment(let envp): FCGX_GetParam(name, envp).map { String(cString: $0) }
         case .pairs(let pairs): pairs.first(where: { $0.0 == name })?.1
-        }
-    }
-
-    func value(ofCString name: UnsafePointer<CChar>) -> String? {
-        switch self {
-        case .environment(let envp): FCGX_GetParam(name, envp).map { String(cString: $0) }
-        case .pairs(let pairs): pairs.first(where: { $0.0 == String(cString: name) })?.1
         }
     }
 
