@@ -29,7 +29,7 @@ public struct Response: Sendable {
         for (name, value) in headers { capacity += name.utf8.count + value.utf8.count + 4 }
         bytes.reserveCapacity(capacity)
         Self.append("Status: ", to: &bytes)
-        Self.appendDecimal(status, to: &bytes)
+        Self.append(String(status), to: &bytes)
         bytes.append(UInt8(ascii: " "))
         Self.append(Self.reasonPhrase(status), to: &bytes)
         Self.append("\r\n", to: &bytes)
@@ -41,7 +41,7 @@ public struct Response: Sendable {
             Self.append("\r\n", to: &bytes)
         }
         Self.append("Content-Length: ", to: &bytes)
-        Self.appendDecimal(body.count, to: &bytes)
+        Self.append(String(body.count), to: &bytes)
         bytes.append(contentsOf: "\r\n\r\n".utf8)
         bytes.append(contentsOf: body)
         return bytes
@@ -51,21 +51,6 @@ public struct Response: Sendable {
     private static func append(_ text: String, to bytes: inout [UInt8]) {
         var text = text
         text.withUTF8 { bytes.append(contentsOf: $0) }
-    }
-
-    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
-        guard value > 0 else {
-            bytes.append(UInt8(ascii: "0"))  // (no negative statuses or lengths reach here)
-            return
-        }
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        }
     }
 
     /// `Content-Length` in any letter case, without allocating.
@@ -78,11 +63,9 @@ public struct Response: Sendable {
     }
 
     private static func isSafe(_ text: String) -> Bool {
-        func safe(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-            for byte in bytes where byte <= 13 && (byte == 13 || byte == 10 || byte == 0) { return false }
-            return true
-        }
-        return text.utf8.withContiguousStorageIfAvailable(safe) ?? !text.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 })
+        func breaksLine(_ byte: UInt8) -> Bool { byte == 13 || byte == 10 || byte == 0 }
+        return text.utf8.withContiguousStorageIfAvailable { !$0.contains(where: breaksLine) }
+            ?? !text.utf8.contains(where: breaksLine)
     }
 
     /// The standard reason phrase of a status code.

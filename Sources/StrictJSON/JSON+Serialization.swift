@@ -16,7 +16,7 @@ extension JSON {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
-        case .int(let number): Self.writeInteger(number, into: &out)
+        case .int(let number): out.append(contentsOf: String(number).utf8)
         case .double(let number):
             if number.isFinite {
                 out.append(contentsOf: (number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)").utf8)
@@ -41,27 +41,6 @@ extension JSON {
             }
             out.append(UInt8(ascii: "}"))
         }
-    }
-
-    private static func writeInteger(_ number: Int64, into out: inout [UInt8]) {
-        if number < 0 {
-            out.append(UInt8(ascii: "-"))
-            // (Int64.min has no positive counterpart: its magnitude is written from the UInt64.)
-            writeMagnitude(number.magnitude, into: &out)
-        } else {
-            writeMagnitude(UInt64(number), into: &out)
-        }
-    }
-
-    private static func writeMagnitude(_ value: UInt64, into out: inout [UInt8]) {
-        var divisor: UInt64 = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        repeat {
-            out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        } while divisor > 0
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
