@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
+
 static int threads = 2, memory = 19456, iterations = 2, parallelism = 1;
 static double duration = 10;
 static char encoded[256];
@@ -27,13 +29,6 @@ struct worker {
     size_t count, capacity;
     long errors;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void *run(void *argument)
 {
@@ -54,12 +49,6 @@ static void *run(void *argument)
         w->latencies[w->count++] = (uint32_t)((now() - started) * 1e6);
     }
     return NULL;
-}
-
-static int compare(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -118,11 +107,10 @@ int main(int argc, char **argv)
         memcpy(all + at, workers[i].latencies, workers[i].count * sizeof *all);
         at += workers[i].count;
     }
-    qsort(all, total, sizeof *all, compare);
-#define PCT(p) (total ? all[(size_t)((double)(total - 1) * (p))] / 1000.0 : 0.0)
+    struct latency_summary latency = summarize_latencies(all, total);
     printf("{\"requests\": %zu, \"errors\": %ld, \"seconds\": %.3f, \"per_second\": %.2f, \"p50_ms\": %.3f, "
            "\"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"encoded\": \"%s\"}\n",
-           total, errors, seconds, (double)total / seconds, PCT(0.50), PCT(0.90), PCT(0.99),
-           total ? all[total - 1] / 1000.0 : 0.0, encoded);
+           total, errors, seconds, (double)total / seconds, latency.p50_ms, latency.p90_ms, latency.p99_ms,
+           latency.max_ms, encoded);
     return 0;
 }

@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 #define BUFFER_SIZE 65536
 #define TOKEN_MAX 4096
 
@@ -71,13 +73,6 @@ struct worker {
     long statuses[600];
     int login_failed;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int open_connection(void)
 {
@@ -324,12 +319,6 @@ static void *run(void *argument)
     return NULL;
 }
 
-static int compare(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     struct worker *workers;
@@ -413,13 +402,12 @@ int main(int argc, char **argv)
         memcpy(all + at, workers[i].latencies, workers[i].count * sizeof *all);
         at += workers[i].count;
     }
-    qsort(all, total, sizeof *all, compare);
-#define PCT(p) (total ? all[(size_t)((double)(total - 1) * (p))] / 1000.0 : 0.0)
+    struct latency_summary latency = summarize_latencies(all, total);
     printf("{\"requests\": %zu, \"errors\": %ld, \"non2xx\": %ld, \"socket_errors\": %ld, \"login_failures\": %ld, "
            "\"seconds\": %.3f, \"per_second\": %.1f, \"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, "
            "\"max_ms\": %.3f, \"statuses\": {",
            total, non2xx + socket_errors + login_failures, non2xx, socket_errors, login_failures, seconds,
-           (double)total / seconds, PCT(0.50), PCT(0.90), PCT(0.99), total ? all[total - 1] / 1000.0 : 0.0);
+           (double)total / seconds, latency.p50_ms, latency.p90_ms, latency.p99_ms, latency.max_ms);
     for (int s = 0, first = 1; s < 600; s++)
         if (statuses[s]) {
             printf("%s\"%d\": %ld", first ? "" : ", ", s, statuses[s]);

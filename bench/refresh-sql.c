@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 static const char *socket_path, *database, *user = "root";
 static int connections = 32;
 static double duration = 10;
@@ -55,13 +57,6 @@ struct worker {
     long errors;
     int failed;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A UUIDv7 string, as jwt-authd's Identifier.make. */
 static void uuid7(char out[37])
@@ -311,12 +306,6 @@ static void *thread_main(void *argument)
     return NULL;
 }
 
-static int compare(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     struct worker *workers;
@@ -394,12 +383,11 @@ int main(int argc, char **argv)
         memcpy(all + at, workers[i].latencies, workers[i].count * sizeof *all);
         at += workers[i].count;
     }
-    qsort(all, total, sizeof *all, compare);
-#define PCT(p) (total ? all[(size_t)((double)(total - 1) * (p))] / 1000.0 : 0.0)
+    struct latency_summary latency = summarize_latencies(all, total);
     printf("{\"requests\": %zu, \"errors\": %ld, \"seconds\": %.3f, \"per_second\": %.1f, \"p50_ms\": %.3f, "
            "\"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
-           total, errors, seconds, (double)total / seconds, PCT(0.50), PCT(0.90), PCT(0.99),
-           total ? all[total - 1] / 1000.0 : 0.0);
+           total, errors, seconds, (double)total / seconds, latency.p50_ms, latency.p90_ms, latency.p99_ms,
+           latency.max_ms);
     mysql_library_end();
     return 0;
 }

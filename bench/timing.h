@@ -1,0 +1,44 @@
+/*
+ * timing.h — what the suite's C load programs (refresh-client, refresh-sql, argon2-rate) share: a monotonic clock
+ * and the summary of their latency samples (microseconds) as the percentiles bench/run reads.
+ */
+#ifndef BENCH_TIMING_H
+#define BENCH_TIMING_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Seconds on the monotonic clock. */
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int compare_latencies(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Percentiles and maximum of `count` samples in µs, in ms (0 without samples). Sorts `samples`. */
+struct latency_summary {
+    double p50_ms, p90_ms, p99_ms, max_ms;
+};
+
+static struct latency_summary summarize_latencies(uint32_t *samples, size_t count)
+{
+    struct latency_summary summary = {0, 0, 0, 0};
+    if (count == 0) return summary;
+    qsort(samples, count, sizeof *samples, compare_latencies);
+#define BENCH_PCT(p) (samples[(size_t)((double)(count - 1) * (p))] / 1000.0)
+    summary.p50_ms = BENCH_PCT(0.50);
+    summary.p90_ms = BENCH_PCT(0.90);
+    summary.p99_ms = BENCH_PCT(0.99);
+#undef BENCH_PCT
+    summary.max_ms = samples[count - 1] / 1000.0;
+    return summary;
+}
+#endif
