@@ -128,7 +128,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PasswordsTests",
-            dependencies: ["Passwords"],
+            dependencies: ["Passwords", "FastCGI"],
             swiftSettings: commonSettings
         ),
         .testTarget(

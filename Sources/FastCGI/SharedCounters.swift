@@ -8,6 +8,8 @@ import Glibc
 /// descriptor; a worker adds to its own slot only (atomically: during a reload the old and the new worker of a slot
 /// share it), and a reader sums the slots. Slots survive their workers, so totals never go back when a worker is
 /// replaced. A process without a supervisor uses private memory with one slot.
+///
+/// After the counters, the same memory holds the pool's permit cells (`SharedPermits`).
 public final class SharedCounters: @unchecked Sendable {
     // @unchecked Sendable: the memory is only touched through atomic C operations, and the mapping lives as long as
     // the object.
@@ -32,8 +34,28 @@ public final class SharedCounters: @unchecked Sendable {
 
     deinit { munmap(base, byteCount) }
 
-    private static func size(slots: Int, countersPerSlot: Int) -> Int {
+    private static func counterBytes(slots: Int, countersPerSlot: Int) -> Int {
         (globalCounters + slots * countersPerSlot) * MemoryLayout<UInt64>.size
+    }
+
+    private static func size(slots: Int, countersPerSlot: Int) -> Int {
+        counterBytes(slots: slots, countersPerSlot: countersPerSlot)
+            + (Int(CFastCGI_permit_header_words) + SharedPermits.maxLimit) * MemoryLayout<UInt32>.size
+    }
+
+    /// The permit region (after the counters).
+    var permitRegion: UnsafeMutablePointer<UInt32> {
+        UnsafeMutableRawPointer(base).advanced(by: Self.counterBytes(slots: slots, countersPerSlot: countersPerSlot))
+            .assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// This memory's permits: at most `limit` holders at once among all processes that map it.
+    public func permits(limit: Int) -> SharedPermits { SharedPermits(memory: self, limit: limit) }
+
+    /// The supervisor's side: frees every permit a reaped worker still held (it died holding them). Returns how many.
+    @discardableResult
+    public func reclaimPermits(heldBy pid: Int32) -> Int {
+        Int(CFastCGI_permit_reclaim(permitRegion, Int32(SharedPermits.maxLimit), UInt32(pid), 0))
     }
 
     private static func map(fd: Int32, byteCount: Int) throws(SystemError) -> UnsafeMutablePointer<UInt64> {

@@ -215,9 +215,10 @@ struct Serve: ParsableCommand {
             }
         }
 
-        // Logins wait for a free core instead of time-slicing each other's Argon2id (see HashingLimiter).
-        let hashing = HashingLimiter(hasher, limit: config.passwords.concurrentHashes > 0
-            ? config.passwords.concurrentHashes : HashingLimiter.defaultLimit)
+        // Logins wait for a free core instead of time-slicing each other's Argon2id (see HashingLimiter); the limit
+        // holds for the whole pool (the permits live in the memory the supervisor shares, next to the counters).
+        let hashLimit = config.passwords.concurrentHashes > 0 ? config.passwords.concurrentHashes : HashingLimiter.defaultLimit
+        let hashing = HashingLimiter(hasher, permits: PoolHashingPermits(shared: counters.permits(limit: hashLimit)))
         Argon2Hasher.keepReusableBuffers(hashing.limit)
         logger.info("serving", metadata: [
             "listen": "\(socket.address)", "threads": "\(config.server.threads)", "password_hashes": "\(hashing.limit)",
@@ -238,4 +239,12 @@ struct Serve: ParsableCommand {
         if let maxRequests { arguments += ["--max-requests", String(maxRequests)] }
         return arguments
     }
+}
+
+/// The pool's shared permits as the password limiter's turns.
+private struct PoolHashingPermits: HashingPermits {
+    let shared: SharedPermits
+    var limit: Int { shared.limit }
+    func acquire() -> Int { shared.acquire() }
+    func release(_ permit: Int) { shared.release(permit) }
 }

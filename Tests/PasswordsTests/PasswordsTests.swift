@@ -1,3 +1,4 @@
+import FastCGI
 import Foundation
 @testable import Passwords
 import Testing
@@ -162,11 +163,20 @@ private final class ConcurrencyProbe: PasswordHashing, @unchecked Sendable {
     }
 }
 
+/// The permits jwt-authd gives the limiter: the pool's shared semaphore (here over this process's own memory).
+private struct PoolPermits: HashingPermits {
+    let shared: SharedPermits
+    var limit: Int { shared.limit }
+    func acquire() -> Int { shared.acquire() }
+    func release(_ permit: Int) { shared.release(permit) }
+}
+
 @Suite struct HashingLimiterTests {
     @Test(arguments: [1, 2, 3])
     func atMostTheLimitRunAtOnce(limit: Int) throws {
         let probe = ConcurrencyProbe()
-        let limiter = HashingLimiter(probe, limit: limit)
+        let memory = SharedCounters.privateMemory(countersPerSlot: 1)
+        let limiter = HashingLimiter(probe, permits: PoolPermits(shared: memory.permits(limit: limit)))
         let done = DispatchGroup()
         for index in 0..<8 {
             done.enter()
@@ -182,6 +192,7 @@ private final class ConcurrencyProbe: PasswordHashing, @unchecked Sendable {
         #expect(done.wait(timeout: .now() + 10) == .success)
         #expect(probe.calls == 8)
         #expect(probe.maximum == limit, "8 callers, limit \(limit)")
+        #expect(memory.permits(limit: limit).held == 0, "every permit given back")
     }
 
     @Test func theDefaultLimitIsTheNumberOfCPUs() {

@@ -56,7 +56,7 @@ public struct Config: Sendable {
         public var argon2Parallelism = 1
         /// Minimum length of a new password, in characters.
         public var minLength = 8
-        /// Password hashes one worker process runs at once (the others wait); 0: the number of CPUs.
+        /// Password hashes the worker pool runs at once (the others wait; shared by all workers); 0: the number of CPUs.
         public var concurrentHashes = 0
         public init() {}
     }

@@ -72,7 +72,7 @@ public struct ConfigKey: Sendable {
         ConfigKey(name: "passwords.argon2_parallelism", env: "JWT_ARGON2_PARALLELISM", defaultText: "1",
                   summary: "Argon2id lanes", isSecret: false),
         ConfigKey(name: "passwords.concurrent_hashes", env: "JWT_PASSWORD_CONCURRENT_HASHES", defaultText: "0",
-                  summary: "password hashes one worker process runs at once, the others wait (0: the number of CPUs)",
+                  summary: "password hashes the worker pool runs at once, the others wait (0: the number of CPUs)",
                   isSecret: false),
         ConfigKey(name: "passwords.min_length", env: "JWT_PASSWORD_MIN_LENGTH", defaultText: "8",
                   summary: "minimum length of a new password in characters (maximum: 1024 bytes)", isSecret: false),
