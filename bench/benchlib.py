@@ -141,12 +141,37 @@ def _cpu_shares(first, last, root, our_comms=("c-responder",)):
         return False
 
     our_ticks = 0
-    for pid, (_, _, ticks) in processes.items():
+    by_group = {}
+    for pid, (_, comm, ticks) in processes.items():
+        # Kernel threads rename themselves with their work item (kworker/u8:1-events_unbound): match by kind.
+        kind = comm.split("/")[0].split("-")[0]
+        earlier = before.get(pid)
+        used = ticks - (earlier[2] if earlier and earlier[1].split("/")[0].split("-")[0] == kind else 0)
+        if used <= 0:
+            continue
         if ours(pid):
-            our_ticks += ticks - (before[pid][2] if pid in before and before[pid][1] == processes[pid][1] else 0)
+            our_ticks += used
+        group = _cpu_group(comm, ours(pid))
+        by_group[group] = by_group.get(group, 0) + used
     busy = total - idle - steal
+    hz = os.sysconf("SC_CLK_TCK")
     return {"busy_pct": round(100 * busy / total, 1), "ours_pct": round(100 * min(our_ticks, busy) / total, 1),
-            "foreign_pct": round(100 * max(0, busy - our_ticks) / total, 1), "steal_pct": round(100 * steal / total, 1)}
+            "foreign_pct": round(100 * max(0, busy - our_ticks) / total, 1), "steal_pct": round(100 * steal / total, 1),
+            "seconds_by_group": {g: round(t / hz, 2) for g, t in sorted(by_group.items())}}
+
+
+def _cpu_group(comm, ours):
+    """Who used the CPU: the servers by name, the bench's load generators, the kernel's threads (I/O completion,
+    fsync work, softirqs), or other processes."""
+    for name in ("mariadbd", "jwt-authd", "nginx", "c-responder"):
+        if comm.startswith(name):
+            return name
+    if comm.startswith(("wrk", "refresh-client", "refresh-sql", "argon2-rate")):
+        return "load client"
+    if comm.startswith(("kworker", "ksoftirqd", "kblockd", "jbd2", "rcu", "kswapd", "irq/")):
+        return "kernel threads"
+    # (A load client that has exited is counted in its parent's reaped-children time: the bench's shell.)
+    return "load client" if ours else "other"
 
 
 def rss_now(args):
@@ -270,6 +295,9 @@ def summarise(results):
             "errors": sum(r.get("errors", 0) for r in runs),
             "rss_peak_mib": _peak_rss_mib(runs),
             "rss_idle_mib": max((r.get("rss_idle_mib") or 0 for r in runs), default=0) or None,
+            "cpu_us": _median_by_key([r["cpu"].get("us_per_request") for r in runs
+                                      if r.get("cpu") and r["cpu"].get("us_per_request")]),
+            "db": _median_by_key([r.get("db_per_request") for r in runs if r.get("db_per_request")]),
         }
     # Ratios: for each round, the route's rate over its reference's rate in the same round (seconds apart on the same
     # machine, so slow drifts of a shared host cancel out); the median of these. A variant without its own reference
@@ -305,6 +333,34 @@ def _sort_key(row):
     variant_order = {"default": 0, "keepalive-off": 1, "log-requests": 2}
     return (variant_order.get(row["variant"], 9), row["workers"],
             ROUTE_ORDER.index(row["route"]) if row["route"] in ROUTE_ORDER else 99)
+
+
+def _median_by_key(dicts):
+    """{key: median over the dicts that have it}."""
+    keys = sorted({k for d in dicts for k in d})
+    return {k: _median([d[k] for d in dicts if k in d]) for k in keys}
+
+
+# CPU groups in the breakdown's order, and the MariaDB counters it shows.
+CPU_GROUPS = ["mariadbd", "jwt-authd", "c-responder", "nginx", "load client", "kernel threads", "other"]
+DB_SHOWN = [("Questions", "statements"), ("Innodb_data_fsyncs", "fsyncs")]
+
+
+def cost_breakdown(rows):
+    """Where each route's time goes: CPU microseconds per request by process group (all CPUs together, so with the
+    CPUs saturated the sum is about CPUs / rate), and MariaDB's statements and fsyncs per request."""
+    lines = []
+    for row in rows:
+        cpu = row.get("cpu_us") or {}
+        if not cpu:
+            continue
+        parts = [f"{g} {cpu[g]:.0f}" for g in CPU_GROUPS if cpu.get(g, 0) >= 0.5]
+        total = sum(cpu.values())
+        db = row.get("db") or {}
+        db_text = ", ".join(f"{label} {db[key]:.2f}" for key, label in DB_SHOWN if db.get(key))
+        lines.append(f"{row['workers']:>2} {row['variant']:<13} {ROUTE_LABEL.get(row['route'], row['route']):<30} "
+                     f"{total:>6.0f} µs = {', '.join(parts)}" + (f"; MariaDB per request: {db_text}" if db_text else ""))
+    return lines
 
 
 def report(args):
@@ -358,6 +414,12 @@ def report(args):
     print("RSS: MiB per jwt-authd worker process (the largest worker); idle before load, peak sampled during the route")
     print("others: CPU used by processes outside the bench (other jobs on a shared host), in % of all CPUs, the worst "
           "round; above a few % the row is disturbed")
+    breakdown = cost_breakdown(rows)
+    if breakdown:
+        print()
+        print("CPU per request, by process (µs, all CPUs; medians over rounds), and MariaDB's work per request:")
+        for line in breakdown:
+            print(line)
     print(f"written to {args.csv}")
 
     if args.chart:
