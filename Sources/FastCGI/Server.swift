@@ -24,6 +24,12 @@ public struct ServerConfiguration: Sendable {
     public var payloadTooLarge: Response
     /// After this many requests the server stops by itself (a supervisor replaces the process); 0 = never.
     public var maxRequests: Int = 0
+    /// During a stop, how long an idle kept connection is still watched for one more request (answered, then the
+    /// connection is closed) before it is closed unused. nginx picks kept connections most recently used first, so
+    /// under load each one gets its next request within milliseconds: closing them only after that request (and
+    /// with the response) keeps nginx from sending a request into a connection that is being closed, which it
+    /// cannot retry for a POST. A connection still idle after this long is one nginx is not using.
+    public var drainLingerMilliseconds: Int32 = 1000
 
     public init(
         threads: Int = 8,
@@ -43,8 +49,9 @@ public struct ServerConfiguration: Sendable {
 ///
 /// Every thread waits with `poll(2)` on the shared non-blocking listen socket and on a wake-up pipe, accepts on its
 /// own (no accept mutex: a thread waiting on its kept connection never blocks the others), and hands the connected
-/// descriptor to libfcgi, which reads the request. ``stop()`` writes to the pipe: idle threads leave at once, busy
-/// ones finish their request first, and kept connections are closed.
+/// descriptor to libfcgi, which reads the request. ``stop()`` writes to the pipe: threads waiting to accept leave at
+/// once, busy ones finish their request first, and each kept connection is closed after its next response (or
+/// after ``ServerConfiguration/drainLingerMilliseconds`` without a request).
 public final class Server: Sendable {
     private let configuration: ServerConfiguration
     private let listenFD: Int32
@@ -129,7 +136,8 @@ public final class Server: Sendable {
             logger.critical("cannot create the accept waiter (epoll)", metadata: ["errno": "\(errno)"])
             return
         }
-        while !isStopping {
+        // (Not `while !isStopping`: a thread that holds a kept connection when the stop comes lingers on it first.)
+        while true {
             if request.pointee.ipcFd < 0 {
                 guard let connection = acceptConnection(waiter: waiter) else { break }
                 request.pointee.ipcFd = connection
@@ -141,7 +149,9 @@ public final class Server: Sendable {
                 case .readable:
                     break
                 case .stop:
-                    return
+                    // Stopping: one more request may still come on this connection; it is answered (and the
+                    // connection closed after it), or the connection is closed unused.
+                    guard lingerBeforeClosing(request.pointee.ipcFd) else { return }
                 case .yieldToNewConnection:
                     drop(request)
                     continue
@@ -153,8 +163,13 @@ public final class Server: Sendable {
                 continue
             }
             respond(to: request, with: handler)
-            if isStopping { request.pointee.keepConnection = 0 }
+            // Close after this response when nginx did not ask to keep the connection, or when stopping. The close is
+            // ours (`closeAfterResponse`), not libfcgi's: its lingering close waits with select(), which cannot take
+            // a descriptor above 1023 (a process with many threads and database connections has them).
+            let closeAfter = request.pointee.keepConnection == 0 || isStopping
+            request.pointee.keepConnection = 1
             FCGX_Finish_r(request)
+            if closeAfter { closeAfterResponse(request) }
             let total = served.add(1, ordering: .relaxed).newValue
             if configuration.maxRequests > 0 && total >= configuration.maxRequests { stop() }
         }
@@ -170,6 +185,52 @@ public final class Server: Sendable {
             request.pointee.ipcFd = -1
         }
         FCGX_Free(request, 0)
+    }
+
+    /// Closes a connection after its response: our side's end first (nginx reads the whole response, then end of
+    /// file), then, for up to 2 s, whatever the peer still sends is read and dropped until it closes too, so the
+    /// close cannot reset a connection whose response the peer has not read yet (TCP sends a reset when unread data
+    /// is left behind). libfcgi does the same with select(); this uses poll().
+    private func closeAfterResponse(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        let connection = request.pointee.ipcFd
+        guard connection >= 0 else { return }
+        request.pointee.ipcFd = -1
+        FCGX_Free(request, 0)
+        if shutdown(connection, Int32(SHUT_WR)) == 0 {
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { trash in
+                var peer = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+                let deadline = Self.monotonicMilliseconds() + 2000
+                while true {
+                    let left = deadline - Self.monotonicMilliseconds()
+                    guard left > 0 else { break }
+                    let ready = poll(&peer, 1, Int32(left))
+                    if ready < 0 && errno == EINTR { continue }
+                    guard ready > 0, Glibc.read(connection, trash.baseAddress, trash.count) > 0 else { break }
+                }
+            }
+        }
+        close(connection)
+    }
+
+    /// While stopping: waits up to the linger time for one more request on an idle kept connection. `true` when
+    /// one came (serve it; the connection closes after its response), `false` when the connection was closed unused.
+    private func lingerBeforeClosing(_ connection: Int32) -> Bool {
+        var peer = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+        let deadline = Self.monotonicMilliseconds() + Int(configuration.drainLingerMilliseconds)
+        while true {
+            let left = deadline - Self.monotonicMilliseconds()
+            guard left > 0 else { return false }
+            let ready = poll(&peer, 1, Int32(left))
+            if ready < 0 && errno == EINTR { continue }
+            // Readable: a request, or nginx closed it (libfcgi finds out and the thread leaves).
+            return ready > 0
+        }
+    }
+
+    private static func monotonicMilliseconds() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
     }
 
     /// Waits for a new connection; `nil` when the server is stopping.
@@ -235,11 +296,12 @@ public final class Server: Sendable {
                 if errno == EINTR { continue }
                 return .readable  // let libfcgi find out what is wrong with the connection
             }
-            if wakeEvents != 0 {
-                return .stop
-            }
+            // A request already waiting is answered even when the stop came at the same time.
             if connectionEvents != 0 {
                 return .readable
+            }
+            if wakeEvents != 0 {
+                return .stop
             }
             if !newConnectionPending {
                 if listenEvents != 0 { newConnectionPending = true }

@@ -257,6 +257,37 @@ def test_stop_signal_with_idle_kept_connections_exits_promptly(start_worker, sig
             conn.close()
 
 
+def test_stopping_worker_answers_one_more_request_on_an_idle_kept_connection_then_closes_it(start_worker):
+    """nginx may send a request into a kept connection just as the worker stops (it picks the connection it used
+    last): the request is answered, with the connection closed after the response, not dropped unanswered (nginx
+    cannot retry a POST on another connection)."""
+    worker = start_worker(threads=2)
+    with FastCGIConnection(worker.address, timeout=10) as conn:
+        assert conn.request(HEALTH, keep_conn=True).status == 200
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(0.2)  # the stop has reached every thread; this connection is still open
+        response = conn.request(http_params("POST", "/api/auth/logout", body_length=2, content_type="application/json"),
+                                stdin=b"{}", keep_conn=True)
+        assert response.status == 200
+        # Then end of file: the worker closed its side after the response.
+        conn.sock.settimeout(5)
+        assert conn.sock.recv(1) == b""
+    assert worker.wait(timeout=5) == 0
+
+
+def test_stopping_worker_closes_an_unused_kept_connection_after_the_linger(start_worker):
+    worker = start_worker(threads=2)
+    with FastCGIConnection(worker.address, timeout=10) as conn:
+        assert conn.request(HEALTH, keep_conn=True).status == 200
+        started = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        conn.sock.settimeout(10)
+        assert conn.sock.recv(1) == b""
+        waited = time.monotonic() - started
+    assert 0.5 <= waited < 5, f"closed after {waited:.2f} s (linger 1 s)"
+    assert worker.wait(timeout=5) == 0
+
+
 def test_bodies_without_a_content_length(start_worker):
     """nginx sends an empty CONTENT_LENGTH on GET; a body may still arrive without a length (read up to the limit)."""
     worker = start_worker(env={"JWT_MAX_BODY_BYTES": "1024"})
