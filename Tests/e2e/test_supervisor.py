@@ -11,6 +11,7 @@ import time
 import pytest
 
 import harness
+from fcgi_client import fcgi_request
 
 
 def workers_of(supervisor):
@@ -146,3 +147,45 @@ def test_started_as_root_it_runs_as_the_given_user_and_reopens_its_log(start_wor
     supervisor.terminate()
     import shutil
     shutil.rmtree(logs, ignore_errors=True)
+
+
+def login_unknown_email(address, timeout=30):
+    """A login for an email nobody has: 401 after the same hashing work as a real one (the dummy hash)."""
+    body = b'{"email":"nobody@example.com","password":"correct horse battery"}'
+    return fcgi_request(address, {
+        "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/auth/login", "REQUEST_URI": "/api/auth/login",
+        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1"},
+        stdin=body, timeout=timeout)
+
+
+def test_a_worker_killed_while_hashing_leaves_no_password_permit_behind(start_worker):
+    """The limit on concurrent password hashes belongs to the pool (permits in the memory the supervisor shares):
+    a worker killed in the middle of a hash must not take its permit to the grave, or with a limit of 1 every
+    later login would wait forever. The supervisor frees the permits of the workers it reaps."""
+    env = {"JWT_ARGON2_MEMORY_KIB": "65536", "JWT_ARGON2_ITERATIONS": "16", "JWT_PASSWORD_CONCURRENT_HASHES": "1",
+           "JWT_THROTTLE_LOGIN_PER_IP": "1000", "JWT_THROTTLE_LOGIN_PER_ACCOUNT": "1000"}
+    supervisor = start_worker(threads=4, env=env, args=("--workers", "2"))
+    wait_for(lambda: len(workers_of(supervisor)) == 2, what="two workers")
+    results = []
+
+    def attempt():
+        try:
+            results.append(login_unknown_email(supervisor.address).status)
+        except Exception as error:  # noqa: BLE001 - the killed workers' requests fail
+            results.append(type(error).__name__)
+
+    clients = [threading.Thread(target=attempt) for _ in range(4)]
+    for client in clients:
+        client.start()
+    time.sleep(0.6)  # one hash (about a second each) is running; the other logins wait for the permit
+    victims = workers_of(supervisor)
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    for client in clients:
+        client.join(30)
+    wait_for(lambda: len(workers_of(supervisor)) == 2 and not set(victims) & set(workers_of(supervisor)),
+             timeout=20, what="two replacements")
+    started = time.monotonic()
+    assert login_unknown_email(supervisor.address).status == 401
+    assert time.monotonic() - started < 10
+    assert "password-hash permits of an exited worker freed" in supervisor.log_text()
