@@ -13,7 +13,8 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
 
 /// What the supervisor must do. The state machine decides; the driver performs these with real processes.
 public enum PoolAction: Sendable, Equatable {
-    /// Start a worker for `slot` (the driver reports its pid with ``WorkerPool/spawned(slot:pid:now:)``).
+    /// Start a worker for `slot` (the driver reports its pid with ``WorkerPool/spawned(slot:pid:now:)``, and the
+    /// worker itself, once it accepts connections, with ``WorkerPool/ready(pid:now:)``).
     case spawn(slot: Int)
     /// Ask a worker to finish its requests and exit (SIGTERM).
     case stop(pid: Int32)
@@ -51,6 +52,9 @@ public struct WorkerPool: Sendable {
         public var maxBackoff: Double = 30
         /// A worker that ran this long before dying starts a new series (no back-off for the first crash).
         public var healthyAfter: Double = 10
+        /// During a reload, how long a replacement may take to report that it accepts connections before the old
+        /// worker of its slot is stopped anyway.
+        public var readyTimeout: Double = 30
 
         public init(workers: Int, drainTimeout: Double) {
             self.workers = workers
@@ -70,8 +74,11 @@ public struct WorkerPool: Sendable {
         var startedAt: Double = 0
         var crashes = 0
         var respawnAt: Double?
-        /// Workers of this slot that were asked to stop (old generation during a reload, or all at shutdown).
+        /// Workers of this slot that were asked to stop (old generation during a reload, or all at shutdown); the
+        /// value is the drain deadline, 0 for an old worker still serving until its replacement is ready.
         var retiring: [Int32: Double] = [:]
+        /// During a reload: when the old worker is stopped even if the replacement has not reported ready.
+        var readyDeadline: Double?
     }
 
     public let configuration: Configuration
@@ -104,12 +111,26 @@ public struct WorkerPool: Sendable {
         slots[slot].pid = pid
         slots[slot].startedAt = now
         slots[slot].respawnAt = nil
-        if phase == .reloading, let old = slots[slot].retiring.first(where: { $0.value == 0 })?.key {
-            // The replacement is up: now the old worker of this slot may drain.
-            slots[slot].retiring[old] = now + configuration.drainTimeout
-            return [.stop(pid: old)]
+        if phase == .reloading, slots[slot].retiring.values.contains(0) {
+            // The old worker serves on until the replacement accepts connections (so the pool never runs a slot
+            // short while a new process starts: its runtime, configuration, keys and first hash take a while).
+            slots[slot].readyDeadline = now + configuration.readyTimeout
         }
         return []
+    }
+
+    /// A worker reports that it accepts connections: during a reload, the old worker of its slot may now drain.
+    public mutating func ready(pid: Int32, now: Double) -> [PoolAction] {
+        guard let slot = slots.firstIndex(where: { $0.pid == pid }), slots[slot].readyDeadline != nil else { return [] }
+        let actions = stopWaitingOldWorker(of: slot, now: now)
+        return actions.isEmpty ? [] : [.log(.info, "worker \(pid) ready: the old worker of slot \(slot) drains")] + actions
+    }
+
+    private mutating func stopWaitingOldWorker(of slot: Int, now: Double) -> [PoolAction] {
+        slots[slot].readyDeadline = nil
+        guard let old = slots[slot].retiring.first(where: { $0.value == 0 })?.key else { return [] }
+        slots[slot].retiring[old] = now + configuration.drainTimeout
+        return [.stop(pid: old)]
     }
 
     /// Spawning failed (fork/exec error): try again after the back-off.
@@ -181,6 +202,8 @@ public struct WorkerPool: Sendable {
             var actions: [PoolAction] = [.log(.info, "stopping: workers finish their requests (at most \(format(configuration.drainTimeout)))")]
             for index in slots.indices {
                 slots[index].respawnAt = nil
+                slots[index].readyDeadline = nil
+                for (pid, deadline) in slots[index].retiring where deadline == 0 { slots[index].retiring[pid] = stopDeadline }
                 if let pid = slots[index].pid {
                     slots[index].retiring[pid] = stopDeadline
                     slots[index].pid = nil
@@ -209,6 +232,10 @@ public struct WorkerPool: Sendable {
                 slots[index].respawnAt = nil
                 actions.append(.spawn(slot: index))
             }
+            if let deadline = slots[index].readyDeadline, deadline <= now {
+                actions.append(.log(.warning, "worker \(slots[index].pid.map(String.init) ?? "-") of slot \(index) not ready after \(format(configuration.readyTimeout)): stopping the old one anyway"))
+                actions += stopWaitingOldWorker(of: index, now: now)
+            }
             for (pid, deadline) in slots[index].retiring where deadline > 0 && deadline <= now {
                 actions.append(.log(.warning, "worker \(pid) did not finish within the drain timeout: killing it"))
                 actions.append(.kill(pid: pid))
@@ -220,7 +247,9 @@ public struct WorkerPool: Sendable {
 
     /// The earliest time ``tick(now:)`` has something to do.
     public var nextDeadline: Double? {
-        slots.flatMap { slot in [slot.respawnAt].compactMap { $0 } + slot.retiring.values.filter { $0 > 0 } }.min()
+        slots.flatMap { slot in
+            [slot.respawnAt, slot.readyDeadline].compactMap { $0 } + slot.retiring.values.filter { $0 > 0 }
+        }.min()
     }
 
     private mutating func advanceReload(now: Double) -> [PoolAction] {

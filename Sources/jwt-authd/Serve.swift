@@ -224,6 +224,8 @@ struct Serve: ParsableCommand {
             "listen": "\(socket.address)", "threads": "\(config.server.threads)", "password_hashes": "\(hashing.limit)",
             "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",
         ])
+        // Tell the supervisor this worker is about to accept connections (during a reload it then stops the old one).
+        if worker, let supervisorPID { kill(supervisorPID, Supervisor.readySignal) }
         try server.run { [logger] _ in
             AuthResponder(config: config, settings: settings, hasher: hashing, metrics: metrics, logger: logger)
         }

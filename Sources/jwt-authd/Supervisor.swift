@@ -51,11 +51,16 @@ final class Supervisor {
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
+    /// The signal a worker sends its supervisor when it accepts connections (see `WorkerPool.ready`): a real-time
+    /// signal, so that several workers reporting at once are all counted (standard signals merge) and each report
+    /// carries its sender's pid.
+    static var readySignal: Int32 { __libc_current_sigrtmin() + 1 }
+
     /// Runs until the pool has stopped; returns the exit status.
     func run() -> Int32 {
         var signals = sigset_t()
         sigemptyset(&signals)
-        for signal in [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD] { sigaddset(&signals, signal) }
+        for signal in [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, Self.readySignal, SIGCHLD] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         if let status = perform(pool.start(now: now)) { return status }
         while true {
@@ -67,6 +72,8 @@ final class Supervisor {
             switch received {
             case SIGCHLD:
                 actions = reap()
+            case Self.readySignal:
+                actions = pool.ready(pid: info._sifields._kill.si_pid, now: now)
             case SIGTERM, SIGINT, SIGQUIT:
                 actions = pool.handle(.stop, now: now)
             case SIGHUP:

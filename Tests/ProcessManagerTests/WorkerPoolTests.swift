@@ -87,20 +87,45 @@ import Testing
 
     @Test mutating func reloadReplacesWorkersOneByOneStartingTheNewOneFirst() {
         _ = run(pool.start(now: 0), now: 0)
+        #expect(pool.ready(pid: 101, now: 1).isEmpty, "a ready report outside a reload changes nothing")
         var actions = run(pool.handle(.reload, now: 5), now: 5)
-        // Slot 0: new worker 103 spawned, then the old 101 asked to drain; slot 1 untouched so far.
-        #expect(actions.contains(.stop(pid: 101)))
-        #expect(!actions.contains(.stop(pid: 102)))
+        // Slot 0: new worker 103 spawned; the old 101 serves on until 103 accepts connections.
+        #expect(!actions.contains(.stop(pid: 101)))
         #expect(Set(pool.livePIDs) == [101, 102, 103])
         #expect(pool.phase == .reloading)
+        #expect(pool.ready(pid: 102, now: 5.1).isEmpty, "another slot's worker")
+        #expect(pool.ready(pid: 103, now: 5.2).last == .stop(pid: 101))
+        #expect(pool.ready(pid: 103, now: 5.3).isEmpty, "reported once")
         actions = run(pool.exited(pid: 101, status: .exited(0), now: 6), now: 6)
-        #expect(actions.contains(.stop(pid: 102)))
+        #expect(!actions.contains(.stop(pid: 102)))
         #expect(Set(pool.livePIDs) == [102, 103, 104])
+        #expect(pool.ready(pid: 104, now: 6.5).last == .stop(pid: 102))
         actions = run(pool.exited(pid: 102, status: .exited(0), now: 7), now: 7)
         #expect(logs(actions).contains("reload complete"))
         #expect(pool.phase == .running)
         #expect(Set(pool.livePIDs) == [103, 104])
-        #expect(run(pool.handle(.reload, now: 8), now: 8).contains(.stop(pid: 103)))
+        _ = run(pool.handle(.reload, now: 8), now: 8)
+        #expect(pool.ready(pid: 105, now: 8.1).last == .stop(pid: 103))
+    }
+
+    @Test mutating func aReplacementThatNeverReportsReadyStopsTheOldWorkerAfterTheTimeout() {
+        _ = run(pool.start(now: 0), now: 0)
+        _ = run(pool.handle(.reload, now: 5), now: 5)
+        #expect(pool.nextDeadline == 5 + pool.configuration.readyTimeout)
+        #expect(pool.tick(now: 20).isEmpty)
+        let actions = pool.tick(now: 5 + pool.configuration.readyTimeout)
+        #expect(actions.contains(.stop(pid: 101)))
+        #expect(logs(actions).first?.contains("not ready after") == true)
+        #expect(pool.ready(pid: 103, now: 40).isEmpty, "too late: the old one is already draining")
+    }
+
+    @Test mutating func aReplacementThatCrashesBeforeReadyLeavesTheOldWorkerServing() {
+        _ = run(pool.start(now: 0), now: 0)
+        _ = run(pool.handle(.reload, now: 100), now: 100)
+        let actions = run(pool.exited(pid: 103, status: .signaled(11), now: 101), now: 101)
+        #expect(!actions.contains(.stop(pid: 101)))
+        #expect(Set(pool.livePIDs) == [101, 102, 104], "101 still serves; 104 replaces the crashed 103")
+        #expect(pool.ready(pid: 104, now: 102).last == .stop(pid: 101))
     }
 
     @Test mutating func aStopDuringAReloadStopsEveryone() {

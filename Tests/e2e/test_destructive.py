@@ -47,7 +47,7 @@ def test_health_follows_database_down_and_up(start_worker, own_mariadb):
     own_mariadb.stop()
     answers = poll_health(worker, 503)
     assert all(answer == (503, {"status": "unavailable", "database": "unavailable"}) for answer in answers), answers
-    assert worker.alive(), worker.log_text()
+    assert worker.alive(), harness.tail(worker.log_path)
 
     own_mariadb.start()
     answers = poll_health(worker, 200)

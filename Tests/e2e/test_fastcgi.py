@@ -30,7 +30,7 @@ def json_body(response):
 
 def assert_serves(worker, timeout=5.0):
     """The worker is alive and a new connection gets a health answer."""
-    assert worker.alive(), worker.log_text()
+    assert worker.alive(), harness.tail(worker.log_path)
     response = harness.health(worker.address, timeout=timeout)
     assert response.status == 200, response
 

@@ -90,7 +90,10 @@ def test_reload_under_post_load(site, rundir, capsys):
     with capsys.disabled():
         print(f"\n[SIGHUP under POST load] {total} requests, {non2xx} non-2xx, {socket_errors} socket errors")
     assert total > 500
-    assert non2xx + socket_errors <= 16, out
+    # Measured 0-2 per reload: a POST nginx sent into a connection whose close it had not seen yet (it does not retry
+    # POSTs). Each old worker serves on until its replacement accepts connections, then answers the next request on
+    # each kept connection and closes it with the response.
+    assert non2xx + socket_errors <= 8, out
 
 
 def test_graceful_stop_under_load_completes_requests_in_flight(site, bearer, capsys):
