@@ -197,16 +197,10 @@ public final class Server: Sendable {
         request.pointee.ipcFd = -1
         FCGX_Free(request, 0)
         if shutdown(connection, Int32(SHUT_WR)) == 0 {
+            let deadline = Self.monotonicMilliseconds() + 2000
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { trash in
-                var peer = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
-                let deadline = Self.monotonicMilliseconds() + 2000
-                while true {
-                    let left = deadline - Self.monotonicMilliseconds()
-                    guard left > 0 else { break }
-                    let ready = poll(&peer, 1, Int32(left))
-                    if ready < 0 && errno == EINTR { continue }
-                    guard ready > 0, Glibc.read(connection, trash.baseAddress, trash.count) > 0 else { break }
-                }
+                while Self.waitReadable(connection, until: deadline),
+                      Glibc.read(connection, trash.baseAddress, trash.count) > 0 {}
             }
         }
         close(connection)
@@ -214,15 +208,19 @@ public final class Server: Sendable {
 
     /// While stopping: waits up to the linger time for one more request on an idle kept connection. `true` when
     /// one came (serve it; the connection closes after its response), `false` when the connection was closed unused.
+    /// (Readable can also mean nginx closed it: libfcgi then finds out and the thread leaves.)
     private func lingerBeforeClosing(_ connection: Int32) -> Bool {
+        Self.waitReadable(connection, until: Self.monotonicMilliseconds() + Int(configuration.drainLingerMilliseconds))
+    }
+
+    /// Waits until `connection` is readable (`true`) or the monotonic `deadline` in milliseconds passes (`false`).
+    private static func waitReadable(_ connection: Int32, until deadline: Int) -> Bool {
         var peer = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
-        let deadline = Self.monotonicMilliseconds() + Int(configuration.drainLingerMilliseconds)
         while true {
-            let left = deadline - Self.monotonicMilliseconds()
+            let left = deadline - monotonicMilliseconds()
             guard left > 0 else { return false }
             let ready = poll(&peer, 1, Int32(left))
             if ready < 0 && errno == EINTR { continue }
-            // Readable: a request, or nginx closed it (libfcgi finds out and the thread leaves).
             return ready > 0
         }
     }
