@@ -41,6 +41,11 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("supervisor-pid"), help: .hidden)
     var supervisorPID: Int32?
 
+    /// The signal to send the supervisor once this worker accepts connections (given by a supervisor that waits for
+    /// it; an older supervisor gives none, and would die of a signal it does not handle).
+    @Option(name: .customLong("ready-signal"), help: .hidden)
+    var readySignal: Int32?
+
     @Option(name: .customLong("metrics-slot"), help: .hidden)
     var metricsSlot: Int?
 
@@ -53,7 +58,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         // Before any other thread exists: signals go to the watcher thread only.
         let stopSignals = [SIGTERM, SIGINT, SIGQUIT]
-        ProcessSignals.block(stopSignals + [SIGHUP, SIGUSR1, SIGUSR2])
+        ProcessSignals.block(stopSignals + [SIGHUP, SIGUSR1, SIGUSR2, Supervisor.readySignal])
 
         var flags: [String: String] = [:]
         if let listen { flags["listen"] = listen }
@@ -225,7 +230,7 @@ struct Serve: ParsableCommand {
             "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",
         ])
         // Tell the supervisor this worker is about to accept connections (during a reload it then stops the old one).
-        if worker, let supervisorPID { kill(supervisorPID, Supervisor.readySignal) }
+        if worker, let supervisorPID, let readySignal { kill(supervisorPID, readySignal) }
         try server.run { [logger] _ in
             AuthResponder(config: config, settings: settings, hasher: hashing, metrics: metrics, logger: logger)
         }
@@ -235,7 +240,8 @@ struct Serve: ParsableCommand {
 
     /// The command line of a worker: this command's options, with `--worker`.
     private func workerArguments() -> [String] {
-        var arguments = ["serve", "--worker", "--supervisor-pid", String(getpid())]
+        var arguments = ["serve", "--worker", "--supervisor-pid", String(getpid()),
+                         "--ready-signal", String(Supervisor.readySignal)]
         if let config = options.config { arguments += ["--config", config] }
         if let threads { arguments += ["--threads", String(threads)] }
         if let maxRequests { arguments += ["--max-requests", String(maxRequests)] }

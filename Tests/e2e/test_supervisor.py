@@ -58,6 +58,10 @@ def test_reload_replaces_every_worker_without_failing_requests(start_worker):
     after = set(workers_of(supervisor))
     assert len(after) == 2 and not (before & after)
     assert results and all(status == 200 for status in results), results[:20]
+    # Each old worker drained only once its replacement reported that it accepts connections.
+    log = supervisor.log_text()
+    for pid in after:
+        assert f"worker {pid} ready: the old worker of slot" in log
 
 
 def test_workers_are_recycled_after_max_requests(start_worker):
