@@ -5,8 +5,8 @@ import Glibc
 /// `limit` permits are held at once in the whole worker pool, whichever workers the requests reach.
 ///
 /// A permit is a cell holding its holder's pid, so a worker that dies while holding permits does not leak them:
-/// the supervisor frees a worker's cells when it reaps it (`SharedCounters.reclaimPermits(heldBy:)`), and a waiter that has slept for
-/// `reclaimInterval` frees the cells of holders that no longer exist. Waiters sleep on a futex (no polling while
+/// the supervisor frees a worker's cells when it reaps it (`SharedCounters.reclaimPermits(heldBy:)`), and a waiter
+/// that has slept for `reclaimMilliseconds` frees the cells of holders that no longer exist. Waiters sleep on a futex (no polling while
 /// permits are released normally). Processes may use different limits (old and new workers during a reload): each
 /// takes cells among its first `limit`, so the pool holds at most the largest limit in use.
 public final class SharedPermits: @unchecked Sendable {

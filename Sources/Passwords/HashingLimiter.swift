@@ -37,20 +37,21 @@ public final class HashingLimiter: PasswordHashing, Sendable {
     public static var defaultLimit: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     public func hash(_ password: String) throws(PasswordError) -> String {
-        let permit = permits.acquire()
-        defer { permits.release(permit) }
-        return try inner.hash(password)
+        try inTurn { () throws(PasswordError) in try inner.hash(password) }
     }
 
     public func check(_ password: String, against stored: String) -> PasswordCheck {
-        let permit = permits.acquire()
-        defer { permits.release(permit) }
-        return inner.check(password, against: stored)
+        inTurn { inner.check(password, against: stored) }
     }
 
     public func checkAgainstDummy(_ password: String) {
+        inTurn { inner.checkAgainstDummy(password) }
+    }
+
+    /// Runs `work` holding a permit.
+    private func inTurn<T, E: Error>(_ work: () throws(E) -> T) throws(E) -> T {
         let permit = permits.acquire()
         defer { permits.release(permit) }
-        inner.checkAgainstDummy(password)
+        return try work()
     }
 }

@@ -233,7 +233,9 @@ public struct WorkerPool: Sendable {
                 actions.append(.spawn(slot: index))
             }
             if let deadline = slots[index].readyDeadline, deadline <= now {
-                actions.append(.log(.warning, "worker \(slots[index].pid.map(String.init) ?? "-") of slot \(index) not ready after \(format(configuration.readyTimeout)): stopping the old one anyway"))
+                let replacement = slots[index].pid.map(String.init) ?? "-"
+                actions.append(.log(.warning, "worker \(replacement) of slot \(index) not ready after "
+                    + "\(format(configuration.readyTimeout)): stopping the old one anyway"))
                 actions += stopWaitingOldWorker(of: index, now: now)
             }
             for (pid, deadline) in slots[index].retiring where deadline > 0 && deadline <= now {

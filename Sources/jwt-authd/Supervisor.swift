@@ -125,7 +125,8 @@ final class Supervisor {
             slotOfPID[pid] = nil
             // A worker that died while hashing a password leaves its permits behind: free them for the others.
             if let freed = counters?.0.reclaimPermits(heldBy: pid), freed > 0 {
-                logger.notice("password-hash permits of an exited worker freed", metadata: ["worker.pid": "\(pid)", "permits": "\(freed)"])
+                logger.notice("password-hash permits of an exited worker freed",
+                              metadata: ["worker.pid": "\(pid)", "permits": "\(freed)"])
             }
             let exit: ExitStatus = (status & 0x7F) == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
             let crashesBefore = pool.crashes
