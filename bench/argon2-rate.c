@@ -6,6 +6,7 @@
  * Prints one JSON object: requests (verifications), errors, per_second, p50_ms, p99_ms.
  *
  * Usage: argon2-rate [--threads 2] [--duration 10] [--memory 19456] [--iterations 2] [--parallelism 1]
+ *                    [--window-file PATH]   (created when the measured window starts; see timing.h)
  */
 #include <argon2.h>
 #include <pthread.h>
@@ -23,6 +24,7 @@ static char encoded[256];
 static const char password[] = "bench-password-1";
 static pthread_barrier_t ready;
 static double end_time;
+static const char *window_file;
 
 struct worker {
     uint32_t *latencies;
@@ -72,6 +74,8 @@ int main(int argc, char **argv)
             iterations = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--parallelism"))
             parallelism = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--window-file"))
+            window_file = argv[i + 1];
         else {
             fprintf(stderr, "argon2-rate: unknown option %s\n", argv[i]);
             return 2;
@@ -94,6 +98,7 @@ int main(int argc, char **argv)
         pthread_create(&ids[i], NULL, run, &workers[i]);
     start = now();
     end_time = start + duration;
+    mark_window_start(window_file);
     pthread_barrier_wait(&ready);
     for (int i = 0; i < threads; i++)
         pthread_join(ids[i], NULL);

@@ -140,6 +140,13 @@ def _cpu_shares(first, last, root, our_comms=("c-responder",)):
             seen += 1
         return False
 
+    # A process that exited in between is counted in its parent's reaped-children time, whole: take off what it had
+    # used by the first snapshot (a load client started before a window that began later).
+    exited = {}
+    for pid, (ppid, _, ticks) in before.items():
+        if pid not in processes:
+            exited[ppid] = exited.get(ppid, 0) + ticks
+
     our_ticks = 0
     by_group = {}
     for pid, (_, comm, ticks) in processes.items():
@@ -147,6 +154,7 @@ def _cpu_shares(first, last, root, our_comms=("c-responder",)):
         kind = comm.split("/")[0].split("-")[0]
         earlier = before.get(pid)
         used = ticks - (earlier[2] if earlier and earlier[1].split("/")[0].split("-")[0] == kind else 0)
+        used -= exited.get(pid, 0)
         if used <= 0:
             continue
         if ours(pid):
@@ -190,9 +198,21 @@ def rss_sampler(args):
     signal.signal(signal.SIGINT, handler)
     start = time.monotonic()
     cpu_first = _cpu_snapshot() if args.root else None
+    # With a window file, the CPU reading restarts when the load client creates it (its measured window starts),
+    # checked every 50 ms at most; without one (or if it never appears), it covers the whole sampling.
+    window_file = getattr(args, "window_file", None)
+
+    def window_started():
+        nonlocal cpu_first, window_file
+        if window_file and os.path.exists(window_file):
+            window_file = None
+            if args.root:
+                cpu_first = _cpu_snapshot()
+
     peak, series = {}, []
     next_at = start
     while True:
+        window_started()
         sample = _sample(args.supervisor, args.pid)
         series.append([round(time.monotonic() - start, 1), {pid: s["rss_kib"] for pid, s in sample.items()}])
         for pid, s in sample.items():
@@ -205,6 +225,7 @@ def rss_sampler(args):
         next_at += args.interval
         while not stop and time.monotonic() < next_at:
             time.sleep(min(0.05, max(0.0, next_at - time.monotonic())))
+            window_started()
     result = {"peak": peak, "series": series}
     if cpu_first:
         result["cpu"] = _cpu_shares(cpu_first, _cpu_snapshot(), args.root)
@@ -330,7 +351,7 @@ def summarise(results):
 
 
 def _sort_key(row):
-    variant_order = {"default": 0, "keepalive-off": 1, "log-requests": 2}
+    variant_order = {"default": 0, "keepalive-off": 1, "log-requests": 2, "db-own-cpu": 3}
     return (variant_order.get(row["variant"], 9), row["workers"],
             ROUTE_ORDER.index(row["route"]) if row["route"] in ROUTE_ORDER else 99)
 
@@ -559,6 +580,7 @@ def main():
             p.add_argument("--out", required=True)
             p.add_argument("--interval", type=float, default=0.5)
             p.add_argument("--root", type=int, help="the bench's PID: CPU of its process tree is 'ours'")
+            p.add_argument("--window-file", help="start the CPU reading when this file appears")
     sub.add_parser("summary")
     p = sub.add_parser("report")
     p.add_argument("results")

@@ -15,6 +15,9 @@
  * read. Any status other than 200, a malformed answer or a socket error is an error: that connection logs in
  * again on a new TCP connection and carries on (so one failure does not end its load).
  *
+ * --window-file PATH: the file is created when the measured window starts (after the logins), so that bench/run's
+ * CPU sampler can leave the logins' Argon2id hashing out of the CPU per rotation.
+ *
  * --static PATH instead sends "GET PATH" in the same loop (no login, any 2xx counts): the client's own ceiling
  * against nginx's `return 204`, to show it is not the bottleneck.
  *
@@ -23,7 +26,7 @@
  *
  * Usage: refresh-client --port P [--host 127.0.0.1] [--connections 32] [--duration 10] [--users 16]
  *                       [--email-format bench-%d@example.com] [--password PW] [--login-concurrency 2]
- *                       [--static PATH]
+ *                       [--static PATH] [--window-file PATH]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -60,6 +63,7 @@ static sem_t login_slots; /* logins at once: each one holds an Argon2 buffer (19
 
 static pthread_barrier_t ready, go; /* logged in; window set */
 static double start_time, end_time;
+static const char *window_file; /* created when the measured window starts */
 
 struct worker {
     int index;
@@ -354,6 +358,8 @@ int main(int argc, char **argv)
             login_concurrency = atoi(value);
         else if (!strcmp(option, "--static"))
             static_path = value;
+        else if (!strcmp(option, "--window-file"))
+            window_file = value;
         else {
             fprintf(stderr, "refresh-client: unknown option %s\n", option);
             return 2;
@@ -384,6 +390,7 @@ int main(int argc, char **argv)
     pthread_barrier_wait(&ready);
     start_time = now();
     end_time = start_time + duration;
+    mark_window_start(window_file);
     pthread_barrier_wait(&go);
     for (int i = 0; i < connections; i++)
         pthread_join(threads[i], NULL);

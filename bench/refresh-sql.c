@@ -23,6 +23,7 @@
  * p90_ms, p99_ms, max_ms.
  *
  * Usage: refresh-sql --socket PATH --database DB [--user USER] [--connections 32] [--duration 10]
+ *                    [--window-file PATH]   (created when the measured window starts; see timing.h)
  */
 #define _GNU_SOURCE
 #include <mysql.h>
@@ -46,6 +47,7 @@ static int user_count;
 
 static pthread_barrier_t ready, go;
 static double end_time;
+static const char *window_file; /* created when the measured window starts */
 
 struct worker {
     int index;
@@ -329,13 +331,16 @@ int main(int argc, char **argv)
             connections = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--duration"))
             duration = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--window-file"))
+            window_file = argv[i + 1];
         else {
             fprintf(stderr, "refresh-sql: unknown option %s\n", argv[i]);
             return 2;
         }
     }
     if (!socket_path || !database || connections < 1 || duration <= 0 || argc % 2 == 0) {
-        fprintf(stderr, "usage: refresh-sql --socket PATH --database DB [--user U] [--connections N] [--duration S]\n");
+        fprintf(stderr, "usage: refresh-sql --socket PATH --database DB [--user U] [--connections N] [--duration S]"
+                        " [--window-file PATH]\n");
         return 2;
     }
     mysql_library_init(0, NULL, NULL);
@@ -369,6 +374,7 @@ int main(int argc, char **argv)
     pthread_barrier_wait(&ready);
     start = now();
     end_time = start + duration;
+    mark_window_start(window_file);
     pthread_barrier_wait(&go);
     for (int i = 0; i < connections; i++)
         pthread_join(threads[i], NULL);
