@@ -74,6 +74,52 @@ final class AccountTests {
         _ = try auth.login(email: "carol@example.com", password: "correct horse", client: ClientContext(ip: "198.51.100.9"))
     }
 
+    @Test func oneReadGivesBothLoginThrottlesAndWhetherTheAccountHasACount() throws {
+        let settings = auth.settings.throttle
+        let home = "203.0.113.50", elsewhere = "203.0.113.51"
+        var state = try auth.loginThrottle(email: "dave@example.com", ip: home)
+        #expect(state.accountWait == nil && state.addressWait == nil && !state.accountRecorded)
+
+        // Failures below both limits: recorded, no wait.
+        try auth.recordFailure(.loginAccount, "dave@example.com")
+        try auth.recordFailure(.loginIP, home)
+        state = try auth.loginThrottle(email: "dave@example.com", ip: home)
+        #expect(state.accountRecorded && state.accountWait == nil && state.addressWait == nil)
+
+        // The account over its limit waits from any address; the address over its limit waits for any account.
+        for _ in 1..<settings.loginPerAccount { try auth.recordFailure(.loginAccount, "dave@example.com") }
+        for _ in 1..<settings.loginPerIP { try auth.recordFailure(.loginIP, home) }
+        state = try auth.loginThrottle(email: "dave@example.com", ip: elsewhere)
+        #expect((state.accountWait ?? 0) > 0 && state.addressWait == nil)
+        state = try auth.loginThrottle(email: "erin@example.com", ip: home)
+        #expect(state.accountWait == nil && (state.addressWait ?? 0) > 0 && !state.accountRecorded)
+        state = try auth.loginThrottle(email: "dave@example.com", ip: home)
+        #expect((state.accountWait ?? 0) > 0 && (state.addressWait ?? 0) > 0)
+        // Each answer is about its own scope: the account's count is not the address's and vice versa.
+        #expect(try auth.throttleDelay(.loginAccount, home) == nil)
+        #expect(try auth.throttleDelay(.loginIP, "dave@example.com") == nil)
+
+        // Once the window has ended nobody waits, but the account's row is still there to reset.
+        fixture.clock.advance(Double(settings.windowSeconds) + 1)
+        state = try auth.loginThrottle(email: "dave@example.com", ip: home)
+        #expect(state.accountWait == nil && state.addressWait == nil && state.accountRecorded)
+    }
+
+    @Test func aSuccessfulLoginWithoutFailuresLeavesTheThrottleTableAlone() throws {
+        _ = try auth.createUser(email: "frank@example.com", password: "correct horse")
+        let other = ClientContext(ip: "192.0.2.77")
+        #expect(throws: AuthError.invalidCredentials) {
+            try self.auth.login(email: "frank@example.com", password: "wrong horse", client: other)
+        }
+        // A success from another address resets the account's count, not the address's.
+        _ = try auth.login(email: "frank@example.com", password: "correct horse", client: client)
+        let scopes = try Connection(url: fixture.url).query("SELECT scope FROM auth_throttle").map { try $0.string("scope") }
+        #expect(scopes == ["login_ip"])
+        _ = try auth.login(email: "frank@example.com", password: "correct horse", client: client)
+        #expect(try Connection(url: fixture.url).query("SELECT scope FROM auth_throttle").count == 1)
+        #expect(try auth.loginThrottle(email: "frank@example.com", ip: "192.0.2.77").accountRecorded == false)
+    }
+
     @Test func failedLoginsAreThrottledPerAddressAcrossAccounts() throws {
         let attacker = ClientContext(ip: "192.0.2.66")
         for index in 0..<5 {

@@ -1,4 +1,5 @@
 @testable import AuthCore
+import CryptoPrimitives
 import Foundation
 import MariaDB
 import TestSupport
@@ -27,13 +28,13 @@ final class QueryPlanTests {
         }
     }
 
-    private func expectIndexed(_ name: String, _ sql: String, _ values: [DatabaseValue]) throws {
+    private func expectIndexed(_ name: String, _ sql: String, _ values: [DatabaseValue], rows maximum: Int64 = 1) throws {
         let rows = try plan(sql, values)
         #expect(!rows.isEmpty, "\(name): no plan")
         for row in rows {
             #expect(row.type != "ALL" && row.type != "index", "\(name): full scan of \(row.table): \(row)")
             #expect(row.key != nil, "\(name): no key used for \(row.table): \(row)")
-            #expect((row.rows ?? 0) <= 1, "\(name): \(row.rows ?? -1) rows examined in \(row.table)")
+            #expect((row.rows ?? 0) <= maximum, "\(name): \(row.rows ?? -1) rows examined in \(row.table)")
         }
     }
 
@@ -63,6 +64,25 @@ final class QueryPlanTests {
                           [.string(session), .string(claims.userID), .date(now), .date(now.addingTimeInterval(-86_400))])
         try expectIndexed("sessionActive", HotPathSQL.sessionActive,
                           [.string(session), .date(now), .date(now.addingTimeInterval(-86_400))])
+
+        // Login's throttles: failures of other accounts and addresses on record; the read is two key lookups.
+        for index in 0..<20 {
+            #expect(throws: AuthError.invalidCredentials) {
+                try self.auth.login(email: "plan\(index)@example.com", password: "wrong horse",
+                                    client: ClientContext(ip: "198.51.100.\(index)"))
+            }
+        }
+        _ = try Connection(url: fixture.url).query("ANALYZE TABLE auth_throttle")
+        let digest = { (scope: String, subject: String) in DatabaseValue.bytes(SHA256.hash(Array("\(scope)\u{0}\(subject)".utf8))) }
+        let throttlePlan = try plan(HotPathSQL.loginThrottles, [
+            .string("login_account"), digest("login_account", "plan3@example.com"),
+            .string("login_ip"), digest("login_ip", "198.51.100.3"),
+        ])
+        #expect(throttlePlan.count == 1 && throttlePlan.first?.key == "PRIMARY", "loginThrottles: \(throttlePlan)")
+        try expectIndexed("loginThrottles", HotPathSQL.loginThrottles, [
+            .string("login_account"), digest("login_account", "plan3@example.com"),
+            .string("login_ip"), digest("login_ip", "198.51.100.3"),
+        ], rows: 2)
     }
 }
 

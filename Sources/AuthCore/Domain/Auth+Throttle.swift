@@ -27,10 +27,46 @@ extension Auth {
 
     /// Seconds to wait when `subject` is over its limit in the current window, or `nil` when it may try.
     public func throttleDelay(_ scope: ThrottleScope, _ subject: String) throws -> Int? {
-        let now = clock.now()
         guard let row = try connection.query("""
             SELECT window_start, failures FROM auth_throttle WHERE scope = ? AND subject = ?
             """, [.string(scope.rawValue), key(scope, subject)]).first else { return nil }
+        return try delay(scope, row, now: clock.now())
+    }
+
+    /// What a login's two throttles say, read in one statement.
+    package struct LoginThrottle {
+        /// Seconds to wait when the account is over its limit, or `nil`.
+        package var accountWait: Int?
+        /// Seconds to wait when the client address is over its limit, or `nil`.
+        package var addressWait: Int?
+        /// Whether the account had failures on record: only then does a successful login have a count to reset.
+        package var accountRecorded = false
+    }
+
+    /// The account's and the client address's throttles in one read (a login's first statement).
+    package func loginThrottle(email: String, ip: String) throws -> LoginThrottle {
+        let now = clock.now()
+        let rows = try connection.query(HotPathSQL.loginThrottles, [
+            .string(ThrottleScope.loginAccount.rawValue), key(.loginAccount, email),
+            .string(ThrottleScope.loginIP.rawValue), key(.loginIP, ip),
+        ])
+        var state = LoginThrottle()
+        for row in rows {
+            switch try row.string("scope") {
+            case ThrottleScope.loginAccount.rawValue:
+                state.accountRecorded = true
+                state.accountWait = try delay(.loginAccount, row, now: now)
+            case ThrottleScope.loginIP.rawValue:
+                state.addressWait = try delay(.loginIP, row, now: now)
+            default:
+                break
+            }
+        }
+        return state
+    }
+
+    /// The wait a throttle row imposes: `nil` below the limit or once its window has ended.
+    private func delay(_ scope: ThrottleScope, _ row: Row, now: Date) throws -> Int? {
         let windowEnd = try row.date("window_start").addingTimeInterval(Double(settings.throttle.windowSeconds))
         guard windowEnd > now, try row.int("failures") >= Int64(limit(of: scope)) else { return nil }
         return max(1, Int(windowEnd.timeIntervalSince(now).rounded(.up)))

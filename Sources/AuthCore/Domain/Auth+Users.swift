@@ -75,8 +75,9 @@ extension Auth {
     /// rehashes a hash that is bcrypt, Argon2i or weaker than the current parameters.
     public func login(email rawEmail: String, password: String, client: ClientContext) throws -> TokenPair {
         let email = Self.normalize(email: rawEmail)
-        for (scope, subject) in [(ThrottleScope.loginAccount, email), (.loginIP, client.ip)] {
-            if let wait = try throttleDelay(scope, subject) {
+        let throttle = try loginThrottle(email: email, ip: client.ip)
+        for (scope, wait) in [(ThrottleScope.loginAccount, throttle.accountWait), (.loginIP, throttle.addressWait)] {
+            if let wait {
                 logger.notice("login throttled", metadata: ["event": "login_throttled", "scope": "\(scope.rawValue)",
                                                             "client.ip": "\(client.ip)"])
                 throw AuthError.throttled(retryAfter: wait)
@@ -99,7 +100,9 @@ extension Auth {
             throw AuthError.invalidCredentials
         }
         let user = try Auth.user(from: row)
-        try resetThrottle(.loginAccount, email)
+        // Only an account with failures on record has a count to reset (a failure recorded since the read above
+        // stays: it happened, and it ends with its window).
+        if throttle.accountRecorded { try resetThrottle(.loginAccount, email) }
         if needsRehash, let upgraded = try? hasher.hash(password) {
             try connection.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?",
                                    [.string(upgraded), .date(clock.now()), .string(user.id), .string(stored ?? "")])

@@ -1,5 +1,6 @@
-/// The statements of the busiest routes (refresh, me, the session check), named so that a test can `EXPLAIN` the
-/// very text the service runs and prove every one is an index lookup (Tests/AuthCoreTests/QueryPlanTests.swift).
+/// The statements of the busiest routes (refresh, me, the session check, login's throttles), named so that a test
+/// can `EXPLAIN` the very text the service runs and prove every one is an index lookup
+/// (Tests/AuthCoreTests/QueryPlanTests.swift).
 package enum HotPathSQL {
     /// Refresh: the session row, locked first (every rotation of a family queues here, in one order).
     package static let lockSession = "SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = ? FOR UPDATE"
@@ -22,6 +23,11 @@ package enum HotPathSQL {
     package static let activeSessionUser = """
         SELECT \(Auth.userColumns) FROM sessions s JOIN users u ON u.id = s.user_id
         WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at > ?
+        """
+    /// Login: the account's and the client address's throttle rows, in one read (two primary-key lookups).
+    package static let loginThrottles = """
+        SELECT scope, window_start, failures FROM auth_throttle
+        WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)
         """
     /// Routes that act on the session: is it still active?
     package static let sessionActive = """
