@@ -501,8 +501,14 @@ def chart(rows, path):
     ax.set_xticks(range(len(routes)))
     ax.set_xticklabels([CHART_LABEL[r] for r in routes], fontsize=8)
     ax.set_ylabel("requests per second (log scale; median of rounds)")
+    own_cpu = [r for r in rows if r["variant"] == "db-own-cpu" and r["route"] == "refresh"
+               and r["ratio_baseline"] is not None]
+    refresh_note = "refresh ÷ raw MariaDB transaction (all on shared CPUs"
+    for r in own_cpu:
+        refresh_note += f"; MariaDB on its own CPU, {r['workers']} worker{'s' if r['workers'] > 1 else ''}: " \
+                        f"×{r['ratio_baseline']:.2f}"
     ax.set_title("jwt-authd through nginx (FastCGI, persistent connections) — throughput by route and worker count\n"
-                 "×: ratio to the C responder; refresh ÷ raw MariaDB transaction; login ÷ libargon2", fontsize=9.5)
+                 f"×: ratio to the C responder; {refresh_note}); login ÷ libargon2", fontsize=9.5)
     ax.grid(axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
