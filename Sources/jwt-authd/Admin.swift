@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuthCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Reads a password without echo from a terminal, or one line from standard input — never from argv.
@@ -18,7 +19,7 @@ enum PasswordInput {
     }
 
     private static func readHidden(_ prompt: String) throws -> String {
-        FileHandle.standardError.write(Data(prompt.utf8))
+        writeStandardError(prompt)
         var saved = termios()
         tcgetattr(STDIN_FILENO, &saved)
         var quiet = saved
@@ -26,7 +27,7 @@ enum PasswordInput {
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
         defer {
             tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
-            FileHandle.standardError.write(Data("\n".utf8))
+            writeStandardError("\n")
         }
         guard let line = Swift.readLine(strippingNewline: true), !line.isEmpty else { throw CommandError("no password given") }
         return line
@@ -186,7 +187,7 @@ struct APIKeyCommand: ParsableCommand {
                 try auth.createAPIKey(userID: try UserCommand.find(auth, email).id, name: name, expiresAt: expiry)
             }
             print(created.rawKey)
-            FileHandle.standardError.write(Data("key \(created.info.id) created; it is shown only now\n".utf8))
+            writeStandardError("key \(created.info.id) created; it is shown only now\n")
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuthCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import MariaDB
 import Passwords
@@ -19,8 +20,8 @@ enum AuthEnvironment {
         } catch let error as ConfigError {
             ConfigLoading.fail(error)
         } catch {
-            FileHandle.standardError.write(Data("jwt-authd: \(error)\n".utf8))
-            Foundation.exit(1)
+            writeStandardError("jwt-authd: \(error)\n")
+            Glibc.exit(1)
         }
     }
 }

@@ -1,5 +1,6 @@
 import AuthCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import FastCGI
 
 /// Gathers the configuration sources of this process and reports problems the way operators need them.
@@ -21,7 +22,9 @@ enum ConfigLoading {
             } catch let error as ConfigError {
                 throw error
             } catch {
-                throw ConfigError(problems: [.init(key: path, message: "cannot be read: check the path and permissions (\(error.localizedDescription))")])
+                // The system's reason when the file cannot be opened (missing, no permission), else the error itself.
+                let reason = access(path, R_OK) == 0 ? "\(error)" : String(cString: strerror(errno))
+                throw ConfigError(problems: [.init(key: path, message: "cannot be read: check the path and permissions (\(reason))")])
             }
             file = try ConfigSources.parseFile(text, path: path)
         }
@@ -48,7 +51,7 @@ enum ConfigLoading {
 
     /// Prints a configuration error and exits with EX_CONFIG (78).
     static func fail(_ error: ConfigError) -> Never {
-        FileHandle.standardError.write(Data("jwt-authd: \(error)\n".utf8))
+        writeStandardError("jwt-authd: \(error)\n")
         exit(78)
     }
 }

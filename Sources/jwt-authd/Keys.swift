@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuthCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import JOSE
 import StrictJSON
 import CryptoPrimitives

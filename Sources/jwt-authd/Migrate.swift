@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuthCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import JOSE
 import Logging
 import MariaDB
@@ -34,7 +35,7 @@ struct Migrate: ParsableCommand {
             let applied = try Migrator(connection: connection, logger: logger).migrate()
             Swift.print(applied.isEmpty ? "schema is up to date" : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
         } catch {
-            FileHandle.standardError.write(Data("jwt-authd: migrate failed on \(url): \(error)\n".utf8))
+            writeStandardError("jwt-authd: migrate failed on \(url): \(error)\n")
             throw ExitCode(1)
         }
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Dropping root after the socket is bound, and log files that SIGUSR1 reopens.
 enum ProcessSetup {

@@ -2,7 +2,9 @@ import ArgumentParser
 import AuthCore
 import AuthHTTP
 import FastCGI
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 import Passwords
 import Synchronization
@@ -83,7 +85,7 @@ struct Serve: ParsableCommand {
         } catch let error as ConfigError {
             ConfigLoading.fail(error)
         } catch {
-            FileHandle.standardError.write(Data("jwt-authd: the password hasher refused its parameters: \(error)\n".utf8))
+            writeStandardError("jwt-authd: the password hasher refused its parameters: \(error)\n")
             throw ExitCode(78)
         }
 
@@ -93,7 +95,7 @@ struct Serve: ParsableCommand {
             do {
                 try ProcessSetup.redirectStandardError(to: file)
             } catch {
-                FileHandle.standardError.write(Data("jwt-authd: \(error)\n".utf8))
+                writeStandardError("jwt-authd: \(error)\n")
                 throw ExitCode(78)
             }
         }
@@ -113,12 +115,12 @@ struct Serve: ParsableCommand {
         if !worker, let listen = config.listen, listen != "fd0", listen != "stdin", ListenSocket.inheritedSocketIsPresent() {
             // Under mod_fcgid or spawn-fcgi a configured address would leave the inherited socket unserved (every
             // request hangs): say so instead of guessing.
-            FileHandle.standardError.write(Data("""
+            writeStandardError("""
                 jwt-authd: a listening socket was inherited on fd 0 (mod_fcgid, spawn-fcgi) but listen = \(listen) is \
                 configured: remove listen (JWT_AUTHD_LISTEN) to serve fd 0 as one worker, or use --listen fd0 to \
                 supervise workers on it
 
-                """.utf8))
+                """)
             throw ExitCode(78)
         }
         let socket: ListenSocket
@@ -126,7 +128,7 @@ struct Serve: ParsableCommand {
             let address = inherited ? ListenAddress.inherited : try ListenAddress(parsing: config.listen!)
             socket = try ListenSocket.open(address, mode: config.server.socketMode)
         } catch {
-            FileHandle.standardError.write(Data("jwt-authd: cannot listen: \(error)\n".utf8))
+            writeStandardError("jwt-authd: cannot listen: \(error)\n")
             throw ExitCode(1)
         }
         if let user, !worker {
@@ -136,7 +138,7 @@ struct Serve: ParsableCommand {
                 try ProcessSetup.dropPrivileges(user: user, group: group, socketPath: path, logFile: config.logFile)
                 logger.info("running as \(user)", metadata: ["uid": "\(getuid())", "gid": "\(getgid())"])
             } catch {
-                FileHandle.standardError.write(Data("jwt-authd: \(error)\n".utf8))
+                writeStandardError("jwt-authd: \(error)\n")
                 throw ExitCode(1)
             }
         }
@@ -207,16 +209,15 @@ struct Serve: ParsableCommand {
             }
             if stopRequests.add(1, ordering: .relaxed).newValue > 1 {
                 logger.notice("second stop signal: exiting now", metadata: ["signal": "\(signal)"])
-                Foundation.exit(0)
+                Glibc.exit(0)
             }
             logger.info("stopping: finishing requests in flight", metadata: ["signal": "\(signal)"])
             server.stop()
             // Bound the drain: a request stuck on a dead peer must not keep the process forever.
-            Thread.detachNewThread {
-                Thread.sleep(forTimeInterval: TimeInterval(drainTimeout))
+            DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(drainTimeout)) {
                 logger.warning("drain timeout reached: exiting with requests still in flight",
                                metadata: ["server.drain_timeout": "\(drainTimeout)s"])
-                Foundation.exit(0)
+                Glibc.exit(0)
             }
         }
 

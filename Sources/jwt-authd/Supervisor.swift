@@ -1,5 +1,6 @@
 import FastCGI
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import AuthHTTP
 import ProcessManager

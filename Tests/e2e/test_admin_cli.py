@@ -68,6 +68,11 @@ def test_a_bad_configuration_stops_start_up_naming_the_key(authd_bin, base_env, 
         assert named in result.stderr, (overrides, result.stderr)
         for secret in (base_env["JWT_ACCESS_SECRET"], base_env["JWT_REFRESH_SECRET"]):
             assert secret not in result.stderr
+    # A configuration file that cannot be read: the system's reason, in a sentence.
+    missing = cli(authd_bin, base_env, "serve", "--config", f"{rundir}/missing.toml")
+    assert missing.returncode == 78
+    assert f"{rundir}/missing.toml: cannot be read: check the path and permissions (No such file or directory)" \
+        in missing.stderr
     checked = cli(authd_bin, {**base_env, "JWT_AUTHD_LISTEN": "127.0.0.1:9000"}, "config", "check")
     assert checked.returncode == 0 and "tokens.access_secret = ****" in checked.stdout
     assert base_env["JWT_ACCESS_SECRET"] not in checked.stdout

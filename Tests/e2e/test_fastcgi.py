@@ -275,6 +275,49 @@ def test_stopping_worker_answers_one_more_request_on_an_idle_kept_connection_the
     assert worker.wait(timeout=5) == 0
 
 
+def _stall_then_stop(address, stop, gone):
+    """Sends a request's params but never its body (the connection stays open), then `stop()`, then `gone()` until
+    the process has ended: returns the seconds that took."""
+    with FastCGIConnection(address, timeout=10) as conn:
+        conn.begin(http_params("POST", "/api/auth/logout", body_length=10, content_type="application/json"))
+        time.sleep(0.3)  # a thread has taken the request and waits for its body, which never comes
+        started = time.monotonic()
+        stop()
+        gone()
+        return time.monotonic() - started
+
+
+def test_a_stalled_request_keeps_a_supervised_worker_only_until_the_drain_timeout(start_worker):
+    """A peer that sent its params but never its body must not keep the service after a stop: the supervisor kills
+    the worker once server.drain_timeout has passed, and says so."""
+    supervisor = start_worker(threads=2, env={"JWT_AUTHD_DRAIN_TIMEOUT": "1s"})
+    status = []
+    waited = _stall_then_stop(supervisor.address, lambda: supervisor.send_signal(signal.SIGTERM),
+                              lambda: status.append(supervisor.wait(timeout=10)))
+    assert status == [0]
+    assert 0.9 <= waited < 5, f"exited after {waited:.2f} s (drain timeout 1 s)"
+    assert "did not finish within the drain timeout" in supervisor.log_text()
+
+
+def test_a_stalled_request_keeps_a_lone_worker_only_until_the_drain_timeout(spawn_fcgi, authd_bin, base_env, rundir):
+    """The same for a worker without a supervisor (spawn-fcgi, mod_fcgid): its own timer ends the process."""
+    sock, pidfile, log_path = rundir / "lone.sock", rundir / "lone.pid", rundir / "worker-lone.log"
+    # spawn-fcgi closes the child's standard error: the worker logs to a file.
+    env = {**base_env, "JWT_AUTHD_DRAIN_TIMEOUT": "1s", "JWT_AUTHD_LOG_FILE": str(log_path)}
+    subprocess.run([spawn_fcgi, "-s", str(sock), "-F", "1", "-P", str(pidfile), "--", str(authd_bin), "serve",
+                    "--threads", "2"], env=env, stdout=subprocess.DEVNULL, check=True, timeout=10)
+    pid = int(pidfile.read_text().split()[0])
+    try:
+        harness.wait_until(lambda: _try_health(f"unix:{sock}"), 10, "the lone worker")
+        waited = _stall_then_stop(f"unix:{sock}", lambda: os.kill(pid, signal.SIGTERM),
+                                  lambda: harness.wait_until(lambda: harness.process_gone(pid), 10, f"worker {pid} gone"))
+    finally:
+        if not harness.process_gone(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert 0.9 <= waited < 5, f"exited after {waited:.2f} s (drain timeout 1 s)"
+    assert "drain timeout reached: exiting with requests still in flight" in log_path.read_text()
+
+
 def test_stopping_worker_closes_an_unused_kept_connection_after_the_linger(start_worker):
     worker = start_worker(threads=2)
     with FastCGIConnection(worker.address, timeout=10) as conn:
