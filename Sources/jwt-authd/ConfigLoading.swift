@@ -22,9 +22,9 @@ enum ConfigLoading {
             } catch let error as ConfigError {
                 throw error
             } catch {
-                // The system's reason when the file cannot be opened (missing, no permission), else the error itself.
-                let reason = access(path, R_OK) == 0 ? "\(error)" : String(cString: strerror(errno))
-                throw ConfigError(problems: [.init(key: path, message: "cannot be read: check the path and permissions (\(reason))")])
+                throw ConfigError(problems: [.init(key: path, message: """
+                    cannot be read: check the path and permissions (\(Self.unreadableReason(path, error)))
+                    """)])
             }
             file = try ConfigSources.parseFile(text, path: path)
         }
@@ -34,6 +34,16 @@ enum ConfigLoading {
 
     /// Key files must not be readable by other users (like ssh's private keys). A file readable by its group is
     /// fine (e.g. group `jwt-authd` for the workers after `--user`); one that anybody can read is refused.
+    /// Why a configuration file could not be read, in the system's words (missing, no permission, a directory);
+    /// the read's own error when the file looks readable.
+    private static func unreadableReason(_ path: String, _ error: any Error) -> String {
+        var info = stat()
+        if stat(path, &info) != 0 { return String(cString: strerror(errno)) }
+        if (info.st_mode & S_IFMT) == S_IFDIR { return String(cString: strerror(EISDIR)) }
+        if access(path, R_OK) != 0 { return String(cString: strerror(errno)) }
+        return "\(error)"
+    }
+
     static func keyFilePermissionProblems(_ tokens: Config.Tokens) -> [ConfigError.Problem] {
         var problems: [ConfigError.Problem] = []
         var files: [(String, String)] = []

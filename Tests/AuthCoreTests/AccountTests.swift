@@ -111,13 +111,24 @@ final class AccountTests {
         #expect(throws: AuthError.invalidCredentials) {
             try self.auth.login(email: "frank@example.com", password: "wrong horse", client: other)
         }
-        // A success from another address resets the account's count, not the address's.
+        // A success from another address resets the account's count (one DELETE), not the address's.
+        var deletes = try deleteStatements()
         _ = try auth.login(email: "frank@example.com", password: "correct horse", client: client)
-        let scopes = try Connection(url: fixture.url).query("SELECT scope FROM auth_throttle").map { try $0.string("scope") }
+        #expect(try deleteStatements() == deletes + 1)
+        let scopes = try Connection(url: fixture.url).query("SELECT scope FROM auth_throttle")
+            .map { try $0.string("scope") }
         #expect(scopes == ["login_ip"])
+        // Nothing on record for the account: the next success sends no DELETE at all.
+        deletes = try deleteStatements()
         _ = try auth.login(email: "frank@example.com", password: "correct horse", client: client)
+        #expect(try deleteStatements() == deletes)
         #expect(try Connection(url: fixture.url).query("SELECT scope FROM auth_throttle").count == 1)
-        #expect(try auth.loginThrottle(email: "frank@example.com", ip: "192.0.2.77").accountRecorded == false)
+    }
+
+    /// DELETE statements run so far on the service's own connection (its session counter).
+    private func deleteStatements() throws -> Int64 {
+        let row = try #require(try auth.connection.query("SHOW SESSION STATUS LIKE 'Com_delete'").first)
+        return Int64(try row.string("Value")) ?? -1
     }
 
     @Test func failedLoginsAreThrottledPerAddressAcrossAccounts() throws {

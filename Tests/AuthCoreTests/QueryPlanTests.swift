@@ -28,7 +28,8 @@ final class QueryPlanTests {
         }
     }
 
-    private func expectIndexed(_ name: String, _ sql: String, _ values: [DatabaseValue], rows maximum: Int64 = 1) throws {
+    private func expectIndexed(_ name: String, _ sql: String, _ values: [DatabaseValue],
+                               rows maximum: Int64 = 1) throws {
         let rows = try plan(sql, values)
         #expect(!rows.isEmpty, "\(name): no plan")
         for row in rows {
@@ -73,7 +74,9 @@ final class QueryPlanTests {
             }
         }
         _ = try Connection(url: fixture.url).query("ANALYZE TABLE auth_throttle")
-        let digest = { (scope: String, subject: String) in DatabaseValue.bytes(SHA256.hash(Array("\(scope)\u{0}\(subject)".utf8))) }
+        let digest = { (scope: String, subject: String) in
+            DatabaseValue.bytes(SHA256.hash(Array("\(scope)\u{0}\(subject)".utf8)))
+        }
         let throttlePlan = try plan(HotPathSQL.loginThrottles, [
             .string("login_account"), digest("login_account", "plan3@example.com"),
             .string("login_ip"), digest("login_ip", "198.51.100.3"),

@@ -73,6 +73,9 @@ def test_a_bad_configuration_stops_start_up_naming_the_key(authd_bin, base_env, 
     assert missing.returncode == 78
     assert f"{rundir}/missing.toml: cannot be read: check the path and permissions (No such file or directory)" \
         in missing.stderr
+    directory = cli(authd_bin, base_env, "serve", "--config", str(rundir))
+    assert directory.returncode == 78 and "cannot be read: check the path and permissions (Is a directory)" \
+        in directory.stderr
     checked = cli(authd_bin, {**base_env, "JWT_AUTHD_LISTEN": "127.0.0.1:9000"}, "config", "check")
     assert checked.returncode == 0 and "tokens.access_secret = ****" in checked.stdout
     assert base_env["JWT_ACCESS_SECRET"] not in checked.stdout

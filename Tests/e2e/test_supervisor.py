@@ -91,6 +91,17 @@ def test_a_reload_with_a_broken_configuration_keeps_the_workers(start_worker, ru
     assert workers_of(supervisor) != before
 
 
+def test_no_process_loads_foundation_or_icu(start_worker):
+    """jwt-authd needs only FoundationEssentials: Foundation and its ICU data would add ~6 MiB to every worker."""
+    supervisor = start_worker(threads=2, args=("--workers", "2"))
+    wait_for(lambda: len(workers_of(supervisor)) == 2, what="two workers")
+    for pid in [supervisor.proc.pid, *workers_of(supervisor)]:
+        maps = open(f"/proc/{pid}/maps").read()
+        assert "jwt-authd" in maps and "libswiftCore.so" in maps  # the check reads the right process
+        for library in ("libFoundation.so", "libFoundationInternationalization.so", "lib_FoundationICU.so"):
+            assert library not in maps, f"{library} is loaded in {pid}"
+
+
 def test_sigterm_stops_everything_and_leaves_no_process(start_worker):
     supervisor = start_worker(threads=2, args=("--workers", "2"))
     wait_for(lambda: len(workers_of(supervisor)) == 2, what="two workers")
