@@ -32,8 +32,6 @@ enum ConfigLoading {
                              inheritedSocket: ListenSocket.inheritedSocketIsPresent())
     }
 
-    /// Key files must not be readable by other users (like ssh's private keys). A file readable by its group is
-    /// fine (e.g. group `jwt-authd` for the workers after `--user`); one that anybody can read is refused.
     /// Why a configuration file could not be read, in the system's words (missing, no permission, a directory);
     /// the read's own error when the file looks readable.
     private static func unreadableReason(_ path: String, _ error: any Error) -> String {
@@ -44,6 +42,8 @@ enum ConfigLoading {
         return "\(error)"
     }
 
+    /// Key files must not be readable by other users (like ssh's private keys). A file readable by its group is
+    /// fine (e.g. group `jwt-authd` for the workers after `--user`); one that anybody can read is refused.
     static func keyFilePermissionProblems(_ tokens: Config.Tokens) -> [ConfigError.Problem] {
         var problems: [ConfigError.Problem] = []
         var files: [(String, String)] = []
