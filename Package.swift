@@ -70,7 +70,7 @@ let package = Package(
         ),
         .target(
             name: "AuthHTTP",
-            dependencies: ["AuthCore", "FastCGI", "StrictJSON", "Passwords", "JOSE", "MariaDB",
+            dependencies: ["AuthCore", "FastCGI", "StrictJSON", "Passwords", "JOSE",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: safeSettings
         ),

@@ -1,26 +1,26 @@
 import AuthCore
-import MariaDB
 import StrictJSON
 
 extension APIError {
-    /// The client's view of a domain error.
-    static func from(_ error: AuthError) -> APIError {
+    /// The client's view of a domain error: an exhaustive switch, so a new domain code must be given its status here.
+    init(_ error: AuthError) {
         switch error.code {
-        case .invalidCredentials: return APIError(status: 401, code: "invalid_credentials", message: "Invalid credentials")
+        case .invalidCredentials: self = APIError(status: 401, code: "invalid_credentials", message: "Invalid credentials")
         case .throttled:
             let wait = error.retryAfter ?? 60
-            return APIError(status: 429, code: "throttled", message: "Too many attempts; try again in \(wait) s",
+            self = APIError(status: 429, code: "throttled", message: "Too many attempts; try again in \(wait) s",
                             headers: [("Retry-After", String(wait))], extra: [("retryAfter", .int(Int64(wait)))])
-        case .emailTaken: return APIError(status: 409, code: "email_taken", message: error.message)
-        case .invalidInput: return APIError(status: 400, code: "invalid_request", message: error.message)
-        case .weakPassword: return APIError(status: 400, code: "weak_password", message: error.message)
-        case .invalidToken: return .unauthorized
-        case .tokenExpired: return APIError(status: 401, code: "token_expired", message: "Token expired")
-        case .tokenReused: return APIError(status: 401, code: "token_reused", message: error.message)
-        case .sessionExpired: return APIError(status: 401, code: "session_expired", message: "Session expired")
-        case .sessionRevoked: return APIError(status: 401, code: "session_revoked", message: "Session revoked")
-        case .notFound: return .notFound
-        default: return .unavailable
+        case .emailTaken: self = APIError(status: 409, code: "email_taken", message: error.message)
+        case .invalidInput: self = APIError(status: 400, code: "invalid_request", message: error.message)
+        case .weakPassword: self = APIError(status: 400, code: "weak_password", message: error.message)
+        case .invalidToken: self = .unauthorized
+        case .tokenExpired: self = APIError(status: 401, code: "token_expired", message: "Token expired")
+        case .tokenReused: self = APIError(status: 401, code: "token_reused", message: error.message)
+        case .sessionExpired: self = APIError(status: 401, code: "session_expired", message: "Session expired")
+        case .sessionRevoked: self = APIError(status: 401, code: "session_revoked", message: "Session revoked")
+        case .notFound: self = .notFound
+        case .databaseUnavailable: self = .unavailable
+        case .databaseFailure, .internalFailure: self = .internalError
         }
     }
 
@@ -29,4 +29,5 @@ extension APIError {
                                       headers: [("Retry-After", "5")])
     static let forbidden = APIError(status: 403, code: "forbidden", message: "Forbidden")
     static let crossSite = APIError(status: 403, code: "cross_site_request", message: "Cross-site request refused")
+    static let userNotFound = APIError(status: 404, code: "user_not_found", message: "User not found")
 }

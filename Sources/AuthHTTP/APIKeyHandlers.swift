@@ -23,7 +23,7 @@ enum APIKeyHandlers {
             guard let date = Rendering.parseDate(text) else { throw APIError.invalidFields([("expiresAt", "must be an ISO 8601 date-time")]) }
             expiresAt = date
         }
-        let created = try context.domain(request) { try context.auth.createAPIKey(userID: claims.userID, name: name, expiresAt: expiresAt) }
+        let created = try context.domain(request) { () throws(AuthError) in try context.apiKeys.createAPIKey(userID: claims.userID, name: name, expiresAt: expiresAt) }
         context.logger.info("api key created", metadata: ["event": "api_key_created", "user.id": "\(claims.userID)",
                                                          "api_key.id": "\(created.info.id)"])
         return .json(status: 201, .object([("apiKey", Rendering.apiKey(created.info)), ("key", .string(created.rawKey))]))
@@ -31,14 +31,14 @@ enum APIKeyHandlers {
 
     static func list(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let claims = try Caller.requireSession(request, context)
-        let keys = try context.domain(request) { try context.auth.apiKeys(of: claims.userID) }
+        let keys = try context.domain(request) { () throws(AuthError) in try context.apiKeys.apiKeys(of: claims.userID) }
         return .json(status: 200, .object([("apiKeys", .array(keys.map(Rendering.apiKey)))]))
     }
 
     static func revoke(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let claims = try Caller.requireSession(request, context)
         let id = Router<AuthResponder.Context>.lastSegment(of: request)
-        guard try context.domain(request, { try context.auth.revokeAPIKey(id: id, of: claims.userID) }) else { throw APIError.notFound }
+        guard try context.domain(request, { () throws(AuthError) in try context.apiKeys.revokeAPIKey(id: id, of: claims.userID) }) else { throw APIError.notFound }
         return .json(status: 200, Rendering.success)
     }
 }

@@ -16,9 +16,9 @@ enum AccountHandlers {
         }
         var fields: [(String, String)] = []
         let email = body.string("email").text ?? ""
-        if !Auth.isPlausible(email: Auth.normalize(email: email)) { fields.append(("email", "must be a valid email address")) }
+        if !EmailAddress.isPlausible(EmailAddress.normalize(email)) { fields.append(("email", "must be a valid email address")) }
         let password = body.string("password").text ?? ""
-        if let problem = context.auth.settings.passwordPolicy.problem(with: password) { fields.append(("password", problem)) }
+        if let problem = context.accounts.passwordPolicy.problem(with: password) { fields.append(("password", problem)) }
         let nameField = body.string("name")
         if case .wrongType = nameField { fields.append(("name", "must be a string")) }
         if let name = nameField.text, name.unicodeScalars.count > 200 { fields.append(("name", "must have at most 200 characters")) }
@@ -27,14 +27,15 @@ enum AccountHandlers {
             return try fail(.invalidFields(fields, code: code), body: body, page: page, context: context)
         }
         let name = nameField.text.flatMap { $0.trimmingSpacesAndTabs.isEmpty ? nil : $0.trimmingSpacesAndTabs }
-        do {
-            let pair = try context.domain(request) {
-                try context.auth.register(email: email, password: password, name: name, client: context.client(request))
-            }
+        let outcome = context.attempt(request) { () throws(AuthError) in
+            try context.accounts.register(email: email, password: password, name: name, client: context.client(request))
+        }
+        switch outcome {
+        case .success(let pair):
             context.logger.info("registered", metadata: ["event": "user_registered", "user.id": "\(pair.user.id)"])
             return success(pair, status: 201, body: body, context: context)
-        } catch {
-            return try fail(error, body: body, page: page, context: context)
+        case .failure(let error):
+            return try fail(APIError(error), body: body, page: page, context: context)
         }
     }
 
@@ -44,19 +45,20 @@ enum AccountHandlers {
         let page = context.config.loginPage
         var fields: [(String, String)] = []
         let email = body.string("email").text ?? ""
-        if !Auth.isPlausible(email: Auth.normalize(email: email)) { fields.append(("email", "must be a valid email address")) }
+        if !EmailAddress.isPlausible(EmailAddress.normalize(email)) { fields.append(("email", "must be a valid email address")) }
         let password = body.string("password").text ?? ""
         if password.isEmpty { fields.append(("password", "is required")) }
         if !fields.isEmpty { return try fail(.invalidFields(fields), body: body, page: page, context: context) }
-        do {
-            let pair = try context.domain(request) {
-                try context.auth.login(email: email, password: password, client: context.client(request))
-            }
+        let outcome = context.attempt(request) { () throws(AuthError) in
+            try context.accounts.login(email: email, password: password, client: context.client(request))
+        }
+        switch outcome {
+        case .success(let pair):
             context.metrics.record(.loginSucceeded)
             return success(pair, status: 200, body: body, context: context)
-        } catch {
-            context.metrics.record(error.status == 429 ? .loginThrottled : .loginFailed)
-            return try fail(error, body: body, page: page, context: context)
+        case .failure(let error):
+            context.metrics.record(.loginRefused(error.code))
+            return try fail(APIError(error), body: body, page: page, context: context)
         }
     }
 
@@ -97,20 +99,20 @@ enum AccountHandlers {
         switch try Caller.require(request, context) {
         case .jwt(let claims):
             // One read when all is well; the two below tell a revoked session from a deleted user otherwise.
-            if let user = try context.domain(request, {
-                try context.auth.activeSessionUser(sessionID: claims.sessionID, userID: claims.userID)
+            if let user = try context.domain(request, { () throws(AuthError) in
+                try context.sessions.activeSessionUser(sessionID: claims.sessionID, userID: claims.userID)
             }) {
                 return .json(status: 200, .object([("user", Rendering.user(user, verified: true))]))
             }
-            guard try context.domain(request, { try context.auth.isSessionActive(claims.sessionID) }) else {
-                throw APIError.from(.sessionRevoked)
+            guard try context.domain(request, { () throws(AuthError) in try context.sessions.isSessionActive(claims.sessionID) }) else {
+                throw APIError(AuthError.sessionRevoked)
             }
             userID = claims.userID
         case .apiKey(let user):
             userID = user.id
         }
-        guard let user = try context.domain(request, { try context.auth.user(id: userID) }) else {
-            throw APIError(status: 404, code: "user_not_found", message: "User not found")
+        guard let user = try context.domain(request, { () throws(AuthError) in try context.accounts.user(id: userID) }) else {
+            throw APIError.userNotFound
         }
         return .json(status: 200, .object([("user", Rendering.user(user, verified: true))]))
     }
@@ -123,12 +125,12 @@ enum AccountHandlers {
         let new = body.string("newPassword").text ?? ""
         var fields: [(String, String)] = []
         if current.isEmpty { fields.append(("currentPassword", "is required")) }
-        if let problem = context.auth.settings.passwordPolicy.problem(with: new) { fields.append(("newPassword", problem)) }
+        if let problem = context.accounts.passwordPolicy.problem(with: new) { fields.append(("newPassword", problem)) }
         if !fields.isEmpty {
             throw APIError.invalidFields(fields, code: fields.count == 1 && fields[0].0 == "newPassword" ? "weak_password" : "invalid_request")
         }
-        try context.domain(request) {
-            try context.auth.changePassword(userID: claims.userID, current: current, new: new, keepingSession: claims.sessionID)
+        try context.domain(request) { () throws(AuthError) in
+            try context.accounts.changePassword(userID: claims.userID, current: current, new: new, keepingSession: claims.sessionID)
         }
         context.logger.info("password changed", metadata: ["event": "password_changed", "user.id": "\(claims.userID)"])
         return .json(status: 200, Rendering.success)

@@ -1,15 +1,11 @@
+import AuthCore
 public import FastCGI
 
 /// The service's metrics, counted in ``FastCGI/SharedCounters`` (shared by all workers) and served in the
 /// Prometheus text format at `GET /api/auth/metrics`, only to addresses on `metrics.allow`.
 public struct ServiceMetrics: Sendable {
-    /// Routes with their own series; anything else is `other`.
-    static let routes = [
-        "/api/auth/health", "/api/auth/register", "/api/auth/login", "/api/auth/refresh", "/api/auth/renew",
-        "/api/auth/logout", "/api/auth/logout-all", "/api/auth/sessions", "/api/auth/sessions/{id}", "/api/auth/me",
-        "/api/auth/password", "/api/auth/verify", "/api/auth/api-keys", "/api/auth/api-keys/{id}",
-        "/.well-known/jwks.json", "/api/auth/metrics", "other",
-    ]
+    /// Routes with their own series (the route table's paths); anything else is `other`.
+    static let routes = Routes.paths + ["other"]
     static let statusClasses = ["2xx", "3xx", "4xx", "5xx"]
     /// Latency buckets in seconds.
     static let buckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -55,10 +51,14 @@ public struct ServiceMetrics: Sendable {
 
     private static let routeIndexes: [String: Int] = Dictionary(uniqueKeysWithValues: routes.enumerated().map { ($1, $0) })
 
+    /// Routes ending in `/{id}`: the prefix before the id, and the series index.
+    private static let parameterized: [(prefix: String, index: Int)] = routes.enumerated().compactMap { index, route in
+        route.hasSuffix("/{id}") ? (String(route.dropLast(4)), index) : nil
+    }
+
     static func routeIndex(_ path: String) -> Int {
         if let exact = routeIndexes[path] { return exact }
-        if path.hasPrefix("/api/auth/sessions/") { return routes.firstIndex(of: "/api/auth/sessions/{id}")! }
-        if path.hasPrefix("/api/auth/api-keys/") { return routes.firstIndex(of: "/api/auth/api-keys/{id}")! }
+        for route in parameterized where path.hasPrefix(route.prefix) { return route.index }
         return routes.count - 1
     }
 
@@ -111,5 +111,27 @@ public struct ServiceMetrics: Sendable {
         out += "jwt_authd_worker_replacements_total \(counters.global(Self.workerReplacements))\n"
         out += "# TYPE jwt_authd_workers gauge\njwt_authd_workers \(counters.slots)\n"
         return Array(out.utf8)
+    }
+}
+
+extension ServiceMetrics.Event {
+    /// How a refused login is counted: every domain outcome is named, so a new one must be decided here.
+    static func loginRefused(_ code: AuthError.Code) -> Self {
+        switch code {
+        case .throttled: .loginThrottled
+        case .invalidCredentials, .invalidInput, .weakPassword, .emailTaken, .notFound, .invalidToken, .tokenExpired,
+             .tokenReused, .sessionExpired, .sessionRevoked, .databaseUnavailable, .databaseFailure, .internalFailure:
+            .loginFailed
+        }
+    }
+
+    /// How a refused rotation is counted.
+    static func refreshRefused(_ code: AuthError.Code) -> Self {
+        switch code {
+        case .tokenReused: .refreshReuse
+        case .invalidToken, .tokenExpired, .sessionExpired, .sessionRevoked, .invalidCredentials, .throttled, .emailTaken,
+             .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure, .internalFailure:
+            .refreshFailed
+        }
     }
 }

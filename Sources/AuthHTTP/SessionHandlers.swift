@@ -43,15 +43,15 @@ enum SessionHandlers {
 
     /// One rotation, counted in the metrics.
     private static func rotate(_ token: String, _ context: AuthResponder.Context, _ request: Request) throws(APIError) -> TokenPair {
-        do {
-            let pair = try context.domain(request) { try context.auth.refresh(token, client: context.client(request)) }
+        switch context.attempt(request, { () throws(AuthError) in try context.sessions.refresh(token, client: context.client(request)) }) {
+        case .success(let pair):
             context.metrics.record(pair.isGraceReplay ? .refreshGrace : .refreshRotated)
             context.metrics.record(.tokenPairIssued)
             context.trace.userID = pair.user.id
             return pair
-        } catch {
-            context.metrics.record(error.code == "token_reused" ? .refreshReuse : .refreshFailed)
-            throw error
+        case .failure(let error):
+            context.metrics.record(.refreshRefused(error.code))
+            throw APIError(error)
         }
     }
 
@@ -75,9 +75,9 @@ enum SessionHandlers {
             body = BodyFields(json: nil, form: nil)
         }
         if let token = body.string("refreshToken").text ?? request.cookie(AuthCookies.refreshName), !token.isEmpty {
-            try context.domain(request) { try context.auth.logout(refreshToken: token) }
+            try context.domain(request) { () throws(AuthError) in try context.sessions.logout(refreshToken: token) }
         } else if case .jwt(let claims)? = try? Caller.identify(request, context) {
-            try context.domain(request) { try context.auth.logout(sessionID: claims.sessionID) }
+            try context.domain(request) { () throws(AuthError) in try context.sessions.logout(sessionID: claims.sessionID) }
         }
         var response = body.isForm
             ? Response(status: 303, headers: [("Location", context.config.loginPage), ("Cache-Control", "no-store")])
@@ -90,7 +90,7 @@ enum SessionHandlers {
     /// leaked one especially) cannot list or end sessions.
     static func logoutAll(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let caller = try Caller.requireSession(request, context)
-        let revoked = try context.domain(request) { try context.auth.revokeAllSessions(of: caller.userID) }
+        let revoked = try context.domain(request) { () throws(AuthError) in try context.sessions.revokeAllSessions(of: caller.userID, keeping: nil) }
         context.logger.info("logged out everywhere", metadata: ["event": "logout_all", "user.id": "\(caller.userID)"])
         var response = Response.json(status: 200, .object([("success", .bool(true)), ("revoked", .int(Int64(revoked)))]))
         response.headers += context.cookies.clear()
@@ -100,7 +100,7 @@ enum SessionHandlers {
     /// `GET /api/auth/sessions`.
     static func list(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let claims = try Caller.requireSession(request, context)
-        let sessions = try context.domain(request) { try context.auth.sessions(of: claims.userID) }
+        let sessions = try context.domain(request) { () throws(AuthError) in try context.sessions.sessions(of: claims.userID) }
         return .json(status: 200, .object([("sessions", .array(sessions.map { Rendering.session($0, current: claims.sessionID) }))]))
     }
 
@@ -108,7 +108,7 @@ enum SessionHandlers {
     static func revoke(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let caller = try Caller.requireSession(request, context)
         let id = Router<AuthResponder.Context>.lastSegment(of: request)
-        guard try context.domain(request, { try context.auth.revokeSession(id, of: caller.userID) }) else { throw APIError.notFound }
+        guard try context.domain(request, { () throws(AuthError) in try context.sessions.revokeSession(id, of: caller.userID) }) else { throw APIError.notFound }
         return .json(status: 200, Rendering.success)
     }
 }

@@ -42,11 +42,7 @@ enum VerifyHandler {
         // behind the gate gets the same cross-site check as the service's own routes.
         if let method = request.field(.originalMethod), method != "GET", method != "HEAD", method != "OPTIONS",
            request.field(.authorization) == nil, request.field(.apiKey) == nil,
-           !context.crossSite.allows(request) {
-            context.logger.notice("cross-site request refused", metadata: [
-                "event": "cross_site_refused", "route": "\(request.field(.originalURI) ?? request.path)",
-                "client.ip": "\(context.clientAddress(request))",
-            ])
+           !context.allowsCrossSite(request, route: request.field(.originalURI) ?? request.path) {
             throw APIError.crossSite
         }
         let (id, email, role): (String, String, String)

@@ -39,7 +39,8 @@ func adminRun<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as AuthError {
-        throw CommandError(error.message)
+        // Operators need the cause of a database failure; the client-facing message alone would hide it.
+        throw CommandError(error.internalCause.map { "\(error.message) (\($0))" } ?? error.message)
     }
 }
 
@@ -48,12 +49,12 @@ struct UserCommand: ParsableCommand {
         commandName: "user", abstract: "Manage users.",
         subcommands: [Add.self, List.self, Passwd.self, Role.self, VerifyEmail.self, Delete.self])
 
-    static func auth(_ options: ConfigOptions) -> Auth {
-        AuthEnvironment.make(configPath: options.config, logger: Logger(label: "jwt-authd.admin"))
+    static func auth(_ options: ConfigOptions) -> AuthServices {
+        ServiceGraph.adminServices(configPath: options.config, logger: Logger(label: "jwt-authd.admin"))
     }
 
-    static func find(_ auth: Auth, _ email: String) throws -> User {
-        guard let user = try auth.user(email: email) else { throw CommandError("no user with the email \(email)") }
+    static func find(_ auth: AuthServices, _ email: String) throws -> User {
+        guard let user = try auth.accounts.user(email: email) else { throw CommandError("no user with the email \(email)") }
         return user
     }
 
@@ -69,8 +70,8 @@ struct UserCommand: ParsableCommand {
         func run() throws {
             let auth = UserCommand.auth(options)
             let password = noPassword ? nil : try PasswordInput.read(prompt: "Password for \(email): ", confirm: true)
-            let user = try adminRun { try auth.createUser(email: email, password: password, name: name, role: role) }
-            if verified { try adminRun { try auth.markEmailVerified(userID: user.id) } }
+            let user = try adminRun { try auth.accounts.createUser(email: email, password: password, name: name, role: role) }
+            if verified { try adminRun { try auth.accounts.markEmailVerified(userID: user.id) } }
             print("created \(user.email) (\(user.id), role \(user.role))")
         }
     }
@@ -79,7 +80,7 @@ struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List users.")
         @OptionGroup var options: ConfigOptions
         func run() throws {
-            for user in try UserCommand.auth(options).users() {
+            for user in try UserCommand.auth(options).accounts.users() {
                 print("\(user.id)  \(user.email)  \(user.role)\(user.emailVerifiedAt == nil ? "" : "  verified")")
             }
         }
@@ -94,7 +95,7 @@ struct UserCommand: ParsableCommand {
             let auth = UserCommand.auth(options)
             let user = try UserCommand.find(auth, email)
             let password = try PasswordInput.read(prompt: "New password for \(email): ", confirm: true)
-            try adminRun { try auth.setPassword(userID: user.id, password) }
+            try adminRun { try auth.accounts.setPassword(userID: user.id, password) }
             print("password set; all sessions of \(email) revoked")
         }
     }
@@ -106,7 +107,7 @@ struct UserCommand: ParsableCommand {
         @Argument(help: "The new role.") var role: String
         func run() throws {
             let auth = UserCommand.auth(options)
-            try adminRun { try auth.setRole(userID: try UserCommand.find(auth, email).id, role) }
+            try adminRun { try auth.accounts.setRole(userID: try UserCommand.find(auth, email).id, role) }
             print("\(email) now has the role \(role)")
         }
     }
@@ -117,7 +118,7 @@ struct UserCommand: ParsableCommand {
         @Argument(help: "Email address.") var email: String
         func run() throws {
             let auth = UserCommand.auth(options)
-            try adminRun { try auth.markEmailVerified(userID: try UserCommand.find(auth, email).id) }
+            try adminRun { try auth.accounts.markEmailVerified(userID: try UserCommand.find(auth, email).id) }
             print("\(email) verified")
         }
     }
@@ -128,7 +129,7 @@ struct UserCommand: ParsableCommand {
         @Argument(help: "Email address.") var email: String
         func run() throws {
             let auth = UserCommand.auth(options)
-            try adminRun { try auth.deleteUser(id: try UserCommand.find(auth, email).id) }
+            try adminRun { try auth.accounts.deleteUser(id: try UserCommand.find(auth, email).id) }
             print("deleted \(email)")
         }
     }
@@ -144,7 +145,7 @@ struct SessionsCommand: ParsableCommand {
         @Argument(help: "Email address.") var email: String
         func run() throws {
             let auth = UserCommand.auth(options)
-            for session in try auth.sessions(of: try UserCommand.find(auth, email).id) {
+            for session in try auth.sessions.sessions(of: try UserCommand.find(auth, email).id) {
                 print("\(session.id)  last used \(session.lastUsedAt)  \(session.ip ?? "-")  \(session.userAgent ?? "-")")
             }
         }
@@ -160,10 +161,10 @@ struct SessionsCommand: ParsableCommand {
             let auth = UserCommand.auth(options)
             let user = try UserCommand.find(auth, email)
             if all {
-                print("revoked \(try auth.revokeAllSessions(of: user.id)) session(s)")
+                print("revoked \(try auth.sessions.revokeAllSessions(of: user.id)) session(s)")
             } else {
                 guard let session else { throw ValidationError("give a session id or --all") }
-                guard try auth.revokeSession(session, of: user.id) else { throw CommandError("no such active session") }
+                guard try auth.sessions.revokeSession(session, of: user.id) else { throw CommandError("no such active session") }
                 print("revoked \(session)")
             }
         }
@@ -184,7 +185,7 @@ struct APIKeyCommand: ParsableCommand {
             let auth = UserCommand.auth(options)
             let expiry = days.map { Date().addingTimeInterval(Double($0) * 86_400) }
             let created = try adminRun {
-                try auth.createAPIKey(userID: try UserCommand.find(auth, email).id, name: name, expiresAt: expiry)
+                try auth.apiKeys.createAPIKey(userID: try UserCommand.find(auth, email).id, name: name, expiresAt: expiry)
             }
             print(created.rawKey)
             writeStandardError("key \(created.info.id) created; it is shown only now\n")
@@ -197,7 +198,7 @@ struct APIKeyCommand: ParsableCommand {
         @Argument(help: "Owner's email address.") var email: String
         func run() throws {
             let auth = UserCommand.auth(options)
-            for key in try auth.apiKeys(of: try UserCommand.find(auth, email).id) {
+            for key in try auth.apiKeys.apiKeys(of: try UserCommand.find(auth, email).id) {
                 print("\(key.id)  \(key.prefix)…  \(key.name)  last used \(key.lastUsedAt.map { "\($0)" } ?? "never")")
             }
         }
@@ -210,7 +211,7 @@ struct APIKeyCommand: ParsableCommand {
         @Argument(help: "Key id.") var id: String
         func run() throws {
             let auth = UserCommand.auth(options)
-            guard try auth.revokeAPIKey(id: id, of: try UserCommand.find(auth, email).id) else { throw CommandError("no such active key") }
+            guard try auth.apiKeys.revokeAPIKey(id: id, of: try UserCommand.find(auth, email).id) else { throw CommandError("no such active key") }
             print("revoked \(id)")
         }
     }

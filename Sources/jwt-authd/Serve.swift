@@ -59,48 +59,54 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         // Before any other thread exists: signals go to the watcher thread only.
-        let stopSignals = [SIGTERM, SIGINT, SIGQUIT]
-        ProcessSignals.block(stopSignals + [SIGHUP, SIGUSR1, SIGUSR2, Supervisor.readySignal])
+        ProcessSignals.block(Self.stopSignals + [SIGHUP, SIGUSR1, SIGUSR2, Supervisor.readySignal])
+        let graph = ServiceGraph.loadOrExit(configPath: options.config, flags: flags)
+        let config = graph.config
+        try redirectLogIfConfigured(config)
+        let logger = Self.bootstrapLogging(level: config.logLevel)
+        let socket = try openSocket(config)
+        try dropPrivilegesIfAsked(socket: socket, logFile: config.logFile, logger: logger)
+        if !inheritsSocket(config) {
+            let status = supervise(socket: socket, config: config, logger: logger)
+            socket.close()
+            throw ExitCode(status)
+        }
+        // A worker ends with its supervisor (and exits at once if the supervisor is already gone).
+        if worker, let supervisorPID, !ProcessSignals.terminateWithParent(expectedParent: supervisorPID) { throw ExitCode(0) }
+        try serveRequests(socket: socket, graph: graph, logger: logger)
+    }
 
+    static let stopSignals = [SIGTERM, SIGINT, SIGQUIT]
+
+    /// The command-line values, by configuration key.
+    private var flags: [String: String] {
         var flags: [String: String] = [:]
         if let listen { flags["listen"] = listen }
         if let threads { flags["server.threads"] = String(threads) }
         if let workers { flags["server.workers"] = String(workers) }
         if let maxRequests { flags["server.max_requests"] = String(maxRequests) }
         if let socketMode { flags["server.socket_mode"] = socketMode }
-        let config: Config
-        do {
-            config = try Config.load(sources: try ConfigLoading.sources(configPath: options.config, flags: flags))
-        } catch {
-            ConfigLoading.fail(error)
-        }
+        return flags
+    }
 
-        let permissionProblems = ConfigLoading.keyFilePermissionProblems(config.tokens)
-        if !permissionProblems.isEmpty { ConfigLoading.fail(ConfigError(problems: permissionProblems)) }
-        let settings: AuthSettings
-        let hasher: Argon2Hasher
+    /// A worker started by the supervisor, or a process started with a listening socket on fd 0 and no --listen
+    /// (spawn-fcgi, mod_fcgid), serves on fd 0 as one worker. Otherwise it binds, and supervises workers.
+    private func inheritsSocket(_ config: Config) -> Bool { worker || config.listen == nil }
+
+    /// A worker inherits standard error from its supervisor, already on the log file (and may lack the rights to
+    /// open its path after dropping privileges): it reopens only on SIGUSR1.
+    private func redirectLogIfConfigured(_ config: Config) throws {
+        guard let file = config.logFile, !worker else { return }
         do {
-            settings = AuthSettings(config: config, keys: try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile))
-            hasher = try Argon2Hasher(parameters: AuthSettings.argon2Parameters(config))
-        } catch let error as ConfigError {
-            ConfigLoading.fail(error)
+            try ProcessSetup.redirectStandardError(to: file)
         } catch {
-            writeStandardError("jwt-authd: the password hasher refused its parameters: \(error)\n")
+            writeStandardError("jwt-authd: \(error)\n")
             throw ExitCode(78)
         }
+    }
 
-        // A worker inherits standard error from its supervisor, already on the log file (and may lack the rights to
-        // open its path after dropping privileges): it reopens only on SIGUSR1.
-        if let file = config.logFile, !worker {
-            do {
-                try ProcessSetup.redirectStandardError(to: file)
-            } catch {
-                writeStandardError("jwt-authd: \(error)\n")
-                throw ExitCode(78)
-            }
-        }
-
-        let level = Logger.Level(rawValue: config.logLevel) ?? .info
+    private static func bootstrapLogging(level: String) -> Logger {
+        let level = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -108,10 +114,12 @@ struct Serve: ParsableCommand {
         }
         var logger = Logger(label: "jwt-authd")
         logger[metadataKey: "pid"] = "\(getpid())"
+        return logger
+    }
 
-        // A worker started by the supervisor, or a process started with a listening socket on fd 0 and no --listen
-        // (spawn-fcgi, mod_fcgid): serve on fd 0 as one worker. Otherwise: bind, and supervise workers.
-        let inherited = worker || config.listen == nil
+    /// The listening socket: bound to the configured address, or inherited on fd 0.
+    private func openSocket(_ config: Config) throws -> ListenSocket {
+        let inherited = inheritsSocket(config)
         if !worker, let listen = config.listen, listen != "fd0", listen != "stdin", ListenSocket.inheritedSocketIsPresent() {
             // Under mod_fcgid or spawn-fcgi a configured address would leave the inherited socket unserved (every
             // request hangs): say so instead of guessing.
@@ -123,88 +131,99 @@ struct Serve: ParsableCommand {
                 """)
             throw ExitCode(78)
         }
-        let socket: ListenSocket
         do {
             let address = inherited ? ListenAddress.inherited : try ListenAddress(parsing: config.listen!)
-            socket = try ListenSocket.open(address, mode: config.server.socketMode)
+            return try ListenSocket.open(address, mode: config.server.socketMode)
         } catch {
             writeStandardError("jwt-authd: cannot listen: \(error)\n")
             throw ExitCode(1)
         }
-        if let user, !worker {
-            do {
-                var path: String?
-                if case .unix(let socketPath) = socket.address { path = socketPath }
-                try ProcessSetup.dropPrivileges(user: user, group: group, socketPath: path, logFile: config.logFile)
-                logger.info("running as \(user)", metadata: ["uid": "\(getuid())", "gid": "\(getgid())"])
-            } catch {
-                writeStandardError("jwt-authd: \(error)\n")
-                throw ExitCode(1)
-            }
-        }
-        if !inherited {
-            let supervisor = Supervisor(
-                listenFD: socket.fd, workers: config.server.workers, drainTimeout: config.server.drainTimeoutSeconds,
-                workerArguments: workerArguments(), logger: logger,
-                cleanupInterval: config.server.cleanupIntervalSeconds,
-                cleanupArguments: ["cleanup", "--lock"] + (options.config.map { ["--config", $0] } ?? []),
-                logFile: config.logFile,
-                validateReload: { [options, flags] in
-                    do {
-                        let fresh = try Config.load(sources: try ConfigLoading.sources(configPath: options.config, flags: flags))
-                        _ = try TokenKeys.load(fresh.tokens, readFile: ConfigSources.readTextFile)
-                        return nil
-                    } catch {
-                        return "\(error)"
-                    }
-                })
-            logger.info("supervising", metadata: [
-                "listen": "\(socket.address)", "workers": "\(config.server.workers)", "threads": "\(config.server.threads)",
-            ])
-            let status = supervisor.run()
-            socket.close()
-            throw ExitCode(status)
-        }
-        // A worker ends with its supervisor (and exits at once if the supervisor is already gone).
-        if worker, let supervisorPID, !ProcessSignals.terminateWithParent(expectedParent: supervisorPID) { throw ExitCode(0) }
+    }
 
-        // Under a supervisor the counters are shared by the pool (fd 3); alone, they are this process's.
-        var counters = SharedCounters.privateMemory(countersPerSlot: ServiceMetrics.countersPerSlot)
+    /// Started as root with `--user`: hand the socket and log file over, then drop to that user.
+    private func dropPrivilegesIfAsked(socket: ListenSocket, logFile: String?, logger: Logger) throws {
+        guard let user, !worker else { return }
+        do {
+            var path: String?
+            if case .unix(let socketPath) = socket.address { path = socketPath }
+            try ProcessSetup.dropPrivileges(user: user, group: group, socketPath: path, logFile: logFile)
+            logger.info("running as \(user)", metadata: ["uid": "\(getuid())", "gid": "\(getgid())"])
+        } catch {
+            writeStandardError("jwt-authd: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Runs the supervisor until it stops; its exit status.
+    private func supervise(socket: ListenSocket, config: Config, logger: Logger) -> Int32 {
+        let supervisor = Supervisor(
+            listenFD: socket.fd, workers: config.server.workers, drainTimeout: config.server.drainTimeoutSeconds,
+            workerArguments: workerArguments(), logger: logger,
+            cleanupInterval: config.server.cleanupIntervalSeconds,
+            cleanupArguments: ["cleanup", "--lock"] + (options.config.map { ["--config", $0] } ?? []),
+            logFile: config.logFile,
+            validateReload: { [options, flags] in
+                // The same composition root as a start: a reload is refused exactly when a start would be.
+                do {
+                    _ = try ServiceGraph.load(configPath: options.config, flags: flags)
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            })
+        logger.info("supervising", metadata: [
+            "listen": "\(socket.address)", "workers": "\(config.server.workers)", "threads": "\(config.server.threads)",
+        ])
+        return supervisor.run()
+    }
+
+    /// Serves requests on the socket until stopped: this process is a worker (of a supervisor, or alone on fd 0).
+    private func serveRequests(socket: ListenSocket, graph: ServiceGraph, logger: Logger) throws {
+        let config = graph.config
+        let counters = sharedCounters(logger: logger)
+        let metrics = ServiceMetrics(counters: counters)
+        var configuration = ServerConfiguration(threads: config.server.threads, maxBodyBytes: config.server.maxBodyBytes,
+                                                payloadTooLarge: AuthResponder.payloadTooLargeResponse)
+        configuration.maxRequests = config.server.maxRequests
+        let server = try Server(listening: socket, configuration: configuration, logger: logger)
+        try watchSignals(server: server, config: config, logger: logger)
+
+        // Logins wait for a free core instead of time-slicing each other's Argon2id (see HashingLimiter); the limit
+        // holds for the whole pool (the permits live in the memory the supervisor shares, next to the counters).
+        let hashLimit = config.passwords.concurrentHashes > 0 ? config.passwords.concurrentHashes : HashingLimiter.defaultLimit
+        let hashing = HashingLimiter(graph.hasher, permits: PoolHashingPermits(shared: counters.permits(limit: hashLimit)))
+        Argon2Hasher.keepReusableBuffers(hashing.limit)
+        logger.info("serving", metadata: [
+            "listen": "\(socket.address)", "threads": "\(config.server.threads)", "password_hashes": "\(hashing.limit)",
+            "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",
+        ])
+        // Tell the supervisor this worker is about to accept connections (during a reload it then stops the old one).
+        if worker, let supervisorPID, let readySignal { kill(supervisorPID, readySignal) }
+        try server.run { [logger] _ in graph.responder(hasher: hashing, metrics: metrics, logger: logger) }
+        socket.close()
+        logger.info("stopped", metadata: ["requests": "\(server.requestsServed)"])
+    }
+
+    /// Under a supervisor the counters are shared by the pool (fd 3); alone, they are this process's.
+    private func sharedCounters(logger: Logger) -> SharedCounters {
         if worker, let metricsSlot, let metricsSlots {
             do {
-                counters = try SharedCounters.attach(fd: 3, slots: metricsSlots, slot: metricsSlot,
-                                                     countersPerSlot: ServiceMetrics.countersPerSlot)
+                return try SharedCounters.attach(fd: 3, slots: metricsSlots, slot: metricsSlot,
+                                                 countersPerSlot: ServiceMetrics.countersPerSlot)
             } catch {
                 logger.error("shared counters unavailable; this worker's metrics stay private", metadata: ["error": "\(error)"])
             }
         }
-        let metrics = ServiceMetrics(counters: counters)
+        return SharedCounters.privateMemory(countersPerSlot: ServiceMetrics.countersPerSlot)
+    }
 
-        let server = try Server(
-            listening: socket,
-            configuration: {
-                var configuration = ServerConfiguration(
-                    threads: config.server.threads, maxBodyBytes: config.server.maxBodyBytes,
-                    payloadTooLarge: AuthResponder.payloadTooLargeResponse)
-                configuration.maxRequests = config.server.maxRequests
-                return configuration
-            }(),
-            logger: logger)
-
+    /// Stop signals drain the server (a second one exits at once); SIGUSR1 reopens the log file.
+    private func watchSignals(server: Server, config: Config, logger: Logger) throws {
         let drainTimeout = config.server.drainTimeoutSeconds
         let stopRequests = Atomic<Int>(0)
-        try ProcessSignals.watch(stopSignals + [SIGHUP, SIGUSR1, SIGUSR2]) { [logger] signal in
-            guard stopSignals.contains(signal) else {
-                if signal == SIGUSR1, let file = config.logFile {
-                    do {
-                        try ProcessSetup.redirectStandardError(to: file)
-                        logger.notice("log file reopened", metadata: ["log.file": "\(file)"])
-                    } catch {
-                        logger.error("cannot reopen the log file; logging on to the old one", metadata: ["error": "\(error)"])
-                    }
-                } else {
-                    logger.notice("signal ignored by a single worker", metadata: ["signal": "\(signal)"])
-                }
+        try ProcessSignals.watch(Self.stopSignals + [SIGHUP, SIGUSR1, SIGUSR2]) { signal in
+            guard Self.stopSignals.contains(signal) else {
+                Self.handleOtherSignal(signal, logFile: config.logFile, logger: logger)
                 return
             }
             if stopRequests.add(1, ordering: .relaxed).newValue > 1 {
@@ -220,23 +239,19 @@ struct Serve: ParsableCommand {
                 Glibc.exit(0)
             }
         }
+    }
 
-        // Logins wait for a free core instead of time-slicing each other's Argon2id (see HashingLimiter); the limit
-        // holds for the whole pool (the permits live in the memory the supervisor shares, next to the counters).
-        let hashLimit = config.passwords.concurrentHashes > 0 ? config.passwords.concurrentHashes : HashingLimiter.defaultLimit
-        let hashing = HashingLimiter(hasher, permits: PoolHashingPermits(shared: counters.permits(limit: hashLimit)))
-        Argon2Hasher.keepReusableBuffers(hashing.limit)
-        logger.info("serving", metadata: [
-            "listen": "\(socket.address)", "threads": "\(config.server.threads)", "password_hashes": "\(hashing.limit)",
-            "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",
-        ])
-        // Tell the supervisor this worker is about to accept connections (during a reload it then stops the old one).
-        if worker, let supervisorPID, let readySignal { kill(supervisorPID, readySignal) }
-        try server.run { [logger] _ in
-            AuthResponder(config: config, settings: settings, hasher: hashing, metrics: metrics, logger: logger)
+    private static func handleOtherSignal(_ signal: Int32, logFile: String?, logger: Logger) {
+        guard signal == SIGUSR1, let file = logFile else {
+            logger.notice("signal ignored by a single worker", metadata: ["signal": "\(signal)"])
+            return
         }
-        socket.close()
-        logger.info("stopped", metadata: ["requests": "\(server.requestsServed)"])
+        do {
+            try ProcessSetup.redirectStandardError(to: file)
+            logger.notice("log file reopened", metadata: ["log.file": "\(file)"])
+        } catch {
+            logger.error("cannot reopen the log file; logging on to the old one", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The command line of a worker: this command's options, with `--worker`.

@@ -62,10 +62,11 @@ final class AuthFixture: @unchecked Sendable {
 
     deinit { TestDatabase.drop(url) }
 
-    /// An Auth on a new connection (one per thread).
-    func auth() throws -> Auth {
-        Auth(settings: settings, connection: try Connection(url: url), hasher: hasher, clock: clock,
-             logger: Logger(label: "test", factory: { [logs] _ in logs }))
+    /// The services of one thread, on a new connection.
+    func auth() throws -> AuthServices {
+        let logger = Logger(label: "test", factory: { [logs] _ in logs })
+        return AuthServices(settings: settings, database: Database(connection: try Connection(url: url), logger: logger),
+                            hasher: hasher, clock: clock, logger: logger)
     }
 
     func count(_ sql: String, _ values: [DatabaseValue] = []) throws -> Int {

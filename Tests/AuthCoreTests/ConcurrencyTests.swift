@@ -39,16 +39,16 @@ struct ConcurrencyTests {
     private func race(grace: String) throws -> (AuthFixture, TokenPair, [RefreshOutcome]) {
         let fixture = try AuthFixture(env: ["JWT_REFRESH_GRACE": grace])
         let setup = try fixture.auth()
-        let user = try setup.createUser(email: "race@example.com", password: "correct horse")
-        let first = try setup.startSession(for: user, client: AuthFixture.client)
+        let user = try setup.accounts.createUser(email: "race@example.com", password: "correct horse")
+        let first = try setup.sessions.startSession(for: user, client: AuthFixture.client)
         let auths = try (0..<32).map { _ in try fixture.auth() }
         let boxed = UncheckedBox(auths)
         let outcomes = onThreads(32) { index -> RefreshOutcome in
             do {
-                let pair = try boxed.value[index].refresh(first.refreshToken, client: AuthFixture.client)
+                let pair = try boxed.value[index].sessions.refresh(first.refreshToken, client: AuthFixture.client)
                 return .pair(jti: (try? fixture.jti(of: pair.refreshToken)) ?? "?")
             } catch let error as AuthError {
-                return .refused(error.code.name)
+                return .refused(error.code.rawValue)
             } catch {
                 return .refused("\(error)")
             }
@@ -78,14 +78,14 @@ struct ConcurrencyTests {
     @Test func aThousandSessionsRotatedInParallelLoseNothing() throws {
         let fixture = try AuthFixture()
         let setup = try fixture.auth()
-        let user = try setup.createUser(email: "many@example.com", password: "correct horse")
-        let pairs = try (0..<1000).map { _ in try setup.startSession(for: user, client: AuthFixture.client) }
+        let user = try setup.accounts.createUser(email: "many@example.com", password: "correct horse")
+        let pairs = try (0..<1000).map { _ in try setup.sessions.startSession(for: user, client: AuthFixture.client) }
         let threads = 16
         let auths = UncheckedBox(try (0..<threads).map { _ in try fixture.auth() })
         let tokens = pairs.map(\.refreshToken)
         let results = onThreads(threads) { index -> [String] in
             stride(from: index, to: tokens.count, by: threads).compactMap { position in
-                try? auths.value[index].refresh(tokens[position], client: AuthFixture.client).sessionID
+                try? auths.value[index].sessions.refresh(tokens[position], client: AuthFixture.client).sessionID
             }
         }
         #expect(results.flatMap { $0 }.count == 1000)

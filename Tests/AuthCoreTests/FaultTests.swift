@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized, .enabled(if: TestDatabase.isEnabled))
 final class FaultTests {
     let fixture: AuthFixture
-    let auth: Auth
+    let auth: AuthServices
     let user: User
 
     convenience init() throws { try self.init(grace: "10s") }
@@ -16,7 +16,7 @@ final class FaultTests {
     init(grace: String) throws {
         fixture = try AuthFixture(env: ["JWT_REFRESH_GRACE": grace])
         auth = try fixture.auth()
-        user = try auth.createUser(email: "faults@example.com", password: "correct horse")
+        user = try auth.accounts.createUser(email: "faults@example.com", password: "correct horse")
         let scratch = try Connection(url: fixture.url)
         try scratch.executeTrustedSQL("CREATE TABLE scratch (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
         try scratch.executeTrustedSQL("INSERT INTO scratch VALUES " + (1...40).map { "(\($0), 0)" }.joined(separator: ","))
@@ -32,7 +32,7 @@ final class FaultTests {
         let otherReady = DispatchSemaphore(value: 0)
         let otherDone = DispatchSemaphore(value: 0)
         var firstAttempt = true
-        auth.afterConditionalUpdateForTesting = { connection in
+        auth.sessions.afterConditionalUpdateForTesting = { connection in
             guard firstAttempt else { return }
             firstAttempt = false
             let box = UncheckedBox(other)
@@ -55,15 +55,15 @@ final class FaultTests {
             _ = try connection.query("SELECT v FROM scratch WHERE id = 1 FOR UPDATE")  // closes the cycle: 1213 here
         }
         defer {
-            auth.afterConditionalUpdateForTesting = nil
+            auth.sessions.afterConditionalUpdateForTesting = nil
             otherDone.wait()
             other.close()
         }
-        return try auth.refresh(token, client: AuthFixture.client)
+        return try auth.sessions.refresh(token, client: AuthFixture.client)
     }
 
     @Test func aRotationThatHitsADeadlockRetriesAndSucceeds() throws {
-        let first = try auth.startSession(for: user, client: AuthFixture.client)
+        let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
         let pair = try forceDeadlock(token: first.refreshToken) { _ in }
         #expect(!pair.isGraceReplay)
         #expect(fixture.logs.all.contains { $0.contains("transaction_retry") && $0.contains("1213") })
@@ -79,7 +79,7 @@ final class FaultTests {
     }
 
     private func retryFindsTokenRotatedByTheOtherParty() throws {
-        let first = try auth.startSession(for: user, client: AuthFixture.client)
+        let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
         let tokenID = try fixture.jti(of: first.refreshToken)
         let successor = "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"
         let now = fixture.clock.now()
@@ -95,23 +95,26 @@ final class FaultTests {
         }
         #expect(pair.isGraceReplay)
         #expect(try fixture.jti(of: pair.refreshToken) == successor)
-        #expect(try auth.isSessionActive(first.sessionID))
+        #expect(try auth.sessions.isSessionActive(first.sessionID))
     }
 
     @Test func aConnectionKilledMidRotationLeavesTheOldTokenValidAndNoOrphans() throws {
-        let first = try auth.startSession(for: user, client: AuthFixture.client)
+        let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
         let killer = try Connection(url: fixture.url)
-        auth.afterConditionalUpdateForTesting = { connection in
+        auth.sessions.afterConditionalUpdateForTesting = { connection in
             try killer.executeTrustedSQL("KILL CONNECTION \(connection.serverThreadID ?? 0)")
         }
-        #expect(throws: MariaDBError.connectionLost) { try self.auth.refresh(first.refreshToken, client: AuthFixture.client) }
-        auth.afterConditionalUpdateForTesting = nil
+        // The storage failure leaves AuthCore translated: a domain code for the client, the cause for the log.
+        let error = #expect(throws: AuthError.self) { try self.auth.sessions.refresh(first.refreshToken, client: AuthFixture.client) }
+        #expect(error?.code == .databaseUnavailable)
+        #expect(error?.internalCause?.contains("connection_lost") == true)
+        auth.sessions.afterConditionalUpdateForTesting = nil
         killer.close()
         #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ?", [.string(first.sessionID)]) == 1)
         #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL AND replaced_by IS NULL",
                                   [.string(first.sessionID)]) == 1)
         // The user is not logged out by our fault: the same token rotates now.
-        let second = try auth.refresh(first.refreshToken, client: AuthFixture.client)
+        let second = try auth.sessions.refresh(first.refreshToken, client: AuthFixture.client)
         #expect(!second.isGraceReplay)
     }
 }

@@ -11,7 +11,7 @@ import Testing
 @Suite(.serialized, .enabled(if: TestDatabase.isEnabled))
 final class QueryPlanTests {
     let fixture: AuthFixture
-    let auth: Auth
+    let auth: AuthServices
 
     init() throws {
         fixture = try AuthFixture()
@@ -43,13 +43,13 @@ final class QueryPlanTests {
         // Some company for the rows under test, so that a scan would not be free.
         var pairs: [TokenPair] = []
         for index in 0..<20 {
-            let user = try auth.createUser(email: "plan\(index)@example.com", password: "correct horse")
-            pairs.append(try auth.startSession(for: user, client: AuthFixture.client))
-            pairs.append(try auth.startSession(for: user, client: AuthFixture.client))
+            let user = try auth.accounts.createUser(email: "plan\(index)@example.com", password: "correct horse")
+            pairs.append(try auth.sessions.startSession(for: user, client: AuthFixture.client))
+            pairs.append(try auth.sessions.startSession(for: user, client: AuthFixture.client))
         }
         let pair = pairs[17]
         let session = pair.sessionID
-        let claims = try auth.verifyAccessToken(pair.accessToken)
+        let claims = try auth.tokens.verifyAccessToken(pair.accessToken)
         let tokenID = try fixture.jti(of: pair.refreshToken)
         let now = fixture.clock.now()
         let connection = try Connection(url: fixture.url)
@@ -69,7 +69,7 @@ final class QueryPlanTests {
         // Login's throttles: failures of other accounts and addresses on record; the read is two key lookups.
         for index in 0..<20 {
             #expect(throws: AuthError.invalidCredentials) {
-                try self.auth.login(email: "plan\(index)@example.com", password: "wrong horse",
+                try self.auth.accounts.login(email: "plan\(index)@example.com", password: "wrong horse",
                                     client: ClientContext(ip: "198.51.100.\(index)"))
             }
         }

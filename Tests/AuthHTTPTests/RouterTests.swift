@@ -61,7 +61,10 @@ import Testing
                    "JWT_REFRESH_SECRET": String(repeating: "b", count: 32)]
         let config = try Config.load(sources: ConfigSources(environment: env))
         let settings = AuthSettings(config: config, keys: try TokenKeys.load(config.tokens, readFile: { _ in "" }))
-        let responder = AuthResponder(config: config, settings: settings, hasher: try Argon2Hasher(parameters: .testing),
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let services = AuthServices(settings: settings, database: Database(url: config.databaseURL, logger: logger),
+                                    hasher: try Argon2Hasher(parameters: .testing), logger: logger)
+        let responder = AuthResponder(config: config, services: services,
                                       metrics: ServiceMetrics(counters: .privateMemory(countersPerSlot: ServiceMetrics.countersPerSlot)),
                                       logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let response = responder.handle(Request(params: [("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/api/auth/health")]))

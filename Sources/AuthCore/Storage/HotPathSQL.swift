@@ -18,10 +18,10 @@ package enum HotPathSQL {
         UPDATE sessions SET last_used_at = ?, ip = ?, user_agent = COALESCE(?, user_agent) WHERE id = ?
         """
     /// Refresh: the user the new access token describes.
-    package static let loadUser = "SELECT \(Auth.userColumns) FROM users u WHERE u.id = ?"
+    package static let loadUser = "SELECT \(UserStore.columns) FROM users u WHERE u.id = ?"
     /// Me: the user of an active session, in one read.
     package static let activeSessionUser = """
-        SELECT \(Auth.userColumns) FROM sessions s JOIN users u ON u.id = s.user_id
+        SELECT \(UserStore.columns) FROM sessions s JOIN users u ON u.id = s.user_id
         WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at > ?
         """
     /// Login: the account's and the client address's throttle rows, in one read (two primary-key lookups).

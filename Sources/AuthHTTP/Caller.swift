@@ -27,7 +27,7 @@ enum Caller {
     /// - Throws: 401 (`unauthorized`, `token_expired`) for a credential that is not valid.
     static func identify(_ request: Request, _ context: AuthResponder.Context) throws(APIError) -> Caller? {
         if let key = request.field(.apiKey) {
-            guard let user = try context.domain(request, { try context.auth.authenticate(apiKey: key) }) else {
+            guard let user = try context.domain(request, { () throws(AuthError) in try context.apiKeys.authenticate(apiKey: key) }) else {
                 throw APIError.unauthorized
             }
             return .apiKey(user)
@@ -41,9 +41,9 @@ enum Caller {
         }
         guard let token, !token.isEmpty else { return nil }
         do {
-            return .jwt(try context.auth.verifyAccessToken(token))
+            return .jwt(try context.tokens.verifyAccessToken(token))
         } catch {
-            throw APIError.from(error)
+            throw APIError(error)
         }
     }
 
@@ -69,8 +69,8 @@ enum Caller {
     /// An access-token caller whose session is still active (for routes that act on the session).
     static func requireSession(_ request: Request, _ context: AuthResponder.Context) throws(APIError) -> AccessClaims {
         guard case .jwt(let claims) = try require(request, context) else { throw APIError.unauthorized }
-        guard try context.domain(request, { try context.auth.isSessionActive(claims.sessionID) }) else {
-            throw APIError.from(.sessionRevoked)
+        guard try context.domain(request, { () throws(AuthError) in try context.sessions.isSessionActive(claims.sessionID) }) else {
+            throw APIError(AuthError.sessionRevoked)
         }
         context.trace.userID = claims.userID
         return claims

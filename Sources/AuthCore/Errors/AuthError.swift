@@ -1,0 +1,94 @@
+/// A domain failure: a stable code the HTTP layer maps to a status (an exhaustive switch, so a new code cannot
+/// silently become a 503), a message safe to show, and an internal cause that only goes to the log.
+///
+/// Nothing from the storage layer crosses AuthCore: a MariaDB failure becomes ``Code/databaseUnavailable`` or
+/// ``Code/databaseFailure`` with the server's error kept in ``internalCause`` (the supabase/auth
+/// `WithInternalMessage` idea). Messages never hold secrets.
+public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What went wrong, as the client and the metrics need to know it.
+    public enum Code: String, Sendable, CaseIterable {
+        case invalidCredentials = "invalid_credentials"
+        case throttled
+        case emailTaken = "email_taken"
+        case invalidInput = "invalid_input"
+        case weakPassword = "weak_password"
+        case invalidToken = "invalid_token"
+        case tokenExpired = "token_expired"
+        case tokenReused = "token_reused"
+        case sessionExpired = "session_expired"
+        case sessionRevoked = "session_revoked"
+        case notFound = "not_found"
+        /// The database cannot be reached (connection refused or lost): worth a retry later.
+        case databaseUnavailable = "database_unavailable"
+        /// The database answered with an error this code did not expect.
+        case databaseFailure = "database_failure"
+        /// Anything else that is the service's fault (a password hash that could not be computed, …).
+        case internalFailure = "internal_failure"
+    }
+
+    public let code: Code
+    /// For humans (and logs); safe to show.
+    public let message: String
+    /// For ``Code/throttled``: seconds until another attempt may succeed.
+    public let retryAfter: Int?
+    /// For the log only, never for the client: the storage or library error behind a failure.
+    public let internalCause: String?
+    /// The storage failure behind this error, for the domain's own decisions (retry a conflict, map a duplicate).
+    package let storage: StorageFailure?
+
+    public init(_ code: Code, _ message: String, retryAfter: Int? = nil, internalCause: String? = nil) {
+        self.init(code, message, retryAfter: retryAfter, internalCause: internalCause, storage: nil)
+    }
+
+    package init(_ code: Code, _ message: String, retryAfter: Int? = nil, internalCause: String?, storage: StorageFailure?) {
+        self.code = code
+        self.message = message
+        self.retryAfter = retryAfter
+        self.internalCause = internalCause
+        self.storage = storage
+    }
+
+    public static func == (lhs: AuthError, rhs: AuthError) -> Bool { lhs.code == rhs.code }
+
+    public static let invalidCredentials = AuthError(.invalidCredentials, "Invalid credentials")
+    public static let emailTaken = AuthError(.emailTaken, "An account with this email already exists")
+    public static let invalidToken = AuthError(.invalidToken, "Invalid token")
+    public static let tokenExpired = AuthError(.tokenExpired, "Token expired")
+    public static let tokenReused = AuthError(.tokenReused, "Refresh token reuse detected; the session was revoked")
+    public static let sessionExpired = AuthError(.sessionExpired, "Session expired")
+    public static let sessionRevoked = AuthError(.sessionRevoked, "Session revoked")
+    public static let notFound = AuthError(.notFound, "Not found")
+    public static func throttled(retryAfter: Int) -> AuthError {
+        AuthError(.throttled, "Too many attempts; try again later", retryAfter: retryAfter)
+    }
+    /// A failure of the service itself; `cause` goes to the log only.
+    public static func internalFailure(_ cause: String) -> AuthError {
+        AuthError(.internalFailure, "Internal server error", internalCause: cause)
+    }
+
+    /// Whether the database is behind this failure (counted as a database error in the metrics).
+    public var isDatabaseFailure: Bool { code == .databaseUnavailable || code == .databaseFailure }
+
+    public var description: String {
+        internalCause.map { "\(code.rawValue): \(message) (\($0))" } ?? "\(code.rawValue): \(message)"
+    }
+}
+
+/// What the storage layer reports about a failed statement, without its types: enough to retry a conflict or to
+/// recognise a unique violation.
+package struct StorageFailure: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
+        /// Connection refused or lost.
+        case unavailable
+        /// Deadlock, lock wait timeout or a Galera certification failure: running the transaction again may succeed.
+        case conflict
+        /// A unique key already holds the value.
+        case duplicateKey
+        /// Anything else.
+        case other
+    }
+
+    package let kind: Kind
+    /// MariaDB's error number (0 for the client library's own errors).
+    package let errno: UInt32
+}

@@ -1,0 +1,25 @@
+/// A freshly issued access and refresh token.
+public struct TokenPair: Sendable {
+    public let accessToken: String
+    public let refreshToken: String
+    /// The access token's lifetime in seconds (the access cookie's Max-Age).
+    public let accessExpiresIn: Int
+    /// Seconds until the refresh token expires (the refresh cookie's Max-Age).
+    public let refreshExpiresIn: Int
+    /// The session (token family).
+    public let sessionID: String
+    public let user: User
+    /// True when this answers a replay inside the grace window: the session's current pair, not a new one.
+    public let isGraceReplay: Bool
+
+    public init(accessToken: String, refreshToken: String, accessExpiresIn: Int, refreshExpiresIn: Int,
+                sessionID: String, user: User, isGraceReplay: Bool) {
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+        self.accessExpiresIn = accessExpiresIn
+        self.refreshExpiresIn = refreshExpiresIn
+        self.sessionID = sessionID
+        self.user = user
+        self.isGraceReplay = isGraceReplay
+    }
+}

@@ -1,0 +1,78 @@
+import CryptoPrimitives
+public import FoundationEssentials
+import JOSE
+
+/// API keys: created once (the raw key shown once), listed, revoked, and authenticated by their SHA-256.
+public struct APIKeyService: APIKeyOperations {
+    static let prefix = "jwta_"
+    let store: APIKeyStore
+    let users: UserStore
+    let clock: any AuthClock
+
+    init(database: Database, clock: any AuthClock) {
+        store = APIKeyStore(database: database)
+        users = UserStore(database: database)
+        self.clock = clock
+    }
+
+    /// Creates an API key for a user; only its SHA-256 is stored.
+    public func createAPIKey(userID: String, name: String, expiresAt: Date? = nil) throws(AuthError) -> CreatedAPIKey {
+        let trimmed = name.trimmingSpaces
+        guard !trimmed.isEmpty, trimmed.unicodeScalars.count <= 100 else {
+            throw AuthError(.invalidInput, "The key name must have 1 to 100 characters")
+        }
+        let now = clock.now()
+        if let expiresAt, expiresAt <= now { throw AuthError(.invalidInput, "The expiry must be in the future") }
+        guard Identifier.isWellFormed(userID), try users.find(id: userID) != nil else { throw AuthError.notFound }
+        let raw = Self.prefix + Base64URL.encode(Random.bytes(32))
+        let info = APIKeyInfo(id: Identifier.make(at: now), name: trimmed, prefix: String(raw.prefix(12)), createdAt: now,
+                              lastUsedAt: nil, expiresAt: expiresAt)
+        try store.insert(info, userID: userID, digest: SHA256.hash(Array(raw.utf8)))
+        return CreatedAPIKey(info: info, rawKey: raw)
+    }
+
+    /// The user's keys that are neither revoked nor expired.
+    public func apiKeys(of userID: String) throws(AuthError) -> [APIKeyInfo] {
+        try store.active(of: userID, now: clock.now())
+    }
+
+    /// Revokes one of the user's keys. Returns whether it existed and was active.
+    @discardableResult
+    public func revokeAPIKey(id: String, of userID: String) throws(AuthError) -> Bool {
+        guard Identifier.isWellFormed(id) else { return false }
+        return try store.revoke(id, of: userID, now: clock.now())
+    }
+
+    /// The user an API key belongs to, or `nil` for an unknown, revoked or expired key.
+    ///
+    /// The key is looked up by its SHA-256 (so the database never compares secrets) and the stored digest is compared
+    /// again in constant time. `last_used_at` is written at most once a minute per key.
+    public func authenticate(apiKey raw: String) throws(AuthError) -> User? {
+        guard raw.hasPrefix(Self.prefix), raw.utf8.count == Self.prefix.utf8.count + 43 else { return nil }
+        let digest = SHA256.hash(Array(raw.utf8))
+        let now = clock.now()
+        guard let match = try store.find(digest: digest, now: now), ConstantTime.equals(match.storedDigest, digest) else {
+            return nil
+        }
+        try store.touch(match.keyID, now: now, staleBefore: now.addingTimeInterval(-60))
+        return match.user
+    }
+}
+
+/// A newly created API key: the raw key is shown once and never stored.
+public struct CreatedAPIKey: Sendable {
+    public let info: APIKeyInfo
+    /// `jwta_` followed by 43 base64url characters (256 random bits).
+    public let rawKey: String
+
+    public init(info: APIKeyInfo, rawKey: String) {
+        self.info = info
+        self.rawKey = rawKey
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}

@@ -1,0 +1,128 @@
+import Logging
+public import Passwords
+
+/// Accounts: registration, login, passwords, roles, verification and deletion. One per thread.
+public final class AccountService: AccountOperations {
+    let policy: PasswordPolicy
+    let hasher: any PasswordHashing
+    let users: UserStore
+    let throttle: ThrottleService
+    let sessions: SessionService
+    let clock: any AuthClock
+    let logger: Logger
+
+    init(policy: PasswordPolicy, hasher: any PasswordHashing, database: Database, throttle: ThrottleService,
+         sessions: SessionService, clock: any AuthClock, logger: Logger) {
+        self.policy = policy
+        self.hasher = hasher
+        users = UserStore(database: database)
+        self.throttle = throttle
+        self.sessions = sessions
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// The password policy new passwords are checked against.
+    public var passwordPolicy: PasswordPolicy { policy }
+
+    /// Creates a user. The password is checked against the policy and hashed with Argon2id.
+    ///
+    /// - Throws: ``AuthError`` `invalidInput`, `weakPassword`, `emailTaken`.
+    public func createUser(email rawEmail: String, password: String?, name: String? = nil, role: String = "user")
+        throws(AuthError) -> User
+    {
+        let email = EmailAddress.normalize(rawEmail)
+        guard EmailAddress.isPlausible(email) else { throw AuthError(.invalidInput, "Invalid email address") }
+        guard Self.isValid(role: role) else { throw AuthError(.invalidInput, "Invalid role") }
+        if let name, name.unicodeScalars.count > 200 { throw AuthError(.invalidInput, "Name is too long") }
+        var hash: String?
+        if let password {
+            if let problem = policy.problem(with: password) { throw AuthError(.weakPassword, "Password \(problem)") }
+            hash = try hashPassword(password)
+        }
+        let now = clock.now()
+        let user = User(id: Identifier.make(at: now), email: email, name: name, role: role, emailVerifiedAt: nil,
+                        createdAt: now)
+        try users.insert(user, passwordHash: hash, at: now)
+        return user
+    }
+
+    /// A user by id.
+    public func user(id: String) throws(AuthError) -> User? {
+        guard Identifier.isWellFormed(id) else { return nil }
+        return try users.find(id: id)
+    }
+
+    /// A user by email (normalised).
+    public func user(email: String) throws(AuthError) -> User? {
+        try users.find(email: EmailAddress.normalize(email))
+    }
+
+    /// All users, by email (for the admin CLI).
+    public func users(limit: Int = 1000) throws(AuthError) -> [User] {
+        try users.list(limit: limit)
+    }
+
+    /// Registers a user and starts a session. Attempts count against the client address.
+    public func register(email: String, password: String, name: String?, client: ClientContext) throws(AuthError)
+        -> TokenPair
+    {
+        if let wait = try throttle.delay(.registerIP, client.ip) { throw AuthError.throttled(retryAfter: wait) }
+        try throttle.recordFailure(.registerIP, client.ip)
+        let user = try createUser(email: email, password: password, name: name)
+        return try sessions.startSession(for: user, client: client)
+    }
+
+    /// A user's own password change: checks the current password (throttled), then revokes every other session.
+    public func changePassword(userID: String, current: String, new: String, keepingSession sessionID: String?)
+        throws(AuthError)
+    {
+        if let wait = try throttle.delay(.passwordChange, userID) { throw AuthError.throttled(retryAfter: wait) }
+        guard let stored = try users.passwordHash(id: userID) else { throw AuthError.notFound }
+        guard let stored, case .valid = hasher.check(current, against: stored) else {
+            try throttle.recordFailure(.passwordChange, userID)
+            throw AuthError.invalidCredentials
+        }
+        try setPassword(userID: userID, new, keepingSession: sessionID)
+    }
+
+    /// Sets a password (admin reset, or after ``changePassword(userID:current:new:keepingSession:)``) and revokes the
+    /// user's sessions, all of them or all but `keepingSession`.
+    public func setPassword(userID: String, _ password: String, keepingSession sessionID: String? = nil) throws(AuthError) {
+        if let problem = policy.problem(with: password) { throw AuthError(.weakPassword, "Password \(problem)") }
+        let hash = try hashPassword(password)
+        guard try users.setPasswordHash(id: userID, hash, at: clock.now()) else { throw AuthError.notFound }
+        try sessions.revokeAllSessions(of: userID, keeping: sessionID)
+    }
+
+    /// Changes a user's role.
+    public func setRole(userID: String, _ role: String) throws(AuthError) {
+        guard Self.isValid(role: role) else { throw AuthError(.invalidInput, "Invalid role") }
+        guard try users.setRole(id: userID, role, at: clock.now()) else { throw AuthError.notFound }
+    }
+
+    /// Marks a user's email as verified (now).
+    public func markEmailVerified(userID: String) throws(AuthError) {
+        guard try users.markEmailVerified(id: userID, at: clock.now()) else { throw AuthError.notFound }
+    }
+
+    /// Deletes a user; sessions, tokens and API keys go with it (foreign keys cascade).
+    public func deleteUser(id: String) throws(AuthError) {
+        guard try users.delete(id: id) else { throw AuthError.notFound }
+    }
+
+    /// Roles are 1-32 ASCII letters, digits, `_` or `-` (they travel in headers to upstream apps).
+    static func isValid(role: String) -> Bool {
+        !role.isEmpty && role.count <= 32
+            && role.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+
+    /// A new hash; a failure of the hashing library is the service's fault.
+    func hashPassword(_ password: String) throws(AuthError) -> String {
+        do {
+            return try hasher.hash(password)
+        } catch {
+            throw AuthError.internalFailure("\(error)")
+        }
+    }
+}

@@ -1,0 +1,47 @@
+public import FoundationEssentials
+public import Passwords
+
+/// What the HTTP handlers need of the accounts (``AccountService`` in production, a fake in handler unit tests).
+public protocol AccountOperations: AnyObject {
+    /// The policy new passwords are checked against (field errors before any work).
+    var passwordPolicy: PasswordPolicy { get }
+    func register(email: String, password: String, name: String?, client: ClientContext) throws(AuthError) -> TokenPair
+    func login(email: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair
+    func changePassword(userID: String, current: String, new: String, keepingSession: String?) throws(AuthError)
+    func user(id: String) throws(AuthError) -> User?
+}
+
+/// What the HTTP handlers need of the sessions (``SessionService`` in production).
+public protocol SessionOperations: AnyObject {
+    func refresh(_ token: String, client: ClientContext) throws(AuthError) -> TokenPair
+    func logout(refreshToken: String) throws(AuthError)
+    func logout(sessionID: String) throws(AuthError)
+    @discardableResult func revokeAllSessions(of userID: String, keeping: String?) throws(AuthError) -> Int
+    func sessions(of userID: String) throws(AuthError) -> [Session]
+    @discardableResult func revokeSession(_ sessionID: String, of userID: String) throws(AuthError) -> Bool
+    func isSessionActive(_ sessionID: String) throws(AuthError) -> Bool
+    func activeSessionUser(sessionID: String, userID: String) throws(AuthError) -> User?
+}
+
+/// What the HTTP handlers need of the API keys (``APIKeyService`` in production).
+public protocol APIKeyOperations {
+    func createAPIKey(userID: String, name: String, expiresAt: Date?) throws(AuthError) -> CreatedAPIKey
+    func apiKeys(of userID: String) throws(AuthError) -> [APIKeyInfo]
+    @discardableResult func revokeAPIKey(id: String, of userID: String) throws(AuthError) -> Bool
+    func authenticate(apiKey: String) throws(AuthError) -> User?
+}
+
+/// Checks access tokens without the database (``TokenIssuer`` in production).
+public protocol AccessTokenVerifying: Sendable {
+    func verifyAccessToken(_ token: String) throws(AuthError) -> AccessClaims
+}
+
+/// Whether the database answers (``Database`` in production), for the health route.
+public protocol DatabaseHealth: AnyObject {
+    func isReachable() -> Bool
+    /// Why the last check failed, for the log (never a password).
+    var lastFailure: String? { get }
+}
+
+extension TokenIssuer: AccessTokenVerifying {}
+extension Database: DatabaseHealth {}

@@ -1,0 +1,107 @@
+import FoundationEssentials
+import Logging
+import MariaDB
+
+extension SessionService {
+    /// Rotates a refresh token: the presented token is retired and a successor issued, in one transaction.
+    ///
+    /// - A token already rotated is answered with the session's current pair (same refresh `jti`) when it is the
+    ///   immediate predecessor of the active token and was rotated less than `tokens.refresh_grace` ago (tabs
+    ///   refreshing at once). Otherwise it is reuse: the whole family is revoked (committed) and the call fails.
+    /// - A deadlock, lock wait timeout or Galera certification failure runs the transaction again; if this request's
+    ///   own conditional update had already succeeded before the conflict, finding the token rotated by the other
+    ///   party is the race it is, not a replay, and gets the current pair.
+    /// - A failure anywhere else rolls back: the presented token stays valid.
+    ///
+    /// - Throws: ``AuthError`` (`invalidToken`, `tokenExpired`, `tokenReused`, `sessionExpired`, `sessionRevoked`,
+    ///   or a database failure).
+    public func refresh(_ token: String, client: ClientContext) throws(AuthError) -> TokenPair {
+        let now = clock.now()
+        let claims = try issuer.verifyRefreshToken(token, now: now)
+        var wonBeforeConflict = false
+        let outcome: RotationOutcome = try database.transaction { _ throws(AuthError) in
+            try rotate(claims, client: client, now: now, wonBeforeConflict: &wonBeforeConflict)
+        }
+        switch outcome {
+        case .rotated(let pair), .grace(let pair):
+            return pair
+        case .reused:
+            logger.warning("refresh token reuse detected; session revoked", metadata: [
+                "event": "refresh_token_reuse", "user.id": "\(claims.userID)", "session.id": "\(claims.family)",
+                "client.ip": "\(client.ip)",
+            ])
+            throw AuthError.tokenReused
+        case .refused(let error):
+            throw error
+        }
+    }
+
+    /// What one attempt decided. Reuse commits the family's revocation before the request fails, so it is a result
+    /// of the transaction, not an error thrown out of it.
+    enum RotationOutcome {
+        case rotated(TokenPair)
+        case grace(TokenPair)
+        case reused
+        case refused(AuthError)
+    }
+
+    /// One attempt, inside a transaction.
+    private func rotate(_ claims: TokenIssuer.RefreshClaims, client: ClientContext, now: Date,
+                        wonBeforeConflict: inout Bool) throws(AuthError) -> RotationOutcome {
+        // Lock the session first: every rotation of a family queues here, in one order (no deadlock between them).
+        guard let session = try sessions.lock(claims.family), session.userID == claims.userID else {
+            return .refused(.invalidToken)
+        }
+        if session.isRevoked {
+            // A retired token presented to a dead family is still reuse; a token that was active when the family was
+            // revoked (logout, or an earlier reuse) is just revoked.
+            return try tokens.wasRotated(claims.tokenID) ? .reused : .refused(.sessionRevoked)
+        }
+        if session.expiresAt <= now { return .refused(.sessionExpired) }
+
+        let successorID = Identifier.make(at: now)
+        if try tokens.retire(claims.tokenID, family: claims.family, successor: successorID, now: now) {
+            wonBeforeConflict = true
+            if let hook = afterConditionalUpdateForTesting {
+                do {
+                    try hook(database.connection)
+                } catch let error as MariaDBError {
+                    throw Database.translate(error)
+                } catch {
+                    throw AuthError.internalFailure("test hook: \(error)")
+                }
+            }
+            let successorExpiry = min(now.addingTimeInterval(Double(settings.refreshTTL)), session.expiresAt)
+            try tokens.insert(id: successorID, userID: claims.userID, family: claims.family, expiresAt: successorExpiry,
+                              now: now)
+            try sessions.touch(claims.family, client: client, now: now)
+            guard let user = try users.find(id: claims.userID) else { return .refused(.invalidToken) }
+            return .rotated(try issuer.pair(user: user, sessionID: claims.family, tokenID: successorID, issuedAt: now,
+                                            expiresAt: successorExpiry, now: now))
+        }
+        return try explainInactive(claims, client: client, now: now, wonBeforeConflict: wonBeforeConflict)
+    }
+
+    /// The presented token was not active: a grace replay, a plain refusal, or reuse (the family is revoked).
+    private func explainInactive(_ claims: TokenIssuer.RefreshClaims, client: ClientContext, now: Date,
+                                 wonBeforeConflict: Bool) throws(AuthError) -> RotationOutcome {
+        guard let presented = try tokens.state(of: claims.tokenID, family: claims.family) else {
+            return .refused(.invalidToken)
+        }
+        guard let rotatedAt = presented.rotatedAt, let successor = presented.replacedBy else {
+            // Revoked by a logout, or expired without being rotated.
+            return .refused(presented.revokedAt == nil ? .tokenExpired : .sessionRevoked)
+        }
+        let withinGrace = settings.refreshGrace > 0 && now.timeIntervalSince(rotatedAt) < Double(settings.refreshGrace)
+        if withinGrace || wonBeforeConflict, let active = try tokens.active(successor, family: claims.family, now: now) {
+            // The immediate predecessor of the active token, rotated moments ago: the session's current pair.
+            guard let user = try users.find(id: claims.userID) else { return .refused(.invalidToken) }
+            try sessions.touch(claims.family, client: client, now: now)
+            return .grace(try issuer.pair(user: user, sessionID: claims.family, tokenID: active.id,
+                                          issuedAt: active.createdAt, expiresAt: active.expiresAt, now: now, grace: true))
+        }
+        // Reuse of a retired token: revoke the whole family. The caller commits this and then fails the request.
+        try revokeFamily(claims.family, now: now)
+        return .reused
+    }
+}

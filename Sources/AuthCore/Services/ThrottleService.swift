@@ -1,0 +1,92 @@
+import CryptoPrimitives
+import FoundationEssentials
+
+/// What is counted, and the subject it is counted for.
+public enum ThrottleScope: String, Sendable {
+    case loginAccount = "login_account"
+    case loginIP = "login_ip"
+    case registerIP = "register_ip"
+    case passwordChange = "password_account"
+}
+
+/// Failure counting in fixed windows, shared by every worker and host through MariaDB. Subjects are stored as
+/// SHA-256 digests: no email or address sits in the throttle table.
+public struct ThrottleService {
+    let limits: Config.Throttle
+    let store: ThrottleStore
+    let clock: any AuthClock
+
+    init(limits: Config.Throttle, database: Database, clock: any AuthClock) {
+        self.limits = limits
+        store = ThrottleStore(database: database)
+        self.clock = clock
+    }
+
+    /// What a login's two throttles say, read in one statement.
+    package struct LoginThrottle {
+        /// Seconds to wait when the account is over its limit, or `nil`.
+        package var accountWait: Int?
+        /// Seconds to wait when the client address is over its limit, or `nil`.
+        package var addressWait: Int?
+        /// Whether the account had failures on record: only then does a successful login have a count to reset.
+        package var accountRecorded = false
+    }
+
+    func limit(of scope: ThrottleScope) -> Int {
+        switch scope {
+        case .loginAccount: limits.loginPerAccount
+        case .loginIP: limits.loginPerIP
+        case .registerIP: limits.registerPerIP
+        case .passwordChange: limits.passwordChangePerAccount
+        }
+    }
+
+    private func key(_ scope: ThrottleScope, _ subject: String) -> [UInt8] {
+        SHA256.hash(Array("\(scope.rawValue)\u{0}\(subject)".utf8))
+    }
+
+    /// Seconds to wait when `subject` is over its limit in the current window, or `nil` when it may try.
+    public func delay(_ scope: ThrottleScope, _ subject: String) throws(AuthError) -> Int? {
+        guard let count = try store.count(scope: scope.rawValue, key: key(scope, subject)) else { return nil }
+        return delay(scope, count, now: clock.now())
+    }
+
+    /// The account's and the client address's throttles in one read (a login's first statement).
+    package func loginThrottle(email: String, ip: String) throws(AuthError) -> LoginThrottle {
+        let now = clock.now()
+        let counts = try store.counts((ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)),
+                                      (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)))
+        var state = LoginThrottle()
+        for count in counts {
+            switch ThrottleScope(rawValue: count.scope) {
+            case .loginAccount:
+                state.accountRecorded = true
+                state.accountWait = delay(.loginAccount, count, now: now)
+            case .loginIP:
+                state.addressWait = delay(.loginIP, count, now: now)
+            default:
+                break
+            }
+        }
+        return state
+    }
+
+    /// The wait a count imposes: `nil` below the limit or once its window has ended.
+    private func delay(_ scope: ThrottleScope, _ count: ThrottleStore.Count, now: Date) -> Int? {
+        let windowEnd = count.windowStart.addingTimeInterval(Double(limits.windowSeconds))
+        guard windowEnd > now, count.failures >= Int64(limit(of: scope)) else { return nil }
+        return max(1, Int(windowEnd.timeIntervalSince(now).rounded(.up)))
+    }
+
+    /// Counts one failure (or attempt) in the current fixed window; a window that has ended starts again at 1.
+    public func recordFailure(_ scope: ThrottleScope, _ subject: String) throws(AuthError) {
+        let now = clock.now()
+        try store.record(scope: scope.rawValue, key: key(scope, subject), now: now,
+                         windowCutoff: now.addingTimeInterval(-Double(limits.windowSeconds)))
+    }
+
+    /// Forgets the failures of a subject (after a successful login).
+    public func reset(_ scope: ThrottleScope, _ subject: String) throws(AuthError) {
+        try store.reset(scope: scope.rawValue, key: key(scope, subject))
+    }
+}

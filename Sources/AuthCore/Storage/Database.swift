@@ -1,0 +1,101 @@
+import Glibc
+public import Logging
+public import MariaDB
+
+/// One thread's MariaDB connection as the stores use it: every failure leaves here as an ``AuthError`` (the
+/// MariaDB error kept as its internal cause), and transactions are run again whole after a conflict.
+///
+/// Create one per worker thread; it is not shared. The connection opens on first use and reopens after a failure,
+/// so a worker starts while MariaDB is down.
+public final class Database {
+    /// The thread's connection. Only the stores and the composition root use it directly.
+    public let connection: Connection
+    private let logger: Logger
+    /// How many times a transaction runs again after a deadlock, lock wait timeout or Galera certification failure.
+    package let maxTransactionRetries = 5
+
+    private var lastConnectFailure: ContinuousClock.Instant?
+    /// After a failed connection attempt, further attempts wait this long (a dead TCP host costs a connect timeout).
+    private let reconnectBackoff: Duration = .seconds(1)
+    /// Why the last reachability check failed (the server's message, never a password), for the log.
+    public private(set) var lastFailure: String?
+
+    /// A database over `connection` (opened lazily when made with `Connection(unconnectedTo:)`).
+    public init(connection: Connection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// A database whose connection opens on first use.
+    public convenience init(url: DatabaseURL, logger: Logger) {
+        self.init(connection: Connection(unconnectedTo: url), logger: logger)
+    }
+
+    /// Runs statements; a MariaDB failure becomes an ``AuthError``.
+    @discardableResult
+    package func run<T>(_ body: (Connection) throws(MariaDBError) -> T) throws(AuthError) -> T {
+        do {
+            return try body(connection)
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    /// Runs `body` in a transaction, again after a deadlock, lock wait timeout or Galera certification failure
+    /// (bounded, with a short random back-off). `attempt` counts from 0. Everything `body` does must be safe to run
+    /// again whole: it sees the state the rolled-back attempt left, which is the state before it.
+    package func transaction<T>(_ body: (_ attempt: Int) throws(AuthError) -> T) throws(AuthError) -> T {
+        var attempt = 0
+        while true {
+            let failure: AuthError
+            do {
+                return try connection.transaction { try body(attempt) }
+            } catch let error as AuthError {
+                failure = error
+            } catch let error as MariaDBError {
+                failure = Self.translate(error)
+            } catch {
+                throw AuthError.internalFailure("transaction: \(type(of: error))")
+            }
+            guard failure.storage?.kind == .conflict, attempt < maxTransactionRetries else { throw failure }
+            attempt += 1
+            logger.notice("transaction conflict; retrying", metadata: [
+                "event": "transaction_retry", "db.errno": "\(failure.storage?.errno ?? 0)", "attempt": "\(attempt)",
+            ])
+            usleep(UInt32.random(in: 1_000...(5_000 * UInt32(attempt))))
+        }
+    }
+
+    /// Whether MariaDB answers now (reconnecting if it came back, at most once per second while it is down).
+    public func isReachable() -> Bool {
+        let now = ContinuousClock.now
+        if !connection.isOpen, let failed = lastConnectFailure, now - failed < reconnectBackoff {
+            return false
+        }
+        do {
+            try connection.ping()
+            lastConnectFailure = nil
+            lastFailure = nil
+            return true
+        } catch {
+            lastConnectFailure = now
+            lastFailure = "\(error)"
+            return false
+        }
+    }
+
+    /// The domain's view of a MariaDB failure.
+    package static func translate(_ error: MariaDBError) -> AuthError {
+        let kind: StorageFailure.Kind
+        switch error.code {
+        case .connectionLost, .connectionFailed: kind = .unavailable
+        case .deadlock, .lockWaitTimeout: kind = .conflict
+        case .duplicateKey: kind = .duplicateKey
+        default: kind = .other
+        }
+        let code: AuthError.Code = kind == .unavailable ? .databaseUnavailable : .databaseFailure
+        let message = kind == .unavailable ? "Service temporarily unavailable" : "Internal server error"
+        return AuthError(code, message, internalCause: "db.code=\(error.code) db.errno=\(error.errno)",
+                         storage: StorageFailure(kind: kind, errno: error.errno))
+    }
+}

@@ -1,0 +1,59 @@
+package import FoundationEssentials
+import MariaDB
+
+/// Deletes what can no longer be used, across the tables, in short batches; and the named lock that lets one host
+/// of several do it.
+package struct MaintenanceStore {
+    let database: Database
+
+    /// The MariaDB named lock of the periodic cleanup.
+    static let lockName = "jwt_authd_cleanup"
+
+    /// Takes the cleanup lock without waiting. Returns whether this connection now holds it.
+    package func tryLock() throws(AuthError) -> Bool {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query("SELECT GET_LOCK(?, 0) AS got", [.string(Self.lockName)]).first?.optionalInt("got") == 1
+        }
+    }
+
+    /// Releases the cleanup lock (a lost connection releases it anyway).
+    package func unlock() {
+        _ = try? database.run { connection throws(MariaDBError) in
+            try connection.query("SELECT RELEASE_LOCK(?) AS released", [.string(Self.lockName)])
+        }
+    }
+
+    /// Runs `DELETE … LIMIT batchSize` until a batch deletes fewer rows. Returns the rows deleted.
+    package func drain(_ table: Table, olderThan cutoffs: [Date], batchSize: Int) throws(AuthError) -> Int {
+        var total = 0
+        while true {
+            let deleted = try database.run { connection throws(MariaDBError) in
+                try connection.execute(table.deleteSQL + " LIMIT \(batchSize)", cutoffs.map { .date($0) },
+                                       idempotent: true).affectedRows
+            }
+            total += deleted
+            if deleted < batchSize { return total }
+        }
+    }
+
+    /// What a cleanup deletes from each table.
+    package enum Table {
+        /// Sessions past their absolute expiry (1st cutoff) or revoked before the 2nd; their tokens go with them.
+        case sessions
+        /// Refresh tokens past their expiry.
+        case refreshTokens
+        /// API keys expired (1st cutoff) or revoked (2nd) before the cutoffs.
+        case apiKeys
+        /// Throttle windows that started before the cutoff.
+        case throttle
+
+        var deleteSQL: String {
+            switch self {
+            case .sessions: "DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?"
+            case .refreshTokens: "DELETE FROM refresh_tokens WHERE expires_at < ?"
+            case .apiKeys: "DELETE FROM api_keys WHERE expires_at < ? OR revoked_at < ?"
+            case .throttle: "DELETE FROM auth_throttle WHERE window_start < ?"
+            }
+        }
+    }
+}

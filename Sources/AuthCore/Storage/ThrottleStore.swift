@@ -1,0 +1,59 @@
+package import FoundationEssentials
+import MariaDB
+
+/// The `auth_throttle` table: failure counts in fixed windows, per scope and subject digest. Owns every statement
+/// on that table.
+package struct ThrottleStore {
+    let database: Database
+
+    /// One subject's count in its window.
+    package struct Count {
+        package let scope: String
+        package let windowStart: Date
+        package let failures: Int64
+    }
+
+    /// The count of one subject, if any.
+    package func count(scope: String, key: [UInt8]) throws(AuthError) -> Count? {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query("SELECT scope, window_start, failures FROM auth_throttle WHERE scope = ? AND subject = ?",
+                                 [.string(scope), .bytes(key)]).first.map(Self.count(from:))
+        }
+    }
+
+    /// The counts of two subjects in one read (login's account and client address: two primary-key lookups).
+    package func counts(_ first: (scope: String, key: [UInt8]), _ second: (scope: String, key: [UInt8]))
+        throws(AuthError) -> [Count]
+    {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(HotPathSQL.loginThrottles, [
+                .string(first.scope), .bytes(first.key), .string(second.scope), .bytes(second.key),
+            ]).map(Self.count(from:))
+        }
+    }
+
+    /// Counts one failure in the current window; a window that started at or before `windowCutoff` starts again at 1.
+    package func record(scope: String, key: [UInt8], now: Date, windowCutoff: Date) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            // In an UPDATE list MariaDB assigns left to right: failures is computed from the old window_start first.
+            try connection.execute("""
+                INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES (?, ?, ?, 1)
+                ON DUPLICATE KEY UPDATE
+                    failures = IF(window_start <= ?, 1, failures + 1),
+                    window_start = IF(window_start <= ?, VALUES(window_start), window_start)
+                """, [.string(scope), .bytes(key), .date(now), .date(windowCutoff), .date(windowCutoff)])
+        }
+    }
+
+    /// Forgets a subject's count.
+    package func reset(scope: String, key: [UInt8]) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute("DELETE FROM auth_throttle WHERE scope = ? AND subject = ?",
+                                   [.string(scope), .bytes(key)], idempotent: true)
+        }
+    }
+
+    private static func count(from row: Row) throws(MariaDBError) -> Count {
+        Count(scope: try row.string("scope"), windowStart: try row.date("window_start"), failures: try row.int("failures"))
+    }
+}

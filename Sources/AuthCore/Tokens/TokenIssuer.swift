@@ -1,0 +1,79 @@
+package import FoundationEssentials
+import JOSE
+import StrictJSON
+
+/// Signs access and refresh tokens and verifies them: no database. Shared by every thread (immutable).
+public struct TokenIssuer: Sendable {
+    let settings: AuthSettings
+    let clock: any AuthClock
+
+    public init(settings: AuthSettings, clock: any AuthClock = SystemClock()) {
+        self.settings = settings
+        self.clock = clock
+    }
+
+    /// The claims of a verified refresh token that a rotation needs.
+    package struct RefreshClaims {
+        package let tokenID: String
+        package let family: String
+        package let userID: String
+    }
+
+    /// Verifies an access token without touching the database (stateless: valid until `exp` even if its session was
+    /// revoked; routes that read the database anyway also check the session).
+    ///
+    /// - Throws: ``AuthError/invalidToken`` or ``AuthError/tokenExpired``.
+    public func verifyAccessToken(_ token: String) throws(AuthError) -> AccessClaims {
+        let verified: VerifiedJWT
+        do {
+            verified = try settings.accessVerifier.verify(token, now: clock.now())
+        } catch {
+            throw error.code == .expired ? .tokenExpired : .invalidToken
+        }
+        guard let sub = verified.string("sub"), let sid = verified.string("sid"), let jti = verified.string("jti"),
+              let email = verified.string("email"), let role = verified.string("role"), let exp = verified.number("exp")
+        else { throw AuthError.invalidToken }
+        return AccessClaims(userID: sub, email: email, role: role, sessionID: sid, tokenID: jti,
+                            expiresAt: Date(timeIntervalSince1970: exp))
+    }
+
+    /// Verifies a refresh token's signature and claims, and that its ids are ours.
+    ///
+    /// - Throws: ``AuthError/invalidToken`` or ``AuthError/tokenExpired``.
+    package func verifyRefreshToken(_ token: String, now: Date) throws(AuthError) -> RefreshClaims {
+        let claims: VerifiedJWT
+        do {
+            claims = try settings.refreshVerifier.verify(token, now: now)
+        } catch {
+            throw error.code == .expired ? AuthError.tokenExpired : AuthError.invalidToken
+        }
+        guard let tokenID = claims.string("jti"), let family = claims.string("family"), let subject = claims.string("sub"),
+              Identifier.isWellFormed(tokenID), Identifier.isWellFormed(family) else { throw AuthError.invalidToken }
+        return RefreshClaims(tokenID: tokenID, family: family, userID: subject)
+    }
+
+    /// The access and refresh token of a session's refresh token record. Signing the same record again gives a
+    /// refresh token with the same `jti` (a grace replay answers with the current pair).
+    package func pair(user: User, sessionID: String, tokenID: String, issuedAt: Date, expiresAt: Date, now: Date,
+                      grace: Bool = false) throws(AuthError) -> TokenPair {
+        let issued = Int64(now.timeIntervalSince1970)
+        do {
+            let access = try settings.accessSigner.sign([
+                ("sub", .string(user.id)), ("email", .string(user.email)), ("role", .string(user.role)),
+                ("sid", .string(sessionID)), ("jti", .string(Identifier.make(at: now))),
+                ("iss", .string(settings.issuer)), ("aud", .string(settings.audience)),
+                ("iat", .int(issued)), ("exp", .int(issued + Int64(settings.accessTTL))),
+            ])
+            let refresh = try settings.refreshSigner.sign([
+                ("sub", .string(user.id)), ("family", .string(sessionID)), ("jti", .string(tokenID)),
+                ("iss", .string(settings.issuer)), ("aud", .string(settings.audience)),
+                ("iat", .int(Int64(issuedAt.timeIntervalSince1970))), ("exp", .int(Int64(expiresAt.timeIntervalSince1970))),
+            ])
+            return TokenPair(accessToken: access, refreshToken: refresh, accessExpiresIn: settings.accessTTL,
+                             refreshExpiresIn: max(0, Int(expiresAt.timeIntervalSince(now))), sessionID: sessionID,
+                             user: user, isGraceReplay: grace)
+        } catch {
+            throw AuthError.internalFailure("token signing: \(error)")
+        }
+    }
+}

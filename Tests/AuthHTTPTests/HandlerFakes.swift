@@ -1,0 +1,155 @@
+import AuthCore
+@testable import AuthHTTP
+import FastCGI
+import Foundation
+import Logging
+import Passwords
+import Synchronization
+
+/// A domain whose every call answers with what the test set: a value, or an ``AuthError``. The handlers see it
+/// through the same protocols as the real services, so these tests pin the HTTP side alone: status codes, error
+/// bodies, cookies, redirects and metrics.
+final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, DatabaseHealth, @unchecked Sendable {
+    // @unchecked Sendable: each test owns its fake and drives it from one thread.
+    var failure: AuthError?
+    var sessionActive = true
+    var reachable = true
+    /// Whether ``activeSessionUser(sessionID:userID:)`` and ``user(id:)`` find the user.
+    var activeUserFound = true
+    var userExists = true
+    var lastFailure: String? { reachable ? nil : "connection refused" }
+    private(set) var calls: [String] = []
+
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static let user = User(id: "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b", email: "ann@example.com", name: "Ann", role: "user",
+                           emailVerifiedAt: nil, createdAt: now)
+    static let sessionID = "0190a1b2-c3d4-7e5f-8a6b-000000000001"
+    static let pair = TokenPair(accessToken: "access.token.value", refreshToken: "refresh.token.value", accessExpiresIn: 900,
+                                refreshExpiresIn: 604_800, sessionID: sessionID, user: user, isGraceReplay: false)
+
+    private func answer<T>(_ name: String, _ value: T) throws(AuthError) -> T {
+        calls.append(name)
+        if let failure { throw failure }
+        return value
+    }
+
+    var passwordPolicy: PasswordPolicy { PasswordPolicy(minimumCharacters: 8) }
+    func register(email: String, password: String, name: String?, client: ClientContext) throws(AuthError) -> TokenPair {
+        try answer("register", Self.pair)
+    }
+    func login(email: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair {
+        try answer("login", Self.pair)
+    }
+    func changePassword(userID: String, current: String, new: String, keepingSession: String?) throws(AuthError) {
+        try answer("changePassword", ())
+    }
+    func user(id: String) throws(AuthError) -> User? { try answer("user", userExists ? Self.user : nil) }
+
+    func refresh(_ token: String, client: ClientContext) throws(AuthError) -> TokenPair { try answer("refresh", Self.pair) }
+    func logout(refreshToken: String) throws(AuthError) { try answer("logout", ()) }
+    func logout(sessionID: String) throws(AuthError) { try answer("logout", ()) }
+    func revokeAllSessions(of userID: String, keeping: String?) throws(AuthError) -> Int { try answer("revokeAll", 2) }
+    func sessions(of userID: String) throws(AuthError) -> [Session] { try answer("sessions", []) }
+    func revokeSession(_ sessionID: String, of userID: String) throws(AuthError) -> Bool { try answer("revokeSession", true) }
+    func isSessionActive(_ sessionID: String) throws(AuthError) -> Bool {
+        calls.append("isSessionActive")
+        return sessionActive
+    }
+    func activeSessionUser(sessionID: String, userID: String) throws(AuthError) -> User? {
+        try answer("activeSessionUser", activeUserFound ? Self.user : nil)
+    }
+
+    func createAPIKey(userID: String, name: String, expiresAt: Date?) throws(AuthError) -> CreatedAPIKey {
+        try answer("createAPIKey", CreatedAPIKey(
+            info: APIKeyInfo(id: Self.sessionID, name: name, prefix: "jwta_abcdefg", createdAt: Self.now, lastUsedAt: nil,
+                             expiresAt: nil), rawKey: "jwta_" + String(repeating: "k", count: 43)))
+    }
+    func apiKeys(of userID: String) throws(AuthError) -> [APIKeyInfo] { try answer("apiKeys", []) }
+    func revokeAPIKey(id: String, of userID: String) throws(AuthError) -> Bool { try answer("revokeAPIKey", true) }
+    func authenticate(apiKey: String) throws(AuthError) -> User? { try answer("authenticate", Self.user) }
+
+    func isReachable() -> Bool { reachable }
+}
+
+/// Access tokens for the fake: `good` is valid, `expired` has expired, anything else is refused.
+struct FakeTokens: AccessTokenVerifying {
+    static let claims = AccessClaims(userID: FakeDomain.user.id, email: FakeDomain.user.email, role: "user",
+                                     sessionID: FakeDomain.sessionID, tokenID: "jti", expiresAt: FakeDomain.now)
+
+    func verifyAccessToken(_ token: String) throws(AuthError) -> AccessClaims {
+        switch token {
+        case "good": return Self.claims
+        case "expired": throw AuthError.tokenExpired
+        default: throw AuthError.invalidToken
+        }
+    }
+}
+
+/// Captures log lines (to prove an internal cause is logged and never answered).
+final class LineCapture: LogHandler, @unchecked Sendable {
+    // @unchecked Sendable: every access holds the lock.
+    private let stored = Mutex<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        let line = "\(event.message) \(event.metadata ?? [:])"
+        stored.withLock { $0.append(line) }
+    }
+    var lines: [String] { stored.withLock { $0 } }
+}
+
+/// A responder over the fake domain, with private metrics and captured logs.
+struct HandlerHarness {
+    let domain = FakeDomain()
+    let logs = LineCapture()
+    let metrics = ServiceMetrics(counters: .privateMemory(countersPerSlot: ServiceMetrics.countersPerSlot))
+    let responder: AuthResponder
+
+    init(env extra: [String: String] = [:]) throws {
+        var env = ["DATABASE_URL": "mariadb://root@localhost/x", "JWT_AUTHD_LISTEN": "127.0.0.1:9000",
+                   "JWT_ACCESS_SECRET": String(repeating: "a", count: 32),
+                   "JWT_REFRESH_SECRET": String(repeating: "b", count: 32), "JWT_AUTHD_ENV": "development"]
+        env.merge(extra) { $1 }
+        let config = try Config.load(sources: ConfigSources(environment: env))
+        let context = AuthResponder.Context(
+            config: config, accounts: domain, sessions: domain, apiKeys: domain, tokens: FakeTokens(), health: domain,
+            jwks: nil, metrics: metrics, logger: Logger(label: "test", factory: { [logs] _ in logs }))
+        responder = AuthResponder(context: context)
+    }
+
+    /// Sends a request: JSON body unless `form`, the access token as a Bearer header when given.
+    func send(_ method: String, _ path: String, json: String? = nil, form: String? = nil, bearer: String? = nil,
+              cookies: String? = nil, query: String = "") -> Response {
+        var params: [(String, String)] = [("REQUEST_METHOD", method), ("DOCUMENT_URI", path), ("QUERY_STRING", query),
+                                          ("REMOTE_ADDR", "203.0.113.9"), ("HTTP_HOST", "auth.example.com")]
+        var body: [UInt8] = []
+        if let json {
+            params.append(("CONTENT_TYPE", "application/json"))
+            body = Array(json.utf8)
+        } else if let form {
+            params.append(("CONTENT_TYPE", "application/x-www-form-urlencoded"))
+            body = Array(form.utf8)
+        }
+        if !body.isEmpty { params.append(("CONTENT_LENGTH", String(body.count))) }
+        if let bearer { params.append(("HTTP_AUTHORIZATION", "Bearer \(bearer)")) }
+        if let cookies { params.append(("HTTP_COOKIE", cookies)) }
+        return responder.handle(Request(params: params, body: body))
+    }
+
+    /// The metrics text.
+    var metricsText: String { String(decoding: metrics.render(), as: UTF8.self) }
+}
+
+extension Response {
+    var text: String { String(decoding: body, as: UTF8.self) }
+    func values(of name: String) -> [String] { headers.filter { $0.name == name }.map(\.value) }
+    /// The `code` member of a JSON error body.
+    var errorCode: String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
+        return object["code"] as? String
+    }
+}

@@ -1,0 +1,204 @@
+import AuthCore
+@testable import AuthHTTP
+import FastCGI
+import Testing
+
+/// Every domain code's status and client code, as the API contract (docs/openapi.yaml) states them.
+let expectedMapping: [AuthError.Code: (status: Int, code: String)] = [
+    .invalidCredentials: (401, "invalid_credentials"), .throttled: (429, "throttled"), .emailTaken: (409, "email_taken"),
+    .invalidInput: (400, "invalid_request"), .weakPassword: (400, "weak_password"), .invalidToken: (401, "unauthorized"),
+    .tokenExpired: (401, "token_expired"), .tokenReused: (401, "token_reused"), .sessionExpired: (401, "session_expired"),
+    .sessionRevoked: (401, "session_revoked"), .notFound: (404, "not_found"),
+    .databaseUnavailable: (503, "service_unavailable"), .databaseFailure: (500, "internal_error"),
+    .internalFailure: (500, "internal_error"),
+]
+
+func failure(_ code: AuthError.Code) -> AuthError {
+    AuthError(code, "message for \(code.rawValue)", retryAfter: code == .throttled ? 42 : nil,
+              internalCause: "secret-internal-cause")
+}
+
+/// The routes that call the domain, each as a request that reaches its domain call (JSON, with a valid session).
+var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] { [
+    ("register", { $0.send("POST", "/api/auth/register", json: #"{"email":"a@example.com","password":"long enough"}"#) }),
+    ("login", { $0.send("POST", "/api/auth/login", json: #"{"email":"a@example.com","password":"whatever"}"#) }),
+    ("refresh (body)", { $0.send("POST", "/api/auth/refresh", json: #"{"refreshToken":"r"}"#) }),
+    ("refresh (cookie)", { $0.send("POST", "/api/auth/refresh", cookies: "refresh_token=r") }),
+    ("logout-all", { $0.send("POST", "/api/auth/logout-all", bearer: "good") }),
+    ("sessions", { $0.send("GET", "/api/auth/sessions", bearer: "good") }),
+    ("sessions/{id}", { $0.send("DELETE", "/api/auth/sessions/\(FakeDomain.sessionID)", bearer: "good") }),
+    ("me", { $0.send("GET", "/api/auth/me", bearer: "good") }),
+    ("password", {
+        $0.send("POST", "/api/auth/password", json: #"{"currentPassword":"old one","newPassword":"new enough"}"#, bearer: "good")
+    }),
+    ("api-keys POST", { $0.send("POST", "/api/auth/api-keys", json: #"{"name":"ci"}"#, bearer: "good") }),
+    ("api-keys GET", { $0.send("GET", "/api/auth/api-keys", bearer: "good") }),
+    ("api-keys/{id}", { $0.send("DELETE", "/api/auth/api-keys/\(FakeDomain.sessionID)", bearer: "good") }),
+] }
+
+@Suite struct HandlerErrorMappingTests {
+    @Test func everyDomainCodeHasAnExpectedAnswer() {
+        #expect(Set(expectedMapping.keys) == Set(AuthError.Code.allCases))
+        for code in AuthError.Code.allCases {
+            let error = APIError(failure(code))
+            #expect(error.status == expectedMapping[code]?.status, "\(code)")
+            #expect(error.code == expectedMapping[code]?.code, "\(code)")
+        }
+    }
+
+    @Test(arguments: AuthError.Code.allCases)
+    func everyRouteAnswersEveryDomainFailureAsMapped(code: AuthError.Code) throws {
+        for route in domainRoutes {
+            let harness = try HandlerHarness()
+            harness.domain.failure = failure(code)
+            let response = route.send(harness)
+            let expected = try #require(expectedMapping[code])
+            #expect(response.status == expected.status, "\(route.name) \(code)")
+            #expect(response.errorCode == expected.code, "\(route.name) \(code)")
+            #expect(!response.text.contains("secret-internal-cause"), "the internal cause is never answered")
+            #expect(response.values(of: "Cache-Control") == ["no-store"], "\(route.name)")
+            if code == .throttled { #expect(response.values(of: "Retry-After") == ["42"], "\(route.name)") }
+            if code == .databaseUnavailable { #expect(response.values(of: "Retry-After") == ["5"], "\(route.name)") }
+        }
+    }
+
+    @Test func aStorageFailureIsLoggedWithItsCauseAndCounted() throws {
+        let harness = try HandlerHarness()
+        harness.domain.failure = failure(.databaseUnavailable)
+        #expect(harness.send("GET", "/api/auth/sessions", bearer: "good").status == 503)
+        #expect(harness.logs.lines.contains { $0.contains("database error") && $0.contains("secret-internal-cause") })
+        #expect(harness.metricsText.contains("jwt_authd_database_errors_total 1\n"))
+    }
+
+    @Test func anInternalFailureIsLoggedButNotCountedAsADatabaseError() throws {
+        let harness = try HandlerHarness()
+        harness.domain.failure = failure(.internalFailure)
+        #expect(harness.send("GET", "/api/auth/sessions", bearer: "good").status == 500)
+        #expect(harness.logs.lines.contains { $0.contains("internal error") && $0.contains("secret-internal-cause") })
+        #expect(harness.metricsText.contains("jwt_authd_database_errors_total 0\n"))
+    }
+}
+
+@Suite struct HandlerBehaviourTests {
+    @Test func loginOutcomesAreCountedByKind() throws {
+        let harness = try HandlerHarness()
+        let body = #"{"email":"a@example.com","password":"whatever"}"#
+        #expect(harness.send("POST", "/api/auth/login", json: body).status == 200)
+        harness.domain.failure = failure(.throttled)
+        #expect(harness.send("POST", "/api/auth/login", json: body).status == 429)
+        harness.domain.failure = failure(.invalidCredentials)
+        #expect(harness.send("POST", "/api/auth/login", json: body).status == 401)
+        let text = harness.metricsText
+        #expect(text.contains(#"jwt_authd_logins_total{result="ok"} 1"#))
+        #expect(text.contains(#"jwt_authd_logins_total{result="throttled"} 1"#))
+        #expect(text.contains(#"jwt_authd_logins_total{result="failed"} 1"#))
+    }
+
+    @Test func aLoginSetsBothCookiesAndAFormLoginRedirects() throws {
+        let harness = try HandlerHarness()
+        let json = harness.send("POST", "/api/auth/login", json: #"{"email":"a@example.com","password":"whatever"}"#)
+        let cookies = json.values(of: "Set-Cookie")
+        #expect(cookies.contains { $0.hasPrefix("access_token=access.token.value; Path=/; Max-Age=900; HttpOnly") })
+        #expect(cookies.contains { $0.hasPrefix("refresh_token=refresh.token.value; Path=/api/auth; Max-Age=604800") })
+        let form = harness.send("POST", "/api/auth/login", form: "email=a%40example.com&password=whatever&callbackUrl=%2Fhome")
+        #expect(form.status == 303)
+        #expect(form.values(of: "Location") == ["/home"])
+        harness.domain.failure = failure(.throttled)
+        let refused = harness.send("POST", "/api/auth/login", form: "email=a%40example.com&password=whatever")
+        #expect(refused.status == 303)
+        #expect(refused.values(of: "Location") == ["/auth/login?error=throttled&callbackUrl=%2Fdashboard&retryAfter=42"])
+        #expect(refused.values(of: "Set-Cookie").isEmpty)
+    }
+
+    @Test func refreshClearsTheCookiesOnlyWhenTheTokenIsRefused() throws {
+        for code in AuthError.Code.allCases {
+            let harness = try HandlerHarness()
+            harness.domain.failure = failure(code)
+            let response = harness.send("POST", "/api/auth/refresh", cookies: "refresh_token=r")
+            let cleared = response.values(of: "Set-Cookie").contains { $0.hasPrefix("refresh_token=; Path=/api/auth; Max-Age=0") }
+            #expect(cleared == (response.status == 401), "\(code)")
+        }
+    }
+
+    @Test func refreshOutcomesAreCountedByKind() throws {
+        let harness = try HandlerHarness()
+        harness.domain.failure = failure(.tokenReused)
+        _ = harness.send("POST", "/api/auth/refresh", json: #"{"refreshToken":"r"}"#)
+        harness.domain.failure = failure(.tokenExpired)
+        _ = harness.send("POST", "/api/auth/refresh", json: #"{"refreshToken":"r"}"#)
+        let text = harness.metricsText
+        #expect(text.contains(#"jwt_authd_refreshes_total{result="reuse"} 1"#))
+        #expect(text.contains(#"jwt_authd_refreshes_total{result="refused"} 1"#))
+    }
+
+    @Test func renewSendsAFailedRenewalToTheLoginPage() throws {
+        let harness = try HandlerHarness()
+        let ok = harness.send("GET", "/api/auth/renew", cookies: "refresh_token=r", query: "return_to=/dashboard?a=1&b=2")
+        #expect(ok.status == 303)
+        #expect(ok.values(of: "Location") == ["/dashboard?a=1&b=2"])
+        harness.domain.failure = failure(.tokenReused)
+        let refused = harness.send("GET", "/api/auth/renew", cookies: "refresh_token=r", query: "return_to=/dashboard")
+        #expect(refused.status == 303)
+        #expect(refused.values(of: "Location") == ["/auth/login?callbackUrl=%2Fdashboard"])
+        #expect(refused.values(of: "Set-Cookie").count == 2)
+    }
+
+    @Test func sessionRoutesRefuseARevokedSessionAndAnAPIKey() throws {
+        let harness = try HandlerHarness()
+        harness.domain.sessionActive = false
+        let revoked = harness.send("GET", "/api/auth/sessions", bearer: "good")
+        #expect(revoked.status == 401 && revoked.errorCode == "session_revoked")
+        #expect(!harness.domain.calls.contains("sessions"))
+        let expired = harness.send("GET", "/api/auth/sessions", bearer: "expired")
+        #expect(expired.status == 401 && expired.errorCode == "token_expired")
+        let none = harness.send("GET", "/api/auth/sessions")
+        #expect(none.status == 401 && none.errorCode == "unauthorized")
+    }
+
+    @Test func meTellsARevokedSessionFromAMissingUser() throws {
+        let harness = try HandlerHarness()
+        #expect(harness.send("GET", "/api/auth/me", bearer: "good").status == 200)
+        #expect(harness.domain.calls == ["activeSessionUser"], "one read when all is well")
+        harness.domain.activeUserFound = false
+        harness.domain.sessionActive = false
+        let revoked = harness.send("GET", "/api/auth/me", bearer: "good")
+        #expect(revoked.status == 401 && revoked.errorCode == "session_revoked")
+        harness.domain.sessionActive = true
+        harness.domain.userExists = false
+        let gone = harness.send("GET", "/api/auth/me", bearer: "good")
+        #expect(gone.status == 404 && gone.errorCode == "user_not_found")
+    }
+
+    @Test func verifyAnswersTheGateWithHeadersAndErrorCodes() throws {
+        let harness = try HandlerHarness()
+        let ok = harness.send("GET", "/api/auth/verify", bearer: "good")
+        #expect(ok.status == 204)
+        #expect(ok.values(of: "X-Auth-User-Id") == [FakeDomain.user.id])
+        #expect(ok.values(of: "X-Auth-Method") == ["jwt"])
+        let expired = harness.send("GET", "/api/auth/verify", bearer: "expired")
+        #expect(expired.status == 401 && expired.values(of: "X-Auth-Error") == ["token_expired"])
+        #expect(harness.domain.calls.isEmpty, "the gate never reaches the database for a JWT")
+        harness.domain.failure = failure(.databaseUnavailable)
+        let keyed = harness.responder.handle(Request(params: [
+            ("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/api/auth/verify"),
+            ("HTTP_X_API_KEY", "jwta_" + String(repeating: "k", count: 43)),
+        ]))
+        #expect(keyed.status == 503 && keyed.values(of: "X-Auth-Error") == ["service_unavailable"])
+    }
+
+    @Test func healthFollowsTheDatabase() throws {
+        let harness = try HandlerHarness()
+        #expect(harness.send("GET", "/api/auth/health").status == 200)
+        harness.domain.reachable = false
+        #expect(harness.send("GET", "/api/auth/health").status == 503)
+        #expect(harness.logs.lines.contains { $0.contains("connection refused") })
+    }
+
+    @Test func everyRouteOfTheTableHasAMetricsSeries() {
+        for route in Routes.all {
+            #expect(ServiceMetrics.routes.contains(route.path), "\(route.path)")
+        }
+        #expect(ServiceMetrics.routeIndex("/api/auth/api-keys/abc") == ServiceMetrics.routes.firstIndex(of: "/api/auth/api-keys/{id}"))
+        #expect(ServiceMetrics.routeIndex("/nope") == ServiceMetrics.routes.count - 1)
+    }
+}
