@@ -29,11 +29,12 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
+        .systemLibrary(name: "CProcess"),
 
         // MARK: Swift faces of the C libraries (the only importers of their C module)
         .target(
             name: "FastCGI",
-            dependencies: ["CFastCGI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CFastCGI", "ProcessManager", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
         .target(
@@ -44,6 +45,13 @@ let package = Package(
         .target(
             name: "CryptoPrimitives",
             dependencies: ["COpenSSL"],
+            swiftSettings: commonSettings
+        ),
+
+        // MARK: Process infrastructure: worker pool, supervisor driver, signals, threads, shared memory, privileges
+        .target(
+            name: "ProcessManager",
+            dependencies: ["CProcess", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
 
@@ -70,15 +78,11 @@ let package = Package(
         ),
         .target(
             name: "AuthHTTP",
-            dependencies: ["AuthCore", "FastCGI", "StrictJSON", "Passwords", "JOSE",
+            dependencies: ["AuthCore", "FastCGI", "ProcessManager", "StrictJSON", "Passwords", "JOSE",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: safeSettings
         ),
 
-        .target(
-            name: "ProcessManager",
-            swiftSettings: safeSettings
-        ),
 
         // MARK: The program
         .executableTarget(
@@ -108,7 +112,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FastCGITests",
-            dependencies: ["FastCGI"],
+            dependencies: ["FastCGI", "ProcessManager"],
             swiftSettings: commonSettings
         ),
         .testTarget(
@@ -128,7 +132,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PasswordsTests",
-            dependencies: ["Passwords", "FastCGI"],
+            dependencies: ["Passwords", "ProcessManager"],
             swiftSettings: commonSettings
         ),
         .testTarget(
@@ -148,7 +152,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuthHTTPTests",
-            dependencies: ["AuthHTTP", "AuthCore", "StrictJSON", "Passwords", "FastCGI"],
+            dependencies: ["AuthHTTP", "AuthCore", "StrictJSON", "Passwords", "FastCGI", "ProcessManager"],
             swiftSettings: commonSettings
         ),
     ]

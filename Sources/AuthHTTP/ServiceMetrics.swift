@@ -1,7 +1,7 @@
 import AuthCore
-public import FastCGI
+public import ProcessManager
 
-/// The service's metrics, counted in ``FastCGI/SharedCounters`` (shared by all workers) and served in the
+/// The service's metrics, counted in ``ProcessManager/SharedCounters`` (shared by all workers) and served in the
 /// Prometheus text format at `GET /api/auth/metrics`, only to addresses on `metrics.allow`.
 public struct ServiceMetrics: Sendable {
     /// Routes with their own series (the route table's paths); anything else is `other`.
@@ -42,6 +42,9 @@ public struct ServiceMetrics: Sendable {
     public static let workerCrashes = 0
     /// Global counter index of worker starts after the first ones.
     public static let workerReplacements = 1
+    /// The layout the supervisor writes in.
+    public static let counterLayout = CounterLayout(countersPerSlot: countersPerSlot, workerCrashes: workerCrashes,
+                                                    workerReplacements: workerReplacements)
 
     let counters: SharedCounters
 

@@ -1,4 +1,5 @@
 import Glibc
+import ProcessManager
 
 /// A listening socket the responder accepts FastCGI connections on.
 ///

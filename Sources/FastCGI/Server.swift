@@ -1,5 +1,6 @@
 import CFastCGI
 import Glibc
+import ProcessManager
 public import Logging
 import Synchronization
 

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Where a `HashingLimiter` takes its turns: a counting semaphore, in practice the one the worker processes of a
-/// supervisor share (FastCGI's `SharedPermits`), so the limit holds for the whole pool.
+/// supervisor share (ProcessManager's `SharedPermits`), so the limit holds for the whole pool.
 public protocol HashingPermits: Sendable {
     /// How many hashes may run at once.
     var limit: Int { get }

@@ -7,6 +7,7 @@ import FoundationEssentials
 import Glibc
 import Logging
 import Passwords
+import ProcessManager
 import Synchronization
 
 struct Serve: ParsableCommand {
@@ -158,7 +159,7 @@ struct Serve: ParsableCommand {
     private func supervise(socket: ListenSocket, config: Config, logger: Logger) -> Int32 {
         let supervisor = Supervisor(
             listenFD: socket.fd, workers: config.server.workers, drainTimeout: config.server.drainTimeoutSeconds,
-            workerArguments: workerArguments(), logger: logger,
+            workerArguments: workerArguments(), counters: ServiceMetrics.counterLayout, logger: logger,
             cleanupInterval: config.server.cleanupIntervalSeconds,
             cleanupArguments: ["cleanup", "--lock"] + (options.config.map { ["--config", $0] } ?? []),
             logFile: config.logFile,

@@ -4,6 +4,7 @@ import FastCGI
 import Foundation
 import Logging
 import Passwords
+import ProcessManager
 import Synchronization
 
 /// A domain whose every call answers with what the test set: a value, or an ``AuthError``. The handlers see it

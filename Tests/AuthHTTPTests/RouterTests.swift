@@ -3,6 +3,7 @@ import AuthCore
 import FastCGI
 import Logging
 import Passwords
+import ProcessManager
 import MariaDB
 import StrictJSON
 import Testing

@@ -1,5 +1,6 @@
 @testable import AuthHTTP
 import FastCGI
+import ProcessManager
 import Testing
 
 @Suite struct ServiceMetricsTests {

@@ -1,4 +1,4 @@
-import FastCGI
+import ProcessManager
 import Foundation
 @testable import Passwords
 import Testing

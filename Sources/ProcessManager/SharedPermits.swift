@@ -1,4 +1,4 @@
-import CFastCGI
+import CProcess
 import Glibc
 
 /// A counting semaphore shared by every process that maps one `SharedCounters` memory: under a supervisor, at most
@@ -31,21 +31,21 @@ public final class SharedPermits: @unchecked Sendable {
 
     /// Waits for a permit; returns the permit to give back to `release(_:)`.
     public func acquire() -> Int {
-        Int(CFastCGI_permit_acquire(region, Int32(limit), pid, Self.reclaimMilliseconds))
+        Int(CProcess_permit_acquire(region, Int32(limit), pid, Self.reclaimMilliseconds))
     }
 
     /// Takes a permit if one is free now.
     public func tryAcquire() -> Int? {
-        let index = CFastCGI_permit_try(region, Int32(limit), pid)
+        let index = CProcess_permit_try(region, Int32(limit), pid)
         return index >= 0 ? Int(index) : nil
     }
 
     /// Gives back a permit from `acquire()`.
     public func release(_ permit: Int) {
         precondition(permit >= 0 && permit < limit, "not a permit of this semaphore")
-        CFastCGI_permit_release(region, Int32(permit))
+        CProcess_permit_release(region, Int32(permit))
     }
 
     /// Permits held now among this process's `limit` cells (by any process).
-    public var held: Int { Int(CFastCGI_permit_held(region, Int32(limit))) }
+    public var held: Int { Int(CProcess_permit_held(region, Int32(limit))) }
 }

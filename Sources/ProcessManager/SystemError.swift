@@ -24,7 +24,7 @@ public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
 
 /// Runs a system call, retrying on `EINTR`, and throws ``SystemError`` with the `errno` read at once.
 @discardableResult
-func syscall(_ name: String, context: String = "", _ body: () -> Int32) throws(SystemError) -> Int32 {
+public func syscall(_ name: String, context: String = "", _ body: () -> Int32) throws(SystemError) -> Int32 {
     while true {
         let result = body()
         if result >= 0 { return result }

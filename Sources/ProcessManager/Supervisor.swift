@@ -1,14 +1,11 @@
-import FastCGI
-import FoundationEssentials
+import CProcess
 import Glibc
-import Logging
-import AuthHTTP
-import ProcessManager
+public import Logging
 
 /// Runs the ``WorkerPool`` state machine with real processes: binds nothing itself (the socket is open already),
 /// spawns workers by executing this binary again (`serve --worker`, the listen socket on fd 0, never a bare `fork`
 /// of a Swift process), reaps them, and turns signals into pool commands.
-final class Supervisor {
+public final class Supervisor {
     private var pool: WorkerPool
     private let listenFD: Int32
     private let executable: String
@@ -27,12 +24,17 @@ final class Supervisor {
     private var spawnedWorkers = 0
     private let logFile: String?
 
+    private let layout: CounterLayout
+
     /// - Parameters:
+    ///   - counters: The layout of the pool's shared counters (the service's metrics decide it, not the supervisor).
     ///   - validateReload: Checks the configuration before a reload; returns a problem to refuse it.
-    init(listenFD: Int32, workers: Int, drainTimeout: Int, workerArguments: [String], logger: Logger,
-         cleanupInterval: Int, cleanupArguments: [String], logFile: String?, validateReload: @escaping () -> String?) {
+    public init(listenFD: Int32, workers: Int, drainTimeout: Int, workerArguments: [String], counters layout: CounterLayout,
+                logger: Logger, cleanupInterval: Int, cleanupArguments: [String], logFile: String?,
+                validateReload: @escaping () -> String?) {
         self.logFile = logFile
-        counters = try? SharedCounters.create(slots: workers, countersPerSlot: ServiceMetrics.countersPerSlot)
+        self.layout = layout
+        counters = try? SharedCounters.create(slots: workers, countersPerSlot: layout.countersPerSlot)
         self.cleanupInterval = Double(cleanupInterval)
         self.cleanupArguments = cleanupArguments
         nextCleanup = cleanupInterval > 0 ? Double(min(cleanupInterval, 60)) : .infinity
@@ -55,10 +57,10 @@ final class Supervisor {
     /// The signal a worker sends its supervisor when it accepts connections (see `WorkerPool.ready`): a real-time
     /// signal, so that several workers reporting at once are all counted (standard signals merge) and each report
     /// carries its sender's pid.
-    static var readySignal: Int32 { __libc_current_sigrtmin() + 1 }
+    public static var readySignal: Int32 { __libc_current_sigrtmin() + 1 }
 
     /// Runs until the pool has stopped; returns the exit status.
-    func run() -> Int32 {
+    public func run() -> Int32 {
         var signals = sigset_t()
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, Self.readySignal, SIGCHLD] { sigaddset(&signals, signal) }
@@ -132,7 +134,7 @@ final class Supervisor {
             let exit: ExitStatus = (status & 0x7F) == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
             let crashesBefore = pool.crashes
             actions += pool.exited(pid: pid, status: exit, now: now)
-            if pool.crashes > crashesBefore { counters?.0.addGlobal(ServiceMetrics.workerCrashes) }
+            if pool.crashes > crashesBefore { counters?.0.addGlobal(layout.workerCrashes) }
         }
         return actions
     }
@@ -146,7 +148,7 @@ final class Supervisor {
                 var arguments = workerArguments
                 if counters != nil { arguments += ["--metrics-slots", String(pool.configuration.workers), "--metrics-slot", String(slot)] }
                 spawnedWorkers += 1
-                if spawnedWorkers > pool.configuration.workers { counters?.0.addGlobal(ServiceMetrics.workerReplacements) }
+                if spawnedWorkers > pool.configuration.workers { counters?.0.addGlobal(layout.workerReplacements) }
                 switch spawn(arguments, listenSocketOnStdin: true) {
                 case .success(let pid):
                     slotOfPID[pid] = slot
@@ -203,5 +205,19 @@ final class Supervisor {
         let status = posix_spawn(&pid, executable, &actions, &attributes, &argv, environ)
         guard status == 0 else { return .failure(SystemError(call: "posix_spawn", errno: status, context: executable)) }
         return .success(pid)
+    }
+}
+
+/// Where the supervisor writes in the pool's shared counters: their number per worker slot, and the global counters
+/// of worker crashes and replacements. The metrics own the layout; the supervisor only gets it.
+public struct CounterLayout: Sendable {
+    public let countersPerSlot: Int
+    public let workerCrashes: Int
+    public let workerReplacements: Int
+
+    public init(countersPerSlot: Int, workerCrashes: Int, workerReplacements: Int) {
+        self.countersPerSlot = countersPerSlot
+        self.workerCrashes = workerCrashes
+        self.workerReplacements = workerReplacements
     }
 }

@@ -1,4 +1,4 @@
-import CFastCGI
+import CProcess
 import Glibc
 
 /// Process-wide signal handling for a threaded responder.
@@ -20,7 +20,7 @@ public enum ProcessSignals {
     /// Asks the kernel to send SIGTERM to this process when its parent (the supervisor) dies, so that no orphaned
     /// worker keeps serving. Returns whether the parent was still alive afterwards (if not, the caller should exit).
     public static func terminateWithParent(expectedParent: Int32) -> Bool {
-        _ = CFastCGI_terminate_with_parent()
+        _ = CProcess_terminate_with_parent()
         return getppid() == expectedParent
     }
 

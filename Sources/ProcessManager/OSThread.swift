@@ -1,8 +1,8 @@
-import CFastCGI
+import CProcess
 import Glibc
 
 /// A plain OS thread for blocking work (accept, libfcgi reads, Connector/C calls), off Swift's cooperative pool.
-struct OSThread {
+public struct OSThread {
     private let handle: pthread_t
 
     /// Boxes the thread body so it can cross `pthread_create`'s `void *` argument.
@@ -14,7 +14,7 @@ struct OSThread {
     /// Starts a thread running `body`.
     ///
     /// - Throws: ``SystemError`` when `pthread_create` fails.
-    init(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
+    public init(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
         let box = Unmanaged.passRetained(Body(body)).toOpaque()
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { argument in
@@ -26,12 +26,12 @@ struct OSThread {
             Unmanaged<Body>.fromOpaque(box).release()
             throw SystemError(call: "pthread_create", errno: status, context: name)
         }
-        _ = CFastCGI_set_thread_name(thread, String(name.prefix(15)))
+        _ = CProcess_set_thread_name(thread, String(name.prefix(15)))
         handle = thread
     }
 
     /// Waits for the thread to end.
-    func join() {
+    public func join() {
         _ = pthread_join(handle, nil)
     }
 }

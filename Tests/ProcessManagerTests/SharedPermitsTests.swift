@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
-import CFastCGI
+import CProcess
 import Testing
-@testable import FastCGI
+@testable import ProcessManager
 
 /// The pool's permits: at most `limit` holders among every mapping of the memory, holders that die do not leak.
 @Suite struct SharedPermitsTests {
@@ -55,7 +55,7 @@ import Testing
     @Test func theSupervisorFreesTheCellsOfAReapedWorker() throws {
         let memory = SharedCounters.privateMemory(countersPerSlot: 1)
         let pid = try exitedProcess()
-        memory.permitRegion[Int(CFastCGI_permit_header_words)] = UInt32(pid)  // its permit 0, never released
+        memory.permitRegion[Int(CProcess_permit_header_words)] = UInt32(pid)  // its permit 0, never released
         let permits = memory.permits(limit: 1)
         #expect(permits.tryAcquire() == nil)
         #expect(memory.reclaimPermits(heldBy: pid + 100_000) == 0, "another pid's cells stay")
@@ -67,7 +67,7 @@ import Testing
     @Test func aWaiterFreesTheCellsOfHoldersThatNoLongerExist() throws {
         let memory = SharedCounters.privateMemory(countersPerSlot: 1)
         let pid = try exitedProcess()
-        memory.permitRegion[Int(CFastCGI_permit_header_words)] = UInt32(pid)
+        memory.permitRegion[Int(CProcess_permit_header_words)] = UInt32(pid)
         let permits = memory.permits(limit: 1)
         let started = ContinuousClock.now
         let permit = permits.acquire()

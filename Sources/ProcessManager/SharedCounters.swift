@@ -1,4 +1,4 @@
-import CFastCGI
+import CProcess
 import Glibc
 
 /// Counters shared by all worker processes of one supervisor, so that a metrics request answered by any worker
@@ -40,7 +40,7 @@ public final class SharedCounters: @unchecked Sendable {
 
     private static func size(slots: Int, countersPerSlot: Int) -> Int {
         counterBytes(slots: slots, countersPerSlot: countersPerSlot)
-            + (Int(CFastCGI_permit_header_words) + SharedPermits.maxLimit) * MemoryLayout<UInt32>.size
+            + (Int(CProcess_permit_header_words) + SharedPermits.maxLimit) * MemoryLayout<UInt32>.size
     }
 
     /// The permit region (after the counters).
@@ -55,7 +55,7 @@ public final class SharedCounters: @unchecked Sendable {
     /// The supervisor's side: frees every permit a reaped worker still held (it died holding them). Returns how many.
     @discardableResult
     public func reclaimPermits(heldBy pid: Int32) -> Int {
-        Int(CFastCGI_permit_reclaim(permitRegion, Int32(SharedPermits.maxLimit), UInt32(pid), 0))
+        Int(CProcess_permit_reclaim(permitRegion, Int32(SharedPermits.maxLimit), UInt32(pid), 0))
     }
 
     private static func map(fd: Int32, byteCount: Int) throws(SystemError) -> UnsafeMutablePointer<UInt64> {
@@ -68,7 +68,7 @@ public final class SharedCounters: @unchecked Sendable {
     /// with dup2).
     public static func create(slots: Int, countersPerSlot: Int) throws(SystemError) -> (SharedCounters, Int32) {
         let byteCount = size(slots: slots, countersPerSlot: countersPerSlot)
-        let fd = CFastCGI_memfd("jwt-authd-counters")
+        let fd = CProcess_memfd("jwt-authd-counters")
         guard fd >= 0 else { throw SystemError(call: "memfd_create", errno: errno) }
         guard ftruncate(fd, off_t(byteCount)) == 0 else {
             let code = errno
@@ -103,20 +103,20 @@ public final class SharedCounters: @unchecked Sendable {
     /// Adds to counter `index` of this process's slot.
     public func add(_ index: Int, _ value: UInt64 = 1) {
         precondition(index >= 0 && index < countersPerSlot)
-        CFastCGI_counter_add(base + Self.globalCounters + slot * countersPerSlot + index, value)
+        CProcess_counter_add(base + Self.globalCounters + slot * countersPerSlot + index, value)
     }
 
     /// The sum of counter `index` over all slots.
     public func total(_ index: Int) -> UInt64 {
-        (0..<slots).reduce(0) { $0 &+ CFastCGI_counter_load(base + Self.globalCounters + $1 * countersPerSlot + index) }
+        (0..<slots).reduce(0) { $0 &+ CProcess_counter_load(base + Self.globalCounters + $1 * countersPerSlot + index) }
     }
 
     /// Adds to a global counter (the supervisor's).
     public func addGlobal(_ index: Int, _ value: UInt64 = 1) {
         precondition(index >= 0 && index < Self.globalCounters)
-        CFastCGI_counter_add(base + index, value)
+        CProcess_counter_add(base + index, value)
     }
 
     /// A global counter.
-    public func global(_ index: Int) -> UInt64 { CFastCGI_counter_load(base + index) }
+    public func global(_ index: Int) -> UInt64 { CProcess_counter_load(base + index) }
 }

@@ -1,0 +1,42 @@
+import Glibc
+
+/// Dropping root after the socket is bound, and log files that SIGUSR1 reopens.
+public enum ProcessSetup {
+    /// Switches to `user` (and `group`, else the user's primary group) with their supplementary groups, and makes
+    /// a unix socket file theirs so the mode applies as configured. Only when running as root.
+    ///
+    /// - Throws: ``ProcessSetupError`` naming what failed (an unknown user or group, a refused call).
+    public static func dropPrivileges(user: String, group: String?, socketPath: String?, logFile: String?) throws {
+        guard getuid() == 0 else { throw ProcessSetupError("--user needs the process to start as root") }
+        guard let account = getpwnam(user) else { throw ProcessSetupError("unknown user '\(user)'") }
+        let uid = account.pointee.pw_uid
+        var gid = account.pointee.pw_gid
+        if let group {
+            guard let entry = getgrnam(group) else { throw ProcessSetupError("unknown group '\(group)'") }
+            gid = entry.pointee.gr_gid
+        }
+        if let socketPath, chown(socketPath, uid, gid) != 0 {
+            throw ProcessSetupError("cannot hand the socket \(socketPath) to \(user): \(String(cString: strerror(errno)))")
+        }
+        // The log file was opened as root: the workers and a SIGUSR1 reopen run as the user.
+        if let logFile { _ = chown(logFile, uid, gid) }
+        guard initgroups(user, gid) == 0, setgid(gid) == 0, setuid(uid) == 0 else {
+            throw ProcessSetupError("cannot switch to \(user): \(String(cString: strerror(errno)))")
+        }
+        guard setuid(0) != 0 else { throw ProcessSetupError("privileges were not dropped (setuid(0) still works)") }
+    }
+
+    /// Points standard error at `path` (append, mode 0640), so logs go there; called at start and on SIGUSR1.
+    public static func redirectStandardError(to path: String) throws {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw ProcessSetupError("cannot open the log file \(path): \(String(cString: strerror(errno)))") }
+        dup2(fd, STDERR_FILENO)
+        close(fd)
+    }
+}
+
+/// Why a process set-up step failed, in words for the operator (never secret).
+public struct ProcessSetupError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
