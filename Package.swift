@@ -93,7 +93,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: commonSettings
+            swiftSettings: safeSettings
         ),
 
         // MARK: The fuzz target of the token parser (scripts/fuzz)

@@ -54,7 +54,7 @@ public struct ServerConfiguration: Sendable {
 /// once, busy ones finish their request first, and each kept connection is closed after its next response (or
 /// after ``ServerConfiguration/drainLingerMilliseconds`` without a request).
 public final class Server: Sendable {
-    private let configuration: ServerConfiguration
+    let configuration: ServerConfiguration
     private let listenFD: Int32
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -64,7 +64,7 @@ public final class Server: Sendable {
     /// given up for it while one of them is merely late, as on a loaded host).
     private let idleAcceptors = Atomic<Int>(0)
     private let served = Atomic<Int>(0)
-    private let logger: Logger
+    let logger: Logger
 
     /// Creates a server on an open listen socket.
     ///
@@ -315,97 +315,5 @@ public final class Server: Sendable {
                 newConnectionPending = false
             }
         }
-    }
-
-    // MARK: - One request
-
-    private func respond(to request: UnsafeMutablePointer<FCGX_Request>, with handler: any RequestHandler) {
-        guard let envp = request.pointee.envp else { return }
-        let declaredLength = FCGX_GetParam("CONTENT_LENGTH", envp).flatMap { Int(String(cString: $0)) }
-        let response: Response
-        switch readBody(of: request, declaredLength: declaredLength) {
-        case .complete(let body):
-            let wrapped = Request(source: .environment(envp), body: body)
-            response = handler.handle(wrapped)
-            wrapped.invalidate()
-        case .tooLarge:
-            response = configuration.payloadTooLarge
-        }
-        let bytes = response.serialized()
-        let written = bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { chars in
-                FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.pointee.out)
-            }
-        }
-        if written < 0 {
-            // The web server went away (EPIPE, reset). Nothing to tell; close the connection.
-            request.pointee.keepConnection = 0
-            logger.debug("client went away before the response was written")
-        }
-    }
-
-    private enum BodyResult {
-        case complete([UInt8])
-        case tooLarge
-    }
-
-    /// Reads the request body up to the limit. An over-limit body is not read: the request gets 413 and its
-    /// connection is closed.
-    private func readBody(of request: UnsafeMutablePointer<FCGX_Request>, declaredLength: Int?) -> BodyResult {
-        let limit = configuration.maxBodyBytes
-        if let declaredLength, declaredLength > limit {
-            // Answer without reading: the connection is closed after the response, so the unread body cannot
-            // desynchronise it (libfcgi would take leftover STDIN records for a protocol error).
-            request.pointee.keepConnection = 0
-            return .tooLarge
-        }
-        if declaredLength == 0 { return .complete([]) }
-        if let declaredLength {
-            var body = [UInt8](repeating: 0, count: declaredLength)
-            let filled = body.withUnsafeMutableBufferPointer { read(into: $0, from: request) }
-            body.removeSubrange(filled...)
-            return .complete(body)
-        }
-        // No length given (nginx sends an empty CONTENT_LENGTH on GET): read in chunks, one past the limit at most,
-        // to tell "exactly the limit" from "over".
-        // A GET's stream ends at once: a first read into a small stack buffer (not zeroed; up to 1 KiB stays on the
-        // stack, larger temporary allocations may go to the heap) costs no allocation. Anything more is read into
-        // a heap chunk.
-        var body: [UInt8] = []
-        let first = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { probe in
-            let got = read(into: probe, from: request, once: true)
-            body.append(contentsOf: UnsafeBufferPointer(rebasing: probe[..<got]))
-            return got
-        }
-        if first > 0 {
-            var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-            while body.count <= limit {
-                let got = chunk.withUnsafeMutableBufferPointer { read(into: $0, from: request, once: true) }
-                if got == 0 { break }
-                body.append(contentsOf: chunk[..<got])
-            }
-        }
-        if body.count > limit {
-            request.pointee.keepConnection = 0
-            return .tooLarge
-        }
-        return .complete(body)
-    }
-
-    /// Reads stdin into `buffer` until it is full or the stream ends (or once, for chunked reading).
-    private func read(into buffer: UnsafeMutableBufferPointer<UInt8>, from request: UnsafeMutablePointer<FCGX_Request>,
-                      once: Bool = false) -> Int {
-        guard let base = buffer.baseAddress else { return 0 }
-        var filled = 0
-        while filled < buffer.count {
-            let want = Int32(min(buffer.count - filled, 1 << 20))
-            let got = (base + filled).withMemoryRebound(to: CChar.self, capacity: Int(want)) {
-                FCGX_GetStr($0, want, request.pointee.in)
-            }
-            if got <= 0 { break }
-            filled += Int(got)
-            if once { break }
-        }
-        return filled
     }
 }

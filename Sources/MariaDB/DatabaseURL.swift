@@ -31,9 +31,7 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// - Throws: ``MariaDBError`` with code ``MariaDBError/invalidURL``, whose message says what is wrong (never
     ///   the password).
     public init(parsing text: String) throws(MariaDBError) {
-        func fail(_ reason: String) -> MariaDBError {
-            MariaDBError(code: .invalidURL, message: "DATABASE_URL is invalid: \(reason)")
-        }
+        let fail = Self.invalid
         var rest: Substring
         if text.hasPrefix("mariadb://") {
             rest = text.dropFirst("mariadb://".count)
@@ -56,50 +54,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         guard database.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" || $0 == "-" }) else {
             throw fail("the database name may hold letters, digits, _, $ and - only")
         }
-        var hostPort = authority
-        var user = "root"
-        var password: String?
-        if let at = authority.lastIndex(of: "@") {
-            let credentials = authority[..<at]
-            hostPort = authority[authority.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                guard let decodedUser = Self.percentDecoded(credentials[..<colon]),
-                      let decodedPassword = Self.percentDecoded(credentials[credentials.index(after: colon)...]) else {
-                    throw fail("bad percent-encoding in the user or password")
-                }
-                user = decodedUser
-                password = decodedPassword
-            } else {
-                guard let decodedUser = Self.percentDecoded(credentials) else {
-                    throw fail("bad percent-encoding in the user")
-                }
-                user = decodedUser
-            }
-        }
-        if user.isEmpty { throw fail("the user name is empty") }
-        var host = "localhost"
-        var port: UInt32 = 3306
-        if !hostPort.isEmpty {
-            if hostPort.hasPrefix("[") {
-                guard let close = hostPort.firstIndex(of: "]") else { throw fail("unclosed [ in the host") }
-                host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
-                let after = hostPort[hostPort.index(after: close)...]
-                if after.hasPrefix(":") {
-                    guard let parsed = UInt32(after.dropFirst()), parsed > 0, parsed < 65536 else {
-                        throw fail("the port must be a number from 1 to 65535")
-                    }
-                    port = parsed
-                }
-            } else if let colon = hostPort.lastIndex(of: ":") {
-                host = String(hostPort[..<colon])
-                guard let parsed = UInt32(hostPort[hostPort.index(after: colon)...]), parsed > 0, parsed < 65536 else {
-                    throw fail("the port must be a number from 1 to 65535")
-                }
-                port = parsed
-            } else {
-                host = String(hostPort)
-            }
-        }
+        let (user, password, hostPort) = try Self.credentials(in: authority)
+        let (host, port) = try Self.hostAndPort(hostPort)
         self.user = user
         self.password = password
         self.host = host.isEmpty ? "localhost" : host
@@ -108,6 +64,61 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         self.socket = nil
         self.tlsMode = .disabled
         self.connectTimeoutSeconds = 5
+        try applyOptions(query)
+    }
+
+    private static func invalid(_ reason: String) -> MariaDBError {
+        MariaDBError(code: .invalidURL, message: "DATABASE_URL is invalid: \(reason)")
+    }
+
+    /// The user and password of `user:password@host:port` (user `root` when absent), and what follows the `@`.
+    private static func credentials(in authority: Substring) throws(MariaDBError)
+        -> (user: String, password: String?, hostPort: Substring)
+    {
+        guard let at = authority.lastIndex(of: "@") else { return ("root", nil, authority) }
+        let credentials = authority[..<at]
+        let hostPort = authority[authority.index(after: at)...]
+        var user: String
+        var password: String?
+        if let colon = credentials.firstIndex(of: ":") {
+            guard let decodedUser = percentDecoded(credentials[..<colon]),
+                  let decodedPassword = percentDecoded(credentials[credentials.index(after: colon)...]) else {
+                throw invalid("bad percent-encoding in the user or password")
+            }
+            user = decodedUser
+            password = decodedPassword
+        } else {
+            guard let decodedUser = percentDecoded(credentials) else { throw invalid("bad percent-encoding in the user") }
+            user = decodedUser
+        }
+        if user.isEmpty { throw invalid("the user name is empty") }
+        return (user, password, hostPort)
+    }
+
+    /// The host (`[…]` for IPv6) and port of `host:port` (`localhost:3306` when absent).
+    private static func hostAndPort(_ hostPort: Substring) throws(MariaDBError) -> (host: String, port: UInt32) {
+        guard !hostPort.isEmpty else { return ("localhost", 3306) }
+        func port(_ text: Substring) throws(MariaDBError) -> UInt32 {
+            guard let parsed = UInt32(text), parsed > 0, parsed < 65536 else {
+                throw invalid("the port must be a number from 1 to 65535")
+            }
+            return parsed
+        }
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else { throw invalid("unclosed [ in the host") }
+            let host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            let after = hostPort[hostPort.index(after: close)...]
+            return (host, after.hasPrefix(":") ? try port(after.dropFirst()) : 3306)
+        }
+        if let colon = hostPort.lastIndex(of: ":") {
+            return (String(hostPort[..<colon]), try port(hostPort[hostPort.index(after: colon)...]))
+        }
+        return (String(hostPort), 3306)
+    }
+
+    /// The `?key=value&…` options.
+    private mutating func applyOptions(_ query: Substring) throws(MariaDBError) {
+        let fail = Self.invalid
         for pair in query.split(separator: "&") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let key = String(parts[0])

@@ -190,25 +190,9 @@ final class Statement {
             names.append(String(cString: field.name))
             let kind = Self.kind(of: field)
             kinds.append(kind)
-            let size: Int
-            switch kind {
-            case .integer(let unsigned):
-                binds[index].buffer_type = MYSQL_TYPE_LONGLONG
-                binds[index].is_unsigned = unsigned ? 1 : 0
-                size = 8
-            case .double:
-                binds[index].buffer_type = MYSQL_TYPE_DOUBLE
-                size = 8
-            case .dateTime:
-                binds[index].buffer_type = MYSQL_TYPE_DATETIME
-                size = MemoryLayout<MYSQL_TIME>.size
-            case .text, .binary:
-                binds[index].buffer_type = kind.isBinary ? MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING
-                size = max(Int(field.max_length), 1)
-            case .null:
-                binds[index].buffer_type = MYSQL_TYPE_NULL
-                size = 1
-            }
+            let (type, unsigned, size) = Self.resultBuffer(for: kind, maxLength: Int(field.max_length))
+            binds[index].buffer_type = type
+            binds[index].is_unsigned = unsigned ? 1 : 0
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
             buffers.append(buffer)
             binds[index].buffer = buffer
@@ -234,36 +218,50 @@ final class Statement {
                     values.append(.null)
                     continue
                 }
-                let buffer = buffers[index]
-                switch kinds[index] {
-                case .integer(let unsigned):
-                    if unsigned {
-                        let raw = buffer.load(as: UInt64.self)
-                        values.append(Int64(exactly: raw).map(DatabaseValue.int) ?? .string(String(raw)))
-                    } else {
-                        values.append(.int(buffer.load(as: Int64.self)))
-                    }
-                case .double:
-                    values.append(.double(buffer.load(as: Double.self)))
-                case .dateTime:
-                    let time = buffer.load(as: MYSQL_TIME.self)
-                    values.append(.date(CivilTime.date(from: .init(
-                        year: Int(time.year), month: Int(max(time.month, 1)), day: Int(max(time.day, 1)),
-                        hour: Int(time.hour), minute: Int(time.minute), second: Int(time.second),
-                        microsecond: Int(time.second_part)))))
-                case .text:
-                    let bytes = UnsafeRawBufferPointer(start: buffer, count: Int(lengths[index]))
-                    values.append(.string(String(decoding: bytes, as: UTF8.self)))
-                case .binary:
-                    let bytes = UnsafeRawBufferPointer(start: buffer, count: Int(lengths[index]))
-                    values.append(.bytes(Array(bytes)))
-                case .null:
-                    values.append(.null)
-                }
+                values.append(Self.decode(kinds[index], buffers[index], length: lengths[index]))
             }
             rows.append(Row(columns: columns, values: values))
         }
         return ExecuteResult(affectedRows: rows.count, lastInsertID: 0, rows: rows)
+    }
+
+    /// The result buffer of a column: its MariaDB type, signedness and size.
+    private static func resultBuffer(for kind: ColumnKind, maxLength: Int) -> (enum_field_types, Bool, Int) {
+        switch kind {
+        case .integer(let unsigned): (MYSQL_TYPE_LONGLONG, unsigned, 8)
+        case .double: (MYSQL_TYPE_DOUBLE, false, 8)
+        case .dateTime: (MYSQL_TYPE_DATETIME, false, MemoryLayout<MYSQL_TIME>.size)
+        case .text: (MYSQL_TYPE_STRING, false, max(maxLength, 1))
+        case .binary: (MYSQL_TYPE_BLOB, false, max(maxLength, 1))
+        case .null: (MYSQL_TYPE_NULL, false, 1)
+        }
+    }
+
+    /// A fetched column value from its result buffer (not NULL).
+    @inline(__always)
+    private static func decode(_ kind: ColumnKind, _ buffer: UnsafeMutableRawPointer, length: UInt) -> DatabaseValue {
+        switch kind {
+        case .integer(let unsigned):
+            if unsigned {
+                let raw = buffer.load(as: UInt64.self)
+                return Int64(exactly: raw).map(DatabaseValue.int) ?? .string(String(raw))
+            }
+            return .int(buffer.load(as: Int64.self))
+        case .double:
+            return .double(buffer.load(as: Double.self))
+        case .dateTime:
+            let time = buffer.load(as: MYSQL_TIME.self)
+            return .date(CivilTime.date(from: .init(
+                year: Int(time.year), month: Int(max(time.month, 1)), day: Int(max(time.day, 1)),
+                hour: Int(time.hour), minute: Int(time.minute), second: Int(time.second),
+                microsecond: Int(time.second_part))))
+        case .text:
+            return .string(String(decoding: UnsafeRawBufferPointer(start: buffer, count: Int(length)), as: UTF8.self))
+        case .binary:
+            return .bytes(Array(UnsafeRawBufferPointer(start: buffer, count: Int(length))))
+        case .null:
+            return .null
+        }
     }
 
     private static func kind(of field: MYSQL_FIELD) -> ColumnKind {

@@ -7,6 +7,11 @@ import Glibc
 /// never see it (the process ignores SIGTERM). Instead the signals are blocked in every thread and one watcher
 /// thread takes them with `sigwait`, then tells the server to stop.
 public enum ProcessSignals {
+    /// The signal a worker sends its supervisor when it accepts connections (see ``WorkerPool/ready(pid:)``): a
+    /// real-time signal, so that several workers reporting at once are all counted (standard signals merge) and each
+    /// report carries its sender's pid.
+    public static var workerReady: Int32 { __libc_current_sigrtmin() + 1 }
+
     /// Blocks `signals` in the calling thread and every thread it starts later, and ignores SIGPIPE (a peer that
     /// went away must give EPIPE, not kill the process). Call it before any other thread is started.
     public static func block(_ signals: [Int32]) {

@@ -1,99 +1,78 @@
-/// How a worker process ended.
-public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
-    case exited(Int32)
-    case signaled(Int32)
-
-    public var description: String {
-        switch self {
-        case .exited(let code): "exit status \(code)"
-        case .signaled(let signal): "signal \(signal)\(signal == 9 ? " (SIGKILL)" : signal == 11 ? " (SIGSEGV)" : signal == 6 ? " (SIGABRT)" : "")"
-        }
-    }
-}
-
-/// What the supervisor must do. The state machine decides; the driver performs these with real processes.
-public enum PoolAction: Sendable, Equatable {
-    /// Start a worker for `slot` (the driver reports its pid with ``WorkerPool/spawned(slot:pid:now:)``, and the
-    /// worker itself, once it accepts connections, with ``WorkerPool/ready(pid:now:)``).
-    case spawn(slot: Int)
-    /// Ask a worker to finish its requests and exit (SIGTERM).
-    case stop(pid: Int32)
-    /// End a worker now (SIGKILL).
-    case kill(pid: Int32)
-    /// Write a log line.
-    case log(LogLevel, String)
-    /// Exit the supervisor with this status (every worker is gone).
-    case exit(Int32)
-}
-
-public enum LogLevel: Sendable, Equatable {
-    case info, notice, warning, error
-}
-
-/// Events the supervisor receives from the operator.
-public enum PoolCommand: Sendable, Equatable {
-    /// TERM, INT, QUIT: stop gracefully; a second one stops at once.
-    case stop
-    /// HUP: replace the workers one by one (they re-read the configuration and keys as they start).
-    case reload
-}
-
 /// The worker-process manager as a pure state machine (php-fpm's process control, without processes): it is fed
-/// events with the current time and returns actions. States go `running → reloading → running`, and
-/// `running/reloading → stopping → stopped`; stopping is final and ignores further stop requests but the second,
-/// which escalates to SIGKILL.
-public struct WorkerPool: Sendable {
+/// events, reads the time from its clock, and returns actions for the driver (``Supervisor``) to perform.
+///
+/// Phases move only as ``PoolPhase/canMove(to:)`` allows, through ``move(to:)``. A worker's life in a slot: it is
+/// spawned, serves, and either dies (replaced at once the first time, then with a doubling back-off while it keeps
+/// crashing; when ``Configuration/emergencyThreshold`` workers crash within ``Configuration/emergencyInterval`` the
+/// whole pool backs off) or is retired (``Retirement``: first serving until its replacement is ready during a
+/// reload, then draining until a deadline, then killed).
+public struct WorkerPool<C: Clock>: Sendable where C.Duration == Duration, C: Sendable {
+    public typealias Instant = C.Instant
+
     public struct Configuration: Sendable {
         public var workers: Int
         /// How long stopping workers may take before they are killed.
-        public var drainTimeout: Double
+        public var drainTimeout: Duration
         /// The first restart delay after a crash; it doubles for each crash in a row, up to ``maxBackoff``.
-        public var initialBackoff: Double = 0.1
-        public var maxBackoff: Double = 30
+        public var initialBackoff: Duration = .milliseconds(100)
+        public var maxBackoff: Duration = .seconds(30)
         /// A worker that ran this long before dying starts a new series (no back-off for the first crash).
-        public var healthyAfter: Double = 10
+        public var healthyAfter: Duration = .seconds(10)
         /// During a reload, how long a replacement may take to report that it accepts connections before the old
         /// worker of its slot is stopped anyway.
-        public var readyTimeout: Double = 30
+        public var readyTimeout: Duration = .seconds(30)
+        /// php-fpm's emergency restart: when this many workers crash within ``emergencyInterval``, no worker is
+        /// started for ``emergencyBackoff`` (a broken host or database must not turn into a fork storm). 0: off.
+        public var emergencyThreshold = 10
+        public var emergencyInterval: Duration = .seconds(60)
+        public var emergencyBackoff: Duration = .seconds(30)
 
-        public init(workers: Int, drainTimeout: Double) {
+        public init(workers: Int, drainTimeout: Duration) {
             self.workers = workers
             self.drainTimeout = drainTimeout
         }
     }
 
-    public enum Phase: Sendable, Equatable {
-        case running
-        case reloading
-        case stopping
-        case stopped
+    /// Where a worker that was asked to stop is in its retirement.
+    enum Retirement: Sendable, Equatable {
+        /// During a reload: still serving until its replacement reports ready (or ``Configuration/readyTimeout``).
+        case awaitingReplacement
+        /// Asked to stop (SIGTERM): finishing its requests until the deadline.
+        case draining(until: Instant)
+        /// Past its deadline and killed (SIGKILL): waiting to be reaped.
+        case killed
     }
 
     struct Slot: Sendable {
         var pid: Int32?
-        var startedAt: Double = 0
+        var startedAt: Instant
         var crashes = 0
-        var respawnAt: Double?
-        /// Workers of this slot that were asked to stop (old generation during a reload, or all at shutdown); the
-        /// value is the drain deadline, 0 for an old worker still serving until its replacement is ready.
-        var retiring: [Int32: Double] = [:]
+        var respawnAt: Instant?
+        var retiring: [Int32: Retirement] = [:]
         /// During a reload: when the old worker is stopped even if the replacement has not reported ready.
-        var readyDeadline: Double?
+        var readyDeadline: Instant?
     }
 
     public let configuration: Configuration
-    public private(set) var phase: Phase = .running
+    let clock: C
+    public private(set) var phase: PoolPhase = .running
     /// Workers that died without being asked to (for the metrics).
-    public private(set) var crashes = 0
-    private var slots: [Slot]
-    private var reloadQueue: [Int] = []
-    private var stopRequests = 0
-    private var stopDeadline = 0.0
+    public internal(set) var crashes = 0
+    /// Emergency back-offs so far.
+    public internal(set) var emergencies = 0
+    var slots: [Slot]
+    var reloadQueue: [Int] = []
+    var stopRequests = 0
+    /// Recent crashes, for the emergency rule.
+    var recentCrashes: [Instant] = []
+    /// During an emergency back-off: no worker starts before this.
+    var poolBackoffUntil: Instant?
 
-    public init(configuration: Configuration) {
+    public init(configuration: Configuration, clock: C) {
         precondition(configuration.workers > 0)
         self.configuration = configuration
-        slots = Array(repeating: Slot(), count: configuration.workers)
+        self.clock = clock
+        slots = Array(repeating: Slot(startedAt: clock.now), count: configuration.workers)
     }
 
     /// The pids of live workers (current and retiring).
@@ -101,182 +80,122 @@ public struct WorkerPool: Sendable {
         slots.flatMap { slot in (slot.pid.map { [$0] } ?? []) + slot.retiring.keys.sorted() }
     }
 
+    /// The earliest time ``tick()`` has something to do.
+    public var nextDeadline: Instant? {
+        let deadlines = slots.flatMap { slot in
+            [slot.respawnAt, slot.readyDeadline].compactMap { $0 } + slot.retiring.values.compactMap { retirement in
+                if case .draining(let until) = retirement { until } else { nil }
+            }
+        }
+        return deadlines.min()
+    }
+
+    /// Moves to another phase; a move the table does not allow is a programming error.
+    mutating func move(to next: PoolPhase) {
+        precondition(phase.canMove(to: next), "no pool transition from \(phase) to \(next)")
+        phase = next
+    }
+
     /// Starts every worker.
-    public mutating func start(now: Double) -> [PoolAction] {
+    public mutating func start() -> [PoolAction] {
         (0..<slots.count).map { PoolAction.spawn(slot: $0) }
     }
 
     /// The driver started a worker for `slot`.
-    public mutating func spawned(slot: Int, pid: Int32, now: Double) -> [PoolAction] {
+    public mutating func spawned(slot: Int, pid: Int32) -> [PoolAction] {
+        let now = clock.now
         slots[slot].pid = pid
         slots[slot].startedAt = now
         slots[slot].respawnAt = nil
-        if phase == .reloading, slots[slot].retiring.values.contains(0) {
+        if phase == .reloading, slots[slot].retiring.values.contains(.awaitingReplacement) {
             // The old worker serves on until the replacement accepts connections (so the pool never runs a slot
             // short while a new process starts: its runtime, configuration, keys and first hash take a while).
-            slots[slot].readyDeadline = now + configuration.readyTimeout
+            slots[slot].readyDeadline = now.advanced(by: configuration.readyTimeout)
         }
         return []
     }
 
     /// A worker reports that it accepts connections: during a reload, the old worker of its slot may now drain.
-    public mutating func ready(pid: Int32, now: Double) -> [PoolAction] {
+    public mutating func ready(pid: Int32) -> [PoolAction] {
         guard let slot = slots.firstIndex(where: { $0.pid == pid }), slots[slot].readyDeadline != nil else { return [] }
-        let actions = stopWaitingOldWorker(of: slot, now: now)
+        let actions = drainAwaitingWorker(of: slot)
         return actions.isEmpty ? [] : [.log(.info, "worker \(pid) ready: the old worker of slot \(slot) drains")] + actions
     }
 
-    private mutating func stopWaitingOldWorker(of slot: Int, now: Double) -> [PoolAction] {
-        slots[slot].readyDeadline = nil
-        guard let old = slots[slot].retiring.first(where: { $0.value == 0 })?.key else { return [] }
-        slots[slot].retiring[old] = now + configuration.drainTimeout
-        return [.stop(pid: old)]
-    }
-
     /// Spawning failed (fork/exec error): try again after the back-off.
-    public mutating func spawnFailed(slot: Int, reason: String, now: Double) -> [PoolAction] {
-        let delay = backoff(for: &slots[slot], now: now, ranFor: 0)
-        slots[slot].respawnAt = now + delay
-        return [.log(.error, "cannot start worker \(slot): \(reason); retrying in \(format(delay))")]
+    public mutating func spawnFailed(slot: Int, reason: String) -> [PoolAction] {
+        let delay = backoff(for: slot, ranFor: .zero)
+        slots[slot].respawnAt = clock.now.advanced(by: delay)
+        return [.log(.error, "cannot start worker \(slot): \(reason); retrying in \(describe(delay))")]
     }
 
     /// A worker exited (reaped by the driver).
-    public mutating func exited(pid: Int32, status: ExitStatus, now: Double) -> [PoolAction] {
+    public mutating func exited(pid: Int32, status: ProcessExit) -> [PoolAction] {
         guard let index = slots.firstIndex(where: { $0.pid == pid || $0.retiring[pid] != nil }) else {
             return [.log(.warning, "reaped unknown child \(pid) (\(status))")]
         }
         var actions: [PoolAction] = []
         if slots[index].retiring.removeValue(forKey: pid) != nil {
             // A worker we asked to stop: expected.
-            if status != .exited(0) {
-                actions.append(.log(.notice, "retired worker \(pid) ended with \(status)"))
-            }
-            if phase == .reloading { actions += advanceReload(now: now) }
+            if status != .exited(0) { actions.append(.log(.notice, "retired worker \(pid) ended with \(status)")) }
+            if phase == .reloading { actions += advanceReload() }
         } else {
             slots[index].pid = nil
-            let ranFor = now - slots[index].startedAt
-            switch phase {
-            case .running, .reloading:
-                if status == .exited(0) {
-                    // A worker leaves with 0 only when recycled after --max-requests: replace it at once.
-                    actions.append(.log(.info, "worker \(pid) recycled after serving its requests"))
-                    slots[index].crashes = 0
-                    actions.append(.spawn(slot: index))
-                } else {
-                    crashes += 1
-                    let delay = backoff(for: &slots[index], now: now, ranFor: ranFor)
-                    actions.append(.log(.error, "worker \(pid) died with \(status) after \(format(ranFor)); restarting"
-                        + (delay > 0 ? " in \(format(delay)) (crash \(slots[index].crashes) in a row)" : "")))
-                    if delay == 0 {
-                        actions.append(.spawn(slot: index))
-                    } else {
-                        slots[index].respawnAt = now + delay
-                    }
-                }
-                if phase == .reloading { actions += advanceReload(now: now) }
-            case .stopping, .stopped:
-                break
+            if phase.replacesWorkers {
+                actions += replace(index, pid: pid, status: status)
+                if phase == .reloading { actions += advanceReload() }
             }
         }
         if phase == .stopping && livePIDs.isEmpty {
-            phase = .stopped
-            actions.append(.log(.info, "all workers stopped"))
-            actions.append(.exit(0))
+            move(to: .stopped)
+            actions += [.log(.info, "all workers stopped"), .exit(0)]
         }
         return actions
     }
 
     /// An operator command.
-    public mutating func handle(_ command: PoolCommand, now: Double) -> [PoolAction] {
+    public mutating func handle(_ command: PoolCommand) -> [PoolAction] {
         switch (command, phase) {
         case (.stop, .stopped):
             return []
         case (.stop, _):
-            stopRequests += 1
-            if stopRequests > 1 {
-                return [.log(.notice, "second stop request: killing workers")] + livePIDs.map { .kill(pid: $0) }
-            }
-            phase = .stopping
-            stopDeadline = now + configuration.drainTimeout
-            reloadQueue = []
-            var actions: [PoolAction] = [.log(.info, "stopping: workers finish their requests (at most \(format(configuration.drainTimeout)))")]
-            for index in slots.indices {
-                slots[index].respawnAt = nil
-                slots[index].readyDeadline = nil
-                for (pid, deadline) in slots[index].retiring where deadline == 0 { slots[index].retiring[pid] = stopDeadline }
-                if let pid = slots[index].pid {
-                    slots[index].retiring[pid] = stopDeadline
-                    slots[index].pid = nil
-                }
-                actions += slots[index].retiring.keys.sorted().map { PoolAction.stop(pid: $0) }
-            }
-            if livePIDs.isEmpty {
-                phase = .stopped
-                actions.append(.exit(0))
-            }
-            return actions
+            return stop()
         case (.reload, .running):
-            phase = .reloading
+            move(to: .reloading)
             reloadQueue = Array(slots.indices)
-            return [.log(.info, "reloading: replacing \(slots.count) worker(s) one by one")] + advanceReload(now: now)
+            return [.log(.info, "reloading: replacing \(slots.count) worker(s) one by one")] + advanceReload()
         case (.reload, _):
             return [.log(.notice, "reload ignored while \(phase)")]
         }
     }
 
-    /// Time passes: delayed restarts, and SIGKILL for workers past their drain deadline.
-    public mutating func tick(now: Double) -> [PoolAction] {
+    /// Time passes: delayed restarts, replacements that never reported ready, and SIGKILL for workers past their
+    /// drain deadline.
+    public mutating func tick() -> [PoolAction] {
+        let now = clock.now
         var actions: [PoolAction] = []
+        if let until = poolBackoffUntil, until <= now {
+            poolBackoffUntil = nil
+            actions.append(.log(.notice, "emergency back-off over: starting workers again"))
+        }
         for index in slots.indices {
-            if let at = slots[index].respawnAt, at <= now, phase == .running || phase == .reloading {
+            if let at = slots[index].respawnAt, at <= now, phase.replacesWorkers, poolBackoffUntil == nil {
                 slots[index].respawnAt = nil
                 actions.append(.spawn(slot: index))
             }
             if let deadline = slots[index].readyDeadline, deadline <= now {
                 let replacement = slots[index].pid.map(String.init) ?? "-"
                 actions.append(.log(.warning, "worker \(replacement) of slot \(index) not ready after "
-                    + "\(format(configuration.readyTimeout)): stopping the old one anyway"))
-                actions += stopWaitingOldWorker(of: index, now: now)
+                    + "\(describe(configuration.readyTimeout)): stopping the old one anyway"))
+                actions += drainAwaitingWorker(of: index)
             }
-            for (pid, deadline) in slots[index].retiring where deadline > 0 && deadline <= now {
+            for (pid, retirement) in slots[index].retiring {
+                guard case .draining(let until) = retirement, until <= now else { continue }
                 actions.append(.log(.warning, "worker \(pid) did not finish within the drain timeout: killing it"))
                 actions.append(.kill(pid: pid))
-                slots[index].retiring[pid] = now + 3600  // killed; waiting for the reap
+                slots[index].retiring[pid] = .killed
             }
         }
         return actions
-    }
-
-    /// The earliest time ``tick(now:)`` has something to do.
-    public var nextDeadline: Double? {
-        slots.flatMap { slot in
-            [slot.respawnAt, slot.readyDeadline].compactMap { $0 } + slot.retiring.values.filter { $0 > 0 }
-        }.min()
-    }
-
-    private mutating func advanceReload(now: Double) -> [PoolAction] {
-        // One slot at a time: wait until no slot has a worker still retiring.
-        guard slots.allSatisfy({ $0.retiring.isEmpty }) else { return [] }
-        while let next = reloadQueue.first {
-            reloadQueue.removeFirst()
-            guard let old = slots[next].pid else { continue }
-            // Start the replacement first; the old worker is stopped once the new one is spawned.
-            slots[next].retiring[old] = 0
-            slots[next].pid = nil
-            return [.spawn(slot: next)]
-        }
-        phase = .running
-        return [.log(.info, "reload complete")]
-    }
-
-    private func backoff(for slot: inout Slot, now: Double, ranFor: Double) -> Double {
-        if ranFor >= configuration.healthyAfter { slot.crashes = 0 }
-        slot.crashes += 1
-        if slot.crashes == 1 { return 0 }
-        return min(configuration.maxBackoff, configuration.initialBackoff * Double(1 << min(slot.crashes - 2, 20)))
-    }
-
-    private func format(_ seconds: Double) -> String {
-        seconds < 1 ? "\(Int((seconds * 1000).rounded())) ms" : "\(Int(seconds.rounded())) s"
     }
 }

@@ -2,6 +2,7 @@ import AuthCore
 import FoundationEssentials
 import Glibc
 import FastCGI
+import ProcessManager
 
 /// Gathers the configuration sources of this process and reports problems the way operators need them.
 enum ConfigLoading {
@@ -35,11 +36,7 @@ enum ConfigLoading {
     /// Why a configuration file could not be read, in the system's words (missing, no permission, a directory);
     /// the read's own error when the file looks readable.
     private static func unreadableReason(_ path: String, _ error: any Error) -> String {
-        var info = stat()
-        if stat(path, &info) != 0 { return String(cString: strerror(errno)) }
-        if (info.st_mode & S_IFMT) == S_IFDIR { return String(cString: strerror(EISDIR)) }
-        if access(path, R_OK) != 0 { return String(cString: strerror(errno)) }
-        return "\(error)"
+        FileStatus.unreadableReason(path) ?? "\(error)"
     }
 
     /// Key files must not be readable by other users (like ssh's private keys). A file readable by its group is
@@ -50,10 +47,12 @@ enum ConfigLoading {
         if case .keyFile(let path) = tokens.accessKey { files.append(("tokens.access_key_file", path)) }
         if case .keyFile(let path) = tokens.refreshKey { files.append(("tokens.refresh_key_file", path)) }
         for (key, path) in files {
-            var info = stat()
-            guard stat(path, &info) == 0 else { continue }  // a missing file is reported by the key loader
-            if info.st_mode & 0o004 != 0 {
-                problems.append(.init(key: key, message: "\(path) is readable by every user (mode 0\(String(info.st_mode & 0o777, radix: 8))): chmod 600 (or 640 with the service's group)"))
+            guard let status = FileStatus(path: path) else { continue }  // a missing file is reported by the key loader
+            if status.permissions & 0o004 != 0 {
+                let mode = String(status.permissions & 0o777, radix: 8)
+                problems.append(.init(key: key, message: """
+                    \(path) is readable by every user (mode 0\(mode)): chmod 600 (or 640 with the service's group)
+                    """))
             }
         }
         return problems

@@ -5,6 +5,7 @@ import Glibc
 import JOSE
 import StrictJSON
 import CryptoPrimitives
+import ProcessManager
 
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,7 +47,7 @@ struct Keys: ParsableCommand {
             let current = type == "access" ? config.tokens.accessKey : config.tokens.refreshKey
             let verifyFiles = type == "access" ? config.tokens.accessVerifyKeyFiles : config.tokens.refreshVerifyKeyFiles
             let new = try JWTKey.generate(algorithm)
-            try KeyFile.createExclusively(at: out, contents: try new.privateJWK().text + "\n")
+            try SecretFile.createExclusively(at: out, contents: try new.privateJWK().text + "\n")
             var previous: String
             switch current {
             case .keyFile(let path):
@@ -54,7 +55,7 @@ struct Keys: ParsableCommand {
             case .secret(let secret):
                 previous = out + ".previous.jwk"
                 let old = try JWTKey.hmac(secret: SecureBytes(secret.bytes))
-                try KeyFile.createExclusively(at: previous, contents: try old.privateJWK().text + "\n")
+                try SecretFile.createExclusively(at: previous, contents: try old.privateJWK().text + "\n")
             }
             print("wrote the new \(type) key \(new.id ?? "") (\(algorithm.rawValue)) to \(out)")
             print("set in the configuration, then send SIGHUP (or restart):")
@@ -107,7 +108,7 @@ struct Keys: ParsableCommand {
             } else {
                 text = try key.privateJWK().text + "\n"
             }
-            try KeyFile.createExclusively(at: out, contents: text)
+            try SecretFile.createExclusively(at: out, contents: text)
             let publicPart = try key.publicJWK().map { "public JWK: \($0.text)" } ?? "(HS256: no public part)"
             print("wrote \(algorithm.rawValue) key \(key.id ?? "(no kid)") to \(out) (mode 0600)\n\(publicPart)")
         }
@@ -131,30 +132,4 @@ struct Keys: ParsableCommand {
             print(JSON.object([("keys", .array(published))]).text)
         }
     }
-}
-
-/// Writing key files safely.
-enum KeyFile {
-    /// Creates `path` with mode 0600, failing if it exists (O_EXCL: no overwrite, no symlink following).
-    static func createExclusively(at path: String, contents: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            let reason = String(cString: strerror(errno))
-            throw CommandError("cannot create \(path): \(reason)\(errno == EEXIST ? " (refusing to overwrite an existing key)" : "")")
-        }
-        defer { close(fd) }
-        var bytes = Array(contents.utf8)
-        defer { for index in bytes.indices { bytes[index] = 0 } }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fsync(fd) == 0 else {
-            unlink(path)
-            throw CommandError("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-    }
-}
-
-/// A failure of a command that is not a usage error: printed as `Error: message`, without the usage text.
-struct CommandError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

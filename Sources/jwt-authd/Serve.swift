@@ -60,7 +60,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         // Before any other thread exists: signals go to the watcher thread only.
-        ProcessSignals.block(Self.stopSignals + [SIGHUP, SIGUSR1, SIGUSR2, Supervisor.readySignal])
+        ProcessSignals.block(Self.stopSignals + [SIGHUP, SIGUSR1, SIGUSR2, ProcessSignals.workerReady])
         let graph = ServiceGraph.loadOrExit(configPath: options.config, flags: flags)
         let config = graph.config
         try redirectLogIfConfigured(config)
@@ -157,21 +157,30 @@ struct Serve: ParsableCommand {
 
     /// Runs the supervisor until it stops; its exit status.
     private func supervise(socket: ListenSocket, config: Config, logger: Logger) -> Int32 {
-        let supervisor = Supervisor(
-            listenFD: socket.fd, workers: config.server.workers, drainTimeout: config.server.drainTimeoutSeconds,
-            workerArguments: workerArguments(), counters: ServiceMetrics.counterLayout, logger: logger,
-            cleanupInterval: config.server.cleanupIntervalSeconds,
-            cleanupArguments: ["cleanup", "--lock"] + (options.config.map { ["--config", $0] } ?? []),
-            logFile: config.logFile,
-            validateReload: { [options, flags] in
-                // The same composition root as a start: a reload is refused exactly when a start would be.
-                do {
-                    _ = try ServiceGraph.load(configPath: options.config, flags: flags)
-                    return nil
-                } catch {
-                    return "\(error)"
-                }
-            })
+        var pool = WorkerPool<ContinuousClock>.Configuration(workers: config.server.workers,
+                                                             drainTimeout: .seconds(config.server.drainTimeoutSeconds))
+        pool.emergencyThreshold = config.server.emergencyRestartThreshold
+        pool.emergencyInterval = .seconds(config.server.emergencyRestartIntervalSeconds)
+        var configuration = Supervisor<ContinuousClock>.Configuration(
+            pool: pool, workerArguments: workerArguments(), counters: ServiceMetrics.counterLayout)
+        if config.server.cleanupIntervalSeconds > 0 {
+            configuration.cleanupInterval = .seconds(config.server.cleanupIntervalSeconds)
+        }
+        configuration.cleanupArguments = ["cleanup", "--lock"] + (options.config.map { ["--config", $0] } ?? [])
+        configuration.logFile = config.logFile
+        let control = SystemProcessControl(listenFD: socket.fd, slots: config.server.workers,
+                                           countersPerSlot: ServiceMetrics.countersPerSlot,
+                                           signals: Supervisor<ContinuousClock>.signals)
+        let supervisor = Supervisor(configuration: configuration, control: control, clock: ContinuousClock(), logger: logger,
+                                    validateReload: { [options, flags] in
+            // The same composition root as a start: a reload is refused exactly when a start would be.
+            do {
+                _ = try ServiceGraph.load(configPath: options.config, flags: flags)
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        })
         logger.info("supervising", metadata: [
             "listen": "\(socket.address)", "workers": "\(config.server.workers)", "threads": "\(config.server.threads)",
         ])
@@ -258,7 +267,7 @@ struct Serve: ParsableCommand {
     /// The command line of a worker: this command's options, with `--worker`.
     private func workerArguments() -> [String] {
         var arguments = ["serve", "--worker", "--supervisor-pid", String(getpid()),
-                         "--ready-signal", String(Supervisor.readySignal)]
+                         "--ready-signal", String(ProcessSignals.workerReady)]
         if let config = options.config { arguments += ["--config", config] }
         if let threads { arguments += ["--threads", String(threads)] }
         if let maxRequests { arguments += ["--max-requests", String(maxRequests)] }

@@ -1,6 +1,7 @@
 import AuthCore
 import AuthHTTP
 import Glibc
+import ProcessManager
 import Logging
 import MariaDB
 import Passwords

@@ -1,11 +1,15 @@
-import ProcessManager
+@testable import ProcessManager
 import Testing
 
 /// The supervisor's decisions, driven with a fake clock and fake pids: no processes.
 @Suite struct WorkerPoolTests {
-    var pool = WorkerPool(configuration: .init(workers: 2, drainTimeout: 30))
+    let clock = ManualClock()
+    var pool: WorkerPool<ManualClock>
     var nextPID: Int32 = 100
 
+    init() {
+        pool = WorkerPool(configuration: .init(workers: 2, drainTimeout: .seconds(30)), clock: clock)
+    }
     /// Performs spawns like the driver would, returning the other actions.
     mutating func run(_ actions: [PoolAction], now: Double) -> [PoolAction] {
         var rest: [PoolAction] = []
@@ -43,7 +47,7 @@ import Testing
             now += 0.01
             actions = run(pool.exited(pid: victim, status: .exited(1), now: now), now: now)
             #expect(!actions.contains(.spawn(slot: 0)))
-            let due = pool.nextDeadline!
+            let due = pool.nextDeadlineSeconds!
             delays.append(((due - now) * 1000).rounded() / 1000)
             #expect(run(pool.tick(now: due - 0.001), now: due - 0.001).isEmpty, "nothing before the back-off ends")
             now = due
@@ -111,9 +115,9 @@ import Testing
     @Test mutating func aReplacementThatNeverReportsReadyStopsTheOldWorkerAfterTheTimeout() {
         _ = run(pool.start(now: 0), now: 0)
         _ = run(pool.handle(.reload, now: 5), now: 5)
-        #expect(pool.nextDeadline == 5 + pool.configuration.readyTimeout)
+        #expect(pool.nextDeadlineSeconds == Double(35))
         #expect(pool.tick(now: 20).isEmpty)
-        let actions = pool.tick(now: 5 + pool.configuration.readyTimeout)
+        let actions = pool.tick(now: 5 + 30)
         #expect(actions.contains(.stop(pid: 101)))
         #expect(logs(actions).first?.contains("not ready after") == true)
         #expect(pool.ready(pid: 103, now: 40).isEmpty, "too late: the old one is already draining")
@@ -150,7 +154,25 @@ import Testing
         _ = pool.spawned(slot: 0, pid: 1, now: 0)
         let failed = pool.spawnFailed(slot: 1, reason: "EAGAIN", now: 0)
         #expect(logs(failed).first?.contains("cannot start worker 1") == true)
-        let retry = pool.tick(now: pool.nextDeadline ?? 0)
+        let retry = pool.tick(now: pool.nextDeadlineSeconds ?? 0)
         #expect(retry.contains(.spawn(slot: 1)) || pool.nextDeadline == nil)
     }
+}
+
+/// The pool's calls at a given time (seconds since the start): the clock is set first.
+extension WorkerPool where C == ManualClock {
+    mutating func start(now: Double) -> [PoolAction] { clock.set(now); return start() }
+    mutating func spawned(slot: Int, pid: Int32, now: Double) -> [PoolAction] { clock.set(now); return spawned(slot: slot, pid: pid) }
+    mutating func ready(pid: Int32, now: Double) -> [PoolAction] { clock.set(now); return ready(pid: pid) }
+    mutating func spawnFailed(slot: Int, reason: String, now: Double) -> [PoolAction] {
+        clock.set(now)
+        return spawnFailed(slot: slot, reason: reason)
+    }
+    mutating func exited(pid: Int32, status: ProcessExit, now: Double) -> [PoolAction] {
+        clock.set(now)
+        return exited(pid: pid, status: status)
+    }
+    mutating func handle(_ command: PoolCommand, now: Double) -> [PoolAction] { clock.set(now); return handle(command) }
+    mutating func tick(now: Double) -> [PoolAction] { clock.set(now); return tick() }
+    var nextDeadlineSeconds: Double? { nextDeadline.map(clock.seconds) }
 }

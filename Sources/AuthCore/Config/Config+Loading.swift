@@ -82,6 +82,8 @@ extension Config {
             ("server.max_body_bytes", "\(server.maxBodyBytes)"),
             ("server.drain_timeout", DurationText.format(seconds: server.drainTimeoutSeconds)),
             ("server.cleanup_interval", DurationText.format(seconds: server.cleanupIntervalSeconds)),
+            ("server.emergency_restart_threshold", "\(server.emergencyRestartThreshold)"),
+            ("server.emergency_restart_interval", DurationText.format(seconds: server.emergencyRestartIntervalSeconds)),
             ("tokens.access_secret", tokens.accessKey.secretDescription),
             ("tokens.refresh_secret", tokens.refreshKey.secretDescription),
             ("tokens.access_key_file", tokens.accessKey.fileDescription),
@@ -256,6 +258,10 @@ private struct Reader {
         server.maxBodyBytes = integer("server.max_body_bytes", default: server.maxBodyBytes, in: 1024...(16 << 20))
         server.drainTimeoutSeconds = seconds("server.drain_timeout", default: server.drainTimeoutSeconds, max: 3600)
         server.cleanupIntervalSeconds = seconds("server.cleanup_interval", default: server.cleanupIntervalSeconds, max: 7 * 86_400)
+        server.emergencyRestartThreshold = integer("server.emergency_restart_threshold",
+                                                   default: server.emergencyRestartThreshold, in: 0...1000)
+        server.emergencyRestartIntervalSeconds = seconds("server.emergency_restart_interval",
+                                                         default: server.emergencyRestartIntervalSeconds, max: 3600)
 
         let accessKey = secret("tokens.access_secret", orKeyFile: "tokens.access_key_file")
         let refreshKey = secret("tokens.refresh_secret", orKeyFile: "tokens.refresh_key_file")

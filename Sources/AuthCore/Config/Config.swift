@@ -94,6 +94,10 @@ public struct Config: Sendable {
         public var drainTimeoutSeconds: Int = 30
         /// How often the supervisor runs the cleanup (0 = never).
         public var cleanupIntervalSeconds: Int = 3600
+        /// Worker crashes within ``emergencyRestartIntervalSeconds`` that back the whole pool off (0 = never).
+        public var emergencyRestartThreshold: Int = 10
+        /// The window of the emergency restart rule, in seconds.
+        public var emergencyRestartIntervalSeconds: Int = 60
         public init() {}
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import AuthCore
 import FoundationEssentials
 import Glibc
+import ProcessManager
 import Logging
 
 struct Cleanup: ParsableCommand {

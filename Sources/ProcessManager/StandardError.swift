@@ -5,7 +5,7 @@ import Glibc
 ///
 /// The command-line tool uses this instead of Foundation's `FileHandle`, so that no process of jwt-authd loads
 /// Foundation and its ICU data (about 6 MiB of each worker's RSS).
-func writeStandardError(_ text: String) {
+public func writeStandardError(_ text: String) {
     var text = text
     text.withUTF8 { bytes in
         guard let base = bytes.baseAddress else { return }

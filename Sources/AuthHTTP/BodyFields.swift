@@ -1,0 +1,72 @@
+import FastCGI
+import StrictJSON
+
+/// A request body decoded into fields, from JSON or a form.
+struct BodyFields {
+    let json: JSON?
+    let form: [String: String]?
+
+    /// Whether the body was a form (the browser form flow answers with redirects).
+    var isForm: Bool { form != nil }
+
+    /// A string field; `nil` when absent; a non-string JSON value is reported as invalid.
+    func string(_ name: String) -> FieldValue {
+        if let form { return form[name].map(FieldValue.value) ?? .absent }
+        guard let value = json?[name] else { return .absent }
+        if case .null = value { return .absent }
+        guard let text = value.stringValue else { return .wrongType }
+        return .value(text)
+    }
+
+    enum FieldValue {
+        case absent
+        case wrongType
+        case value(String)
+
+        var text: String? {
+            if case .value(let text) = self { return text }
+            return nil
+        }
+    }
+
+    /// Decodes the body: empty → no fields; JSON (an object) for `application/json`; a form when `allowForm`.
+    ///
+    /// - Throws: ``APIError`` 415 for another media type, 400 for invalid JSON or a non-object.
+    static func parse(_ request: Request, allowForm: Bool) throws(APIError) -> BodyFields {
+        if request.body.isEmpty {
+            // An empty browser form is still a form: it gets the form's answer (a redirect with an error).
+            if allowForm && request.mediaType == "application/x-www-form-urlencoded" { return BodyFields(json: nil, form: [:]) }
+            return BodyFields(json: nil, form: nil)
+        }
+        switch request.mediaType {
+        case "application/json"?:
+            let value: JSON
+            do {
+                value = try JSON.parse(request.body)
+            } catch {
+                throw APIError(status: 400, code: "invalid_json", message: "The body is not valid JSON")
+            }
+            guard case .object = value else {
+                throw APIError(status: 400, code: "invalid_json", message: "The body must be a JSON object")
+            }
+            return BodyFields(json: value, form: nil)
+        case "application/x-www-form-urlencoded"? where allowForm:
+            guard let text = String(validating: request.body, as: UTF8.self) else {
+                throw APIError(status: 400, code: "invalid_request", message: "The form is not UTF-8")
+            }
+            return BodyFields(json: nil, form: FormDecoding.decode(text))
+        default:
+            throw APIError(status: 415, code: "unsupported_media_type",
+                           message: allowForm ? "Send application/json or a form" : "Send application/json")
+        }
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(_ set: String) -> String {
+        var slice = self
+        while let first = slice.first, set.contains(first) { slice.removeFirst() }
+        while let last = slice.last, set.contains(last) { slice.removeLast() }
+        return String(slice)
+    }
+}

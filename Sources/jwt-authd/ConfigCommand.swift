@@ -1,0 +1,37 @@
+import ArgumentParser
+import AuthCore
+import FoundationEssentials
+import Glibc
+import JOSE
+import Logging
+import MariaDB
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Inspect the configuration.", subcommands: [Check.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate the configuration and print the effective values, secrets masked.")
+
+        @OptionGroup var options: ConfigOptions
+
+        @Option(help: "Check with this listen address (as serve --listen would), e.g. fd0 under mod_fcgid.")
+        var listen: String?
+
+        func run() throws {
+            do {
+                let config = try Config.load(sources: try ConfigLoading.sources(configPath: options.config,
+                                                                                flags: listen.map { ["listen": $0] } ?? [:]))
+                let keys = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
+                for (key, value) in config.describedLines() { Swift.print("\(key) = \(value)") }
+                for (type, set) in [("access", keys.access), ("refresh", keys.refresh)] {
+                    let ids = set.verificationKeys.map { "\($0.algorithm.rawValue):\($0.id ?? "-")" }
+                    Swift.print("# \(type) keys (signing first): \(ids.joined(separator: ", "))")
+                }
+            } catch {
+                ConfigLoading.fail(error)
+            }
+        }
+    }
+}
