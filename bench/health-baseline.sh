@@ -161,6 +161,7 @@ start_nginx() {
     ((EUID == 0)) && user_line="user root;"
     mkdir -p "$prefix"
     ln -sf /etc/nginx/fastcgi_params "$prefix/fastcgi_params"
+    ln -sfn "$repo/nginx" "$prefix/jwt-authd"   # for jwt-authd.conf's include of jwt-authd/jwt-authd-fastcgi-params.conf
     "$repo/scripts/render-nginx" "$repo/nginx/dev/nginx.conf.template" "$prefix/nginx.conf" \
         PREFIX="$prefix" PORT="$port" APP_PORT="$app_port" UPSTREAM="unix:$1" REPO="$repo" \
         KEEPALIVE_LINE="$keepalive_line" USER_LINE="$user_line"

@@ -13,6 +13,14 @@ Each test module gets its own run directory (sockets, logs) and its own
 database, created and migrated on first use and dropped at the end. On a
 failure, the tails of the logs written during the test are attached to the
 report.
+
+Tiers: every test module carries exactly one tier marker (``pytestmark =
+pytest.mark.<tier>`` at module level, one of ``TIERS`` below), so that a tier
+runs alone: ``python3 -m pytest Tests/e2e -m gate`` (or ``-m "api or gate"``,
+``-m "not browser"``). A module without one, an unregistered marker
+(``--strict-markers`` in the repository's pytest.ini, and checked here) and an
+unknown name in ``-m`` are errors, so that a typo cannot silently leave a tier
+out.
 """
 
 import os
@@ -20,6 +28,7 @@ import re
 import secrets
 import shutil
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,10 +40,77 @@ CI = os.environ.get("CI") == "true"
 MARIADB_PROGRAMS = ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin")
 
 
+# The tiers: marker -> what its modules test. Every test module has exactly one (module-level pytestmark).
+TIERS = {
+    "api": "the auth routes end to end: dev nginx, a worker, MariaDB (test_api.py)",
+    "gate": "the nginx gate: jwt-authd.conf and the gate snippets, with a FastCGI stub (test_nginx_snippets.py) "
+            "and with the service (test_nginx_gate.py)",
+    "health": "health and body limits through nginx, kept FastCGI connections on and off (test_health.py)",
+    "fastcgi": "the worker over FastCGI directly, no nginx: limits, misbehaving clients, fd 0 (test_fastcgi.py)",
+    "supervisor": "process management: the supervisor's workers, reloads, stops (test_supervisor.py) and the "
+                  "destructive tier, MariaDB stopped under a worker (test_destructive.py)",
+    "load": "the supervisor under a wrk load through nginx (test_under_load.py)",
+    "metrics": "Prometheus metrics over the worker pool (test_metrics.py)",
+    "cli": "the admin commands and start-up refusing a bad configuration (test_admin_cli.py)",
+    "apache": "behind Apache httpd + mod_fcgid with deploy/apache/ (test_apache.py)",
+    "browser": "the demo site and clients/js/auth.js in headless Chromium (test_browser.py)",
+    "contract": "docs/openapi.yaml against the live service with schemathesis (test_contract.py)",
+    "bench": "the benchmark tooling's own arithmetic, bench/benchlib.py; no service (test_benchlib.py)",
+}
+
+
 def pytest_configure(config):
     tmp = os.environ.get("JWT_AUTHD_TEST_TMP")
     if tmp and not config.option.basetemp:
         config.option.basetemp = os.path.join(tmp, "pytest")
+    for tier, what in TIERS.items():
+        config.addinivalue_line("markers", f"{tier}: tier: {what}")
+
+
+def check_mark_expression(config, known):
+    """``-m`` with a name that is no registered marker selects nothing for that name without a word, and
+    ``-m "api or gatee"`` would pass having run only api: refuse it."""
+    expression = config.option.markexpr or ""
+    words = re.findall(r"[^\s()]+", re.sub(r"\([^()]*\)", " ", expression))
+    unknown = sorted({word for word in words if word not in {"and", "or", "not"} and word not in known})
+    if unknown:
+        raise pytest.UsageError(f"-m {expression!r}: unknown marker {', '.join(unknown)}; the tiers are "
+                                f"{', '.join(TIERS)} (Tests/e2e/conftest.py)")
+
+
+def registered_markers(config):
+    return {line.split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers")}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m and -k deselect anything
+def pytest_collection_modifyitems(config, items):
+    """Every test module has exactly one tier marker, set at module level, and no test adds another; no test
+    carries an unregistered marker (what --strict-markers refuses, checked here too: pytest 9.0 ignores
+    --strict-markers given in addopts, pytest-dev/pytest#14442)."""
+    known = registered_markers(config)  # complete only now: conftest's pytest_configure runs before pytest's own
+    check_mark_expression(config, known)
+    problems = {}  # where -> what is wrong there
+    here = Path(__file__).resolve().parent  # this hook sees every item of the run: check only this folder's
+    for item in items:
+        if here not in item.path.resolve().parents:
+            continue
+        module = item.getparent(pytest.Module)
+        marks = getattr(module.obj, "pytestmark", []) if module is not None else []
+        module_tiers = [mark.name for mark in (marks if isinstance(marks, list) else [marks]) if mark.name in TIERS]
+        item_marks = {mark.name for mark in item.iter_markers()}
+        if len(module_tiers) != 1:
+            problems.setdefault(module.nodeid if module is not None else item.nodeid, set()).add(
+                f"{len(module_tiers)} tier markers at module level; it needs one "
+                f"\"pytestmark = pytest.mark.<tier>\", one of {', '.join(TIERS)}")
+        elif item_marks & TIERS.keys() != set(module_tiers):
+            problems.setdefault(item.nodeid, set()).add(
+                f"tiers {sorted(item_marks & TIERS.keys())}: a test keeps its module's tier {module_tiers[0]}")
+        if item_marks - known:
+            unknown = ", ".join(sorted(item_marks - known))
+            problems.setdefault(item.nodeid, set()).add(f"unregistered marker {unknown}")
+    if problems:
+        raise pytest.UsageError("markers (Tests/e2e/conftest.py):\n" + "\n".join(
+            f"  {where}: {problem}" for where, found in sorted(problems.items()) for problem in sorted(found)))
 
 
 def require(condition, reason):

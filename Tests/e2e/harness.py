@@ -362,6 +362,11 @@ class Nginx:
         params = self.prefix / "fastcgi_params"
         if not params.exists():
             params.symlink_to("/etc/nginx/fastcgi_params")
+        # jwt-authd.conf includes "jwt-authd/jwt-authd-fastcgi-params.conf", which nginx resolves against the
+        # directory of nginx.conf (the prefix here), not against jwt-authd.conf's: link the repository's nginx/.
+        link = self.prefix / "jwt-authd"
+        if not link.is_symlink():
+            link.symlink_to(self.repo / "nginx", target_is_directory=True)
         values = {
             "PREFIX": self.prefix,
             "PORT": self.port,

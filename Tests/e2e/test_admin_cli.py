@@ -2,8 +2,12 @@
 
 import subprocess
 
+import pytest
+
 import harness
 from fcgi_client import fcgi_request
+
+pytestmark = pytest.mark.cli
 
 
 def cli(authd_bin, env, *args, stdin=""):

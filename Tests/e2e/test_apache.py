@@ -27,6 +27,8 @@ import apache
 import harness
 from conftest import require
 
+pytestmark = pytest.mark.apache
+
 VARIANTS = ("vhost", "htaccess")
 PASSWORD = "correct horse battery staple"
 # The vhost variant gets this through FcgidInitialEnv (environment wins over the file); the other keeps the default.

@@ -32,6 +32,8 @@ from authsite import (ACCESS_CLEARED, CHEAP_HASHING, PASSWORD, REFRESH_CLEARED, 
                       access_cookie_re, assert_same_site, jwt_header, jwt_payload, query_of, refresh_cookie_re,
                       set_cookie_headers, unique_email)
 
+pytestmark = pytest.mark.api
+
 LENIENT = {**CHEAP_HASHING, "JWT_THROTTLE_LOGIN_PER_IP": "100000", "JWT_THROTTLE_REGISTER_PER_IP": "100000"}
 MAIN = {**LENIENT, "JWT_REFRESH_GRACE": "1s", "JWT_THROTTLE_LOGIN_PER_ACCOUNT": "3",
         "JWT_THROTTLE_PASSWORD_CHANGE": "3", "JWT_MAX_BODY_BYTES": "4096"}

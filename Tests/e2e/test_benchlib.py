@@ -17,6 +17,8 @@ BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench")
 sys.path.insert(0, BENCH)
 import benchlib  # noqa: E402
 
+pytestmark = pytest.mark.bench
+
 HZ = os.sysconf("SC_CLK_TCK")
 
 

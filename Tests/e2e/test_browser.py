@@ -27,6 +27,8 @@ from authsite import CHEAP_HASHING, PASSWORD, unique_email
 from browser import Browsers, RequestLog, missing_requirements
 from conftest import require
 
+pytestmark = pytest.mark.browser
+
 SHORT_TTL = 3
 ENV = {
     **CHEAP_HASHING,

@@ -26,6 +26,8 @@ import authsite
 import harness
 from conftest import require
 
+pytestmark = pytest.mark.contract
+
 SCHEMA = harness.REPO / "docs" / "openapi.yaml"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")

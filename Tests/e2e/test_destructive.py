@@ -11,6 +11,8 @@ import pytest
 
 import harness
 
+pytestmark = pytest.mark.supervisor
+
 
 def health_answer(worker):
     response = harness.health(worker.address, timeout=5)

@@ -20,6 +20,8 @@ import harness
 from fcgi_client import (BEGIN_REQUEST, PARAMS, STDIN, FastCGIConnection, connect, encode_record, fcgi_request,
                          http_params)
 
+pytestmark = pytest.mark.fastcgi
+
 HEALTH = http_params("GET", "/api/auth/health")
 
 

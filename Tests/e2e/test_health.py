@@ -15,6 +15,8 @@ import requests
 
 import harness
 
+pytestmark = pytest.mark.health
+
 WORKER_LIMIT = 1024
 THREADS = 8
 # Kept connections: 2 nginx workers x KEEPALIVE = 4 < THREADS (see jwt-authd.conf).

@@ -8,6 +8,8 @@ import pytest
 
 from test_supervisor import workers_of, wait_for
 
+pytestmark = pytest.mark.metrics
+
 
 def series(text, name_and_labels):
     match = re.search(rf"^{re.escape(name_and_labels)} (\d+(?:\.\d+)?)$", text, re.M)

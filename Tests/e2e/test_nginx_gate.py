@@ -19,6 +19,8 @@ import pytest
 
 from authsite import CHEAP_HASHING, PASSWORD, assert_same_site, jwt_payload, query_of, unique_email
 
+pytestmark = pytest.mark.gate
+
 ENV = {**CHEAP_HASHING, "JWT_THROTTLE_LOGIN_PER_IP": "100000", "JWT_THROTTLE_REGISTER_PER_IP": "100000"}
 SPOOFED = {"X-Auth-User-Id": "00000000-0000-7000-8000-000000000666", "X-Auth-Email": "mallory@evil.example",
            "X-Auth-Role": "admin", "X-Auth-Method": "api-key"}

@@ -23,6 +23,8 @@ import harness
 from authsite import Client
 from fcgi_stub import FastCGIStub
 
+pytestmark = pytest.mark.gate
+
 USERS = {
     "user-token": ("0190b5a4-0000-7000-8000-000000000001", "user@example.com", "user"),
     "admin-token": ("0190b5a4-0000-7000-8000-000000000002", "admin@example.com", "admin"),
@@ -164,6 +166,43 @@ def test_service_routes_get_standard_params_and_the_raw_host(client, stub, site)
 def test_jwks_is_passed_to_the_service(client, stub):
     response = client.get("/.well-known/jwks.json")
     assert response.json() == {"stub": True, "path": "/.well-known/jwks.json"}
+    assert_no_duplicate_params(stub)
+
+
+def shared_params():
+    """(name, value, if_not_empty) of each parameter in nginx/jwt-authd-fastcgi-params.conf."""
+    params = []
+    for line in (harness.REPO / "nginx" / "jwt-authd-fastcgi-params.conf").read_text().splitlines():
+        words = line.split("#", 1)[0].rstrip().removesuffix(";").split()
+        if words and words[0] == "fastcgi_param":
+            params.append((words[1], " ".join(words[2:]).removesuffix(" if_not_empty").strip('"'),
+                           words[-1] == "if_not_empty"))
+    return params
+
+
+def test_every_service_location_gets_the_shared_params(client, stub, site):
+    """jwt-authd.conf's four locations that pass to the service each include jwt-authd-fastcgi-params.conf."""
+    shared = shared_params()
+    assert {name for name, _, _ in shared} >= {"SERVER_PROTOCOL", "REMOTE_ADDR", "REQUEST_ID", "HTTP_PROXY"}
+    conf = (harness.REPO / "nginx" / "jwt-authd.conf").read_text()
+    twice = [name for name, _, _ in shared if f"fastcgi_param {name} " in conf]
+    assert not twice, f"{twice} also in jwt-authd.conf (libfcgi reads the first of two)"
+    proxy = {"Proxy": "http://evil.example"}  # httpoxy: HTTP_PROXY "" drops it
+    client.post("/api/auth/login", data=b"{}", headers={"Content-Type": "application/json", **proxy})  # /api/auth/
+    client.get("/.well-known/jwks.json", headers=proxy)                                      # jwks
+    client.get("/dashboard", headers={"Authorization": "Bearer user-token", **proxy})         # /_jwt_authd/verify
+    client.get("/auth/login", headers=proxy)                                                 # /_jwt_authd/verify-guest
+    seen = {(r.path, r.params.get("HTTP_X_AUTH_GUEST_ONLY", "")) for r in stub.requests}
+    assert seen == {("/api/auth/login", ""), ("/.well-known/jwks.json", ""), ("/api/auth/verify", ""),
+                    ("/api/auth/verify", "1")}, seen
+    for request in stub.requests:
+        for name, value, if_not_empty in shared:
+            if value == "" or if_not_empty:  # HTTP_PROXY ""; HTTPS $https (empty over http): nothing is sent
+                assert name not in request.params, (request, name)
+            else:
+                assert request.params.get(name), (request, name)
+        assert request.params["GATEWAY_INTERFACE"] == "CGI/1.1"
+        assert request.params["SERVER_PORT"] == str(site.port) and request.params["REMOTE_ADDR"] == "127.0.0.1"
     assert_no_duplicate_params(stub)
 
 

@@ -13,6 +13,8 @@ import pytest
 import harness
 from fcgi_client import fcgi_request
 
+pytestmark = pytest.mark.supervisor
+
 
 def workers_of(supervisor):
     out = subprocess.run(["pgrep", "-P", str(supervisor.proc.pid)], capture_output=True, text=True).stdout.split()
