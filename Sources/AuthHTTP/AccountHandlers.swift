@@ -9,8 +9,8 @@ enum AccountHandlers {
     /// `POST /api/auth/register`.
     static func register(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let body = try BodyFields.parse(request, allowForm: true)
-        let page = context.config.registerPage
-        guard context.config.registrationEnabled else {
+        let page = context.http.registerPage
+        guard context.http.registrationEnabled else {
             return try fail(APIError(status: 403, code: "registration_disabled", message: "Registration is closed"),
                             body: body, page: page, context: context)
         }
@@ -42,7 +42,7 @@ enum AccountHandlers {
     /// `POST /api/auth/login`: 401 with one body for an unknown email or a wrong password.
     static func login(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let body = try BodyFields.parse(request, allowForm: true)
-        let page = context.config.loginPage
+        let page = context.http.loginPage
         var fields: [(String, String)] = []
         let email = body.string("email").text ?? ""
         if !EmailAddress.isPlausible(EmailAddress.normalize(email)) { fields.append(("email", "must be a valid email address")) }
@@ -67,7 +67,7 @@ enum AccountHandlers {
     private static func callback(_ body: BodyFields, _ context: AuthResponder.Context) -> String {
         var value = body.string("callbackUrl").text
         if let text = value, text.lowercased().hasPrefix("%2f") { value = FormDecoding.percentDecode(Substring(text)) }
-        return RedirectTarget.sameSite(value, fallback: context.config.defaultRedirect)
+        return RedirectTarget.sameSite(value, fallback: context.http.defaultRedirect)
     }
 
     private static func success(_ pair: TokenPair, status: Int, body: BodyFields, context: AuthResponder.Context) -> Response {

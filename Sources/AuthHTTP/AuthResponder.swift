@@ -16,9 +16,9 @@ public final class AuthResponder: RequestHandler {
     }
 
     /// The handler of one thread, over that thread's composed services.
-    public convenience init(config: Config, services: AuthServices, metrics: ServiceMetrics, logger: Logger) {
+    public convenience init(http: Config.HTTP, services: AuthServices, metrics: ServiceMetrics, logger: Logger) {
         self.init(context: Context(
-            config: config, accounts: services.accounts, sessions: services.sessions, apiKeys: services.apiKeys,
+            http: http, accounts: services.accounts, sessions: services.sessions, apiKeys: services.apiKeys,
             tokens: services.tokens, health: services.database, jwks: Self.jwksDocument(services.settings),
             metrics: metrics, logger: logger))
     }
@@ -37,7 +37,7 @@ public final class AuthResponder: RequestHandler {
         let elapsed = ContinuousClock.now - started
         let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
         context.metrics.record(path: request.path, status: response.status, seconds: Double(micros) / 1_000_000)
-        guard context.config.logRequests else { return response }
+        guard context.http.logRequests else { return response }
         var metadata: Logger.Metadata = [
             "http.method": "\(request.method)", "http.route": "\(request.path)", "http.status": "\(response.status)",
             "duration_ms": "\(Double(micros) / 1000)",

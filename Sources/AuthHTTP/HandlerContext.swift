@@ -6,7 +6,8 @@ extension AuthResponder {
     /// What handlers get besides the request: the domain services of their thread (by protocol, so that handlers
     /// can be unit-tested with fakes), the HTTP settings and the shared metrics.
     public struct Context {
-        public let config: Config
+        /// The HTTP layer's part of the configuration.
+        public let http: Config.HTTP
         public let accounts: any AccountOperations
         public let sessions: any SessionOperations
         public let apiKeys: any APIKeyOperations
@@ -28,10 +29,10 @@ extension AuthResponder {
         /// A context over the given services.
         ///
         /// - Parameter jwks: The public JWKS document's bytes, or `nil` when the access keys have none.
-        public init(config: Config, accounts: any AccountOperations, sessions: any SessionOperations,
+        public init(http config: Config.HTTP, accounts: any AccountOperations, sessions: any SessionOperations,
                     apiKeys: any APIKeyOperations, tokens: any AccessTokenVerifying, health: any DatabaseHealth,
                     jwks: [UInt8]?, metrics: ServiceMetrics, logger: Logger) {
-            self.config = config
+            http = config
             self.accounts = accounts
             self.sessions = sessions
             self.apiKeys = apiKeys

@@ -33,11 +33,11 @@ enum SessionHandlers {
 
     /// `GET /api/auth/renew?return_to=/path`: the silent renewal behind the nginx gate of protected pages.
     static func renew(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
-        let target = RedirectTarget.sameSite(returnTo(request), fallback: context.config.defaultRedirect)
+        let target = RedirectTarget.sameSite(returnTo(request), fallback: context.http.defaultRedirect)
         if let token = request.cookie(AuthCookies.refreshName), !token.isEmpty, let pair = try? rotate(token, context, request) {
             return Response(status: 303, headers: [("Location", target), ("Cache-Control", "no-store")] + context.cookies.set(pair))
         }
-        let login = "\(context.config.loginPage)?callbackUrl=\(FormDecoding.encode(target))"
+        let login = "\(context.http.loginPage)?callbackUrl=\(FormDecoding.encode(target))"
         return Response(status: 303, headers: [("Location", login), ("Cache-Control", "no-store")] + context.cookies.clear())
     }
 
@@ -80,7 +80,7 @@ enum SessionHandlers {
             try context.domain(request) { () throws(AuthError) in try context.sessions.logout(sessionID: claims.sessionID) }
         }
         var response = body.isForm
-            ? Response(status: 303, headers: [("Location", context.config.loginPage), ("Cache-Control", "no-store")])
+            ? Response(status: 303, headers: [("Location", context.http.loginPage), ("Cache-Control", "no-store")])
             : Response.json(status: 200, Rendering.success)
         response.headers += context.cookies.clear()
         return response

@@ -33,9 +33,6 @@ public final class HashingLimiter: PasswordHashing, Sendable {
     /// How many hashes may run at once.
     public var limit: Int { permits.limit }
 
-    /// The default limit: the number of CPUs.
-    public static var defaultLimit: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
-
     public func hash(_ password: String) throws(PasswordError) -> String {
         try inTurn { () throws(PasswordError) in try inner.hash(password) }
     }

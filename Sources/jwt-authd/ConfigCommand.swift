@@ -8,7 +8,7 @@ import MariaDB
 
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "config", abstract: "Inspect the configuration.", subcommands: [Check.self])
+        commandName: "config", abstract: "Inspect the configuration.", subcommands: [Check.self, Reference.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -32,6 +32,15 @@ struct ConfigCommand: ParsableCommand {
             } catch {
                 ConfigLoading.fail(error)
             }
+        }
+    }
+
+    struct Reference: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every configuration key as the README's Markdown table (key, environment, default, meaning).")
+
+        func run() throws {
+            Swift.print(ConfigKey.markdownTable)
         }
     }
 }

@@ -64,9 +64,9 @@ struct Serve: ParsableCommand {
         let graph = ServiceGraph.loadOrExit(configPath: options.config, flags: flags)
         let config = graph.config
         try redirectLogIfConfigured(config)
-        let logger = Self.bootstrapLogging(level: config.logLevel)
+        let logger = Self.bootstrapLogging(level: config.log.level)
         let socket = try openSocket(config)
-        try dropPrivilegesIfAsked(socket: socket, logFile: config.logFile, logger: logger)
+        try dropPrivilegesIfAsked(socket: socket, logFile: config.log.file, logger: logger)
         if !inheritsSocket(config) {
             let status = supervise(socket: socket, config: config, logger: logger)
             socket.close()
@@ -97,7 +97,7 @@ struct Serve: ParsableCommand {
     /// A worker inherits standard error from its supervisor, already on the log file (and may lack the rights to
     /// open its path after dropping privileges): it reopens only on SIGUSR1.
     private func redirectLogIfConfigured(_ config: Config) throws {
-        guard let file = config.logFile, !worker else { return }
+        guard let file = config.log.file, !worker else { return }
         do {
             try ProcessSetup.redirectStandardError(to: file)
         } catch {
@@ -158,16 +158,14 @@ struct Serve: ParsableCommand {
     /// Runs the supervisor until it stops; its exit status.
     private func supervise(socket: ListenSocket, config: Config, logger: Logger) -> Int32 {
         var pool = WorkerPool<ContinuousClock>.Configuration(workers: config.server.workers,
-                                                             drainTimeout: .seconds(config.server.drainTimeoutSeconds))
+                                                             drainTimeout: config.server.drainTimeout)
         pool.emergencyThreshold = config.server.emergencyRestartThreshold
-        pool.emergencyInterval = .seconds(config.server.emergencyRestartIntervalSeconds)
+        pool.emergencyInterval = config.server.emergencyRestartInterval
         var configuration = Supervisor<ContinuousClock>.Configuration(
             pool: pool, workerArguments: workerArguments(), counters: ServiceMetrics.counterLayout)
-        if config.server.cleanupIntervalSeconds > 0 {
-            configuration.cleanupInterval = .seconds(config.server.cleanupIntervalSeconds)
-        }
+        if config.server.cleanupInterval > .zero { configuration.cleanupInterval = config.server.cleanupInterval }
         configuration.cleanupArguments = ["cleanup", "--lock"] + (options.config.map { ["--config", $0] } ?? [])
-        configuration.logFile = config.logFile
+        configuration.logFile = config.log.file
         let control = SystemProcessControl(listenFD: socket.fd, slots: config.server.workers,
                                            countersPerSlot: ServiceMetrics.countersPerSlot,
                                            signals: Supervisor<ContinuousClock>.signals)
@@ -200,7 +198,7 @@ struct Serve: ParsableCommand {
 
         // Logins wait for a free core instead of time-slicing each other's Argon2id (see HashingLimiter); the limit
         // holds for the whole pool (the permits live in the memory the supervisor shares, next to the counters).
-        let hashLimit = config.passwords.concurrentHashes > 0 ? config.passwords.concurrentHashes : HashingLimiter.defaultLimit
+        let hashLimit = config.passwords.hashLimit
         let hashing = HashingLimiter(graph.hasher, permits: PoolHashingPermits(shared: counters.permits(limit: hashLimit)))
         Argon2Hasher.keepReusableBuffers(hashing.limit)
         logger.info("serving", metadata: [
@@ -229,11 +227,11 @@ struct Serve: ParsableCommand {
 
     /// Stop signals drain the server (a second one exits at once); SIGUSR1 reopens the log file.
     private func watchSignals(server: Server, config: Config, logger: Logger) throws {
-        let drainTimeout = config.server.drainTimeoutSeconds
+        let drainTimeout = config.server.drainTimeout
         let stopRequests = Atomic<Int>(0)
         try ProcessSignals.watch(Self.stopSignals + [SIGHUP, SIGUSR1, SIGUSR2]) { signal in
             guard Self.stopSignals.contains(signal) else {
-                Self.handleOtherSignal(signal, logFile: config.logFile, logger: logger)
+                Self.handleOtherSignal(signal, logFile: config.log.file, logger: logger)
                 return
             }
             if stopRequests.add(1, ordering: .relaxed).newValue > 1 {
@@ -243,9 +241,9 @@ struct Serve: ParsableCommand {
             logger.info("stopping: finishing requests in flight", metadata: ["signal": "\(signal)"])
             server.stop()
             // Bound the drain: a request stuck on a dead peer must not keep the process forever.
-            DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(drainTimeout)) {
+            DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(drainTimeout.wholeSeconds)) {
                 logger.warning("drain timeout reached: exiting with requests still in flight",
-                               metadata: ["server.drain_timeout": "\(drainTimeout)s"])
+                               metadata: ["server.drain_timeout": "\(DurationText.format(drainTimeout))"])
                 Glibc.exit(0)
             }
         }

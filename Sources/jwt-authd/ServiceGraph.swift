@@ -76,7 +76,7 @@ struct ServiceGraph {
 
     /// The responder of one worker thread.
     func responder(hasher: any PasswordHashing, metrics: ServiceMetrics, logger: Logger) -> AuthResponder {
-        AuthResponder(config: config, services: threadServices(hasher: hasher, logger: logger), metrics: metrics,
+        AuthResponder(http: config.http, services: threadServices(hasher: hasher, logger: logger), metrics: metrics,
                       logger: logger)
     }
 

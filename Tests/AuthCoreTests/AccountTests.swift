@@ -100,7 +100,7 @@ final class AccountTests {
         #expect(try auth.throttle.delay(.loginIP, "dave@example.com") == nil)
 
         // Once the window has ended nobody waits, but the account's row is still there to reset.
-        fixture.clock.advance(Double(settings.windowSeconds) + 1)
+        fixture.clock.advance(settings.window.timeInterval + 1)
         state = try auth.throttle.loginThrottle(email: "dave@example.com", ip: home)
         #expect(state.accountWait == nil && state.addressWait == nil && state.accountRecorded)
     }
@@ -256,7 +256,7 @@ final class AccountTests {
         #expect(try auth.sessions.activeSessionUser(sessionID: pair.sessionID, userID: other.id) == nil)
         #expect(try auth.sessions.activeSessionUser(sessionID: "not-an-id", userID: user.id) == nil)
         // Idle past the refresh lifetime: no longer active.
-        fixture.clock.advance(Double(auth.settings.refreshTTL) + 1)
+        fixture.clock.advance(auth.settings.refreshTTL.timeInterval + 1)
         #expect(try !auth.sessions.isSessionActive(pair.sessionID))
         #expect(try auth.sessions.activeSessionUser(sessionID: pair.sessionID, userID: user.id) == nil)
         // Revoked: at once.

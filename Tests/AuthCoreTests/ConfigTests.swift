@@ -35,18 +35,89 @@ import Testing
 
     @Test func defaultsMatchTheSeed() throws {
         let config = try load()
-        #expect(config.tokens.accessTTLSeconds == 900)
-        #expect(config.tokens.refreshTTLSeconds == 604_800)
-        #expect(config.tokens.sessionMaxAgeSeconds == 30 * 86_400)
-        #expect(config.tokens.refreshGraceSeconds == 10)
-        #expect(config.tokens.leewaySeconds == 0)
+        #expect(config.tokens.accessTTL == .seconds(900))
+        #expect(config.tokens.refreshTTL == .seconds(604_800))
+        #expect(config.tokens.sessionMaxAge == .seconds(30 * 86_400))
+        #expect(config.tokens.refreshGrace == .seconds(10))
+        #expect(config.tokens.leeway == .zero)
         #expect(config.tokens.issuer == "jwt-authd")
         #expect(config.environment == .production)
-        #expect(config.cookieSecure)
+        #expect(config.http.cookieSecure)
         #expect(config.server.threads == 8)
         #expect(config.server.socketMode == 0o660)
         #expect(config.server.maxBodyBytes == 65536)
         #expect(config.databaseURL.database == "jwt_authd")
+    }
+
+    @Test func everyDeclaredDefaultIsTheLoadedDefault() throws {
+        let config = try load()
+        let shown = Dictionary(uniqueKeysWithValues: config.describedLines().map { ($0.key, $0.value) })
+        var literals = 0
+        for key in ConfigKey.all where key.defaultText.hasPrefix("`") && key.defaultText.hasSuffix("`") {
+            literals += 1
+            #expect("`\(shown[key.name] ?? "?")`" == key.defaultText, "\(key.name)")
+        }
+        #expect(literals >= 30, "most keys have a literal default")
+        #expect(config.server.workers == Config.Server.cores)
+        #expect(config.http.cookieSecure && config.log.file == nil && config.listen == "unix:/tmp/jwt-authd.sock")
+    }
+
+    @Test func everyKeyIsReadFromItsEnvironmentVariableAndTheFile() throws {
+        // A value that each key's type accepts, different from its default; secrets and the database are set apart.
+        for key in ConfigKey.all where !key.isSecret && key.name != "listen" && !key.name.hasSuffix("_key_file") {
+            let value = Self.sample(for: key)
+            var env = Self.minimal
+            env[key.env] = value
+            let fromEnvironment = try load(env: env).describedLines().first { $0.key == key.name }?.value
+            let fromFile = try load(file: [key.name: .string(value)]).describedLines().first { $0.key == key.name }?.value
+            #expect(fromEnvironment == Self.normalized(value, for: key), "\(key.name) from \(key.env)")
+            #expect(fromFile == fromEnvironment, "\(key.name) from the file")
+        }
+    }
+
+    /// A valid non-default value for a key, by what its default looks like.
+    static func sample(for key: ConfigKey) -> String {
+        switch key.name {
+        case "server.socket_mode": "0600"
+        case "environment": "test"
+        case "log.level": "debug"
+        case "log.file": "/var/log/jwt-authd.log"
+        case "cookies.secure": "false"
+        case "http.allowed_origins": "https://a.example"
+        case "http.trusted_proxies", "metrics.allow": "10.0.0.0/8"
+        case "tokens.access_verify_key_files", "tokens.refresh_verify_key_files": "/etc/jwt-authd/old.jwk"
+        case "tokens.issuer", "tokens.audience": "example"
+        case "tokens.refresh_ttl": "14d"
+        case "tokens.session_max_age": "60d"
+        case "passwords.argon2_memory_kib", "server.max_body_bytes": "65537"
+        case _ where key.name.hasPrefix("http."): "/elsewhere"
+        case _ where key.defaultText == "`true`": "false"
+        case _ where key.defaultText.hasSuffix("s`") || key.defaultText.hasSuffix("m`") || key.defaultText.hasSuffix("h`")
+            || key.defaultText.hasSuffix("d`"): "2m"
+        default: "3"
+        }
+    }
+
+    /// How `config check` writes a sample back (durations in their largest whole unit).
+    static func normalized(_ value: String, for key: ConfigKey) -> String { value }
+
+    @Test(arguments: ["99999999999999999", "99999999999999999d", "9223372036854775807s"])
+    func hugeDurationsAreRefusedNotTrapped(text: String) throws {
+        var env = Self.minimal
+        env["JWT_AUTHD_DRAIN_TIMEOUT"] = text
+        #expect(try #require(problems(env: env)).mentions("server.drain_timeout"))
+    }
+
+    @Test func theDatabaseURLMayComeFromAFile() throws {
+        var env = Self.minimal
+        env["DATABASE_URL"] = nil
+        env["DATABASE_URL_FILE"] = "/run/secrets/db"
+        let url = "mariadb://auth:pw@db.example:3306/from_file\n"
+        #expect(try load(env: env, files: ["/run/secrets/db": url]).databaseURL.database == "from_file")
+        env["DATABASE_URL_FILE"] = nil
+        let file: [String: ConfigFileValue] = ["database.url_file": .string("/run/secrets/db")]
+        #expect(try load(env: env, file: file, files: ["/run/secrets/db": url]).databaseURL.host == "db.example")
+        #expect(try #require(problems(env: env)).mentions("database.url"))
     }
 
     @Test func missingSecretsAreNamed() throws {
@@ -140,9 +211,9 @@ import Testing
     @Test func developmentTurnsSecureCookiesOffUnlessForced() throws {
         var env = Self.minimal
         env["JWT_AUTHD_ENV"] = "development"
-        #expect(try load(env: env).cookieSecure == false)
+        #expect(try load(env: env).http.cookieSecure == false)
         env["JWT_COOKIE_SECURE"] = "true"
-        #expect(try load(env: env).cookieSecure == true)
+        #expect(try load(env: env).http.cookieSecure == true)
         env["JWT_AUTHD_ENV"] = "staging"
         #expect(try #require(problems(env: env)).mentions("environment"))
     }
@@ -164,8 +235,8 @@ import Testing
         env["JWT_TRUSTED_PROXIES"] = "10.0.0.0/8,::1"
         env["JWT_AUTHD_SOCKET_MODE"] = "0666"
         let config = try load(env: env)
-        #expect(config.allowedOrigins == ["https://a.example", "https://b.example"])
-        #expect(config.trustedProxies == ["10.0.0.0/8", "::1"])
+        #expect(config.http.allowedOrigins == ["https://a.example", "https://b.example"])
+        #expect(config.http.trustedProxies == ["10.0.0.0/8", "::1"])
         #expect(config.server.socketMode == 0o666)
         env["JWT_ALLOWED_ORIGINS"] = "a.example/path"
         env["JWT_AUTHD_SOCKET_MODE"] = "rw"

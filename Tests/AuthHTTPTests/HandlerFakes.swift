@@ -117,7 +117,7 @@ struct HandlerHarness {
         env.merge(extra) { $1 }
         let config = try Config.load(sources: ConfigSources(environment: env))
         let context = AuthResponder.Context(
-            config: config, accounts: domain, sessions: domain, apiKeys: domain, tokens: FakeTokens(), health: domain,
+            http: config.http, accounts: domain, sessions: domain, apiKeys: domain, tokens: FakeTokens(), health: domain,
             jwks: nil, metrics: metrics, logger: Logger(label: "test", factory: { [logs] _ in logs }))
         responder = AuthResponder(context: context)
     }

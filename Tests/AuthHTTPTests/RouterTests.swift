@@ -65,7 +65,7 @@ import Testing
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let services = AuthServices(settings: settings, database: Database(url: config.databaseURL, logger: logger),
                                     hasher: try Argon2Hasher(parameters: .testing), logger: logger)
-        let responder = AuthResponder(config: config, services: services,
+        let responder = AuthResponder(http: config.http, services: services,
                                       metrics: ServiceMetrics(counters: .privateMemory(countersPerSlot: ServiceMetrics.countersPerSlot)),
                                       logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let response = responder.handle(Request(params: [("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/api/auth/health")]))

@@ -194,8 +194,4 @@ private struct PoolPermits: HashingPermits {
         #expect(probe.maximum == limit, "8 callers, limit \(limit)")
         #expect(memory.permits(limit: limit).held == 0, "every permit given back")
     }
-
-    @Test func theDefaultLimitIsTheNumberOfCPUs() {
-        #expect(HashingLimiter.defaultLimit == max(1, ProcessInfo.processInfo.activeProcessorCount))
-    }
 }

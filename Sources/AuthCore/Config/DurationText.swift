@@ -1,28 +1,22 @@
-/// Parses durations such as `15m`, `7d`, `10s`, `1h30m`, `250ms` or a bare number of seconds.
+/// Parses durations such as `15m`, `7d`, `10s`, `1h30m`, `250ms` or a bare number of seconds, and writes them back.
 public enum DurationText {
     /// The duration in milliseconds, or `nil` when the text is not a duration.
     public static func milliseconds(_ text: String) -> Int? {
         let trimmed = text.filter { $0 != " " }
         if trimmed.isEmpty { return nil }
-        if let seconds = Int(trimmed) { return seconds >= 0 ? seconds * 1000 : nil }
+        if let seconds = Int(trimmed) {
+            let (millis, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+            return seconds >= 0 && !overflow ? millis : nil
+        }
         var total = 0
         var number = ""
         var unit = ""
         func flush() -> Bool {
-            guard let value = Int(number), !unit.isEmpty else { return false }
-            let factor: Int
-            switch unit {
-            case "ms": factor = 1
-            case "s": factor = 1000
-            case "m": factor = 60_000
-            case "h": factor = 3_600_000
-            case "d": factor = 86_400_000
-            case "w": factor = 604_800_000
-            default: return false
-            }
+            guard let value = Int(number), let factor = factor(of: unit) else { return false }
             let (product, overflow) = value.multipliedReportingOverflow(by: factor)
-            guard !overflow else { return false }
-            total += product
+            let (sum, sumOverflow) = total.addingReportingOverflow(product)
+            guard !overflow, !sumOverflow else { return false }
+            total = sum
             number = ""
             unit = ""
             return true
@@ -42,6 +36,18 @@ public enum DurationText {
         return total
     }
 
+    private static func factor(of unit: String) -> Int? {
+        switch unit {
+        case "ms": 1
+        case "s": 1000
+        case "m": 60_000
+        case "h": 3_600_000
+        case "d": 86_400_000
+        case "w": 604_800_000
+        default: nil
+        }
+    }
+
     /// Formats whole seconds the way the defaults are written (`15m`, `7d`, `10s`).
     public static func format(seconds: Int) -> String {
         if seconds != 0 && seconds % 86_400 == 0 { return "\(seconds / 86_400)d" }
@@ -49,4 +55,7 @@ public enum DurationText {
         if seconds != 0 && seconds % 60 == 0 { return "\(seconds / 60)m" }
         return "\(seconds)s"
     }
+
+    /// Formats a duration in whole seconds (`15m`, `7d`, `10s`).
+    public static func format(_ duration: Duration) -> String { format(seconds: Int(duration.components.seconds)) }
 }

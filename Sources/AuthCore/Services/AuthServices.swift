@@ -30,6 +30,6 @@ public final class AuthServices {
         accounts = AccountService(policy: settings.passwordPolicy, hasher: hasher, database: database, throttle: throttle,
                                   sessions: sessions, clock: clock, logger: logger)
         apiKeys = APIKeyService(database: database, clock: clock)
-        cleanup = CleanupService(database: database, throttleWindow: Double(settings.throttle.windowSeconds), clock: clock)
+        cleanup = CleanupService(database: database, throttleWindow: settings.throttle.window.timeInterval, clock: clock)
     }
 }

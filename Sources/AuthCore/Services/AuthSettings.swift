@@ -3,10 +3,10 @@ public import Passwords
 
 /// Everything the domain needs that is the same on every thread: lifetimes, keys, signers and verifiers, limits.
 public struct AuthSettings: Sendable {
-    public let accessTTL: Int
-    public let refreshTTL: Int
-    public let sessionMaxAge: Int
-    public let refreshGrace: Int
+    public let accessTTL: Duration
+    public let refreshTTL: Duration
+    public let sessionMaxAge: Duration
+    public let refreshGrace: Duration
     public let accessSigner: JWTSigner
     public let refreshSigner: JWTSigner
     public let accessVerifier: JWTVerifier
@@ -15,18 +15,16 @@ public struct AuthSettings: Sendable {
     public let audience: String
     public let throttle: Config.Throttle
     public let passwordPolicy: PasswordPolicy
-    /// How many times a rotation is run again after a deadlock, lock wait timeout or Galera certification failure.
-    public let maxTransactionRetries = 5
 
     public init(config: Config, keys: TokenKeys) {
         let tokens = config.tokens
-        accessTTL = tokens.accessTTLSeconds
-        refreshTTL = tokens.refreshTTLSeconds
-        sessionMaxAge = tokens.sessionMaxAgeSeconds
-        refreshGrace = tokens.refreshGraceSeconds
+        accessTTL = tokens.accessTTL
+        refreshTTL = tokens.refreshTTL
+        sessionMaxAge = tokens.sessionMaxAge
+        refreshGrace = tokens.refreshGrace
         issuer = tokens.issuer
         audience = tokens.audience
-        let rules = ClaimRules(issuer: tokens.issuer, audience: tokens.audience, leewaySeconds: Double(tokens.leewaySeconds))
+        let rules = ClaimRules(issuer: tokens.issuer, audience: tokens.audience, leewaySeconds: tokens.leeway.timeInterval)
         accessSigner = JWTSigner(keys: keys.access, type: .access)
         refreshSigner = JWTSigner(keys: keys.refresh, type: .refresh)
         accessVerifier = JWTVerifier(keys: keys.access, type: .access, rules: rules)

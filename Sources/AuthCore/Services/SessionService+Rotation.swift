@@ -71,7 +71,7 @@ extension SessionService {
                     throw AuthError.internalFailure("test hook: \(error)")
                 }
             }
-            let successorExpiry = min(now.addingTimeInterval(Double(settings.refreshTTL)), session.expiresAt)
+            let successorExpiry = min(now.addingTimeInterval(settings.refreshTTL.timeInterval), session.expiresAt)
             try tokens.insert(id: successorID, userID: claims.userID, family: claims.family, expiresAt: successorExpiry,
                               now: now)
             try sessions.touch(claims.family, client: client, now: now)
@@ -92,7 +92,7 @@ extension SessionService {
             // Revoked by a logout, or expired without being rotated.
             return .refused(presented.revokedAt == nil ? .tokenExpired : .sessionRevoked)
         }
-        let withinGrace = settings.refreshGrace > 0 && now.timeIntervalSince(rotatedAt) < Double(settings.refreshGrace)
+        let withinGrace = settings.refreshGrace > .zero && now.timeIntervalSince(rotatedAt) < settings.refreshGrace.timeInterval
         if withinGrace || wonBeforeConflict, let active = try tokens.active(successor, family: claims.family, now: now) {
             // The immediate predecessor of the active token, rotated moments ago: the session's current pair.
             guard let user = try users.find(id: claims.userID) else { return .refused(.invalidToken) }

@@ -30,7 +30,7 @@ public final class SessionService: SessionOperations {
     }
 
     /// Sessions idle since before this instant have ended (the refresh token's idle lifetime).
-    private func idleSince(_ now: Date) -> Date { now.addingTimeInterval(-Double(settings.refreshTTL)) }
+    private func idleSince(_ now: Date) -> Date { now.addingTimeInterval(-settings.refreshTTL.timeInterval) }
 
     /// Starts a login session for `user`: a session record (the token family) with its absolute lifetime, and its
     /// first refresh token, in one transaction.
@@ -38,8 +38,8 @@ public final class SessionService: SessionOperations {
         let now = clock.now()
         let sessionID = Identifier.make(at: now)
         let tokenID = Identifier.make(at: now)
-        let sessionExpiry = now.addingTimeInterval(Double(settings.sessionMaxAge))
-        let tokenExpiry = min(now.addingTimeInterval(Double(settings.refreshTTL)), sessionExpiry)
+        let sessionExpiry = now.addingTimeInterval(settings.sessionMaxAge.timeInterval)
+        let tokenExpiry = min(now.addingTimeInterval(settings.refreshTTL.timeInterval), sessionExpiry)
         try database.transaction { _ throws(AuthError) in
             try sessions.insert(id: sessionID, userID: user.id, client: client, now: now, expiresAt: sessionExpiry)
             try tokens.insert(id: tokenID, userID: user.id, family: sessionID, expiresAt: tokenExpiry, now: now)

@@ -73,7 +73,7 @@ public struct ThrottleService {
 
     /// The wait a count imposes: `nil` below the limit or once its window has ended.
     private func delay(_ scope: ThrottleScope, _ count: ThrottleStore.Count, now: Date) -> Int? {
-        let windowEnd = count.windowStart.addingTimeInterval(Double(limits.windowSeconds))
+        let windowEnd = count.windowStart.addingTimeInterval(limits.window.timeInterval)
         guard windowEnd > now, count.failures >= Int64(limit(of: scope)) else { return nil }
         return max(1, Int(windowEnd.timeIntervalSince(now).rounded(.up)))
     }
@@ -82,7 +82,7 @@ public struct ThrottleService {
     public func recordFailure(_ scope: ThrottleScope, _ subject: String) throws(AuthError) {
         let now = clock.now()
         try store.record(scope: scope.rawValue, key: key(scope, subject), now: now,
-                         windowCutoff: now.addingTimeInterval(-Double(limits.windowSeconds)))
+                         windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
     }
 
     /// Forgets the failures of a subject (after a successful login).

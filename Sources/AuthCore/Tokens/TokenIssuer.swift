@@ -62,14 +62,14 @@ public struct TokenIssuer: Sendable {
                 ("sub", .string(user.id)), ("email", .string(user.email)), ("role", .string(user.role)),
                 ("sid", .string(sessionID)), ("jti", .string(Identifier.make(at: now))),
                 ("iss", .string(settings.issuer)), ("aud", .string(settings.audience)),
-                ("iat", .int(issued)), ("exp", .int(issued + Int64(settings.accessTTL))),
+                ("iat", .int(issued)), ("exp", .int(issued + Int64(settings.accessTTL.wholeSeconds))),
             ])
             let refresh = try settings.refreshSigner.sign([
                 ("sub", .string(user.id)), ("family", .string(sessionID)), ("jti", .string(tokenID)),
                 ("iss", .string(settings.issuer)), ("aud", .string(settings.audience)),
                 ("iat", .int(Int64(issuedAt.timeIntervalSince1970))), ("exp", .int(Int64(expiresAt.timeIntervalSince1970))),
             ])
-            return TokenPair(accessToken: access, refreshToken: refresh, accessExpiresIn: settings.accessTTL,
+            return TokenPair(accessToken: access, refreshToken: refresh, accessExpiresIn: settings.accessTTL.wholeSeconds,
                              refreshExpiresIn: max(0, Int(expiresAt.timeIntervalSince(now))), sessionID: sessionID,
                              user: user, isGraceReplay: grace)
         } catch {
