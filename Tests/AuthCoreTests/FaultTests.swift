@@ -32,7 +32,7 @@ final class FaultTests {
         let otherReady = DispatchSemaphore(value: 0)
         let otherDone = DispatchSemaphore(value: 0)
         var firstAttempt = true
-        auth.sessions.afterConditionalUpdateForTesting = { connection in
+        auth.sessions.afterConditionalUpdateForTesting = { database in
             guard firstAttempt else { return }
             firstAttempt = false
             let box = UncheckedBox(other)
@@ -52,7 +52,7 @@ final class FaultTests {
             }
             otherReady.wait()
             Thread.sleep(forTimeInterval: 0.2)  // let the other transaction block on the token row
-            _ = try connection.query("SELECT v FROM scratch WHERE id = 1 FOR UPDATE")  // closes the cycle: 1213 here
+            _ = try database.connection.query("SELECT v FROM scratch WHERE id = 1 FOR UPDATE")  // closes the cycle: 1213 here
         }
         defer {
             auth.sessions.afterConditionalUpdateForTesting = nil
@@ -101,8 +101,8 @@ final class FaultTests {
     @Test func aConnectionKilledMidRotationLeavesTheOldTokenValidAndNoOrphans() throws {
         let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
         let killer = try Connection(url: fixture.url)
-        auth.sessions.afterConditionalUpdateForTesting = { connection in
-            try killer.executeTrustedSQL("KILL CONNECTION \(connection.serverThreadID ?? 0)")
+        auth.sessions.afterConditionalUpdateForTesting = { database in
+            try killer.executeTrustedSQL("KILL CONNECTION \(database.connection.serverThreadID ?? 0)")
         }
         // The storage failure leaves AuthCore translated: a domain code for the client, the cause for the log.
         let error = #expect(throws: AuthError.self) { try self.auth.sessions.refresh(first.refreshToken, client: AuthFixture.client) }

@@ -1,6 +1,5 @@
 import FoundationEssentials
 import Logging
-import MariaDB
 
 extension SessionService {
     /// Rotates a refresh token: the presented token is retired and a successor issued, in one transaction.
@@ -62,15 +61,7 @@ extension SessionService {
         let successorID = Identifier.make(at: now)
         if try tokens.retire(claims.tokenID, family: claims.family, successor: successorID, now: now) {
             wonBeforeConflict = true
-            if let hook = afterConditionalUpdateForTesting {
-                do {
-                    try hook(database.connection)
-                } catch let error as MariaDBError {
-                    throw Database.translate(error)
-                } catch {
-                    throw AuthError.internalFailure("test hook: \(error)")
-                }
-            }
+            if let hook = afterConditionalUpdateForTesting { try database.runForTesting { try hook(database) } }
             let successorExpiry = min(now.addingTimeInterval(settings.refreshTTL.timeInterval), session.expiresAt)
             try tokens.insert(id: successorID, userID: claims.userID, family: claims.family, expiresAt: successorExpiry,
                               now: now)

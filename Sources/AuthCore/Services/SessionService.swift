@@ -1,6 +1,5 @@
 import FoundationEssentials
 import Logging
-public import MariaDB
 
 /// Login sessions and their refresh tokens: starting a session, rotation with reuse detection and a grace window,
 /// revocation and the session list. One per thread (it owns the thread's stores).
@@ -14,9 +13,9 @@ public final class SessionService: SessionOperations {
     let clock: any AuthClock
     let logger: Logger
 
-    /// Runs inside a rotation's transaction right after its conditional update, on the same connection. Only for
+    /// Runs inside a rotation's transaction right after its conditional update, on the same database. Only for
     /// tests that force a deadlock or kill the connection at that point; `nil` in production.
-    public var afterConditionalUpdateForTesting: ((Connection) throws -> Void)?
+    public var afterConditionalUpdateForTesting: ((Database) throws -> Void)?
 
     init(settings: AuthSettings, issuer: TokenIssuer, database: Database, clock: any AuthClock, logger: Logger) {
         self.settings = settings

@@ -66,6 +66,17 @@ public final class Database {
         }
     }
 
+    /// Runs a test's hook inside a transaction; its MariaDB failures are translated like any statement's.
+    package func runForTesting(_ hook: () throws -> Void) throws(AuthError) {
+        do {
+            try hook()
+        } catch let error as MariaDBError {
+            throw Self.translate(error)
+        } catch {
+            throw AuthError.internalFailure("test hook: \(error)")
+        }
+    }
+
     /// Whether MariaDB answers now (reconnecting if it came back, at most once per second while it is down).
     public func isReachable() -> Bool {
         let now = ContinuousClock.now
