@@ -8,8 +8,9 @@ extension APIError {
         case .invalidCredentials: self = APIError(status: 401, code: "invalid_credentials", message: "Invalid credentials")
         case .throttled:
             let wait = error.retryAfter ?? 60
-            self = APIError(status: 429, code: "throttled", message: "Too many attempts; try again in \(wait) s",
-                            headers: [("Retry-After", String(wait))], extra: [("retryAfter", .int(Int64(wait)))])
+            self = APIError(
+                status: 429, code: "throttled", message: "Too many attempts; try again in \(wait) s",
+                headers: [("Retry-After", String(wait))], extra: [("retryAfter", .int(Int64(wait)))])
         case .emailTaken: self = APIError(status: 409, code: "email_taken", message: error.message)
         case .invalidInput: self = APIError(status: 400, code: "invalid_request", message: error.message)
         case .weakPassword: self = APIError(status: 400, code: "weak_password", message: error.message)
@@ -25,8 +26,9 @@ extension APIError {
     }
 
     static let unauthorized = APIError(status: 401, code: "unauthorized", message: "Authentication required")
-    static let unavailable = APIError(status: 503, code: "service_unavailable", message: "Service temporarily unavailable",
-                                      headers: [("Retry-After", "5")])
+    static let unavailable = APIError(
+        status: 503, code: "service_unavailable", message: "Service temporarily unavailable",
+        headers: [("Retry-After", "5")])
     static let forbidden = APIError(status: 403, code: "forbidden", message: "Forbidden")
     static let crossSite = APIError(status: 403, code: "cross_site_request", message: "Cross-site request refused")
     static let userNotFound = APIError(status: 404, code: "user_not_found", message: "User not found")

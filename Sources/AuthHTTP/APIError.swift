@@ -13,8 +13,10 @@ public struct APIError: Error, Sendable, Equatable {
     /// Extra body members (`fields` on validation errors, `retryAfter` on 429).
     public let extra: [(String, JSON)]
 
-    public init(status: Int, code: String, message: String, headers: [(name: String, value: String)] = [],
-                extra: [(String, JSON)] = []) {
+    public init(
+        status: Int, code: String, message: String, headers: [(name: String, value: String)] = [],
+        extra: [(String, JSON)] = []
+    ) {
         self.status = status
         self.code = code
         self.message = message
@@ -24,8 +26,9 @@ public struct APIError: Error, Sendable, Equatable {
 
     /// A 400 naming the fields that are wrong.
     public static func invalidFields(_ fields: [(String, String)], code: String = "invalid_request") -> APIError {
-        APIError(status: 400, code: code, message: "Invalid request data",
-                 extra: [("fields", .object(fields.map { ($0.0, .string($0.1)) }))])
+        APIError(
+            status: 400, code: code, message: "Invalid request data",
+            extra: [("fields", .object(fields.map { ($0.0, .string($0.1)) }))])
     }
 
     public static func == (lhs: APIError, rhs: APIError) -> Bool {
@@ -36,8 +39,9 @@ public struct APIError: Error, Sendable, Equatable {
     public static let payloadTooLarge = APIError(status: 413, code: "payload_too_large", message: "Request body too large")
     public static let internalError = APIError(status: 500, code: "internal_error", message: "Internal server error")
     public static func methodNotAllowed(allow: [String]) -> APIError {
-        APIError(status: 405, code: "method_not_allowed", message: "Method not allowed",
-                 headers: [("Allow", allow.joined(separator: ", "))])
+        APIError(
+            status: 405, code: "method_not_allowed", message: "Method not allowed",
+            headers: [("Allow", allow.joined(separator: ", "))])
     }
 
     /// The JSON response: `{"error": message, "code": code}`.
@@ -51,8 +55,9 @@ public struct APIError: Error, Sendable, Equatable {
 extension Response {
     /// A JSON response; `Cache-Control: no-store` since auth answers must never be cached.
     public static func json(status: Int, _ value: JSON) -> Response {
-        Response(status: status,
-                 headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
-                 body: value.bytes)
+        Response(
+            status: status,
+            headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+            body: value.bytes)
     }
 }

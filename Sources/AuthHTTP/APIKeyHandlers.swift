@@ -1,9 +1,9 @@
 import AuthCore
 import FastCGI
+import FoundationEssentials
 import Logging
 import Passwords
 import StrictJSON
-import FoundationEssentials
 
 typealias FoundationDate = Date
 
@@ -23,9 +23,15 @@ enum APIKeyHandlers {
             guard let date = Rendering.parseDate(text) else { throw APIError.invalidFields([("expiresAt", "must be an ISO 8601 date-time")]) }
             expiresAt = date
         }
-        let created = try context.domain(request) { () throws(AuthError) in try context.apiKeys.createAPIKey(userID: claims.userID, name: name, expiresAt: expiresAt) }
-        context.logger.info("api key created", metadata: ["event": "api_key_created", "user.id": "\(claims.userID)",
-                                                         "api_key.id": "\(created.info.id)"])
+        let created = try context.domain(request) { () throws(AuthError) in
+            try context.apiKeys.createAPIKey(userID: claims.userID, name: name, expiresAt: expiresAt)
+        }
+        context.logger.info(
+            "api key created",
+            metadata: [
+                "event": "api_key_created", "user.id": "\(claims.userID)",
+                "api_key.id": "\(created.info.id)",
+            ])
         return .json(status: 201, .object([("apiKey", Rendering.apiKey(created.info)), ("key", .string(created.rawKey))]))
     }
 
@@ -38,7 +44,9 @@ enum APIKeyHandlers {
     static func revoke(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let claims = try Caller.requireSession(request, context)
         let id = Router<AuthResponder.Context>.lastSegment(of: request)
-        guard try context.domain(request, { () throws(AuthError) in try context.apiKeys.revokeAPIKey(id: id, of: claims.userID) }) else { throw APIError.notFound }
+        guard try context.domain(request, { () throws(AuthError) in try context.apiKeys.revokeAPIKey(id: id, of: claims.userID) }) else {
+            throw APIError.notFound
+        }
         return .json(status: 200, Rendering.success)
     }
 }

@@ -11,8 +11,9 @@ enum AccountHandlers {
         let body = try BodyFields.parse(request, allowForm: true)
         let page = context.http.registerPage
         guard context.http.registrationEnabled else {
-            return try fail(APIError(status: 403, code: "registration_disabled", message: "Registration is closed"),
-                            body: body, page: page, context: context)
+            return try fail(
+                APIError(status: 403, code: "registration_disabled", message: "Registration is closed"),
+                body: body, page: page, context: context)
         }
         var fields: [(String, String)] = []
         let email = body.string("email").text ?? ""
@@ -99,9 +100,12 @@ enum AccountHandlers {
         switch try Caller.require(request, context) {
         case .jwt(let claims):
             // One read when all is well; the two below tell a revoked session from a deleted user otherwise.
-            if let user = try context.domain(request, { () throws(AuthError) in
-                try context.sessions.activeSessionUser(sessionID: claims.sessionID, userID: claims.userID)
-            }) {
+            if let user = try context.domain(
+                request,
+                { () throws(AuthError) in
+                    try context.sessions.activeSessionUser(sessionID: claims.sessionID, userID: claims.userID)
+                })
+            {
                 return .json(status: 200, .object([("user", Rendering.user(user, verified: true))]))
             }
             guard try context.domain(request, { () throws(AuthError) in try context.sessions.isSessionActive(claims.sessionID) }) else {

@@ -1,7 +1,7 @@
 public import AuthCore
 public import FastCGI
-public import Logging
 import JOSE
+public import Logging
 import StrictJSON
 
 /// The jwt-authd request handler of one server thread: routes requests to the handlers with the thread's services.
@@ -17,10 +17,11 @@ public final class AuthResponder: RequestHandler {
 
     /// The handler of one thread, over that thread's composed services.
     public convenience init(http: Config.HTTP, services: AuthServices, metrics: ServiceMetrics, logger: Logger) {
-        self.init(context: Context(
-            http: http, accounts: services.accounts, sessions: services.sessions, apiKeys: services.apiKeys,
-            tokens: services.tokens, health: services.database, jwks: Self.jwksDocument(services.settings),
-            metrics: metrics, logger: logger))
+        self.init(
+            context: Context(
+                http: http, accounts: services.accounts, sessions: services.sessions, apiKeys: services.apiKeys,
+                tokens: services.tokens, health: services.database, jwks: Self.jwksDocument(services.settings),
+                metrics: metrics, logger: logger))
     }
 
     /// The JWKS document of the access keys, or `nil` when they have no public part (HS256).
@@ -50,7 +51,8 @@ public final class AuthResponder: RequestHandler {
 
     private func dispatch(_ request: Request) -> Response {
         if request.method != "GET" && request.method != "HEAD", needsCrossSiteCheck(request),
-           !context.allowsCrossSite(request, route: request.path) {
+            !context.allowsCrossSite(request, route: request.path)
+        {
             return APIError.crossSite.response
         }
         return router.respond(to: request, context: context)

@@ -56,8 +56,9 @@ struct BodyFields {
             }
             return BodyFields(json: nil, form: FormDecoding.decode(text))
         default:
-            throw APIError(status: 415, code: "unsupported_media_type",
-                           message: allowForm ? "Send application/json or a form" : "Send application/json")
+            throw APIError(
+                status: 415, code: "unsupported_media_type",
+                message: allowForm ? "Send application/json or a form" : "Send application/json")
         }
     }
 }

@@ -14,8 +14,10 @@ public struct AuthCookies: Sendable {
 
     /// Both cookies for a token pair: the access cookie on `/`, the refresh cookie only on `/api/auth`.
     public func set(_ pair: TokenPair) -> [(name: String, value: String)] {
-        [cookie(Self.accessName, pair.accessToken, path: "/", maxAge: pair.accessExpiresIn),
-         cookie(Self.refreshName, pair.refreshToken, path: "/api/auth", maxAge: pair.refreshExpiresIn)]
+        [
+            cookie(Self.accessName, pair.accessToken, path: "/", maxAge: pair.accessExpiresIn),
+            cookie(Self.refreshName, pair.refreshToken, path: "/api/auth", maxAge: pair.refreshExpiresIn),
+        ]
     }
 
     /// Clears both, repeating each cookie's path and attributes (a deletion without the path leaves it in place).

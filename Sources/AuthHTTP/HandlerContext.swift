@@ -29,9 +29,11 @@ extension AuthResponder {
         /// A context over the given services.
         ///
         /// - Parameter jwks: The public JWKS document's bytes, or `nil` when the access keys have none.
-        public init(http config: Config.HTTP, accounts: any AccountOperations, sessions: any SessionOperations,
-                    apiKeys: any APIKeyOperations, tokens: any AccessTokenVerifying, health: any DatabaseHealth,
-                    jwks: [UInt8]?, metrics: ServiceMetrics, logger: Logger) {
+        public init(
+            http config: Config.HTTP, accounts: any AccountOperations, sessions: any SessionOperations,
+            apiKeys: any APIKeyOperations, tokens: any AccessTokenVerifying, health: any DatabaseHealth,
+            jwks: [UInt8]?, metrics: ServiceMetrics, logger: Logger
+        ) {
             http = config
             self.accounts = accounts
             self.sessions = sessions
@@ -43,8 +45,12 @@ extension AuthResponder {
             addresses = ClientAddressResolver(trustedProxies: config.trustedProxies)
             crossSite = CrossSiteCheck(allowedOrigins: config.allowedOrigins)
             self.jwks = jwks.map {
-                Response(status: 200, headers: [("Content-Type", "application/json"),
-                                                ("Cache-Control", "public, max-age=300")], body: $0)
+                Response(
+                    status: 200,
+                    headers: [
+                        ("Content-Type", "application/json"),
+                        ("Cache-Control", "public, max-age=300"),
+                    ], body: $0)
             }
             self.metrics = metrics
             metricsAllow = ClientAddressResolver(trustedProxies: config.metricsAllow)
@@ -77,9 +83,11 @@ extension AuthResponder.Context {
             switch error.code {
             case .databaseUnavailable, .databaseFailure:
                 metrics.record(.databaseError)
-                logger.error("database error", metadata: [
-                    "event": "database_error", "route": "\(request.path)", "error": "\(error.internalCause ?? "")",
-                ])
+                logger.error(
+                    "database error",
+                    metadata: [
+                        "event": "database_error", "route": "\(request.path)", "error": "\(error.internalCause ?? "")",
+                    ])
             case .internalFailure:
                 logger.error("internal error", metadata: ["route": "\(request.path)", "error": "\(error.internalCause ?? "")"])
             default:
@@ -100,9 +108,11 @@ extension AuthResponder.Context {
     /// The cross-site check with its security event: whether the request may go on.
     func allowsCrossSite(_ request: Request, route: String) -> Bool {
         if crossSite.allows(request) { return true }
-        logger.notice("cross-site request refused", metadata: [
-            "event": "cross_site_refused", "route": "\(route)", "client.ip": "\(clientAddress(request))",
-        ])
+        logger.notice(
+            "cross-site request refused",
+            metadata: [
+                "event": "cross_site_refused", "route": "\(route)", "client.ip": "\(clientAddress(request))",
+            ])
         return false
     }
 }

@@ -6,7 +6,8 @@ public enum RedirectTarget {
         guard let candidate, candidate.hasPrefix("/"), candidate.utf8.count <= 2048 else { return fallback }
         let lowered = candidate.lowercased()
         if candidate.contains("//") || candidate.contains("\\") || lowered.contains("%2f") || lowered.contains("%5c")
-            || candidate.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) {
+            || candidate.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F })
+        {
             return fallback
         }
         return candidate

@@ -37,7 +37,8 @@ extension Request {
         func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
         /// The range without blanks at either end.
         func trimmed(_ range: Range<String.Index>) -> Range<String.Index> {
-            var lower = range.lowerBound, upper = range.upperBound
+            var lower = range.lowerBound
+            var upper = range.upperBound
             while lower < upper, isBlank(utf8[lower]) { lower = utf8.index(after: lower) }
             while upper > lower, isBlank(utf8[utf8.index(before: upper)]) { upper = utf8.index(before: upper) }
             return lower..<upper

@@ -5,25 +5,27 @@ import FastCGI
 enum Routes {
     typealias Handler = Router<AuthResponder.Context>.Handler
 
-    static var all: [(method: String, path: String, handler: Handler)] { [
-        ("GET", "/api/auth/health", HealthHandler.handle),
-        ("POST", "/api/auth/register", AccountHandlers.register),
-        ("POST", "/api/auth/login", AccountHandlers.login),
-        ("POST", "/api/auth/refresh", SessionHandlers.refresh),
-        ("GET", "/api/auth/renew", SessionHandlers.renew),
-        ("POST", "/api/auth/logout", SessionHandlers.logout),
-        ("POST", "/api/auth/logout-all", SessionHandlers.logoutAll),
-        ("GET", "/api/auth/sessions", SessionHandlers.list),
-        ("DELETE", "/api/auth/sessions/{id}", SessionHandlers.revoke),
-        ("GET", "/api/auth/me", AccountHandlers.me),
-        ("POST", "/api/auth/password", AccountHandlers.changePassword),
-        ("GET", "/api/auth/verify", VerifyHandler.handle),
-        ("POST", "/api/auth/api-keys", APIKeyHandlers.create),
-        ("GET", "/api/auth/api-keys", APIKeyHandlers.list),
-        ("DELETE", "/api/auth/api-keys/{id}", APIKeyHandlers.revoke),
-        ("GET", "/api/auth/metrics", metrics),
-        ("GET", "/.well-known/jwks.json", jwks),
-    ] }
+    static var all: [(method: String, path: String, handler: Handler)] {
+        [
+            ("GET", "/api/auth/health", HealthHandler.handle),
+            ("POST", "/api/auth/register", AccountHandlers.register),
+            ("POST", "/api/auth/login", AccountHandlers.login),
+            ("POST", "/api/auth/refresh", SessionHandlers.refresh),
+            ("GET", "/api/auth/renew", SessionHandlers.renew),
+            ("POST", "/api/auth/logout", SessionHandlers.logout),
+            ("POST", "/api/auth/logout-all", SessionHandlers.logoutAll),
+            ("GET", "/api/auth/sessions", SessionHandlers.list),
+            ("DELETE", "/api/auth/sessions/{id}", SessionHandlers.revoke),
+            ("GET", "/api/auth/me", AccountHandlers.me),
+            ("POST", "/api/auth/password", AccountHandlers.changePassword),
+            ("GET", "/api/auth/verify", VerifyHandler.handle),
+            ("POST", "/api/auth/api-keys", APIKeyHandlers.create),
+            ("GET", "/api/auth/api-keys", APIKeyHandlers.list),
+            ("DELETE", "/api/auth/api-keys/{id}", APIKeyHandlers.revoke),
+            ("GET", "/api/auth/metrics", metrics),
+            ("GET", "/.well-known/jwks.json", jwks),
+        ]
+    }
 
     /// Each route's path once, in the table's order (the metrics' series).
     static let paths: [String] = all.reduce(into: []) { paths, route in
@@ -40,8 +42,9 @@ enum Routes {
     /// `GET /api/auth/metrics`: by the peer address alone (never X-Forwarded-For), whatever web server sits in front.
     static func metrics(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         guard context.metricsAllow.isTrusted(request.remoteAddress) else { throw APIError.forbidden }
-        return Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4"), ("Cache-Control", "no-store")],
-                        body: context.metrics.render())
+        return Response(
+            status: 200, headers: [("Content-Type", "text/plain; version=0.0.4"), ("Cache-Control", "no-store")],
+            body: context.metrics.render())
     }
 
     /// `GET /.well-known/jwks.json`: the public access keys (404 for HS256).

@@ -13,7 +13,7 @@ public struct ServiceMetrics: Sendable {
     /// Outcomes counted besides requests.
     public enum Event: Int, CaseIterable, Sendable {
         case tokenPairIssued, accessVerifiedOK, accessVerifyFailed, refreshRotated, refreshGrace, refreshReuse,
-             refreshFailed, loginSucceeded, loginFailed, loginThrottled, databaseError
+            refreshFailed, loginSucceeded, loginFailed, loginThrottled, databaseError
 
         var series: (name: String, labels: String) {
             switch self {
@@ -43,8 +43,9 @@ public struct ServiceMetrics: Sendable {
     /// Global counter index of worker starts after the first ones.
     public static let workerReplacements = 1
     /// The layout the supervisor writes in.
-    public static let counterLayout = CounterLayout(countersPerSlot: countersPerSlot, workerCrashes: workerCrashes,
-                                                    workerReplacements: workerReplacements)
+    public static let counterLayout = CounterLayout(
+        countersPerSlot: countersPerSlot, workerCrashes: workerCrashes,
+        workerReplacements: workerReplacements)
 
     let counters: SharedCounters
 
@@ -123,7 +124,7 @@ extension ServiceMetrics.Event {
         switch code {
         case .throttled: .loginThrottled
         case .invalidCredentials, .invalidInput, .weakPassword, .emailTaken, .notFound, .invalidToken, .tokenExpired,
-             .tokenReused, .sessionExpired, .sessionRevoked, .databaseUnavailable, .databaseFailure, .internalFailure:
+            .tokenReused, .sessionExpired, .sessionRevoked, .databaseUnavailable, .databaseFailure, .internalFailure:
             .loginFailed
         }
     }
@@ -133,7 +134,7 @@ extension ServiceMetrics.Event {
         switch code {
         case .tokenReused: .refreshReuse
         case .invalidToken, .tokenExpired, .sessionExpired, .sessionRevoked, .invalidCredentials, .throttled, .emailTaken,
-             .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure, .internalFailure:
+            .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure, .internalFailure:
             .refreshFailed
         }
     }

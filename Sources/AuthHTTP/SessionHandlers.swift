@@ -12,8 +12,12 @@ enum SessionHandlers {
         if case .wrongType = body.string("refreshToken") { throw APIError.invalidFields([("refreshToken", "must be a string")]) }
         if let token = body.string("refreshToken").text {
             let pair = try rotate(token, context, request)
-            return .json(status: 200, .object([("accessToken", .string(pair.accessToken)), ("refreshToken", .string(pair.refreshToken)),
-                                               ("expiresIn", .int(Int64(pair.accessExpiresIn)))]))
+            return .json(
+                status: 200,
+                .object([
+                    ("accessToken", .string(pair.accessToken)), ("refreshToken", .string(pair.refreshToken)),
+                    ("expiresIn", .int(Int64(pair.accessExpiresIn))),
+                ]))
         }
         let result = Result { () throws(APIError) -> TokenPair in
             guard let token = request.cookie(AuthCookies.refreshName), !token.isEmpty else { throw APIError.unauthorized }
@@ -71,7 +75,7 @@ enum SessionHandlers {
         let body: BodyFields
         do {
             body = try BodyFields.parse(request, allowForm: true)
-        } catch where error.status == 400 {
+        } catch  where error.status == 400 {
             body = BodyFields(json: nil, form: nil)
         }
         if let token = body.string("refreshToken").text ?? request.cookie(AuthCookies.refreshName), !token.isEmpty {
@@ -79,7 +83,8 @@ enum SessionHandlers {
         } else if case .jwt(let claims)? = try? Caller.identify(request, context) {
             try context.domain(request) { () throws(AuthError) in try context.sessions.logout(sessionID: claims.sessionID) }
         }
-        var response = body.isForm
+        var response =
+            body.isForm
             ? Response(status: 303, headers: [("Location", context.http.loginPage), ("Cache-Control", "no-store")])
             : Response.json(status: 200, Rendering.success)
         response.headers += context.cookies.clear()
@@ -108,7 +113,9 @@ enum SessionHandlers {
     static func revoke(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let caller = try Caller.requireSession(request, context)
         let id = Router<AuthResponder.Context>.lastSegment(of: request)
-        guard try context.domain(request, { () throws(AuthError) in try context.sessions.revokeSession(id, of: caller.userID) }) else { throw APIError.notFound }
+        guard try context.domain(request, { () throws(AuthError) in try context.sessions.revokeSession(id, of: caller.userID) }) else {
+            throw APIError.notFound
+        }
         return .json(status: 200, Rendering.success)
     }
 }

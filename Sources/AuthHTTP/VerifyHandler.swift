@@ -41,8 +41,9 @@ enum VerifyHandler {
         // The gated request's own method (set by nginx, never by the client): a cookie-authenticated state change
         // behind the gate gets the same cross-site check as the service's own routes.
         if let method = request.field(.originalMethod), method != "GET", method != "HEAD", method != "OPTIONS",
-           request.field(.authorization) == nil, request.field(.apiKey) == nil,
-           !context.allowsCrossSite(request, route: request.field(.originalURI) ?? request.path) {
+            request.field(.authorization) == nil, request.field(.apiKey) == nil,
+            !context.allowsCrossSite(request, route: request.field(.originalURI) ?? request.path)
+        {
             throw APIError.crossSite
         }
         let (id, email, role): (String, String, String)
@@ -54,7 +55,11 @@ enum VerifyHandler {
             let allowed = required.split(separator: ",").map { $0.trimmingCharacters(" \t") }
             guard allowed.contains(role) else { throw APIError.forbidden }
         }
-        return Response(status: 204, headers: [("X-Auth-User-Id", id), ("X-Auth-Email", email), ("X-Auth-Role", role),
-                                               ("X-Auth-Method", caller.method), ("Cache-Control", "no-store")])
+        return Response(
+            status: 204,
+            headers: [
+                ("X-Auth-User-Id", id), ("X-Auth-Email", email), ("X-Auth-Role", role),
+                ("X-Auth-Method", caller.method), ("Cache-Control", "no-store"),
+            ])
     }
 }

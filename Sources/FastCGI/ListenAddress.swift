@@ -32,7 +32,8 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
         var portText: Substring
         if value.hasPrefix("[") {
             guard let close = value.firstIndex(of: "]"),
-                  value[value.index(after: close)...].hasPrefix(":") else {
+                value[value.index(after: close)...].hasPrefix(":")
+            else {
                 throw ParseError(input: text, reason: "expected [ipv6]:port")
             }
             host = value[value.index(after: value.startIndex)..<close]

@@ -120,17 +120,18 @@ public final class ListenSocket {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
-            throw SystemError(call: "getaddrinfo", errno: EINVAL,
-                              context: "\(host) (\(String(cString: gai_strerror(status))))")
+            throw SystemError(
+                call: "getaddrinfo", errno: EINVAL,
+                context: "\(host) (\(String(cString: gai_strerror(status))))")
         }
         defer { freeaddrinfo(list) }
-        let where_ = "\(host):\(port)"
+        let location = "\(host):\(port)"
         let fd = try syscall("socket") { socket(first.pointee.ai_family, first.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0) }
         do {
             var on: Int32 = 1
             try syscall("setsockopt") { setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) }
-            try syscall("bind", context: where_) { bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) }
-            try syscall("listen", context: where_) { listen(fd, backlog) }
+            try syscall("bind", context: location) { bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) }
+            try syscall("listen", context: location) { listen(fd, backlog) }
         } catch {
             Glibc.close(fd)
             throw error

@@ -77,13 +77,14 @@ public final class Request {
 
     /// Maps an HTTP header name to its CGI parameter name (`X-Api-Key` → `HTTP_X_API_KEY`).
     public static func cgiName(ofHeader name: String) -> String {
-        let upper = String(decoding: name.utf8.map { byte -> UInt8 in
-            switch byte {
-            case UInt8(ascii: "-"): UInt8(ascii: "_")
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - 32
-            default: byte
-            }
-        }, as: UTF8.self)
+        let upper = String(
+            decoding: name.utf8.map { byte -> UInt8 in
+                switch byte {
+                case UInt8(ascii: "-"): UInt8(ascii: "_")
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - 32
+                default: byte
+                }
+            }, as: UTF8.self)
         // CONTENT_TYPE and CONTENT_LENGTH come without the HTTP_ prefix (RFC 3875 4.1.2, 4.1.3).
         if upper == "CONTENT_TYPE" || upper == "CONTENT_LENGTH" { return upper }
         return "HTTP_" + upper
@@ -150,28 +151,29 @@ extension Request {
         static func index(_ envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> [UnsafePointer<CChar>?] {
             var values = [UnsafePointer<CChar>?](repeating: nil, count: allCases.count)
             nameBytes.withUnsafeBufferPointer { nameBytes in
-            nameStarts.withUnsafeBufferPointer { nameStarts in
-            fieldsByLength.withUnsafeBufferPointer { fieldsByLength in
-            lengthStarts.withUnsafeBufferPointer { lengthStarts in
-            values.withUnsafeMutableBufferPointer { values in
-                var entryIndex = 0
-                while let entry = envp[entryIndex] {
-                    entryIndex += 1
-                    var length = 0
-                    while length <= longestName, entry[length] != 0, entry[length] != 61 /* = */ { length += 1 }
-                    guard length <= longestName, entry[length] == 61 else { continue }
-                    for candidate in lengthStarts[length]..<lengthStarts[length + 1] {
-                        let field = fieldsByLength[candidate]
-                        guard values[field] == nil,
-                              memcmp(entry, nameBytes.baseAddress! + nameStarts[field], length) == 0 else { continue }
-                        values[field] = UnsafePointer(entry + length + 1)
-                        break
+                nameStarts.withUnsafeBufferPointer { nameStarts in
+                    fieldsByLength.withUnsafeBufferPointer { fieldsByLength in
+                        lengthStarts.withUnsafeBufferPointer { lengthStarts in
+                            values.withUnsafeMutableBufferPointer { values in
+                                var entryIndex = 0
+                                while let entry = envp[entryIndex] {
+                                    entryIndex += 1
+                                    var length = 0
+                                    while length <= longestName, entry[length] != 0, entry[length] != 61 { length += 1 }  // 61: "="
+                                    guard length <= longestName, entry[length] == 61 else { continue }
+                                    for candidate in lengthStarts[length]..<lengthStarts[length + 1] {
+                                        let field = fieldsByLength[candidate]
+                                        guard values[field] == nil,
+                                            memcmp(entry, nameBytes.baseAddress! + nameStarts[field], length) == 0
+                                        else { continue }
+                                        values[field] = UnsafePointer(entry + length + 1)
+                                        break
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
-            }
-            }
-            }
-            }
             }
             return values
         }

@@ -79,8 +79,10 @@ extension Server {
     }
 
     /// Reads stdin into `buffer` until it is full or the stream ends (or once, for chunked reading).
-    private func read(into buffer: UnsafeMutableBufferPointer<UInt8>, from request: UnsafeMutablePointer<FCGX_Request>,
-                      once: Bool = false) -> Int {
+    private func read(
+        into buffer: UnsafeMutableBufferPointer<UInt8>, from request: UnsafeMutablePointer<FCGX_Request>,
+        once: Bool = false
+    ) -> Int {
         guard let base = buffer.baseAddress else { return 0 }
         var filled = 0
         while filled < buffer.count {

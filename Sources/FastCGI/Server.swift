@@ -1,7 +1,7 @@
 import CFastCGI
 import Glibc
-import ProcessManager
 public import Logging
+import ProcessManager
 import Synchronization
 
 /// Answers requests on one server thread. Each thread gets its own handler (and so its own database connection),
@@ -36,8 +36,9 @@ public struct ServerConfiguration: Sendable {
         threads: Int = 8,
         maxBodyBytes: Int = 64 * 1024,
         keptConnectionYieldMilliseconds: Int32 = 50,
-        payloadTooLarge: Response = Response(status: 413, headers: [("Content-Type", "text/plain")],
-                                             body: Array("Request body too large\n".utf8))
+        payloadTooLarge: Response = Response(
+            status: 413, headers: [("Content-Type", "text/plain")],
+            body: Array("Request body too large\n".utf8))
     ) {
         self.threads = threads
         self.maxBodyBytes = maxBodyBytes
@@ -100,17 +101,18 @@ public final class Server: Sendable {
         var threads: [OSThread] = []
         for index in 0..<configuration.threads {
             do {
-                threads.append(try OSThread(name: "fcgi-\(index)") { [self] in
-                    let handler = makeHandler(index)
-                    serveConnections(handler: handler)
-                })
+                threads.append(
+                    try OSThread(name: "fcgi-\(index)") { [self] in
+                        let handler = makeHandler(index)
+                        serveConnections(handler: handler)
+                    })
             } catch {
                 stop()
-                threads.forEach { $0.join() }
+                for thread in threads { thread.join() }
                 throw error
             }
         }
-        threads.forEach { $0.join() }
+        for thread in threads { thread.join() }
     }
 
     /// Begins a graceful stop: no new connections are accepted, requests in flight finish. Safe from any thread.
@@ -201,7 +203,8 @@ public final class Server: Sendable {
             let deadline = Self.monotonicMilliseconds() + 2000
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { trash in
                 while Self.waitReadable(connection, until: deadline),
-                      Glibc.read(connection, trash.baseAddress, trash.count) > 0 {}
+                    Glibc.read(connection, trash.baseAddress, trash.count) > 0
+                {}
             }
         }
         close(connection)
@@ -309,7 +312,8 @@ public final class Server: Sendable {
             if ready == 0 {
                 var listen = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
                 if idleAcceptors.load(ordering: .relaxed) == 0, poll(&listen, 1, 0) > 0,
-                   yieldClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+                    yieldClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+                {
                     return .yieldToNewConnection
                 }
                 newConnectionPending = false

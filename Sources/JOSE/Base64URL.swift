@@ -71,8 +71,10 @@ public enum Base64URL {
         let out = [UInt8](capacity: input.count / 4 * 3 + max(remainder - 1, 0)) { out in
             var index = 0
             while index + 4 <= input.count {
-                let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])]
-                let c = reverse[Int(input[index + 2])], d = reverse[Int(input[index + 3])]
+                let a = reverse[Int(input[index])]
+                let b = reverse[Int(input[index + 1])]
+                let c = reverse[Int(input[index + 2])]
+                let d = reverse[Int(input[index + 3])]
                 if (a | b | c | d) & 0xC0 != 0 {
                     valid = false
                     return
@@ -84,14 +86,17 @@ public enum Base64URL {
                 index += 4
             }
             if remainder == 2 {
-                let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])]
+                let a = reverse[Int(input[index])]
+                let b = reverse[Int(input[index + 1])]
                 guard (a | b) & 0xC0 == 0, b & 0x0F == 0 else {
                     valid = false
                     return
                 }
                 out.append(a << 2 | b >> 4)
             } else if remainder == 3 {
-                let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])], c = reverse[Int(input[index + 2])]
+                let a = reverse[Int(input[index])]
+                let b = reverse[Int(input[index + 1])]
+                let c = reverse[Int(input[index + 2])]
                 guard (a | b | c) & 0xC0 == 0, c & 0x03 == 0 else {
                     valid = false
                     return

@@ -107,8 +107,8 @@ public struct JWTVerifier: Sendable {
         let bytes = Array(token.utf8)
         guard bytes.count <= rules.maxTokenBytes else { throw JOSEError(.tooLarge, "over \(rules.maxTokenBytes) bytes") }
         guard let firstDot = bytes.firstIndex(of: UInt8(ascii: ".")),
-              let secondDot = bytes[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),
-              !bytes[(secondDot + 1)...].contains(UInt8(ascii: "."))
+            let secondDot = bytes[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),
+            !bytes[(secondDot + 1)...].contains(UInt8(ascii: "."))
         else { throw JOSEError(.malformed, "a JWS has exactly three segments") }
         guard firstDot > 0, secondDot > firstDot + 1 else { throw JOSEError(.malformed, "empty header or payload") }
 

@@ -143,12 +143,16 @@ public final class JWTKey: Sendable {
             do {
                 switch key.kind {
                 case .ed25519:
-                    return [("crv", .string("Ed25519")), ("kty", .string("OKP")),
-                            ("x", .string(Base64URL.encode(try key.ed25519PublicKey())))]
+                    return [
+                        ("crv", .string("Ed25519")), ("kty", .string("OKP")),
+                        ("x", .string(Base64URL.encode(try key.ed25519PublicKey()))),
+                    ]
                 case .p256:
                     let (x, y, _) = try key.p256Components()
-                    return [("crv", .string("P-256")), ("kty", .string("EC")), ("x", .string(Base64URL.encode(x))),
-                            ("y", .string(Base64URL.encode(y)))]
+                    return [
+                        ("crv", .string("P-256")), ("kty", .string("EC")), ("x", .string(Base64URL.encode(x))),
+                        ("y", .string(Base64URL.encode(y))),
+                    ]
                 }
             } catch {
                 throw JOSEError(.invalidKey, error.message)

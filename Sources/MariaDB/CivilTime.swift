@@ -20,9 +20,10 @@ enum CivilTime {
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
         let seconds = microOfDay / 1_000_000
-        return Fields(year: Int(year), month: Int(month), day: Int(day), hour: Int(seconds / 3600),
-                      minute: Int(seconds / 60 % 60), second: Int(seconds % 60),
-                      microsecond: Int(microOfDay % 1_000_000))
+        return Fields(
+            year: Int(year), month: Int(month), day: Int(day), hour: Int(seconds / 3600),
+            minute: Int(seconds / 60 % 60), second: Int(seconds % 60),
+            microsecond: Int(microOfDay % 1_000_000))
     }
 
     /// Joins UTC calendar fields into a date (days-from-civil).

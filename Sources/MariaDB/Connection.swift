@@ -195,7 +195,7 @@ public final class Connection {
         guard let handle else { throw MariaDBError(code: .connectionLost, message: "not connected") }
         let statement = try Statement(connection: handle, sql: sql)
         if statements.count >= Self.statementCacheLimit {
-            statements.values.forEach { $0.close() }
+            for statement in statements.values { statement.close() }
             statements.removeAll()
         }
         statements[sql] = statement
@@ -232,22 +232,25 @@ public final class Connection {
         }
         let connected = withOptionalCString(url.password) { password in
             withOptionalCString(url.socket) { socket in
-                mysql_real_connect(handle, url.host, url.user, password, url.database, url.port, socket,
-                                   0) != nil
+                mysql_real_connect(
+                    handle, url.host, url.user, password, url.database, url.port, socket,
+                    0) != nil
             }
         }
         guard connected else {
             let failure = Self.error(of: handle)
             mysql_close(handle)
-            throw MariaDBError(code: .connectionFailed, errno: failure.errno, sqlState: failure.sqlState,
-                               message: failure.message)
+            throw MariaDBError(
+                code: .connectionFailed, errno: failure.errno, sqlState: failure.sqlState,
+                message: failure.message)
         }
         self.handle = handle
     }
 
     static func error(of handle: UnsafeMutablePointer<MYSQL>) -> MariaDBError {
-        MariaDBError(errno: mysql_errno(handle), sqlState: String(cString: mysql_sqlstate(handle)),
-                     message: String(cString: mysql_error(handle)))
+        MariaDBError(
+            errno: mysql_errno(handle), sqlState: String(cString: mysql_sqlstate(handle)),
+            message: String(cString: mysql_error(handle)))
     }
 }
 

@@ -82,7 +82,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         var password: String?
         if let colon = credentials.firstIndex(of: ":") {
             guard let decodedUser = percentDecoded(credentials[..<colon]),
-                  let decodedPassword = percentDecoded(credentials[credentials.index(after: colon)...]) else {
+                let decodedPassword = percentDecoded(credentials[credentials.index(after: colon)...])
+            else {
                 throw invalid("bad percent-encoding in the user or password")
             }
             user = decodedUser

@@ -19,11 +19,6 @@ public struct Row: Sendable {
     public let columns: Columns
     public let values: [DatabaseValue]
 
-    init(columns: Columns, values: [DatabaseValue]) {
-        self.columns = columns
-        self.values = values
-    }
-
     /// The value of a column, or `nil` when the result has no such column.
     public subscript(_ name: String) -> DatabaseValue? {
         columns.index(of: name).map { values[$0] }

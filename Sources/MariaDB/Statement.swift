@@ -47,8 +47,9 @@ final class Statement {
     }
 
     static func error(of statement: UnsafeMutablePointer<MYSQL_STMT>) -> MariaDBError {
-        MariaDBError(errno: mysql_stmt_errno(statement), sqlState: String(cString: mysql_stmt_sqlstate(statement)),
-                     message: String(cString: mysql_stmt_error(statement)))
+        MariaDBError(
+            errno: mysql_stmt_errno(statement), sqlState: String(cString: mysql_stmt_sqlstate(statement)),
+            message: String(cString: mysql_stmt_error(statement)))
     }
 
     /// Binds `values`, executes, and reads the whole result.
@@ -59,8 +60,9 @@ final class Statement {
         }
         try bindAndExecute(handle, values)
         guard let metadata = mysql_stmt_result_metadata(handle) else {
-            return ExecuteResult(affectedRows: Int(mysql_stmt_affected_rows(handle)),
-                                 lastInsertID: mysql_stmt_insert_id(handle), rows: [])
+            return ExecuteResult(
+                affectedRows: Int(mysql_stmt_affected_rows(handle)),
+                lastInsertID: mysql_stmt_insert_id(handle), rows: [])
         }
         defer { mysql_free_result(metadata) }
         return try fetchAll(handle, metadata)
@@ -70,14 +72,15 @@ final class Statement {
 
     /// The bytes a value's bind buffer needs, rounded up to 8 (every buffer starts 8-aligned).
     private static func bufferSize(_ value: DatabaseValue) -> Int {
-        let size = switch value {
-        case .null: 0
-        case .int, .double: 8
-        case .bool: 1
-        case .string(let text): text.utf8.count
-        case .bytes(let bytes): bytes.count
-        case .date: MemoryLayout<MYSQL_TIME>.size
-        }
+        let size =
+            switch value {
+            case .null: 0
+            case .int, .double: 8
+            case .bool: 1
+            case .string(let text): text.utf8.count
+            case .bytes(let bytes): bytes.count
+            case .date: MemoryLayout<MYSQL_TIME>.size
+            }
         return (size + 7) & ~7
     }
 
@@ -85,8 +88,9 @@ final class Statement {
         // One allocation for the binds and one for every value's bytes (this runs for every statement).
         let binds = UnsafeMutablePointer<MYSQL_BIND>.allocate(capacity: max(values.count, 1))
         binds.initialize(repeating: MYSQL_BIND(), count: max(values.count, 1))
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(values.reduce(0) { $0 + Self.bufferSize($1) }, 8),
-                                                       alignment: 8)
+        let storage = UnsafeMutableRawPointer.allocate(
+            byteCount: max(values.reduce(0) { $0 + Self.bufferSize($1) }, 8),
+            alignment: 8)
         defer {
             storage.deallocate()
             binds.deallocate()
@@ -162,8 +166,10 @@ final class Statement {
         }
     }
 
-    private func fetchAll(_ handle: UnsafeMutablePointer<MYSQL_STMT>,
-                          _ metadata: UnsafeMutablePointer<MYSQL_RES>) throws(MariaDBError) -> ExecuteResult {
+    private func fetchAll(
+        _ handle: UnsafeMutablePointer<MYSQL_STMT>,
+        _ metadata: UnsafeMutablePointer<MYSQL_RES>
+    ) throws(MariaDBError) -> ExecuteResult {
         if mysql_stmt_store_result(handle) != 0 { throw Self.error(of: handle) }
         defer { mysql_stmt_free_result(handle) }
         let count = Int(mysql_num_fields(metadata))
@@ -180,7 +186,7 @@ final class Statement {
         nulls.initialize(repeating: 0, count: count)
         var buffers: [UnsafeMutableRawPointer] = []
         defer {
-            buffers.forEach { $0.deallocate() }
+            for buffer in buffers { buffer.deallocate() }
             binds.deallocate()
             lengths.deallocate()
             nulls.deallocate()
@@ -251,10 +257,12 @@ final class Statement {
             return .double(buffer.load(as: Double.self))
         case .dateTime:
             let time = buffer.load(as: MYSQL_TIME.self)
-            return .date(CivilTime.date(from: .init(
-                year: Int(time.year), month: Int(max(time.month, 1)), day: Int(max(time.day, 1)),
-                hour: Int(time.hour), minute: Int(time.minute), second: Int(time.second),
-                microsecond: Int(time.second_part))))
+            return .date(
+                CivilTime.date(
+                    from: .init(
+                        year: Int(time.year), month: Int(max(time.month, 1)), day: Int(max(time.day, 1)),
+                        hour: Int(time.hour), minute: Int(time.minute), second: Int(time.second),
+                        microsecond: Int(time.second_part))))
         case .text:
             return .string(String(decoding: UnsafeRawBufferPointer(start: buffer, count: Int(length)), as: UTF8.self))
         case .binary:
@@ -269,7 +277,7 @@ final class Statement {
         let unsigned = (field.flags & UInt32(UNSIGNED_FLAG)) != 0
         switch field.type {
         case MYSQL_TYPE_TINY, MYSQL_TYPE_SHORT, MYSQL_TYPE_LONG, MYSQL_TYPE_LONGLONG, MYSQL_TYPE_INT24,
-             MYSQL_TYPE_YEAR:
+            MYSQL_TYPE_YEAR:
             return .integer(unsigned: unsigned)
         case MYSQL_TYPE_FLOAT, MYSQL_TYPE_DOUBLE:
             return .double
@@ -280,7 +288,7 @@ final class Statement {
         case MYSQL_TYPE_BIT, MYSQL_TYPE_GEOMETRY:
             return .binary
         case MYSQL_TYPE_TINY_BLOB, MYSQL_TYPE_MEDIUM_BLOB, MYSQL_TYPE_LONG_BLOB, MYSQL_TYPE_BLOB,
-             MYSQL_TYPE_STRING, MYSQL_TYPE_VAR_STRING, MYSQL_TYPE_VARCHAR:
+            MYSQL_TYPE_STRING, MYSQL_TYPE_VAR_STRING, MYSQL_TYPE_VARCHAR:
             return field.charsetnr == binaryCharset ? .binary : .text
         default:
             return .text  // DECIMAL, TIME, JSON, ENUM, SET: their text form

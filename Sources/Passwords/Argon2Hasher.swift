@@ -39,8 +39,11 @@ public struct Argon2Hasher: PasswordHashing {
     public func check(_ password: String, against stored: String) -> PasswordCheck {
         if stored.hasPrefix("$argon2") {
             guard let parsed = PHCHash(parsing: stored) else { return .unsupportedHash }
-            guard let derived = try? Self.derive(password, type: parsed.type, parameters: parsed.parameters,
-                                                 salt: parsed.salt, length: parsed.hash.count) else {
+            guard
+                let derived = try? Self.derive(
+                    password, type: parsed.type, parameters: parsed.parameters,
+                    salt: parsed.salt, length: parsed.hash.count)
+            else {
                 return .unsupportedHash
             }
             guard ConstantTime.equals(derived, parsed.hash) else { return .invalid }
@@ -64,17 +67,20 @@ public struct Argon2Hasher: PasswordHashing {
         case argon2i, argon2id
     }
 
-    static func derive(_ password: String, type: Variant, parameters: Argon2Parameters, salt: [UInt8],
-                       length: Int) throws(PasswordError) -> [UInt8] {
+    static func derive(
+        _ password: String, type: Variant, parameters: Argon2Parameters, salt: [UInt8],
+        length: Int
+    ) throws(PasswordError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: length)
         let bytes = Array(password.utf8)
         let status = out.withUnsafeMutableBytes { output in
             bytes.withUnsafeBytes { pwd in
                 salt.withUnsafeBytes { saltBytes in
-                    CArgon2_hash_raw(type == .argon2i ? 1 : 2, parameters.iterations, parameters.memoryKiB,
-                                     parameters.parallelism, pwd.baseAddress, pwd.count, saltBytes.baseAddress,
-                                     saltBytes.count, output.baseAddress, output.count,
-                                     Argon2MemoryPool.allocate, Argon2MemoryPool.release)
+                    CArgon2_hash_raw(
+                        type == .argon2i ? 1 : 2, parameters.iterations, parameters.memoryKiB,
+                        parameters.parallelism, pwd.baseAddress, pwd.count, saltBytes.baseAddress,
+                        saltBytes.count, output.baseAddress, output.count,
+                        Argon2MemoryPool.allocate, Argon2MemoryPool.release)
                 }
             }
         }
@@ -92,8 +98,8 @@ public struct Argon2Hasher: PasswordHashing {
     }
 }
 
-private extension String {
-    init(format byte: UInt8) {
+extension String {
+    fileprivate init(format byte: UInt8) {
         self = String(byte, radix: 16)
     }
 }

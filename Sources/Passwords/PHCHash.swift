@@ -12,14 +12,17 @@ struct PHCHash {
     init?(parsing text: String) {
         let fields = text.split(separator: "$", omittingEmptySubsequences: false)
         guard fields.count == 6, fields[0].isEmpty, let type = Argon2Hasher.Variant(rawValue: String(fields[1])),
-              fields[2] == "v=19" else { return nil }
+            fields[2] == "v=19"
+        else { return nil }
         let costs = fields[3].split(separator: ",", omittingEmptySubsequences: false)
         guard costs.count == 3, let m = Self.number(costs[0], "m="), let t = Self.number(costs[1], "t="),
-              let p = Self.number(costs[2], "p=") else { return nil }
+            let p = Self.number(costs[2], "p=")
+        else { return nil }
         let caps = Argon2Parameters.caps
         guard p >= 1, p <= caps.parallelism, t >= 1, t <= caps.iterations, m >= 8 * p, m <= caps.memoryKiB else { return nil }
         guard let salt = PHCBase64.decode(fields[4]), (8...64).contains(salt.count),
-              let hash = PHCBase64.decode(fields[5]), (16...64).contains(hash.count) else { return nil }
+            let hash = PHCBase64.decode(fields[5]), (16...64).contains(hash.count)
+        else { return nil }
         self.type = type
         self.parameters = Argon2Parameters(memoryKiB: m, iterations: t, parallelism: p)
         self.salt = salt
@@ -30,7 +33,8 @@ struct PHCHash {
         guard field.hasPrefix(prefix) else { return nil }
         let digits = field.dropFirst(prefix.count)
         guard !digits.isEmpty, digits.count <= 10, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-              digits.first != "0" || digits.count == 1 else { return nil }
+            digits.first != "0" || digits.count == 1
+        else { return nil }
         return UInt32(digits)
     }
 }
@@ -42,8 +46,9 @@ enum BcryptHash {
     static func isWellFormed(_ text: String) -> Bool {
         let characters = Array(text)
         guard characters.count == 60, characters[0] == "$", characters[1] == "2",
-              ["a", "b", "y"].contains(characters[2]), characters[3] == "$", characters[6] == "$",
-              let cost = Int(String(characters[4...5])), (4...15).contains(cost) else { return false }
+            ["a", "b", "y"].contains(characters[2]), characters[3] == "$", characters[6] == "$",
+            let cost = Int(String(characters[4...5])), (4...15).contains(cost)
+        else { return false }
         return characters[7...].allSatisfy { alphabet.contains($0) }
     }
 }

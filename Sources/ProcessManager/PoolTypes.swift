@@ -56,7 +56,7 @@ public enum PoolPhase: Sendable, Equatable {
     public func canMove(to next: PoolPhase) -> Bool {
         switch (self, next) {
         case (.running, .reloading), (.reloading, .running), (.running, .stopping), (.reloading, .stopping),
-             (.stopping, .stopped):
+            (.stopping, .stopped):
             true
         default:
             false

@@ -40,7 +40,9 @@ public final class SystemProcessControl: ProcessControl {
         counters = try? SharedCounters.create(slots: slots, countersPerSlot: countersPerSlot)
         var buffer = [CChar](repeating: 0, count: 4096)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        executable = length > 0 ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        executable =
+            length > 0
+            ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             : CommandLine.arguments[0]
         sigemptyset(&signals)
         for signal in watched { sigaddset(&signals, signal) }
@@ -95,7 +97,7 @@ public final class SystemProcessControl: ProcessControl {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let arguments = [executable] + arguments
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for argument in argv { free(argument) } }
         var pid: pid_t = 0
         let status = posix_spawn(&pid, executable, &actions, &attributes, &argv, environ)
         guard status == 0 else { return .failure(SystemError(call: "posix_spawn", errno: status, context: executable)) }

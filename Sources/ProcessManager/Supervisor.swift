@@ -43,8 +43,10 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
 
     /// - Parameters:
     ///   - validateReload: Checks the configuration before a reload; returns a problem to refuse it.
-    public init(configuration: Configuration, control: any ProcessControl, clock: C, logger: Logger,
-                validateReload: @escaping () -> String?) {
+    public init(
+        configuration: Configuration, control: any ProcessControl, clock: C, logger: Logger,
+        validateReload: @escaping () -> String?
+    ) {
         self.configuration = configuration
         self.control = control
         self.clock = clock
@@ -94,8 +96,9 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
         case SIGHUP:
             // The same validation as a start: a configuration that could not start must not replace the workers.
             if let problem = validateReload() {
-                logger.error("reload refused: the configuration is invalid; workers keep running",
-                             metadata: ["problem": "\(problem)"])
+                logger.error(
+                    "reload refused: the configuration is invalid; workers keep running",
+                    metadata: ["problem": "\(problem)"])
                 return []
             }
             return pool.handle(.reload)
@@ -134,8 +137,9 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
             // A worker that died while hashing a password leaves its permits behind: free them for the others.
             let freed = control.reclaimPermits(of: pid)
             if freed > 0 {
-                logger.notice("password-hash permits of an exited worker freed",
-                              metadata: ["worker.pid": "\(pid)", "permits": "\(freed)"])
+                logger.notice(
+                    "password-hash permits of an exited worker freed",
+                    metadata: ["worker.pid": "\(pid)", "permits": "\(freed)"])
             }
             let crashesBefore = pool.crashes
             actions += pool.exited(pid: pid, status: status)
@@ -147,7 +151,8 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
     /// Starts the cleanup child when it is due (never two at once, never while stopping or reloading).
     private func startCleanupIfDue() {
         guard let due = nextCleanup, let interval = configuration.cleanupInterval, clock.now >= due,
-              cleanupPID == nil, pool.phase == .running else { return }
+            cleanupPID == nil, pool.phase == .running
+        else { return }
         nextCleanup = clock.now.advanced(by: interval)
         switch control.spawn(configuration.cleanupArguments, asWorker: false) {
         case .success(let pid): cleanupPID = pid

@@ -17,7 +17,8 @@ public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var description: String {
         let reason = String(cString: strerror(errno))
-        return context.isEmpty ? "\(call) failed: \(reason) (errno \(errno))"
+        return context.isEmpty
+            ? "\(call) failed: \(reason) (errno \(errno))"
             : "\(call) \(context) failed: \(reason) (errno \(errno))"
     }
 }

@@ -10,7 +10,7 @@ extension WorkerPool {
         reloadQueue = []
         poolBackoffUntil = nil
         var actions: [PoolAction] = [
-            .log(.info, "stopping: workers finish their requests (at most \(describe(configuration.drainTimeout)))"),
+            .log(.info, "stopping: workers finish their requests (at most \(describe(configuration.drainTimeout)))")
         ]
         for index in slots.indices {
             slots[index].respawnAt = nil
@@ -44,8 +44,10 @@ extension WorkerPool {
         let ranFor = slots[index].startedAt.duration(to: now)
         let delay = backoff(for: index, ranFor: ranFor)
         var actions: [PoolAction] = [
-            .log(.error, "worker \(pid) died with \(status) after \(describe(ranFor)); restarting"
-                + (delay > .zero ? " in \(describe(delay)) (crash \(slots[index].crashes) in a row)" : "")),
+            .log(
+                .error,
+                "worker \(pid) died with \(status) after \(describe(ranFor)); restarting"
+                    + (delay > .zero ? " in \(describe(delay)) (crash \(slots[index].crashes) in a row)" : ""))
         ]
         actions += noteCrashForEmergency(at: now)
         if delay == .zero {
@@ -77,9 +79,13 @@ extension WorkerPool {
         for index in slots.indices where slots[index].pid == nil {
             slots[index].respawnAt = max(slots[index].respawnAt ?? until, until)
         }
-        return [.log(.error, "EMERGENCY: \(configuration.emergencyThreshold) workers crashed within "
-            + "\(describe(configuration.emergencyInterval)); no worker starts for \(describe(configuration.emergencyBackoff)) "
-            + "(check the log above for the cause: the database, the keys, the host's memory)")]
+        return [
+            .log(
+                .error,
+                "EMERGENCY: \(configuration.emergencyThreshold) workers crashed within "
+                    + "\(describe(configuration.emergencyInterval)); no worker starts for \(describe(configuration.emergencyBackoff)) "
+                    + "(check the log above for the cause: the database, the keys, the host's memory)")
+        ]
     }
 
     /// During a reload: the old worker of `slot` that waited for its replacement now drains.

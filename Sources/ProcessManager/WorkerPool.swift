@@ -83,9 +83,10 @@ public struct WorkerPool<C: Clock>: Sendable where C.Duration == Duration, C: Se
     /// The earliest time ``tick()`` has something to do.
     public var nextDeadline: Instant? {
         let deadlines = slots.flatMap { slot in
-            [slot.respawnAt, slot.readyDeadline].compactMap { $0 } + slot.retiring.values.compactMap { retirement in
-                if case .draining(let until) = retirement { until } else { nil }
-            }
+            [slot.respawnAt, slot.readyDeadline].compactMap { $0 }
+                + slot.retiring.values.compactMap { retirement in
+                    if case .draining(let until) = retirement { until } else { nil }
+                }
         }
         return deadlines.min()
     }
@@ -185,8 +186,11 @@ public struct WorkerPool<C: Clock>: Sendable where C.Duration == Duration, C: Se
             }
             if let deadline = slots[index].readyDeadline, deadline <= now {
                 let replacement = slots[index].pid.map(String.init) ?? "-"
-                actions.append(.log(.warning, "worker \(replacement) of slot \(index) not ready after "
-                    + "\(describe(configuration.readyTimeout)): stopping the old one anyway"))
+                actions.append(
+                    .log(
+                        .warning,
+                        "worker \(replacement) of slot \(index) not ready after "
+                            + "\(describe(configuration.readyTimeout)): stopping the old one anyway"))
                 actions += drainAwaitingWorker(of: index)
             }
             for (pid, retirement) in slots[index].retiring {

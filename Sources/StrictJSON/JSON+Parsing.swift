@@ -39,7 +39,8 @@ private struct Parser {
     mutating func literal(_ word: String, _ value: JSON) throws(JSONError) -> JSON {
         let expected = word.utf8
         guard position + expected.count <= bytes.count,
-              bytes[position..<(position + expected.count)].elementsEqual(expected) else { throw error(.syntax) }
+            bytes[position..<(position + expected.count)].elementsEqual(expected)
+        else { throw error(.syntax) }
         position += expected.count
         return value
     }

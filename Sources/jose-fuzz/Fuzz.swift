@@ -16,8 +16,10 @@ enum FuzzCheck {
         let ed = try! JWTKey.generate(.edDSA, id: "e")
         let ec = try! JWTKey.generate(.es256, id: "p")
         let rules = ClaimRules(issuer: "jwt-authd", audience: "jwt-authd", leewaySeconds: 0)
-        return [JWTVerifier(keys: try! KeySet(signingKey: hmac, verifyOnly: [ed, ec]), type: .access, rules: rules),
-                JWTVerifier(keys: try! KeySet(signingKey: hmac), type: .refresh, rules: rules)]
+        return [
+            JWTVerifier(keys: try! KeySet(signingKey: hmac, verifyOnly: [ed, ec]), type: .access, rules: rules),
+            JWTVerifier(keys: try! KeySet(signingKey: hmac), type: .refresh, rules: rules),
+        ]
     }()
 
     static func run(_ bytes: [UInt8]) {
@@ -37,7 +39,7 @@ enum FuzzCheck {
 /// libFuzzer's driver (LLVM 11+), called from our own entry point: SwiftPM links an executable's `main` to
 /// `<module>_main`, so libFuzzer's `main` cannot be used directly.
 @_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
+func llvmFuzzerRunDriver(
     _ argc: UnsafeMutablePointer<CInt>,
     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
@@ -47,7 +49,7 @@ func LLVMFuzzerRunDriver(
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     var count = argc
     var arguments = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in
+    return llvmFuzzerRunDriver(&count, &arguments) { data, size in
         FuzzCheck.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
         return 0
     }

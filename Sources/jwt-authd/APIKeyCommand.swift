@@ -2,12 +2,13 @@ import ArgumentParser
 import AuthCore
 import FoundationEssentials
 import Glibc
-import ProcessManager
 import Logging
+import ProcessManager
 
 struct APIKeyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "apikey", abstract: "Manage API keys.",
-                                                    subcommands: [Create.self, List.self, Revoke.self])
+    static let configuration = CommandConfiguration(
+        commandName: "apikey", abstract: "Manage API keys.",
+        subcommands: [Create.self, List.self, Revoke.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an API key; the key is printed once.")

@@ -30,8 +30,9 @@ struct BenchJOSE: ParsableCommand {
         guard jwtKey.algorithm == algorithm else { throw ValidationError("the key is for \(jwtKey.algorithm.rawValue)") }
         let keys = try KeySet(signingKey: jwtKey)
         let signer = JWTSigner(keys: keys, type: .access)
-        let verifier = JWTVerifier(keys: keys, type: .access,
-                                   rules: ClaimRules(issuer: "jwt-authd", audience: "jwt-authd", leewaySeconds: 0))
+        let verifier = JWTVerifier(
+            keys: keys, type: .access,
+            rules: ClaimRules(issuer: "jwt-authd", audience: "jwt-authd", leewaySeconds: 0))
         let issued = Int64(Date().timeIntervalSince1970)
         let claims: [(String, JSON)] = [
             ("sub", .string("0b6f3c8e-2f7a-4d52-9a55-3c1f2e9b7d10")), ("email", .string("a@example.com")),
@@ -44,9 +45,11 @@ struct BenchJOSE: ParsableCommand {
         _ = try verifier.verify(token, now: now)
         if op != "verify" { report("sign", measure { _ = try? signer.sign(claims) }) }
         if op != "sign" {
-            report("verify", measure {
-                guard (try? verifier.verify(token, now: now)) != nil else { fatalError("verification failed during the benchmark") }
-            })
+            report(
+                "verify",
+                measure {
+                    guard (try? verifier.verify(token, now: now)) != nil else { fatalError("verification failed during the benchmark") }
+                })
         }
     }
 

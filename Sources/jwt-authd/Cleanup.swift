@@ -2,8 +2,8 @@ import ArgumentParser
 import AuthCore
 import FoundationEssentials
 import Glibc
-import ProcessManager
 import Logging
+import ProcessManager
 
 struct Cleanup: ParsableCommand {
     static let configuration = CommandConfiguration(

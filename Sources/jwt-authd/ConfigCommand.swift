@@ -21,8 +21,10 @@ struct ConfigCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let config = try Config.load(sources: try ConfigLoading.sources(configPath: options.config,
-                                                                                flags: listen.map { ["listen": $0] } ?? [:]))
+                let config = try Config.load(
+                    sources: try ConfigLoading.sources(
+                        configPath: options.config,
+                        flags: listen.map { ["listen": $0] } ?? [:]))
                 let keys = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
                 for (key, value) in config.describedLines() { Swift.print("\(key) = \(value)") }
                 for (type, set) in [("access", keys.access), ("refresh", keys.refresh)] {

@@ -1,7 +1,7 @@
 import AuthCore
+import FastCGI
 import FoundationEssentials
 import Glibc
-import FastCGI
 import ProcessManager
 
 /// Gathers the configuration sources of this process and reports problems the way operators need them.
@@ -23,14 +23,19 @@ enum ConfigLoading {
             } catch let error as ConfigError {
                 throw error
             } catch {
-                throw ConfigError(problems: [.init(key: path, message: """
-                    cannot be read: check the path and permissions (\(Self.unreadableReason(path, error)))
-                    """)])
+                throw ConfigError(problems: [
+                    .init(
+                        key: path,
+                        message: """
+                            cannot be read: check the path and permissions (\(Self.unreadableReason(path, error)))
+                            """)
+                ])
             }
             file = try ConfigSources.parseFile(text, path: path)
         }
-        return ConfigSources(flags: flags, environment: environment, file: file,
-                             inheritedSocket: ListenSocket.inheritedSocketIsPresent())
+        return ConfigSources(
+            flags: flags, environment: environment, file: file,
+            inheritedSocket: ListenSocket.inheritedSocketIsPresent())
     }
 
     /// Why a configuration file could not be read, in the system's words (missing, no permission, a directory);
@@ -50,9 +55,12 @@ enum ConfigLoading {
             guard let status = FileStatus(path: path) else { continue }  // a missing file is reported by the key loader
             if status.permissions & 0o004 != 0 {
                 let mode = String(status.permissions & 0o777, radix: 8)
-                problems.append(.init(key: key, message: """
-                    \(path) is readable by every user (mode 0\(mode)): chmod 600 (or 640 with the service's group)
-                    """))
+                problems.append(
+                    .init(
+                        key: key,
+                        message: """
+                            \(path) is readable by every user (mode 0\(mode)): chmod 600 (or 640 with the service's group)
+                            """))
             }
         }
         return problems

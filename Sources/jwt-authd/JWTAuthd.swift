@@ -9,8 +9,10 @@ struct JWTAuthd: ParsableCommand {
         commandName: "jwt-authd",
         abstract: "JWT authentication service: a FastCGI responder for nginx, with refresh tokens in MariaDB.",
         version: version,
-        subcommands: [Serve.self, Migrate.self, UserCommand.self, SessionsCommand.self, APIKeyCommand.self, Cleanup.self,
-                      ConfigCommand.self, Keys.self, BenchJOSE.self, VersionCommand.self]
+        subcommands: [
+            Serve.self, Migrate.self, UserCommand.self, SessionsCommand.self, APIKeyCommand.self, Cleanup.self,
+            ConfigCommand.self, Keys.self, BenchJOSE.self, VersionCommand.self,
+        ]
     )
 }
 

@@ -1,11 +1,11 @@
 import ArgumentParser
 import AuthCore
+import CryptoPrimitives
 import FoundationEssentials
 import Glibc
 import JOSE
-import StrictJSON
-import CryptoPrimitives
 import ProcessManager
+import StrictJSON
 
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,10 +2,10 @@ import ArgumentParser
 import AuthCore
 import FoundationEssentials
 import Glibc
-import ProcessManager
 import JOSE
 import Logging
 import MariaDB
+import ProcessManager
 
 struct Migrate: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,8 +1,8 @@
 import ArgumentParser
 import AuthCore
 import AuthHTTP
-import FastCGI
 import Dispatch
+import FastCGI
 import FoundationEssentials
 import Glibc
 import Logging
@@ -124,7 +124,8 @@ struct Serve: ParsableCommand {
         if !worker, let listen = config.listen, listen != "fd0", listen != "stdin", ListenSocket.inheritedSocketIsPresent() {
             // Under mod_fcgid or spawn-fcgi a configured address would leave the inherited socket unserved (every
             // request hangs): say so instead of guessing.
-            writeStandardError("""
+            writeStandardError(
+                """
                 jwt-authd: a listening socket was inherited on fd 0 (mod_fcgid, spawn-fcgi) but listen = \(listen) is \
                 configured: remove listen (JWT_AUTHD_LISTEN) to serve fd 0 as one worker, or use --listen fd0 to \
                 supervise workers on it
@@ -157,8 +158,9 @@ struct Serve: ParsableCommand {
 
     /// Runs the supervisor until it stops; its exit status.
     private func supervise(socket: ListenSocket, config: Config, logger: Logger) -> Int32 {
-        var pool = WorkerPool<ContinuousClock>.Configuration(workers: config.server.workers,
-                                                             drainTimeout: config.server.drainTimeout)
+        var pool = WorkerPool<ContinuousClock>.Configuration(
+            workers: config.server.workers,
+            drainTimeout: config.server.drainTimeout)
         pool.emergencyThreshold = config.server.emergencyRestartThreshold
         pool.emergencyInterval = config.server.emergencyRestartInterval
         var configuration = Supervisor<ContinuousClock>.Configuration(
@@ -166,22 +168,26 @@ struct Serve: ParsableCommand {
         if config.server.cleanupInterval > .zero { configuration.cleanupInterval = config.server.cleanupInterval }
         configuration.cleanupArguments = ["cleanup", "--lock"] + (options.config.map { ["--config", $0] } ?? [])
         configuration.logFile = config.log.file
-        let control = SystemProcessControl(listenFD: socket.fd, slots: config.server.workers,
-                                           countersPerSlot: ServiceMetrics.countersPerSlot,
-                                           signals: Supervisor<ContinuousClock>.signals)
-        let supervisor = Supervisor(configuration: configuration, control: control, clock: ContinuousClock(), logger: logger,
-                                    validateReload: { [options, flags] in
-            // The same composition root as a start: a reload is refused exactly when a start would be.
-            do {
-                _ = try ServiceGraph.load(configPath: options.config, flags: flags)
-                return nil
-            } catch {
-                return "\(error)"
-            }
-        })
-        logger.info("supervising", metadata: [
-            "listen": "\(socket.address)", "workers": "\(config.server.workers)", "threads": "\(config.server.threads)",
-        ])
+        let control = SystemProcessControl(
+            listenFD: socket.fd, slots: config.server.workers,
+            countersPerSlot: ServiceMetrics.countersPerSlot,
+            signals: Supervisor<ContinuousClock>.signals)
+        let supervisor = Supervisor(
+            configuration: configuration, control: control, clock: ContinuousClock(), logger: logger,
+            validateReload: { [options, flags] in
+                // The same composition root as a start: a reload is refused exactly when a start would be.
+                do {
+                    _ = try ServiceGraph.load(configPath: options.config, flags: flags)
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            })
+        logger.info(
+            "supervising",
+            metadata: [
+                "listen": "\(socket.address)", "workers": "\(config.server.workers)", "threads": "\(config.server.threads)",
+            ])
         return supervisor.run()
     }
 
@@ -190,8 +196,9 @@ struct Serve: ParsableCommand {
         let config = graph.config
         let counters = sharedCounters(logger: logger)
         let metrics = ServiceMetrics(counters: counters)
-        var configuration = ServerConfiguration(threads: config.server.threads, maxBodyBytes: config.server.maxBodyBytes,
-                                                payloadTooLarge: AuthResponder.payloadTooLargeResponse)
+        var configuration = ServerConfiguration(
+            threads: config.server.threads, maxBodyBytes: config.server.maxBodyBytes,
+            payloadTooLarge: AuthResponder.payloadTooLargeResponse)
         configuration.maxRequests = config.server.maxRequests
         let server = try Server(listening: socket, configuration: configuration, logger: logger)
         try watchSignals(server: server, config: config, logger: logger)
@@ -201,10 +208,12 @@ struct Serve: ParsableCommand {
         let hashLimit = config.passwords.hashLimit
         let hashing = HashingLimiter(graph.hasher, permits: PoolHashingPermits(shared: counters.permits(limit: hashLimit)))
         Argon2Hasher.keepReusableBuffers(hashing.limit)
-        logger.info("serving", metadata: [
-            "listen": "\(socket.address)", "threads": "\(config.server.threads)", "password_hashes": "\(hashing.limit)",
-            "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",
-        ])
+        logger.info(
+            "serving",
+            metadata: [
+                "listen": "\(socket.address)", "threads": "\(config.server.threads)", "password_hashes": "\(hashing.limit)",
+                "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",
+            ])
         // Tell the supervisor this worker is about to accept connections (during a reload it then stops the old one).
         if worker, let supervisorPID, let readySignal { kill(supervisorPID, readySignal) }
         try server.run { [logger] _ in graph.responder(hasher: hashing, metrics: metrics, logger: logger) }
@@ -216,8 +225,9 @@ struct Serve: ParsableCommand {
     private func sharedCounters(logger: Logger) -> SharedCounters {
         if worker, let metricsSlot, let metricsSlots {
             do {
-                return try SharedCounters.attach(fd: 3, slots: metricsSlots, slot: metricsSlot,
-                                                 countersPerSlot: ServiceMetrics.countersPerSlot)
+                return try SharedCounters.attach(
+                    fd: 3, slots: metricsSlots, slot: metricsSlot,
+                    countersPerSlot: ServiceMetrics.countersPerSlot)
             } catch {
                 logger.error("shared counters unavailable; this worker's metrics stay private", metadata: ["error": "\(error)"])
             }
@@ -242,8 +252,9 @@ struct Serve: ParsableCommand {
             server.stop()
             // Bound the drain: a request stuck on a dead peer must not keep the process forever.
             DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(drainTimeout.wholeSeconds)) {
-                logger.warning("drain timeout reached: exiting with requests still in flight",
-                               metadata: ["server.drain_timeout": "\(DurationText.format(drainTimeout))"])
+                logger.warning(
+                    "drain timeout reached: exiting with requests still in flight",
+                    metadata: ["server.drain_timeout": "\(DurationText.format(drainTimeout))"])
                 Glibc.exit(0)
             }
         }
@@ -264,8 +275,10 @@ struct Serve: ParsableCommand {
 
     /// The command line of a worker: this command's options, with `--worker`.
     private func workerArguments() -> [String] {
-        var arguments = ["serve", "--worker", "--supervisor-pid", String(getpid()),
-                         "--ready-signal", String(ProcessSignals.workerReady)]
+        var arguments = [
+            "serve", "--worker", "--supervisor-pid", String(getpid()),
+            "--ready-signal", String(ProcessSignals.workerReady),
+        ]
         if let config = options.config { arguments += ["--config", config] }
         if let threads { arguments += ["--threads", String(threads)] }
         if let maxRequests { arguments += ["--max-requests", String(maxRequests)] }

@@ -1,10 +1,10 @@
 import AuthCore
 import AuthHTTP
 import Glibc
-import ProcessManager
 import Logging
 import MariaDB
 import Passwords
+import ProcessManager
 
 /// The composition root: the one place that builds the object graph — configuration → keys → settings → password
 /// hasher for the process, then database → services (→ responder) for each thread or command. `serve`, every admin
@@ -70,20 +70,23 @@ struct ServiceGraph {
     /// The services of one worker thread: its own database connection, opened on first use (a worker starts while
     /// MariaDB is down), and the pool's password hashing limit.
     func threadServices(hasher: any PasswordHashing, logger: Logger) -> AuthServices {
-        AuthServices(settings: settings, database: Database(url: config.databaseURL, logger: logger), hasher: hasher,
-                     logger: logger)
+        AuthServices(
+            settings: settings, database: Database(url: config.databaseURL, logger: logger), hasher: hasher,
+            logger: logger)
     }
 
     /// The responder of one worker thread.
     func responder(hasher: any PasswordHashing, metrics: ServiceMetrics, logger: Logger) -> AuthResponder {
-        AuthResponder(http: config.http, services: threadServices(hasher: hasher, logger: logger), metrics: metrics,
-                      logger: logger)
+        AuthResponder(
+            http: config.http, services: threadServices(hasher: hasher, logger: logger), metrics: metrics,
+            logger: logger)
     }
 
     /// The services of an admin command, connected now (a command should fail at once when MariaDB is down).
     func commandServices(logger: Logger) throws(MariaDBError) -> AuthServices {
-        AuthServices(settings: settings, database: Database(connection: try Connection(url: config.databaseURL), logger: logger),
-                     hasher: hasher, logger: logger)
+        AuthServices(
+            settings: settings, database: Database(connection: try Connection(url: config.databaseURL), logger: logger),
+            hasher: hasher, logger: logger)
     }
 
     /// The services of an admin command from the configuration (exit 78 on a bad configuration, 1 when MariaDB

@@ -5,8 +5,9 @@ import Glibc
 import Logging
 
 struct SessionsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sessions", abstract: "Inspect and revoke sessions.",
-                                                    subcommands: [List.self, Revoke.self])
+    static let configuration = CommandConfiguration(
+        commandName: "sessions", abstract: "Inspect and revoke sessions.",
+        subcommands: [List.self, Revoke.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A user's active sessions.")

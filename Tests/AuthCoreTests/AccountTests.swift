@@ -12,8 +12,10 @@ final class AccountTests {
     let client = AuthFixture.client
 
     init() throws {
-        fixture = try AuthFixture(env: ["JWT_THROTTLE_LOGIN_PER_ACCOUNT": "3", "JWT_THROTTLE_LOGIN_PER_IP": "5",
-                                        "JWT_THROTTLE_REGISTER_PER_IP": "4"])
+        fixture = try AuthFixture(env: [
+            "JWT_THROTTLE_LOGIN_PER_ACCOUNT": "3", "JWT_THROTTLE_LOGIN_PER_IP": "5",
+            "JWT_THROTTLE_REGISTER_PER_IP": "4",
+        ])
         auth = try fixture.auth()
     }
 
@@ -39,9 +41,13 @@ final class AccountTests {
     @Test func unknownEmailAndWrongPasswordLookTheSameAndCostTheSame() throws {
         _ = try auth.accounts.createUser(email: "bob@example.com", password: "correct horse")
         let checksBefore = fixture.hasher.checks + fixture.hasher.dummies
-        #expect(throws: AuthError.invalidCredentials) { try self.auth.accounts.login(email: "bob@example.com", password: "wrong horse", client: self.client) }
+        #expect(throws: AuthError.invalidCredentials) {
+            try self.auth.accounts.login(email: "bob@example.com", password: "wrong horse", client: self.client)
+        }
         let afterWrong = fixture.hasher.checks + fixture.hasher.dummies
-        #expect(throws: AuthError.invalidCredentials) { try self.auth.accounts.login(email: "nobody@example.com", password: "wrong horse", client: self.client) }
+        #expect(throws: AuthError.invalidCredentials) {
+            try self.auth.accounts.login(email: "nobody@example.com", password: "wrong horse", client: self.client)
+        }
         let afterUnknown = fixture.hasher.checks + fixture.hasher.dummies
         #expect(afterWrong - checksBefore == 1)
         #expect(afterUnknown - afterWrong == 1, "an unknown email must cost one hash check too")
@@ -54,11 +60,15 @@ final class AccountTests {
     @Test func failedLoginsAreThrottledPerAccountAndSuccessResetsTheCount() throws {
         _ = try auth.accounts.createUser(email: "carol@example.com", password: "correct horse")
         for _ in 0..<2 {
-            #expect(throws: AuthError.invalidCredentials) { try self.auth.accounts.login(email: "carol@example.com", password: "nope nope", client: self.client) }
+            #expect(throws: AuthError.invalidCredentials) {
+                try self.auth.accounts.login(email: "carol@example.com", password: "nope nope", client: self.client)
+            }
         }
         _ = try auth.accounts.login(email: "carol@example.com", password: "correct horse", client: client)  // resets the account count
         for _ in 0..<3 {
-            #expect(throws: AuthError.invalidCredentials) { try self.auth.accounts.login(email: "carol@example.com", password: "nope nope", client: self.client) }
+            #expect(throws: AuthError.invalidCredentials) {
+                try self.auth.accounts.login(email: "carol@example.com", password: "nope nope", client: self.client)
+            }
         }
         let checks = fixture.hasher.checks
         do {
@@ -76,7 +86,8 @@ final class AccountTests {
 
     @Test func oneReadGivesBothLoginThrottlesAndWhetherTheAccountHasACount() throws {
         let settings = auth.settings.throttle
-        let home = "203.0.113.50", elsewhere = "203.0.113.51"
+        let home = "203.0.113.50"
+        let elsewhere = "203.0.113.51"
         var state = try auth.throttle.loginThrottle(email: "dave@example.com", ip: home)
         #expect(state.accountWait == nil && state.addressWait == nil && !state.accountRecorded)
 
@@ -149,16 +160,21 @@ final class AccountTests {
     @Test func phpHashesAreRehashedOnLogin() throws {
         let user = try auth.accounts.createUser(email: "legacy@example.com", password: nil)
         let connection = try Connection(url: fixture.url)
-        try connection.execute("UPDATE users SET password_hash = ? WHERE id = ?",
-                               [.string("$2y$04$I7mqIMHu9.BH1tIpYcl1WeTqWQkuBjql7JFCxFytphl1iHJcvZeKS"), .string(user.id)])
-        #expect(throws: AuthError.invalidCredentials) { try self.auth.accounts.login(email: "legacy@example.com", password: "wrong", client: self.client) }
+        try connection.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ?",
+            [.string("$2y$04$I7mqIMHu9.BH1tIpYcl1WeTqWQkuBjql7JFCxFytphl1iHJcvZeKS"), .string(user.id)])
+        #expect(throws: AuthError.invalidCredentials) {
+            try self.auth.accounts.login(email: "legacy@example.com", password: "wrong", client: self.client)
+        }
         _ = try auth.accounts.login(email: "legacy@example.com", password: "correct horse battery staple", client: client)
         let stored = try #require(try connection.query("SELECT password_hash FROM users WHERE id = ?", [.string(user.id)]).first)
         #expect(try stored.string("password_hash").hasPrefix("$argon2id$"))
         _ = try auth.accounts.login(email: "legacy@example.com", password: "correct horse battery staple", client: client)
         // A user without a password (created by an admin, not yet set) cannot log in.
         _ = try auth.accounts.createUser(email: "nopass@example.com", password: nil)
-        #expect(throws: AuthError.invalidCredentials) { try self.auth.accounts.login(email: "nopass@example.com", password: "anything", client: self.client) }
+        #expect(throws: AuthError.invalidCredentials) {
+            try self.auth.accounts.login(email: "nopass@example.com", password: "anything", client: self.client)
+        }
     }
 
     @Test func registrationIsThrottledPerAddress() throws {
@@ -182,7 +198,9 @@ final class AccountTests {
         try auth.accounts.changePassword(userID: user.id, current: "correct horse", new: "battery staple", keepingSession: here.sessionID)
         #expect(try auth.sessions.isSessionActive(here.sessionID))
         #expect(try !auth.sessions.isSessionActive(there.sessionID))
-        #expect(throws: AuthError.invalidCredentials) { try self.auth.accounts.login(email: "dave@example.com", password: "correct horse", client: self.client) }
+        #expect(throws: AuthError.invalidCredentials) {
+            try self.auth.accounts.login(email: "dave@example.com", password: "correct horse", client: self.client)
+        }
         _ = try auth.accounts.login(email: "dave@example.com", password: "battery staple", client: client)
         // An admin reset and logout-everywhere revoke every session.
         try auth.accounts.setPassword(userID: user.id, "admin chosen password")
@@ -237,7 +255,9 @@ final class AccountTests {
         _ = try auth.sessions.refresh(old.refreshToken, client: client)
         fixture.clock.advance(31 * 86_400)
         let live = try auth.sessions.startSession(for: user, client: client)
-        #expect(throws: AuthError.invalidCredentials) { try self.auth.accounts.login(email: "henry@example.com", password: "wrongpass", client: self.client) }
+        #expect(throws: AuthError.invalidCredentials) {
+            try self.auth.accounts.login(email: "henry@example.com", password: "wrongpass", client: self.client)
+        }
         fixture.clock.advance(16 * 60)
         let report = try auth.cleanup.cleanup(batchSize: 1)
         #expect(report.sessions == 1 && report.refreshTokens == 0, "tokens of the deleted session cascade: \(report)")

@@ -53,8 +53,10 @@ final class AuthFixture: @unchecked Sendable {
         let admin = try Connection(url: url)
         try Migrator(connection: admin).migrate()
         admin.close()
-        var env = ["DATABASE_URL": "mariadb://root@localhost/x", "JWT_AUTHD_LISTEN": "127.0.0.1:9000",
-                   "JWT_ACCESS_SECRET": String(repeating: "a", count: 32), "JWT_REFRESH_SECRET": String(repeating: "r", count: 32)]
+        var env = [
+            "DATABASE_URL": "mariadb://root@localhost/x", "JWT_AUTHD_LISTEN": "127.0.0.1:9000",
+            "JWT_ACCESS_SECRET": String(repeating: "a", count: 32), "JWT_REFRESH_SECRET": String(repeating: "r", count: 32),
+        ]
         env.merge(extra) { $1 }
         let config = try Config.load(sources: ConfigSources(environment: env))
         settings = AuthSettings(config: config, keys: try TokenKeys.load(config.tokens, readFile: { _ in "" }))
@@ -65,8 +67,9 @@ final class AuthFixture: @unchecked Sendable {
     /// The services of one thread, on a new connection.
     func auth() throws -> AuthServices {
         let logger = Logger(label: "test", factory: { [logs] _ in logs })
-        return AuthServices(settings: settings, database: Database(connection: try Connection(url: url), logger: logger),
-                            hasher: hasher, clock: clock, logger: logger)
+        return AuthServices(
+            settings: settings, database: Database(connection: try Connection(url: url), logger: logger),
+            hasher: hasher, clock: clock, logger: logger)
     }
 
     func count(_ sql: String, _ values: [DatabaseValue] = []) throws -> Int {

@@ -59,8 +59,10 @@ struct ConcurrencyTests {
     @Test func thirtyTwoConcurrentRefreshesWithGraceGetOneSuccessor() throws {
         let (fixture, first, outcomes) = try race(grace: "10s")
         #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ?", [.string(first.sessionID)]) == 2)
-        let successor = try #require(try Connection(url: fixture.url).query(
-            "SELECT id FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL", [.string(first.sessionID)]).first?.string("id"))
+        let successor = try #require(
+            try Connection(url: fixture.url).query(
+                "SELECT id FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL", [.string(first.sessionID)]
+            ).first?.string("id"))
         #expect(outcomes.allSatisfy { $0 == .pair(jti: successor) }, "\(outcomes)")
     }
 
@@ -69,10 +71,14 @@ struct ConcurrencyTests {
         let successes = outcomes.filter { if case .pair = $0 { true } else { false } }
         #expect(successes.count == 1, "\(outcomes)")
         #expect(outcomes.filter { $0 == .refused("token_reused") }.count == 31, "\(outcomes)")
-        #expect(try fixture.count("SELECT COUNT(*) AS n FROM sessions WHERE id = ? AND revoked_at IS NOT NULL",
-                                  [.string(first.sessionID)]) == 1)
-        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL",
-                                  [.string(first.sessionID)]) == 0)
+        #expect(
+            try fixture.count(
+                "SELECT COUNT(*) AS n FROM sessions WHERE id = ? AND revoked_at IS NOT NULL",
+                [.string(first.sessionID)]) == 1)
+        #expect(
+            try fixture.count(
+                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL",
+                [.string(first.sessionID)]) == 0)
     }
 
     @Test func aThousandSessionsRotatedInParallelLoseNothing() throws {

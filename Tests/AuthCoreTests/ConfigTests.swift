@@ -12,14 +12,18 @@ import Testing
         "JWT_REFRESH_SECRET": refresh,
     ]
 
-    private func load(env: [String: String] = minimal, flags: [String: String] = [:],
-                      file: [String: ConfigFileValue] = [:], inherited: Bool = false,
-                      files: [String: String] = [:]) throws(ConfigError) -> Config {
-        try Config.load(sources: ConfigSources(flags: flags, environment: env, file: file, inheritedSocket: inherited,
-                                               readFile: { path in
-                                                   guard let text = files[path] else { throw TestFileMissing() }
-                                                   return text
-                                               }))
+    private func load(
+        env: [String: String] = minimal, flags: [String: String] = [:],
+        file: [String: ConfigFileValue] = [:], inherited: Bool = false,
+        files: [String: String] = [:]
+    ) throws(ConfigError) -> Config {
+        try Config.load(
+            sources: ConfigSources(
+                flags: flags, environment: env, file: file, inheritedSocket: inherited,
+                readFile: { path in
+                    guard let text = files[path] else { throw TestFileMissing() }
+                    return text
+                }))
     }
 
     private func problems(env: [String: String], file: [String: ConfigFileValue] = [:]) -> ConfigError? {
@@ -92,8 +96,10 @@ import Testing
         case "passwords.argon2_memory_kib", "server.max_body_bytes": "65537"
         case _ where key.name.hasPrefix("http."): "/elsewhere"
         case _ where key.defaultText == "`true`": "false"
-        case _ where key.defaultText.hasSuffix("s`") || key.defaultText.hasSuffix("m`") || key.defaultText.hasSuffix("h`")
-            || key.defaultText.hasSuffix("d`"): "2m"
+        case _
+        where key.defaultText.hasSuffix("s`") || key.defaultText.hasSuffix("m`") || key.defaultText.hasSuffix("h`")
+            || key.defaultText.hasSuffix("d`"):
+            "2m"
         default: "3"
         }
     }
@@ -165,8 +171,10 @@ import Testing
 
     @Test func everyProblemIsReportedAtOnce() throws {
         let error = try #require(problems(env: ["JWT_AUTHD_THREADS": "0", "JWT_ACCESS_TTL": "soon"]))
-        for key in ["database.url", "listen", "tokens.access_secret", "tokens.refresh_secret", "server.threads",
-                    "tokens.access_ttl"] {
+        for key in [
+            "database.url", "listen", "tokens.access_secret", "tokens.refresh_secret", "server.threads",
+            "tokens.access_ttl",
+        ] {
             #expect(error.mentions(key), "expected a problem for \(key)")
         }
     }
@@ -191,8 +199,9 @@ import Testing
         env["JWT_ACCESS_SECRET_FILE"] = "/missing"
         #expect(try #require(problems(env: env)).mentions("tokens.access_secret"))
         env["JWT_ACCESS_SECRET_FILE"] = nil
-        let fromFileKey = try load(env: env, file: ["tokens.access_secret_file": .string("/etc/a")],
-                                   files: ["/etc/a": Self.access + "c"])
+        let fromFileKey = try load(
+            env: env, file: ["tokens.access_secret_file": .string("/etc/a")],
+            files: ["/etc/a": Self.access + "c"])
         #expect(fromFileKey.tokens.accessKey == .secret(Secret(Self.access + "c")))
     }
 
@@ -257,7 +266,8 @@ import Testing
 
 @Suite struct ConfigFileTests {
     @Test func parsesTheSubset() throws {
-        let values = try ConfigSources.parseFile("""
+        let values = try ConfigSources.parseFile(
+            """
             # jwt-authd
             listen = "unix:/run/jwt-authd/jwt-authd.sock"   # comment
             environment = 'development'
@@ -295,8 +305,10 @@ import Testing
 }
 
 @Suite struct DurationTextTests {
-    @Test(arguments: [("15m", 900_000), ("7d", 604_800_000), ("10s", 10_000), ("0s", 0), ("1h30m", 5_400_000),
-                      ("250ms", 250), ("45", 45_000), ("2w", 1_209_600_000)])
+    @Test(arguments: [
+        ("15m", 900_000), ("7d", 604_800_000), ("10s", 10_000), ("0s", 0), ("1h30m", 5_400_000),
+        ("250ms", 250), ("45", 45_000), ("2w", 1_209_600_000),
+    ])
     func parses(text: String, millis: Int) {
         #expect(DurationText.milliseconds(text) == millis)
     }

@@ -85,13 +85,18 @@ final class FaultTests {
         let now = fixture.clock.now()
         let userID = user.id
         let pair = try forceDeadlock(token: first.refreshToken) { other in
-            try other.execute("""
+            try other.execute(
+                """
                 UPDATE refresh_tokens SET revoked_at = ?, rotated_at = ?, replaced_by = ? WHERE id = ?
                 """, [.date(now), .date(now), .string(successor), .string(tokenID)])
-            try other.execute("""
+            try other.execute(
+                """
                 INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
-                """, [.string(successor), .string(userID), .string(first.sessionID), .date(now.addingTimeInterval(3600)),
-                      .date(now)])
+                """,
+                [
+                    .string(successor), .string(userID), .string(first.sessionID), .date(now.addingTimeInterval(3600)),
+                    .date(now),
+                ])
         }
         #expect(pair.isGraceReplay)
         #expect(try fixture.jti(of: pair.refreshToken) == successor)
@@ -111,8 +116,10 @@ final class FaultTests {
         auth.sessions.afterConditionalUpdateForTesting = nil
         killer.close()
         #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ?", [.string(first.sessionID)]) == 1)
-        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL AND replaced_by IS NULL",
-                                  [.string(first.sessionID)]) == 1)
+        #expect(
+            try fixture.count(
+                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL AND replaced_by IS NULL",
+                [.string(first.sessionID)]) == 1)
         // The user is not logged out by our fault: the same token rotates now.
         let second = try auth.sessions.refresh(first.refreshToken, client: AuthFixture.client)
         #expect(!second.isGraceReplay)

@@ -23,15 +23,23 @@ final class MigratorTests {
         let v1 = Migrator(connection: connection, migrations: Array(Migration.all.prefix(1)))
         try v1.migrate()
         let now = Date()
-        try connection.execute("INSERT INTO users (id, email, role, created_at, updated_at) VALUES (?, ?, 'user', ?, ?)",
-                               [.string("11111111-1111-1111-1111-111111111111"), .string("old@example.com"), .date(now), .date(now)])
-        try connection.execute("""
+        try connection.execute(
+            "INSERT INTO users (id, email, role, created_at, updated_at) VALUES (?, ?, 'user', ?, ?)",
+            [.string("11111111-1111-1111-1111-111111111111"), .string("old@example.com"), .date(now), .date(now)])
+        try connection.execute(
+            """
             INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
-            """, [.string("22222222-2222-2222-2222-222222222222"), .string("11111111-1111-1111-1111-111111111111"),
-                  .string("33333333-3333-3333-3333-333333333333"), .date(now.addingTimeInterval(600)), .date(now)])
+            """,
+            [
+                .string("22222222-2222-2222-2222-222222222222"), .string("11111111-1111-1111-1111-111111111111"),
+                .string("33333333-3333-3333-3333-333333333333"), .date(now.addingTimeInterval(600)), .date(now),
+            ])
         #expect(try Migrator(connection: connection).migrate() == Array(Migration.all.map(\.version).dropFirst()))
-        let session = try #require(try connection.query("SELECT user_id, revoked_at FROM sessions WHERE id = ?",
-                                                        [.string("33333333-3333-3333-3333-333333333333")]).first)
+        let session = try #require(
+            try connection.query(
+                "SELECT user_id, revoked_at FROM sessions WHERE id = ?",
+                [.string("33333333-3333-3333-3333-333333333333")]
+            ).first)
         #expect(try session.string("user_id") == "11111111-1111-1111-1111-111111111111")
         #expect(try session.optionalDate("revoked_at") == nil)
     }
@@ -45,13 +53,19 @@ final class MigratorTests {
 
     @Test func createsTheSeedSchemaWithCascadeDelete() throws {
         try Migrator(connection: connection).migrate()
-        let indexes = try connection.query("""
+        let indexes = try connection.query(
+            """
             SELECT INDEX_NAME AS name FROM information_schema.STATISTICS
             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'refresh_tokens' ORDER BY INDEX_NAME
-            """).map { try $0.string("name") }
-        #expect(Set(indexes).isSuperset(of: ["refresh_tokens_user_id_idx", "refresh_tokens_family_idx",
-                                             "refresh_tokens_expires_at_idx", "PRIMARY"]))
-        let engines = try connection.query("""
+            """
+        ).map { try $0.string("name") }
+        #expect(
+            Set(indexes).isSuperset(of: [
+                "refresh_tokens_user_id_idx", "refresh_tokens_family_idx",
+                "refresh_tokens_expires_at_idx", "PRIMARY",
+            ]))
+        let engines = try connection.query(
+            """
             SELECT TABLE_NAME AS t, ENGINE AS e, TABLE_COLLATION AS c FROM information_schema.TABLES
             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('users', 'refresh_tokens')
             """)
@@ -61,36 +75,57 @@ final class MigratorTests {
             #expect(try row.string("c").hasPrefix("utf8mb4"))
         }
         let now = Date()
-        try connection.execute("""
+        try connection.execute(
+            """
             INSERT INTO users (id, email, password_hash, name, role, created_at, updated_at)
             VALUES (?, ?, NULL, ?, 'user', ?, ?)
-            """, [.string("11111111-1111-1111-1111-111111111111"), .string("a@example.com"), .string("Ä 🔐"),
-                  .date(now), .date(now)])
-        try connection.execute("""
+            """,
+            [
+                .string("11111111-1111-1111-1111-111111111111"), .string("a@example.com"), .string("Ä 🔐"),
+                .date(now), .date(now),
+            ])
+        try connection.execute(
+            """
             INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at) VALUES (?, ?, ?, ?, ?)
-            """, [.string("33333333-3333-3333-3333-333333333333"), .string("11111111-1111-1111-1111-111111111111"),
-                  .date(now), .date(now), .date(now.addingTimeInterval(3600))])
-        try connection.execute("""
+            """,
+            [
+                .string("33333333-3333-3333-3333-333333333333"), .string("11111111-1111-1111-1111-111111111111"),
+                .date(now), .date(now), .date(now.addingTimeInterval(3600)),
+            ])
+        try connection.execute(
+            """
             INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
-            """, [.string("22222222-2222-2222-2222-222222222222"), .string("11111111-1111-1111-1111-111111111111"),
-                  .string("33333333-3333-3333-3333-333333333333"), .date(now.addingTimeInterval(60)), .date(now)])
+            """,
+            [
+                .string("22222222-2222-2222-2222-222222222222"), .string("11111111-1111-1111-1111-111111111111"),
+                .string("33333333-3333-3333-3333-333333333333"), .date(now.addingTimeInterval(60)), .date(now),
+            ])
         // A token must belong to a session (its family).
         #expect(throws: MariaDBError.foreignKey) {
-            try connection.execute("""
+            try connection.execute(
+                """
                 INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
-                """, [.string("66666666-6666-6666-6666-666666666666"), .string("11111111-1111-1111-1111-111111111111"),
-                      .string("77777777-7777-7777-7777-777777777777"), .date(now), .date(now)])
+                """,
+                [
+                    .string("66666666-6666-6666-6666-666666666666"), .string("11111111-1111-1111-1111-111111111111"),
+                    .string("77777777-7777-7777-7777-777777777777"), .date(now), .date(now),
+                ])
         }
         #expect(throws: MariaDBError.duplicateKey) {
-            try connection.execute("""
+            try connection.execute(
+                """
                 INSERT INTO users (id, email, role, created_at, updated_at) VALUES (?, ?, 'user', ?, ?)
                 """, [.string("44444444-4444-4444-4444-444444444444"), .string("a@example.com"), .date(now), .date(now)])
         }
         #expect(throws: MariaDBError.foreignKey) {
-            try connection.execute("""
+            try connection.execute(
+                """
                 INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
-                """, [.string("55555555-5555-5555-5555-555555555555"), .string("no-such-user"),
-                      .string("f"), .date(now), .date(now)])
+                """,
+                [
+                    .string("55555555-5555-5555-5555-555555555555"), .string("no-such-user"),
+                    .string("f"), .date(now), .date(now),
+                ])
         }
         try connection.execute("DELETE FROM users WHERE id = ?", [.string("11111111-1111-1111-1111-111111111111")])
         #expect(try connection.query("SELECT id FROM refresh_tokens").isEmpty)

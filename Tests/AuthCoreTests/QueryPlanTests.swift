@@ -1,9 +1,10 @@
-@testable import AuthCore
 import CryptoPrimitives
 import Foundation
 import MariaDB
 import TestSupport
 import Testing
+
+@testable import AuthCore
 
 /// The hot-path statements, exactly as the service runs them, are index lookups: `EXPLAIN` on a database holding
 /// other users' sessions and tokens must show a key for every table and no full scan. (A missing index would not
@@ -23,13 +24,17 @@ final class QueryPlanTests {
         let connection = try Connection(url: fixture.url)
         defer { connection.close() }
         return try connection.query("EXPLAIN " + sql, values).map { row in
-            (try row.optionalString("table") ?? "", try row.optionalString("type") ?? "", try row.optionalString("key"),
-             row["rows"].flatMap { if case .int(let n) = $0 { n } else { nil } }, try row.optionalString("Extra") ?? "")
+            (
+                try row.optionalString("table") ?? "", try row.optionalString("type") ?? "", try row.optionalString("key"),
+                row["rows"].flatMap { if case .int(let n) = $0 { n } else { nil } }, try row.optionalString("Extra") ?? ""
+            )
         }
     }
 
-    private func expectIndexed(_ name: String, _ sql: String, _ values: [DatabaseValue],
-                               rows maximum: Int64 = 1) throws {
+    private func expectIndexed(
+        _ name: String, _ sql: String, _ values: [DatabaseValue],
+        rows maximum: Int64 = 1
+    ) throws {
         let rows = try plan(sql, values)
         #expect(!rows.isEmpty, "\(name): no plan")
         for row in rows {
@@ -57,35 +62,43 @@ final class QueryPlanTests {
         connection.close()
 
         try expectIndexed("lockSession", HotPathSQL.lockSession, [.string(session)])
-        try expectIndexed("retireToken", HotPathSQL.retireToken,
-                          [.date(now), .date(now), .string(Identifier.make(at: now)), .string(tokenID), .string(session), .date(now)])
+        try expectIndexed(
+            "retireToken", HotPathSQL.retireToken,
+            [.date(now), .date(now), .string(Identifier.make(at: now)), .string(tokenID), .string(session), .date(now)])
         try expectIndexed("touchSession", HotPathSQL.touchSession, [.date(now), .string("203.0.113.7"), .null, .string(session)])
         try expectIndexed("loadUser", HotPathSQL.loadUser, [.string(claims.userID)])
-        try expectIndexed("activeSessionUser", HotPathSQL.activeSessionUser,
-                          [.string(session), .string(claims.userID), .date(now), .date(now.addingTimeInterval(-86_400))])
-        try expectIndexed("sessionActive", HotPathSQL.sessionActive,
-                          [.string(session), .date(now), .date(now.addingTimeInterval(-86_400))])
+        try expectIndexed(
+            "activeSessionUser", HotPathSQL.activeSessionUser,
+            [.string(session), .string(claims.userID), .date(now), .date(now.addingTimeInterval(-86_400))])
+        try expectIndexed(
+            "sessionActive", HotPathSQL.sessionActive,
+            [.string(session), .date(now), .date(now.addingTimeInterval(-86_400))])
 
         // Login's throttles: failures of other accounts and addresses on record; the read is two key lookups.
         for index in 0..<20 {
             #expect(throws: AuthError.invalidCredentials) {
-                try self.auth.accounts.login(email: "plan\(index)@example.com", password: "wrong horse",
-                                    client: ClientContext(ip: "198.51.100.\(index)"))
+                try self.auth.accounts.login(
+                    email: "plan\(index)@example.com", password: "wrong horse",
+                    client: ClientContext(ip: "198.51.100.\(index)"))
             }
         }
         _ = try Connection(url: fixture.url).query("ANALYZE TABLE auth_throttle")
         let digest = { (scope: String, subject: String) in
             DatabaseValue.bytes(SHA256.hash(Array("\(scope)\u{0}\(subject)".utf8)))
         }
-        let throttlePlan = try plan(HotPathSQL.loginThrottles, [
-            .string("login_account"), digest("login_account", "plan3@example.com"),
-            .string("login_ip"), digest("login_ip", "198.51.100.3"),
-        ])
+        let throttlePlan = try plan(
+            HotPathSQL.loginThrottles,
+            [
+                .string("login_account"), digest("login_account", "plan3@example.com"),
+                .string("login_ip"), digest("login_ip", "198.51.100.3"),
+            ])
         #expect(throttlePlan.count == 1 && throttlePlan.first?.key == "PRIMARY", "loginThrottles: \(throttlePlan)")
-        try expectIndexed("loginThrottles", HotPathSQL.loginThrottles, [
-            .string("login_account"), digest("login_account", "plan3@example.com"),
-            .string("login_ip"), digest("login_ip", "198.51.100.3"),
-        ], rows: 2)
+        try expectIndexed(
+            "loginThrottles", HotPathSQL.loginThrottles,
+            [
+                .string("login_account"), digest("login_account", "plan3@example.com"),
+                .string("login_ip"), digest("login_ip", "198.51.100.3"),
+            ], rows: 2)
     }
 }
 
@@ -108,16 +121,18 @@ final class QueryPlanTests {
         #expect(Identifier.make(at: start) != Identifier.make(at: start), "74 random bits")
     }
 
-    @Test(arguments: ["", "01a2265d-04ac-76fe-9c3f-c5db9df1824", "01A2265D-04AC-76FE-9C3F-C5DB9DF1824A",
-                      "01a2265d04ac-76fe-9c3f-c5db9df1824a0", "01a2265d-04ac-76fe-9c3f-c5db9df1824g",
-                      "01a2265d-04ac-76fe-9c3f-c5db9df1824a ", "' OR 1=1 -- aaaaaaaaaaaaaaaaaaaaaaaaa"])
+    @Test(arguments: [
+        "", "01a2265d-04ac-76fe-9c3f-c5db9df1824", "01A2265D-04AC-76FE-9C3F-C5DB9DF1824A",
+        "01a2265d04ac-76fe-9c3f-c5db9df1824a0", "01a2265d-04ac-76fe-9c3f-c5db9df1824g",
+        "01a2265d-04ac-76fe-9c3f-c5db9df1824a ", "' OR 1=1 -- aaaaaaaaaaaaaaaaaaaaaaaaa",
+    ])
     func malformedIdsAreRefused(text: String) {
         #expect(!Identifier.isWellFormed(text))
     }
 }
 
-private extension String {
-    func leftPadded(to length: Int, with pad: Character) -> String {
+extension String {
+    fileprivate func leftPadded(to length: Int, with pad: Character) -> String {
         count >= length ? self : String(repeating: pad, count: length - count) + self
     }
 }

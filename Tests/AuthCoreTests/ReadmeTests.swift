@@ -9,8 +9,9 @@ import Testing
         let readme = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appending(path: "README.md")
         let text = try String(contentsOf: readme, encoding: .utf8)
-        #expect(text.contains(ConfigKey.markdownTable + "\n"),
-                "README.md's configuration table differs from the declarations: paste `jwt-authd config reference`")
+        #expect(
+            text.contains(ConfigKey.markdownTable + "\n"),
+            "README.md's configuration table differs from the declarations: paste `jwt-authd config reference`")
         for key in ConfigKey.all {
             #expect(text.contains("| `\(key.name)` | `\(key.env)` |"), "README lacks a row for \(key.name)")
         }

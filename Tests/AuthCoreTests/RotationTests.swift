@@ -27,10 +27,14 @@ final class RotationTests {
         #expect(try fixture.jti(of: second.refreshToken) != fixture.jti(of: first.refreshToken))
         #expect(try auth.tokens.verifyAccessToken(second.accessToken).sessionID == first.sessionID)
         let old = try fixture.jti(of: first.refreshToken)
-        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE id = ? AND replaced_by = ? AND rotated_at IS NOT NULL",
-                                  [.string(old), .string(try fixture.jti(of: second.refreshToken))]) == 1)
-        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL",
-                                  [.string(first.sessionID)]) == 1)
+        #expect(
+            try fixture.count(
+                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE id = ? AND replaced_by = ? AND rotated_at IS NOT NULL",
+                [.string(old), .string(try fixture.jti(of: second.refreshToken))]) == 1)
+        #expect(
+            try fixture.count(
+                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL",
+                [.string(first.sessionID)]) == 1)
     }
 
     @Test func aReplayWithinTheGraceWindowGetsTheSameActivePair() throws {
@@ -63,8 +67,10 @@ final class RotationTests {
         fixture.clock.advance(11)
         #expect(throws: AuthError.tokenReused) { try self.auth.sessions.refresh(first.refreshToken, client: self.client) }
         #expect(throws: AuthError.sessionRevoked) { try self.auth.sessions.refresh(second.refreshToken, client: self.client) }
-        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL",
-                                  [.string(first.sessionID)]) == 0)
+        #expect(
+            try fixture.count(
+                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL",
+                [.string(first.sessionID)]) == 0)
     }
 
     @Test func aRevokedFamilyStaysDeadInsideTheWindow() throws {
@@ -99,8 +105,10 @@ final class RotationTests {
             pair = try auth.sessions.refresh(pair.refreshToken, client: client)
             #expect(pair.refreshExpiresIn <= Int(sessionEnd.timeIntervalSince(fixture.clock.now())) + 1)
         }
-        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND expires_at > ?",
-                                  [.string(pair.sessionID), .date(sessionEnd)]) == 0)
+        #expect(
+            try fixture.count(
+                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND expires_at > ?",
+                [.string(pair.sessionID), .date(sessionEnd)]) == 0)
         #expect(pair.refreshExpiresIn == Int(sessionEnd.timeIntervalSince(fixture.clock.now())))
         fixture.clock.advance(6 * 86_400)  // day 30: the absolute lifetime is reached
         #expect(throws: AuthError.self) { try self.auth.sessions.refresh(pair.refreshToken, client: self.client) }

@@ -1,6 +1,7 @@
-@testable import AuthCore
 import MariaDB
 import Testing
+
+@testable import AuthCore
 
 /// MariaDB's failures leave AuthCore translated: a domain code for the client and the metrics, the cause for the log.
 @Suite struct StorageErrorTests {

@@ -13,9 +13,11 @@ import Testing
     }
 
     @Test func secretsBecomeHS256KeySets() throws {
-        let keys = try TokenKeys.load(tokens(.secret(Secret(String(repeating: "a", count: 32))),
-                                             .secret(Secret(String(repeating: "b", count: 32)))),
-                                      readFile: { _ in throw Missing() })
+        let keys = try TokenKeys.load(
+            tokens(
+                .secret(Secret(String(repeating: "a", count: 32))),
+                .secret(Secret(String(repeating: "b", count: 32)))),
+            readFile: { _ in throw Missing() })
         #expect(keys.access.signingKey.algorithm == .hs256)
         #expect(keys.refresh.signingKey.algorithm == .hs256)
     }
@@ -24,13 +26,16 @@ import Testing
         let current = try JWTKey.generate(.edDSA)
         let previous = try JWTKey.generate(.edDSA)
         let refresh = try JWTKey.generate(.hs256, id: "r1")
-        let files = ["/k/current.jwk": try current.privateJWK().text, "/k/previous.jwk": try previous.publicJWK()!.text,
-                     "/k/refresh.jwk": try refresh.privateJWK().text]
-        let keys = try TokenKeys.load(tokens(.keyFile("/k/current.jwk"), .keyFile("/k/refresh.jwk"), verify: ["/k/previous.jwk"]),
-                                      readFile: { path in
-                                          guard let text = files[path] else { throw Missing() }
-                                          return text
-                                      })
+        let files = [
+            "/k/current.jwk": try current.privateJWK().text, "/k/previous.jwk": try previous.publicJWK()!.text,
+            "/k/refresh.jwk": try refresh.privateJWK().text,
+        ]
+        let keys = try TokenKeys.load(
+            tokens(.keyFile("/k/current.jwk"), .keyFile("/k/refresh.jwk"), verify: ["/k/previous.jwk"]),
+            readFile: { path in
+                guard let text = files[path] else { throw Missing() }
+                return text
+            })
         #expect(keys.access.signingKey.id == current.id)
         #expect(keys.access.verificationKeys.map(\.id) == [current.id, previous.id])
         #expect(keys.refresh.signingKey.id == "r1")
@@ -39,11 +44,12 @@ import Testing
     @Test func badFilesNameTheirKey() throws {
         let secret = Config.KeySource.secret(Secret(String(repeating: "a", count: 32)))
         do {
-            _ = try TokenKeys.load(tokens(.keyFile("/missing.jwk"), secret, verify: ["/bad.jwk"]),
-                                   readFile: { path in
-                                       if path == "/bad.jwk" { return #"{"kty":"oct","k":"c2hvcnQ"}"# }
-                                       throw Missing()
-                                   })
+            _ = try TokenKeys.load(
+                tokens(.keyFile("/missing.jwk"), secret, verify: ["/bad.jwk"]),
+                readFile: { path in
+                    if path == "/bad.jwk" { return #"{"kty":"oct","k":"c2hvcnQ"}"# }
+                    throw Missing()
+                })
             Issue.record("loaded bad keys")
         } catch {
             #expect(error.mentions("tokens.access_key_file"))

@@ -1,7 +1,8 @@
 import AuthCore
-@testable import AuthHTTP
 import FastCGI
 import Testing
+
+@testable import AuthHTTP
 
 @Suite struct HTTPInputTests {
     private func request(_ params: [(String, String)], body: String = "") -> Request {
@@ -17,16 +18,19 @@ import Testing
     }
 
     @Test func oneCookieIsFoundAsTheDictionaryWouldHaveIt() {
-        let headers = ["  access_token=a.b.c; junk; =x; refresh_token=\"r\";access_token=second; theme=dark=1",
-                       "access_token=\(String(repeating: "x", count: 8193)); access_token=small", "other=1", ""]
+        let headers = [
+            "  access_token=a.b.c; junk; =x; refresh_token=\"r\";access_token=second; theme=dark=1",
+            "access_token=\(String(repeating: "x", count: 8193)); access_token=small", "other=1", "",
+        ]
         for header in headers {
             let r = request([("HTTP_COOKIE", header)])
             for name in ["access_token", "refresh_token", "theme", "junk", "other", "missing"] {
                 #expect(r.cookie(name) == r.cookies[name], "\(name) in \(header.prefix(40))")
             }
         }
-        #expect(request([("HTTP_COOKIE", "access_token=\(String(repeating: "x", count: 8193)); access_token=small")])
-            .cookie("access_token") == "small")
+        #expect(
+            request([("HTTP_COOKIE", "access_token=\(String(repeating: "x", count: 8193)); access_token=small")])
+                .cookie("access_token") == "small")
         #expect(request([]).cookie("access_token") == nil)
     }
 
@@ -64,7 +68,8 @@ import Testing
         #expect(throws: APIError(status: 400, code: "invalid_json", message: "")) {
             try BodyFields.parse(self.request([("CONTENT_TYPE", "application/json")], body: "[1]"), allowForm: false)
         }
-        let fields = try BodyFields.parse(request([("CONTENT_TYPE", "application/json")], body: #"{"email":"e","n":1,"z":null,"extra":[]}"#), allowForm: false)
+        let fields = try BodyFields.parse(
+            request([("CONTENT_TYPE", "application/json")], body: #"{"email":"e","n":1,"z":null,"extra":[]}"#), allowForm: false)
         #expect(fields.string("email").text == "e")
         if case .wrongType = fields.string("n") {} else { Issue.record("a number is not a string") }
         if case .absent = fields.string("z") {} else { Issue.record("null is absent") }
@@ -78,8 +83,10 @@ import Testing
         #expect(RedirectTarget.sameSite(path, fallback: "/home") == path)
     }
 
-    @Test(arguments: ["//evil.example", "https://evil.example", "/\\evil.example", "/%2F%2Fevil.example", "javascript:alert(1)",
-                      "/%5cevil", "evil", "", "/ok\r\nSet-Cookie: x=1", "/\t/evil", "/a//b", "\\\\evil"])
+    @Test(arguments: [
+        "//evil.example", "https://evil.example", "/\\evil.example", "/%2F%2Fevil.example", "javascript:alert(1)",
+        "/%5cevil", "evil", "", "/ok\r\nSet-Cookie: x=1", "/\t/evil", "/a//b", "\\\\evil",
+    ])
     func everythingElseFallsBack(path: String) {
         #expect(RedirectTarget.sameSite(path, fallback: "/home") == "/home")
     }
@@ -114,8 +121,9 @@ import Testing
     @Test func remoteAddressUnlessATrustedProxyForwards() {
         #expect(resolver.resolve(remoteAddress: "203.0.113.5", forwardedFor: "1.2.3.4") == "203.0.113.5")
         #expect(resolver.resolve(remoteAddress: "10.1.2.3", forwardedFor: "1.2.3.4") == "1.2.3.4")
-        #expect(resolver.resolve(remoteAddress: "10.1.2.3", forwardedFor: "6.6.6.6, 1.2.3.4, 10.9.9.9") == "1.2.3.4",
-                "the nearest untrusted hop, not the client-controlled first one")
+        #expect(
+            resolver.resolve(remoteAddress: "10.1.2.3", forwardedFor: "6.6.6.6, 1.2.3.4, 10.9.9.9") == "1.2.3.4",
+            "the nearest untrusted hop, not the client-controlled first one")
         #expect(resolver.resolve(remoteAddress: "::1", forwardedFor: "2001:db8::1") == "2001:db8::1")
         #expect(resolver.resolve(remoteAddress: "10.1.2.3", forwardedFor: "garbage, 1.2.3.4") == "1.2.3.4")
         #expect(resolver.resolve(remoteAddress: "10.1.2.3", forwardedFor: "1.2.3.4, garbage") == "10.1.2.3")
@@ -135,10 +143,11 @@ import Testing
 @Suite struct CookieFormatTests {
     @Test func attributesAreExactlyTheSeeds() {
         let cookies = AuthCookies(secure: true)
-        #expect(cookies.clear().map(\.value) == [
-            "access_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure",
-            "refresh_token=; Path=/api/auth; Max-Age=0; HttpOnly; SameSite=Lax; Secure",
-        ])
+        #expect(
+            cookies.clear().map(\.value) == [
+                "access_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure",
+                "refresh_token=; Path=/api/auth; Max-Age=0; HttpOnly; SameSite=Lax; Secure",
+            ])
         #expect(AuthCookies(secure: false).clear()[0].value == "access_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")
     }
 }

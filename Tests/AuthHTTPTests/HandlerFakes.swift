@@ -1,11 +1,12 @@
 import AuthCore
-@testable import AuthHTTP
 import FastCGI
 import Foundation
 import Logging
 import Passwords
 import ProcessManager
 import Synchronization
+
+@testable import AuthHTTP
 
 /// A domain whose every call answers with what the test set: a value, or an ``AuthError``. The handlers see it
 /// through the same protocols as the real services, so these tests pin the HTTP side alone: status codes, error
@@ -22,11 +23,13 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     private(set) var calls: [String] = []
 
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
-    static let user = User(id: "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b", email: "ann@example.com", name: "Ann", role: "user",
-                           emailVerifiedAt: nil, createdAt: now)
+    static let user = User(
+        id: "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b", email: "ann@example.com", name: "Ann", role: "user",
+        emailVerifiedAt: nil, createdAt: now)
     static let sessionID = "0190a1b2-c3d4-7e5f-8a6b-000000000001"
-    static let pair = TokenPair(accessToken: "access.token.value", refreshToken: "refresh.token.value", accessExpiresIn: 900,
-                                refreshExpiresIn: 604_800, sessionID: sessionID, user: user, isGraceReplay: false)
+    static let pair = TokenPair(
+        accessToken: "access.token.value", refreshToken: "refresh.token.value", accessExpiresIn: 900,
+        refreshExpiresIn: 604_800, sessionID: sessionID, user: user, isGraceReplay: false)
 
     private func answer<T>(_ name: String, _ value: T) throws(AuthError) -> T {
         calls.append(name)
@@ -61,9 +64,12 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     }
 
     func createAPIKey(userID: String, name: String, expiresAt: Date?) throws(AuthError) -> CreatedAPIKey {
-        try answer("createAPIKey", CreatedAPIKey(
-            info: APIKeyInfo(id: Self.sessionID, name: name, prefix: "jwta_abcdefg", createdAt: Self.now, lastUsedAt: nil,
-                             expiresAt: nil), rawKey: "jwta_" + String(repeating: "k", count: 43)))
+        try answer(
+            "createAPIKey",
+            CreatedAPIKey(
+                info: APIKeyInfo(
+                    id: Self.sessionID, name: name, prefix: "jwta_abcdefg", createdAt: Self.now, lastUsedAt: nil,
+                    expiresAt: nil), rawKey: "jwta_" + String(repeating: "k", count: 43)))
     }
     func apiKeys(of userID: String) throws(AuthError) -> [APIKeyInfo] { try answer("apiKeys", []) }
     func revokeAPIKey(id: String, of userID: String) throws(AuthError) -> Bool { try answer("revokeAPIKey", true) }
@@ -74,8 +80,9 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
 
 /// Access tokens for the fake: `good` is valid, `expired` has expired, anything else is refused.
 struct FakeTokens: AccessTokenVerifying {
-    static let claims = AccessClaims(userID: FakeDomain.user.id, email: FakeDomain.user.email, role: "user",
-                                     sessionID: FakeDomain.sessionID, tokenID: "jti", expiresAt: FakeDomain.now)
+    static let claims = AccessClaims(
+        userID: FakeDomain.user.id, email: FakeDomain.user.email, role: "user",
+        sessionID: FakeDomain.sessionID, tokenID: "jti", expiresAt: FakeDomain.now)
 
     func verifyAccessToken(_ token: String) throws(AuthError) -> AccessClaims {
         switch token {
@@ -111,9 +118,11 @@ struct HandlerHarness {
     let responder: AuthResponder
 
     init(env extra: [String: String] = [:]) throws {
-        var env = ["DATABASE_URL": "mariadb://root@localhost/x", "JWT_AUTHD_LISTEN": "127.0.0.1:9000",
-                   "JWT_ACCESS_SECRET": String(repeating: "a", count: 32),
-                   "JWT_REFRESH_SECRET": String(repeating: "b", count: 32), "JWT_AUTHD_ENV": "development"]
+        var env = [
+            "DATABASE_URL": "mariadb://root@localhost/x", "JWT_AUTHD_LISTEN": "127.0.0.1:9000",
+            "JWT_ACCESS_SECRET": String(repeating: "a", count: 32),
+            "JWT_REFRESH_SECRET": String(repeating: "b", count: 32), "JWT_AUTHD_ENV": "development",
+        ]
         env.merge(extra) { $1 }
         let config = try Config.load(sources: ConfigSources(environment: env))
         let context = AuthResponder.Context(
@@ -123,10 +132,14 @@ struct HandlerHarness {
     }
 
     /// Sends a request: JSON body unless `form`, the access token as a Bearer header when given.
-    func send(_ method: String, _ path: String, json: String? = nil, form: String? = nil, bearer: String? = nil,
-              cookies: String? = nil, query: String = "") -> Response {
-        var params: [(String, String)] = [("REQUEST_METHOD", method), ("DOCUMENT_URI", path), ("QUERY_STRING", query),
-                                          ("REMOTE_ADDR", "203.0.113.9"), ("HTTP_HOST", "auth.example.com")]
+    func send(
+        _ method: String, _ path: String, json: String? = nil, form: String? = nil, bearer: String? = nil,
+        cookies: String? = nil, query: String = ""
+    ) -> Response {
+        var params: [(String, String)] = [
+            ("REQUEST_METHOD", method), ("DOCUMENT_URI", path), ("QUERY_STRING", query),
+            ("REMOTE_ADDR", "203.0.113.9"), ("HTTP_HOST", "auth.example.com"),
+        ]
         var body: [UInt8] = []
         if let json {
             params.append(("CONTENT_TYPE", "application/json"))

@@ -1,7 +1,8 @@
 import AuthCore
-@testable import AuthHTTP
 import FastCGI
 import Testing
+
+@testable import AuthHTTP
 
 /// Every domain code's status and client code, as the API contract (docs/openapi.yaml) states them.
 let expectedMapping: [AuthError.Code: (status: Int, code: String)] = [
@@ -14,27 +15,33 @@ let expectedMapping: [AuthError.Code: (status: Int, code: String)] = [
 ]
 
 func failure(_ code: AuthError.Code) -> AuthError {
-    AuthError(code, "message for \(code.rawValue)", retryAfter: code == .throttled ? 42 : nil,
-              internalCause: "secret-internal-cause")
+    AuthError(
+        code, "message for \(code.rawValue)", retryAfter: code == .throttled ? 42 : nil,
+        internalCause: "secret-internal-cause")
 }
 
 /// The routes that call the domain, each as a request that reaches its domain call (JSON, with a valid session).
-var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] { [
-    ("register", { $0.send("POST", "/api/auth/register", json: #"{"email":"a@example.com","password":"long enough"}"#) }),
-    ("login", { $0.send("POST", "/api/auth/login", json: #"{"email":"a@example.com","password":"whatever"}"#) }),
-    ("refresh (body)", { $0.send("POST", "/api/auth/refresh", json: #"{"refreshToken":"r"}"#) }),
-    ("refresh (cookie)", { $0.send("POST", "/api/auth/refresh", cookies: "refresh_token=r") }),
-    ("logout-all", { $0.send("POST", "/api/auth/logout-all", bearer: "good") }),
-    ("sessions", { $0.send("GET", "/api/auth/sessions", bearer: "good") }),
-    ("sessions/{id}", { $0.send("DELETE", "/api/auth/sessions/\(FakeDomain.sessionID)", bearer: "good") }),
-    ("me", { $0.send("GET", "/api/auth/me", bearer: "good") }),
-    ("password", {
-        $0.send("POST", "/api/auth/password", json: #"{"currentPassword":"old one","newPassword":"new enough"}"#, bearer: "good")
-    }),
-    ("api-keys POST", { $0.send("POST", "/api/auth/api-keys", json: #"{"name":"ci"}"#, bearer: "good") }),
-    ("api-keys GET", { $0.send("GET", "/api/auth/api-keys", bearer: "good") }),
-    ("api-keys/{id}", { $0.send("DELETE", "/api/auth/api-keys/\(FakeDomain.sessionID)", bearer: "good") }),
-] }
+var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
+    [
+        ("register", { $0.send("POST", "/api/auth/register", json: #"{"email":"a@example.com","password":"long enough"}"#) }),
+        ("login", { $0.send("POST", "/api/auth/login", json: #"{"email":"a@example.com","password":"whatever"}"#) }),
+        ("refresh (body)", { $0.send("POST", "/api/auth/refresh", json: #"{"refreshToken":"r"}"#) }),
+        ("refresh (cookie)", { $0.send("POST", "/api/auth/refresh", cookies: "refresh_token=r") }),
+        ("logout-all", { $0.send("POST", "/api/auth/logout-all", bearer: "good") }),
+        ("sessions", { $0.send("GET", "/api/auth/sessions", bearer: "good") }),
+        ("sessions/{id}", { $0.send("DELETE", "/api/auth/sessions/\(FakeDomain.sessionID)", bearer: "good") }),
+        ("me", { $0.send("GET", "/api/auth/me", bearer: "good") }),
+        (
+            "password",
+            {
+                $0.send("POST", "/api/auth/password", json: #"{"currentPassword":"old one","newPassword":"new enough"}"#, bearer: "good")
+            }
+        ),
+        ("api-keys POST", { $0.send("POST", "/api/auth/api-keys", json: #"{"name":"ci"}"#, bearer: "good") }),
+        ("api-keys GET", { $0.send("GET", "/api/auth/api-keys", bearer: "good") }),
+        ("api-keys/{id}", { $0.send("DELETE", "/api/auth/api-keys/\(FakeDomain.sessionID)", bearer: "good") }),
+    ]
+}
 
 @Suite struct HandlerErrorMappingTests {
     @Test func everyDomainCodeHasAnExpectedAnswer() {
@@ -179,10 +186,11 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] { [
         #expect(expired.status == 401 && expired.values(of: "X-Auth-Error") == ["token_expired"])
         #expect(harness.domain.calls.isEmpty, "the gate never reaches the database for a JWT")
         harness.domain.failure = failure(.databaseUnavailable)
-        let keyed = harness.responder.handle(Request(params: [
-            ("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/api/auth/verify"),
-            ("HTTP_X_API_KEY", "jwta_" + String(repeating: "k", count: 43)),
-        ]))
+        let keyed = harness.responder.handle(
+            Request(params: [
+                ("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/api/auth/verify"),
+                ("HTTP_X_API_KEY", "jwta_" + String(repeating: "k", count: 43)),
+            ]))
         #expect(keyed.status == 503 && keyed.values(of: "X-Auth-Error") == ["service_unavailable"])
     }
 

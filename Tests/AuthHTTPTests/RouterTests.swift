@@ -1,12 +1,13 @@
 import AuthCore
-@testable import AuthHTTP
 import FastCGI
 import Logging
+import MariaDB
 import Passwords
 import ProcessManager
-import MariaDB
 import StrictJSON
 import Testing
+
+@testable import AuthHTTP
 
 @Suite struct RouterTests {
     private func router() -> Router<Int> {
@@ -56,18 +57,22 @@ import Testing
 
 @Suite struct HealthHandlerTests {
     @Test func answers503WhenTheDatabaseCannotBeReached() throws {
-        let env = ["DATABASE_URL": "mariadb://root@localhost/x?socket=/nonexistent/mysqld.sock",
-                   "JWT_AUTHD_LISTEN": "127.0.0.1:9000",
-                   "JWT_ACCESS_SECRET": String(repeating: "a", count: 32),
-                   "JWT_REFRESH_SECRET": String(repeating: "b", count: 32)]
+        let env = [
+            "DATABASE_URL": "mariadb://root@localhost/x?socket=/nonexistent/mysqld.sock",
+            "JWT_AUTHD_LISTEN": "127.0.0.1:9000",
+            "JWT_ACCESS_SECRET": String(repeating: "a", count: 32),
+            "JWT_REFRESH_SECRET": String(repeating: "b", count: 32),
+        ]
         let config = try Config.load(sources: ConfigSources(environment: env))
         let settings = AuthSettings(config: config, keys: try TokenKeys.load(config.tokens, readFile: { _ in "" }))
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        let services = AuthServices(settings: settings, database: Database(url: config.databaseURL, logger: logger),
-                                    hasher: try Argon2Hasher(parameters: .testing), logger: logger)
-        let responder = AuthResponder(http: config.http, services: services,
-                                      metrics: ServiceMetrics(counters: .privateMemory(countersPerSlot: ServiceMetrics.countersPerSlot)),
-                                      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let services = AuthServices(
+            settings: settings, database: Database(url: config.databaseURL, logger: logger),
+            hasher: try Argon2Hasher(parameters: .testing), logger: logger)
+        let responder = AuthResponder(
+            http: config.http, services: services,
+            metrics: ServiceMetrics(counters: .privateMemory(countersPerSlot: ServiceMetrics.countersPerSlot)),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let response = responder.handle(Request(params: [("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/api/auth/health")]))
         #expect(response.status == 503)
         #expect(response.body == Array(#"{"status":"unavailable","database":"unavailable"}"#.utf8))

@@ -1,7 +1,9 @@
-@testable import AuthHTTP
 import FastCGI
+import Glibc
 import ProcessManager
 import Testing
+
+@testable import AuthHTTP
 
 @Suite struct ServiceMetricsTests {
     @Test func countsRenderAsPrometheusText() {
@@ -35,5 +37,3 @@ import Testing
         #expect(throws: SystemError.self) { try SharedCounters.attach(fd: fd, slots: 2, slot: 2, countersPerSlot: 4) }
     }
 }
-
-import Glibc

@@ -15,12 +15,18 @@ func hex(_ text: String) -> [UInt8] {
 
     /// RFC 4231 test cases 1, 2 and 6 (a key longer than the block size).
     @Test(arguments: [
-        ("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", Array("Hi There".utf8),
-         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
-        ("4a656665", Array("what do ya want for nothing?".utf8),
-         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
-        (String(repeating: "aa", count: 131), Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8),
-         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+        (
+            "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", Array("Hi There".utf8),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        ),
+        (
+            "4a656665", Array("what do ya want for nothing?".utf8),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        ),
+        (
+            String(repeating: "aa", count: 131), Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        ),
     ])
     func hmacSHA256KnownAnswers(key: String, message: [UInt8], mac: String) {
         let hmac = HMACSHA256Key(secret: SecureBytes(hex(key)))
@@ -58,9 +64,12 @@ func hex(_ text: String) -> [UInt8] {
         let key = try AsymmetricKey.ed25519(privateSeed: hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
         #expect(try key.ed25519PublicKey() == hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"))
         let signature = try [UInt8]().withUnsafeBytes { try key.sign($0) }
-        #expect(signature == hex("""
-            e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b
-            """))
+        #expect(
+            signature
+                == hex(
+                    """
+                    e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b
+                    """))
         let verifier = try AsymmetricKey.ed25519(publicKey: try key.ed25519PublicKey())
         #expect(!verifier.isPrivate)
         #expect(signature.withUnsafeBytes { s in [UInt8]().withUnsafeBytes { verifier.isValidSignature(s, for: $0) } })

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FastCGI
 
 @Suite struct ListenAddressTests {
@@ -16,8 +17,10 @@ import Testing
         #expect(try ListenAddress(parsing: text) == expected)
     }
 
-    @Test(arguments: ["", "unix:relative.sock", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "host:port",
-                      "[::1]9000", "unix:/" + String(repeating: "x", count: 120)])
+    @Test(arguments: [
+        "", "unix:relative.sock", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "host:port",
+        "[::1]9000", "unix:/" + String(repeating: "x", count: 120),
+    ])
     func rejectsInvalidAddresses(text: String) {
         #expect(throws: ListenAddress.ParseError.self) { try ListenAddress(parsing: text) }
     }

@@ -1,6 +1,7 @@
-import Testing
-@testable import FastCGI
 import Glibc
+import Testing
+
+@testable import FastCGI
 
 @Suite struct ResponseTests {
     private func text(_ response: Response) -> String {
@@ -41,17 +42,22 @@ import Glibc
 }
 
 @Suite struct RequestTests {
-    @Test(arguments: [("Content-Type", "CONTENT_TYPE"), ("content-length", "CONTENT_LENGTH"),
-                      ("X-API-Key", "HTTP_X_API_KEY"), ("Cookie", "HTTP_COOKIE"), ("sec-fetch-site", "HTTP_SEC_FETCH_SITE")])
+    @Test(arguments: [
+        ("Content-Type", "CONTENT_TYPE"), ("content-length", "CONTENT_LENGTH"),
+        ("X-API-Key", "HTTP_X_API_KEY"), ("Cookie", "HTTP_COOKIE"), ("sec-fetch-site", "HTTP_SEC_FETCH_SITE"),
+    ])
     func mapsHeaderNamesToCGIParams(header: String, param: String) {
         #expect(Request.cgiName(ofHeader: header) == param)
     }
 
     @Test func readsTypedFieldsFromParams() {
-        let request = Request(params: [("REQUEST_METHOD", "POST"), ("DOCUMENT_URI", "/api/auth/login"),
-                                       ("REQUEST_URI", "/api/auth/login?x=1"), ("QUERY_STRING", "x=1"),
-                                       ("REMOTE_ADDR", "127.0.0.1"), ("HTTP_X_API_KEY", "k"), ("CONTENT_TYPE", "application/json")],
-                              body: Array("{}".utf8))
+        let request = Request(
+            params: [
+                ("REQUEST_METHOD", "POST"), ("DOCUMENT_URI", "/api/auth/login"),
+                ("REQUEST_URI", "/api/auth/login?x=1"), ("QUERY_STRING", "x=1"),
+                ("REMOTE_ADDR", "127.0.0.1"), ("HTTP_X_API_KEY", "k"), ("CONTENT_TYPE", "application/json"),
+            ],
+            body: Array("{}".utf8))
         #expect(request.method == "POST")
         #expect(request.path == "/api/auth/login")
         #expect(request.query == "x=1")
@@ -78,7 +84,7 @@ import Glibc
     /// Runs `body` with a request over a libfcgi-style `NAME=value` array (the server's own representation).
     private func withEnvironment(_ entries: [String], _ body: (Request) -> Void) {
         let strings = entries.map { strdup($0) }
-        defer { strings.forEach { free($0) } }
+        defer { for string in strings { free(string) } }
         var envp: [UnsafeMutablePointer<CChar>?] = strings + [nil]
         envp.withUnsafeMutableBufferPointer { buffer in
             let request = Request(source: .environment(buffer.baseAddress!), body: [])
@@ -90,10 +96,12 @@ import Glibc
     }
 
     @Test func fieldsAndHeadersFromTheLibfcgiEnvironment() {
-        withEnvironment(["SCRIPT_NAME=/api/auth/verify", "REQUEST_METHOD=GET", "CONTENT_LENGTH=", "HTTP_HOST=example.com",
-                         "HTTP_AUTHORIZATION=Bearer a=b", "HTTP_AUTHORIZATION=Bearer second", "HTTP_X_API_KEYS=not-the-key",
-                         "HTTP_X_AUTH_REQUIRE_ROLE_EXTRA=x", "HTTP_X_AUTH_REQUIRE_ROLE=admin", "DOCUMENT_URI=/api/auth/verify",
-                         "HTTP_COOKIE=access_token=t", "NOEQUALSSIGN", "HTTP_X_CUSTOM=c"]) { request in
+        withEnvironment([
+            "SCRIPT_NAME=/api/auth/verify", "REQUEST_METHOD=GET", "CONTENT_LENGTH=", "HTTP_HOST=example.com",
+            "HTTP_AUTHORIZATION=Bearer a=b", "HTTP_AUTHORIZATION=Bearer second", "HTTP_X_API_KEYS=not-the-key",
+            "HTTP_X_AUTH_REQUIRE_ROLE_EXTRA=x", "HTTP_X_AUTH_REQUIRE_ROLE=admin", "DOCUMENT_URI=/api/auth/verify",
+            "HTTP_COOKIE=access_token=t", "NOEQUALSSIGN", "HTTP_X_CUSTOM=c",
+        ]) { request in
             #expect(request.method == "GET")
             #expect(request.path == "/api/auth/verify")
             #expect(request.field(.host) == "example.com")

@@ -1,5 +1,6 @@
-@testable import JOSE
 import Testing
+
+@testable import JOSE
 
 @Suite struct Base64URLTests {
     @Test func roundTripsEveryLength() {

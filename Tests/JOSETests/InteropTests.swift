@@ -1,7 +1,8 @@
 import Foundation
-@testable import JOSE
 import StrictJSON
 import Testing
+
+@testable import JOSE
 
 /// Interop both ways with independent implementations from Debian: PyJWT (python3-jwt) and panva/jose (node-jose,
 /// the seed's own library). Tokens we sign verify there; tokens they sign, with keys they made, verify here.
@@ -19,8 +20,10 @@ struct InteropTests {
         try (try key.publicJWK() ?? key.privateJWK()).text.write(to: keyFile, atomically: true, encoding: .utf8)
         let claims = accessClaims(exp: Int64(Date().timeIntervalSince1970) + 900, iat: Int64(Date().timeIntervalSince1970) - 5)
         let token = try JWTSigner(keys: try KeySet(signingKey: key), type: .access).sign(claims)
-        let request = JSON.object([("token", .string(token)), ("issuer", .string("jwt-authd")),
-                                   ("audience", .string("jwt-authd")), ("typ", .string("at+jwt"))])
+        let request = JSON.object([
+            ("token", .string(token)), ("issuer", .string("jwt-authd")),
+            ("audience", .string("jwt-authd")), ("typ", .string("at+jwt")),
+        ])
         let (status, output) = try InteropTools.run(tool, ["verify", keyFile.path], stdin: request.text)
         #expect(status == 0, "\(tool) refused our \(algorithm.rawValue) token: \(output)")
         let verified = try JSON.parse(Array(output.utf8))
@@ -42,15 +45,19 @@ struct InteropTests {
         let (made, message) = try InteropTools.run(tool, ["genkey", algorithm.rawValue, privateFile.path, publicFile.path])
         #expect(made == 0, "\(message)")
         let issued = Int64(Date().timeIntervalSince1970)
-        let request = JSON.object([("claims", .object(accessClaims(exp: issued + 900, iat: issued - 5))),
-                                   ("header", .object([("typ", .string("at+jwt"))]))])
+        let request = JSON.object([
+            ("claims", .object(accessClaims(exp: issued + 900, iat: issued - 5))),
+            ("header", .object([("typ", .string("at+jwt"))])),
+        ])
         let (status, token) = try InteropTools.run(tool, ["sign", privateFile.path], stdin: request.text)
         #expect(status == 0, "\(token)")
         let key = try JWTKey.load(fileText: try String(contentsOf: publicFile, encoding: .utf8))
         #expect(key.algorithm == algorithm)
-        let verifier = JWTVerifier(keys: try KeySet(signingKey: algorithm == .hs256 ? key : try JWTKey.generate(algorithm),
-                                                    verifyOnly: algorithm == .hs256 ? [] : [key]),
-                                   type: .access, rules: rules)
+        let verifier = JWTVerifier(
+            keys: try KeySet(
+                signingKey: algorithm == .hs256 ? key : try JWTKey.generate(algorithm),
+                verifyOnly: algorithm == .hs256 ? [] : [key]),
+            type: .access, rules: rules)
         let verified = try verifier.verify(token.trimmingCharacters(in: .whitespacesAndNewlines), now: Date())
         #expect(verified.string("email") == "a@example.com")
         if algorithm != .hs256 {
@@ -58,8 +65,10 @@ struct InteropTests {
             #expect(key.id == (try key.thumbprint()))
         }
         // A token they signed as a refresh-type token is not an access token here.
-        let refreshRequest = JSON.object([("claims", .object(accessClaims(exp: issued + 900, iat: issued - 5))),
-                                          ("header", .object([("typ", .string("refresh+jwt"))]))])
+        let refreshRequest = JSON.object([
+            ("claims", .object(accessClaims(exp: issued + 900, iat: issued - 5))),
+            ("header", .object([("typ", .string("refresh+jwt"))])),
+        ])
         let (_, refreshToken) = try InteropTools.run(tool, ["sign", privateFile.path], stdin: refreshRequest.text)
         #expect(throws: JOSEError.wrongType) {
             try verifier.verify(refreshToken.trimmingCharacters(in: .whitespacesAndNewlines), now: Date())

@@ -1,8 +1,9 @@
 import CryptoPrimitives
 import Foundation
-@testable import JOSE
 import StrictJSON
 import Testing
+
+@testable import JOSE
 
 @Suite struct KeySetTests {
     @Test func rotationKeepsOldTokensValidUntilTheKeyIsDropped() throws {
@@ -93,7 +94,10 @@ import Testing
         let ec = try JWTKey.generate(.es256)
         let hs = try JWTKey.generate(.hs256, id: "h")
         let jwks = try KeySet(signingKey: ed, verifyOnly: [ec, hs]).jwks()
-        guard case .array(let keys)? = jwks["keys"] else { Issue.record("no keys array"); return }
+        guard case .array(let keys)? = jwks["keys"] else {
+            Issue.record("no keys array")
+            return
+        }
         #expect(keys.count == 2)
         for key in keys {
             #expect(key["d"] == nil && key["k"] == nil)
@@ -119,8 +123,10 @@ import Testing
     }
 
     @Test(arguments: [
-        #"{"kty":"oct","k":"c2hvcnQ"}"#, #"{"kty":"RSA","n":"x","e":"AQAB"}"#, #"{"kty":"OKP","crv":"X25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
-        #"{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}"#, #"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","alg":"ES256"}"#,
+        #"{"kty":"oct","k":"c2hvcnQ"}"#, #"{"kty":"RSA","n":"x","e":"AQAB"}"#,
+        #"{"kty":"OKP","crv":"X25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
+        #"{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}"#,
+        #"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","alg":"ES256"}"#,
         #"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","use":"enc"}"#, "[]", "{", "not a key",
         #"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a1"}"#,
     ])

@@ -1,14 +1,15 @@
 import CryptoPrimitives
 import Foundation
-@testable import JOSE
 import StrictJSON
 import Testing
+
+@testable import JOSE
 
 @Suite struct PropertyTests {
     static let algorithms: [JWSAlgorithm] = [.hs256, .edDSA, .es256]
 
     private func randomString(_ generator: inout SeededGenerator) -> String {
-        let pool = Array("abcXYZ019 _-\"\\/<>&é🔐\u{0}\n\t") 
+        let pool = Array("abcXYZ019 _-\"\\/<>&é🔐\u{0}\n\t")
         return String((0..<Int.random(in: 0...24, using: &generator)).map { _ in pool.randomElement(using: &generator)! })
     }
 

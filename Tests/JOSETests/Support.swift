@@ -1,7 +1,8 @@
 import CryptoPrimitives
 import Foundation
-@testable import JOSE
 import StrictJSON
+
+@testable import JOSE
 
 /// Fixed clock for every test: no test waits for time to pass.
 let now = Date(timeIntervalSince1970: 1_800_000_000)
@@ -11,9 +12,11 @@ func secret(_ fill: UInt8) -> SecureBytes { SecureBytes([UInt8](repeating: fill,
 
 /// Seed-shaped access claims.
 func accessClaims(exp: Int64 = nowSeconds + 900, iat: Int64 = nowSeconds - 10) -> [(String, JSON)] {
-    [("sub", .string("0b6f3c8e-2f7a-4d52-9a55-3c1f2e9b7d10")), ("email", .string("a@example.com")), ("role", .string("user")),
-     ("sid", .string("4b2d1c0a-9e8f-4a7b-8c6d-5e4f3a2b1c0d")), ("jti", .string("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a")),
-     ("iss", .string("jwt-authd")), ("aud", .string("jwt-authd")), ("iat", .int(iat)), ("exp", .int(exp))]
+    [
+        ("sub", .string("0b6f3c8e-2f7a-4d52-9a55-3c1f2e9b7d10")), ("email", .string("a@example.com")), ("role", .string("user")),
+        ("sid", .string("4b2d1c0a-9e8f-4a7b-8c6d-5e4f3a2b1c0d")), ("jti", .string("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a")),
+        ("iss", .string("jwt-authd")), ("aud", .string("jwt-authd")), ("iat", .int(iat)), ("exp", .int(exp)),
+    ]
 }
 
 let rules = ClaimRules(issuer: "jwt-authd", audience: "jwt-authd", leewaySeconds: 0)

@@ -12,7 +12,8 @@ final class ConnectionTests {
     init() throws {
         url = try TestDatabase.create(prefix: "conn")
         connection = try Connection(url: url)
-        try connection.executeTrustedSQL("""
+        try connection.executeTrustedSQL(
+            """
             CREATE TABLE IF NOT EXISTS kv (
                 id INT NOT NULL PRIMARY KEY,
                 s VARCHAR(200) NULL, b LONGBLOB NULL, i BIGINT NULL, d DOUBLE NULL, f TINYINT(1) NULL,
@@ -31,14 +32,17 @@ final class ConnectionTests {
         let when = Date(timeIntervalSince1970: 1_764_000_000.123456)
         let cases: [(Int64, DatabaseValue, DatabaseValue, DatabaseValue, DatabaseValue, DatabaseValue, DatabaseValue)] = [
             (1, .string("plain"), .bytes([0, 1, 0, 255]), .int(Int64.max), .double(3.5), .bool(true), .date(when)),
-            (2, .string("emoji 🔐 and ünïcode \u{0}zero"), .bytes(blob), .int(Int64.min), .double(-0.25), .bool(false),
-             .date(Date(timeIntervalSince1970: 0))),
+            (
+                2, .string("emoji 🔐 and ünïcode \u{0}zero"), .bytes(blob), .int(Int64.min), .double(-0.25), .bool(false),
+                .date(Date(timeIntervalSince1970: 0))
+            ),
             (3, .null, .null, .null, .null, .null, .null),
             (4, .string(""), .bytes([]), .int(0), .double(0), .bool(false), .date(Date(timeIntervalSince1970: 4_102_444_800.000001))),
         ]
         for (id, s, b, i, d, f, t) in cases {
-            try connection.execute("INSERT INTO kv (id, s, b, i, d, f, t) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                   [.int(id), s, b, i, d, f, t])
+            try connection.execute(
+                "INSERT INTO kv (id, s, b, i, d, f, t) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.int(id), s, b, i, d, f, t])
             let rows = try connection.query("SELECT s, b, i, d, f, t FROM kv WHERE id = ?", [.int(id)])
             #expect(rows.count == 1)
             let row = try #require(rows.first)

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Testing
+
 @testable import MariaDB
 
 @Suite struct DatabaseURLTests {
@@ -55,9 +56,11 @@ import Testing
     }
 
     @Test func knownDates() {
-        #expect(CivilTime.fields(of: Date(timeIntervalSince1970: 951_782_400)) ==
-            .init(year: 2000, month: 2, day: 29, hour: 0, minute: 0, second: 0, microsecond: 0))
-        #expect(CivilTime.fields(of: Date(timeIntervalSince1970: 1_700_000_000.25)) ==
-            .init(year: 2023, month: 11, day: 14, hour: 22, minute: 13, second: 20, microsecond: 250_000))
+        #expect(
+            CivilTime.fields(of: Date(timeIntervalSince1970: 951_782_400))
+                == .init(year: 2000, month: 2, day: 29, hour: 0, minute: 0, second: 0, microsecond: 0))
+        #expect(
+            CivilTime.fields(of: Date(timeIntervalSince1970: 1_700_000_000.25))
+                == .init(year: 2023, month: 11, day: 14, hour: 22, minute: 13, second: 20, microsecond: 250_000))
     }
 }

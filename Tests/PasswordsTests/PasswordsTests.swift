@@ -1,7 +1,8 @@
-import ProcessManager
 import Foundation
-@testable import Passwords
+import ProcessManager
 import Testing
+
+@testable import Passwords
 
 /// Hashes made by PHP 8.2's password_hash (Debian php8.2-cli), for shared-hosting migrations.
 enum PHPVectors {

@@ -1,5 +1,6 @@
-@testable import ProcessManager
 import Testing
+
+@testable import ProcessManager
 
 /// php-fpm's emergency restart rule, the phase table and the retirement states.
 @Suite struct EmergencyRestartTests {
@@ -101,8 +102,10 @@ import Testing
 
     @Test func thePhaseTableAllowsOnlyItsMoves() {
         let all: [PoolPhase] = [.running, .reloading, .stopping, .stopped]
-        let allowed: Set<String> = ["running>reloading", "reloading>running", "running>stopping", "reloading>stopping",
-                                    "stopping>stopped"]
+        let allowed: Set<String> = [
+            "running>reloading", "reloading>running", "running>stopping", "reloading>stopping",
+            "stopping>stopped",
+        ]
         for from in all {
             for to in all {
                 #expect(from.canMove(to: to) == allowed.contains("\(from)>\(to)"), "\(from) → \(to)")
@@ -125,6 +128,12 @@ import Testing
 }
 
 extension WorkerPool where C == ManualClock {
-    mutating func start(at seconds: Double) -> [PoolAction] { clock.set(seconds); return start() }
-    mutating func tick(at seconds: Double) -> [PoolAction] { clock.set(seconds); return tick() }
+    mutating func start(at seconds: Double) -> [PoolAction] {
+        clock.set(seconds)
+        return start()
+    }
+    mutating func tick(at seconds: Double) -> [PoolAction] {
+        clock.set(seconds)
+        return tick()
+    }
 }

@@ -1,7 +1,8 @@
+import CProcess
 import Foundation
 import Glibc
-import CProcess
 import Testing
+
 @testable import ProcessManager
 
 /// The pool's permits: at most `limit` holders among every mapping of the memory, holders that die do not leak.
@@ -14,7 +15,9 @@ import Testing
         let second = try SharedCounters.attach(fd: dup(fd), slots: 2, slot: 1, countersPerSlot: 1)
         close(fd)
         let mappings = [supervisor.permits(limit: limit), second.permits(limit: limit)]
-        let inside = Tally(0), maximum = Tally(0), done = DispatchGroup()
+        let inside = Tally(0)
+        let maximum = Tally(0)
+        let done = DispatchGroup()
         for index in 0..<12 {
             done.enter()
             Thread.detachNewThread {
@@ -113,5 +116,10 @@ extension Tally where Value == Int {
     func max(_ value: Int) { lock.withLock { stored = Swift.max(stored, value) } }
 
     @discardableResult
-    func add(_ delta: Int) -> Int { lock.withLock { stored += delta; return stored } }
+    func add(_ delta: Int) -> Int {
+        lock.withLock {
+            stored += delta
+            return stored
+        }
+    }
 }

@@ -1,8 +1,9 @@
 import Glibc
 import Logging
-@testable import ProcessManager
 import Synchronization
 import Testing
+
+@testable import ProcessManager
 
 /// Processes as the supervisor sees them, faked: spawns get pids 101…, signals and exits are queued by the test.
 final class FakeProcessControl: ProcessControl, @unchecked Sendable {
@@ -56,27 +57,31 @@ final class Lines: LogHandler, @unchecked Sendable {
     let lines = Lines()
     let layout = CounterLayout(countersPerSlot: 4, workerCrashes: 0, workerReplacements: 1)
 
-    func supervisor(workers: Int = 2, cleanup: Duration? = nil, logFile: String? = nil,
-                    reloadProblem: String? = nil) -> Supervisor<ManualClock> {
+    func supervisor(
+        workers: Int = 2, cleanup: Duration? = nil, logFile: String? = nil,
+        reloadProblem: String? = nil
+    ) -> Supervisor<ManualClock> {
         var configuration = Supervisor<ManualClock>.Configuration(
             pool: .init(workers: workers, drainTimeout: .seconds(30)), workerArguments: ["serve", "--worker"],
             counters: layout)
         configuration.cleanupInterval = cleanup
         configuration.cleanupArguments = ["cleanup", "--lock"]
         configuration.logFile = logFile
-        let supervisor = Supervisor(configuration: configuration, control: control, clock: clock,
-                                    logger: Logger(label: "test", factory: { [lines] _ in lines }),
-                                    validateReload: { reloadProblem })
+        let supervisor = Supervisor(
+            configuration: configuration, control: control, clock: clock,
+            logger: Logger(label: "test", factory: { [lines] _ in lines }),
+            validateReload: { reloadProblem })
         #expect(supervisor.start() == nil)
         return supervisor
     }
 
     @Test func startsEachWorkerWithItsMetricsSlot() {
         _ = supervisor()
-        #expect(control.spawned.map(\.arguments) == [
-            ["serve", "--worker", "--metrics-slots", "2", "--metrics-slot", "0"],
-            ["serve", "--worker", "--metrics-slots", "2", "--metrics-slot", "1"],
-        ])
+        #expect(
+            control.spawned.map(\.arguments) == [
+                ["serve", "--worker", "--metrics-slots", "2", "--metrics-slot", "0"],
+                ["serve", "--worker", "--metrics-slots", "2", "--metrics-slot", "1"],
+            ])
         control.sharesCounters = false
         _ = supervisor(workers: 1)
         #expect(control.spawned.last?.arguments == ["serve", "--worker"], "no counters: no slot arguments")

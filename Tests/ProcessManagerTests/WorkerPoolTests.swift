@@ -1,5 +1,6 @@
-@testable import ProcessManager
 import Testing
+
+@testable import ProcessManager
 
 /// The supervisor's decisions, driven with a fake clock and fake pids: no processes.
 @Suite struct WorkerPoolTests {
@@ -161,9 +162,18 @@ import Testing
 
 /// The pool's calls at a given time (seconds since the start): the clock is set first.
 extension WorkerPool where C == ManualClock {
-    mutating func start(now: Double) -> [PoolAction] { clock.set(now); return start() }
-    mutating func spawned(slot: Int, pid: Int32, now: Double) -> [PoolAction] { clock.set(now); return spawned(slot: slot, pid: pid) }
-    mutating func ready(pid: Int32, now: Double) -> [PoolAction] { clock.set(now); return ready(pid: pid) }
+    mutating func start(now: Double) -> [PoolAction] {
+        clock.set(now)
+        return start()
+    }
+    mutating func spawned(slot: Int, pid: Int32, now: Double) -> [PoolAction] {
+        clock.set(now)
+        return spawned(slot: slot, pid: pid)
+    }
+    mutating func ready(pid: Int32, now: Double) -> [PoolAction] {
+        clock.set(now)
+        return ready(pid: pid)
+    }
     mutating func spawnFailed(slot: Int, reason: String, now: Double) -> [PoolAction] {
         clock.set(now)
         return spawnFailed(slot: slot, reason: reason)
@@ -172,7 +182,13 @@ extension WorkerPool where C == ManualClock {
         clock.set(now)
         return exited(pid: pid, status: status)
     }
-    mutating func handle(_ command: PoolCommand, now: Double) -> [PoolAction] { clock.set(now); return handle(command) }
-    mutating func tick(now: Double) -> [PoolAction] { clock.set(now); return tick() }
+    mutating func handle(_ command: PoolCommand, now: Double) -> [PoolAction] {
+        clock.set(now)
+        return handle(command)
+    }
+    mutating func tick(now: Double) -> [PoolAction] {
+        clock.set(now)
+        return tick()
+    }
     var nextDeadlineSeconds: Double? { nextDeadline.map(clock.seconds) }
 }

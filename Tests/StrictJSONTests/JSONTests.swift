@@ -16,7 +16,8 @@ import Testing
         (#"{"a":1,"a":2}"#, JSONError.duplicateName), (#"{"a":1,"\u0061":2}"#, .duplicateName),
         ("{", .syntax), ("[1,]", .syntax), (#"{"a":1,}"#, .syntax), ("01", .syntax), ("1.", .syntax), ("+1", .syntax),
         ("NaN", .syntax), ("1e999", .syntax), (#""\ud800""#, .syntax), (#""\udc00""#, .syntax), (#""\x""#, .syntax),
-        ("\"tab\there\"", .syntax), ("{} {}", .syntax), ("", .syntax), ("tru", .syntax), ("[" + String(repeating: "[", count: 40) + String(repeating: "]", count: 41), .tooDeep),
+        ("\"tab\there\"", .syntax), ("{} {}", .syntax), ("", .syntax), ("tru", .syntax),
+        ("[" + String(repeating: "[", count: 40) + String(repeating: "]", count: 41), .tooDeep),
         ("'a'", .syntax), (#"{a:1}"#, .syntax),
     ])
     func rejects(text: String, expected: JSONError) {
@@ -36,13 +37,17 @@ import Testing
 
 @Suite struct JSONSerializationTests {
     @Test func escapesStringsSafely() {
-        let value = JSON.object([("k\"", .string("a\\b\n\t\u{1}<script>&é🔐")), ("n", .null), ("b", .bool(true)),
-                                 ("l", .array([.int(-1), .string(""), .double(1.5), .double(.nan)]))])
+        let value = JSON.object([
+            ("k\"", .string("a\\b\n\t\u{1}<script>&é🔐")), ("n", .null), ("b", .bool(true)),
+            ("l", .array([.int(-1), .string(""), .double(1.5), .double(.nan)])),
+        ])
         #expect(value.text == #"{"k\"":"a\\b\n\t\u0001\u003cscript\u003e\u0026é🔐","n":null,"b":true,"l":[-1,"",1.5,null]}"#)
     }
 
-    @Test(arguments: [Int64.min, Int64.min + 1, -1_000_000, -10, -9, -1, 0, 1, 9, 10, 99, 100, 1_795_940_864,
-                      999_999_999_999, Int64.max - 1, Int64.max])
+    @Test(arguments: [
+        Int64.min, Int64.min + 1, -1_000_000, -10, -9, -1, 0, 1, 9, 10, 99, 100, 1_795_940_864,
+        999_999_999_999, Int64.max - 1, Int64.max,
+    ])
     func integersAreWrittenAsTheirDecimalText(number: Int64) throws {
         #expect(JSON.int(number).text == String(number))
         #expect(try JSON.parse(JSON.array([.int(number)]).bytes) == .array([.int(number)]))

@@ -1,4 +1,5 @@
 public import Foundation
+import MariaDB
 
 /// A private MariaDB server for destructive tests (stop, restart), never the shared one.
 ///
@@ -17,8 +18,10 @@ public final class MariaDBServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
         let install = Process()
         install.executableURL = URL(fileURLWithPath: "/usr/bin/mariadb-install-db")
-        install.arguments = ["--no-defaults", "--user=\(Self.userName)", "--datadir=\(directory.appendingPathComponent("data").path)",
-                             "--auth-root-authentication-method=socket", "--skip-test-db"]
+        install.arguments = [
+            "--no-defaults", "--user=\(Self.userName)", "--datadir=\(directory.appendingPathComponent("data").path)",
+            "--auth-root-authentication-method=socket", "--skip-test-db",
+        ]
         install.standardOutput = FileHandle.nullDevice
         install.standardError = FileHandle.nullDevice
         try install.run()
@@ -53,7 +56,8 @@ public final class MariaDBServer: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if FileManager.default.fileExists(atPath: socket),
-               (try? TestDatabase.url(socket: socket, database: "mysql")).flatMap({ try? MariaDB.Connection(url: $0) }) != nil {
+                (try? TestDatabase.url(socket: socket, database: "mysql")).flatMap({ try? MariaDB.Connection(url: $0) }) != nil
+            {
                 return
             }
             guard server.isRunning else { throw TestSupportError("mariadbd exited at start; see \(directory.path)/error.log") }
@@ -73,5 +77,3 @@ public final class MariaDBServer: @unchecked Sendable {
         self.process = nil
     }
 }
-
-import MariaDB

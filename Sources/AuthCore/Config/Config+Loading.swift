@@ -21,7 +21,9 @@ extension Config {
     /// The rules between keys: distinct signing keys, lifetimes that nest.
     private func checkRelations(_ reader: inout ConfigReader) {
         if tokens.accessKey == tokens.refreshKey, tokens.accessKey != .secret(Secret([])) {
-            reader.problem("tokens.refresh_secret", """
+            reader.problem(
+                "tokens.refresh_secret",
+                """
                 must differ from the access key (tokens.access_secret / access_key_file): generate a second one
                 """)
         }

@@ -1,77 +1,127 @@
 extension ConfigKey {
     /// Every key, in the order of the README's table (generated from it: ``markdownTable``).
     public static let all: [ConfigKey] = [
-        .databaseURL("database.url", "DATABASE_URL", "`mariadb://user:pass@host:port/db`, or `…/db?socket=/run/mysqld/mysqld.sock`; options `ssl-mode=disabled\\|required\\|verify`, `ssl-ca`, `ssl-cert`, `ssl-key`, `connect-timeout`"),
+        .databaseURL(
+            "database.url", "DATABASE_URL",
+            "`mariadb://user:pass@host:port/db`, or `…/db?socket=/run/mysqld/mysqld.sock`; options `ssl-mode=disabled\\|required\\|verify`, `ssl-ca`, `ssl-cert`, `ssl-key`, `connect-timeout`"
+        ),
         .listen("listen", "JWT_AUTHD_LISTEN", "`unix:/path/to.sock` or `host:port`"),
-        .integer("server.workers", "JWT_AUTHD_WORKERS", \.server.workers, default: Config.Server.cores, in: 1...256,
-                 defaultText: "the number of cores",
-                 "worker processes under the supervisor (1–256)"),
-        .integer("server.max_requests", "JWT_AUTHD_MAX_REQUESTS", \.server.maxRequests, default: 0, in: 0...1_000_000_000,
-                 "requests after which a worker is replaced without dropping requests (0 = never)"),
-        .integer("server.threads", "JWT_AUTHD_THREADS", \.server.threads, default: 8, in: 1...1024,
-                 "threads per process (1–1024); see the sizing rule"),
+        .integer(
+            "server.workers", "JWT_AUTHD_WORKERS", \.server.workers, default: Config.Server.cores, in: 1...256,
+            defaultText: "the number of cores",
+            "worker processes under the supervisor (1–256)"),
+        .integer(
+            "server.max_requests", "JWT_AUTHD_MAX_REQUESTS", \.server.maxRequests, default: 0, in: 0...1_000_000_000,
+            "requests after which a worker is replaced without dropping requests (0 = never)"),
+        .integer(
+            "server.threads", "JWT_AUTHD_THREADS", \.server.threads, default: 8, in: 1...1024,
+            "threads per process (1–1024); see the sizing rule"),
         .socketMode("server.socket_mode", "JWT_AUTHD_SOCKET_MODE", "file mode of the unix socket"),
-        .integer("server.max_body_bytes", "JWT_MAX_BODY_BYTES", \.server.maxBodyBytes, default: 65_536, in: 1024...(16 << 20),
-                 "largest request body (1 KiB – 16 MiB)"),
-        .duration("server.drain_timeout", "JWT_AUTHD_DRAIN_TIMEOUT", \.server.drainTimeout, default: .seconds(30), max: .seconds(3600),
-                  "how long a graceful stop waits for requests in flight"),
-        .duration("server.cleanup_interval", "JWT_CLEANUP_INTERVAL", \.server.cleanupInterval, default: .seconds(3600), max: .seconds(7 * 86_400),
-                  "how often the supervisor runs `jwt-authd cleanup --lock` (one host at a time; `0s` disables)"),
-        .integer("server.emergency_restart_threshold", "JWT_AUTHD_EMERGENCY_RESTART_THRESHOLD", \.server.emergencyRestartThreshold, default: 10, in: 0...1000,
-                 "php-fpm's emergency restart: when this many workers crash within `server.emergency_restart_interval`, the supervisor logs an `EMERGENCY` line and starts no worker for 30 s (a broken database, key or host must not become a fork storm); `0` disables"),
-        .duration("server.emergency_restart_interval", "JWT_AUTHD_EMERGENCY_RESTART_INTERVAL", \.server.emergencyRestartInterval, default: .seconds(60), max: .seconds(3600),
-                  "the window of that rule (≤ 1h)"),
+        .integer(
+            "server.max_body_bytes", "JWT_MAX_BODY_BYTES", \.server.maxBodyBytes, default: 65_536, in: 1024...(16 << 20),
+            "largest request body (1 KiB – 16 MiB)"),
+        .duration(
+            "server.drain_timeout", "JWT_AUTHD_DRAIN_TIMEOUT", \.server.drainTimeout, default: .seconds(30), max: .seconds(3600),
+            "how long a graceful stop waits for requests in flight"),
+        .duration(
+            "server.cleanup_interval", "JWT_CLEANUP_INTERVAL", \.server.cleanupInterval, default: .seconds(3600), max: .seconds(7 * 86_400),
+            "how often the supervisor runs `jwt-authd cleanup --lock` (one host at a time; `0s` disables)"),
+        .integer(
+            "server.emergency_restart_threshold", "JWT_AUTHD_EMERGENCY_RESTART_THRESHOLD", \.server.emergencyRestartThreshold, default: 10,
+            in: 0...1000,
+            "php-fpm's emergency restart: when this many workers crash within `server.emergency_restart_interval`, the supervisor logs an `EMERGENCY` line and starts no worker for 30 s (a broken database, key or host must not become a fork storm); `0` disables"
+        ),
+        .duration(
+            "server.emergency_restart_interval", "JWT_AUTHD_EMERGENCY_RESTART_INTERVAL", \.server.emergencyRestartInterval, default: .seconds(60),
+            max: .seconds(3600),
+            "the window of that rule (≤ 1h)"),
         .accessSecret("tokens.access_secret", "JWT_ACCESS_SECRET", "HS256 key of access tokens, ≥ 32 bytes"),
         .refreshSecret("tokens.refresh_secret", "JWT_REFRESH_SECRET", "HS256 key of refresh tokens, ≥ 32 bytes, ≠ access secret"),
-        .accessKeyFile("tokens.access_key_file", "JWT_ACCESS_KEY_FILE", "signing key of access tokens instead of the secret: a JWK file (HS256, EdDSA, ES256) or a PEM key (EdDSA, ES256); see [Keys](#keys)"),
-        .list("tokens.access_verify_key_files", "JWT_ACCESS_VERIFY_KEY_FILES", \.tokens.accessVerifyKeyFiles, "previous access keys (comma-separated files) that keep verifying during a rotation"),
+        .accessKeyFile(
+            "tokens.access_key_file", "JWT_ACCESS_KEY_FILE",
+            "signing key of access tokens instead of the secret: a JWK file (HS256, EdDSA, ES256) or a PEM key (EdDSA, ES256); see [Keys](#keys)"),
+        .list(
+            "tokens.access_verify_key_files", "JWT_ACCESS_VERIFY_KEY_FILES", \.tokens.accessVerifyKeyFiles,
+            "previous access keys (comma-separated files) that keep verifying during a rotation"),
         .refreshKeyFile("tokens.refresh_key_file", "JWT_REFRESH_KEY_FILE", "signing key of refresh tokens instead of the secret"),
-        .list("tokens.refresh_verify_key_files", "JWT_REFRESH_VERIFY_KEY_FILES", \.tokens.refreshVerifyKeyFiles, "previous refresh keys that keep verifying"),
-        .duration("tokens.access_ttl", "JWT_ACCESS_TTL", \.tokens.accessTTL, default: .seconds(15 * 60), max: .seconds(86_400), positive: true,
-                  "access token lifetime (≤ 1 day)"),
-        .duration("tokens.refresh_ttl", "JWT_REFRESH_TTL", \.tokens.refreshTTL, default: .seconds(7 * 86_400), max: .seconds(366 * 86_400), positive: true,
-                  "refresh token idle lifetime (> access_ttl)"),
-        .duration("tokens.session_max_age", "JWT_SESSION_MAX_AGE", \.tokens.sessionMaxAge, default: .seconds(30 * 86_400), max: .seconds(366 * 86_400), positive: true,
-                  "absolute lifetime of a login session (≥ refresh_ttl)"),
+        .list(
+            "tokens.refresh_verify_key_files", "JWT_REFRESH_VERIFY_KEY_FILES", \.tokens.refreshVerifyKeyFiles,
+            "previous refresh keys that keep verifying"),
+        .duration(
+            "tokens.access_ttl", "JWT_ACCESS_TTL", \.tokens.accessTTL, default: .seconds(15 * 60), max: .seconds(86_400), positive: true,
+            "access token lifetime (≤ 1 day)"),
+        .duration(
+            "tokens.refresh_ttl", "JWT_REFRESH_TTL", \.tokens.refreshTTL, default: .seconds(7 * 86_400), max: .seconds(366 * 86_400), positive: true,
+            "refresh token idle lifetime (> access_ttl)"),
+        .duration(
+            "tokens.session_max_age", "JWT_SESSION_MAX_AGE", \.tokens.sessionMaxAge, default: .seconds(30 * 86_400), max: .seconds(366 * 86_400),
+            positive: true,
+            "absolute lifetime of a login session (≥ refresh_ttl)"),
         .text("tokens.issuer", "JWT_ISSUER", \.tokens.issuer, default: "jwt-authd", "`iss` claim set and required"),
         .text("tokens.audience", "JWT_AUDIENCE", \.tokens.audience, default: "jwt-authd", "`aud` claim set and required"),
-        .duration("tokens.leeway", "JWT_LEEWAY", \.tokens.leeway, default: .zero, max: .seconds(300),
-                  "clock skew allowed on `exp`/`nbf`/`iat` (≤ 5m)"),
-        .duration("tokens.refresh_grace", "JWT_REFRESH_GRACE", \.tokens.refreshGrace, default: .seconds(10), max: .seconds(300),
-                  "window in which the previous refresh token gets the current pair (`0s` disables)"),
-        .argon2Memory("passwords.argon2_memory_kib", "JWT_ARGON2_MEMORY_KIB", "Argon2id memory per hash in KiB (OWASP: 19 MiB); each concurrent login holds this much"),
-        .integer("passwords.argon2_iterations", "JWT_ARGON2_ITERATIONS", \.passwords.argon2Iterations, default: 2, in: 1...32,
-                 "Argon2id passes"),
-        .integer("passwords.argon2_parallelism", "JWT_ARGON2_PARALLELISM", \.passwords.argon2Parallelism, default: 1, in: 1...16,
-                 "Argon2id lanes"),
-        .integer("passwords.concurrent_hashes", "JWT_PASSWORD_CONCURRENT_HASHES", \.passwords.concurrentHashes, default: 0, in: 0...1024,
-                 "password hashes the whole worker pool runs at once (all workers of one supervisor share the limit); the others wait for a free slot (0: the number of CPUs). Keeps Argon2id from time-slicing itself and bounds the memory of hashes in flight at this × `argon2_memory_kib` (each worker keeps up to this many buffers for reuse, not freed)"),
-        .integer("passwords.min_length", "JWT_PASSWORD_MIN_LENGTH", \.passwords.minLength, default: 8, in: 1...128,
-                 "minimum length of a new password in characters; at most 1024 bytes; no composition rules (NIST SP 800-63B)"),
-        .integer("throttle.login_per_account", "JWT_THROTTLE_LOGIN_PER_ACCOUNT", \.throttle.loginPerAccount, default: 10, in: 1...1_000_000,
-                 "failed logins per account (email) per window before logins are refused with a retry time"),
-        .integer("throttle.login_per_ip", "JWT_THROTTLE_LOGIN_PER_IP", \.throttle.loginPerIP, default: 50, in: 1...1_000_000,
-                 "failed logins per client address per window"),
-        .integer("throttle.register_per_ip", "JWT_THROTTLE_REGISTER_PER_IP", \.throttle.registerPerIP, default: 20, in: 1...1_000_000,
-                 "registrations per client address per window"),
-        .integer("throttle.password_change_per_account", "JWT_THROTTLE_PASSWORD_CHANGE", \.throttle.passwordChangePerAccount, default: 5, in: 1...1_000_000,
-                 "wrong current passwords on a password change, per account per window"),
-        .duration("throttle.window", "JWT_THROTTLE_WINDOW", \.throttle.window, default: .seconds(15 * 60), max: .seconds(86_400), positive: true,
-                  "the throttling window (fixed windows, counted in MariaDB, shared by all workers and hosts)"),
+        .duration(
+            "tokens.leeway", "JWT_LEEWAY", \.tokens.leeway, default: .zero, max: .seconds(300),
+            "clock skew allowed on `exp`/`nbf`/`iat` (≤ 5m)"),
+        .duration(
+            "tokens.refresh_grace", "JWT_REFRESH_GRACE", \.tokens.refreshGrace, default: .seconds(10), max: .seconds(300),
+            "window in which the previous refresh token gets the current pair (`0s` disables)"),
+        .argon2Memory(
+            "passwords.argon2_memory_kib", "JWT_ARGON2_MEMORY_KIB",
+            "Argon2id memory per hash in KiB (OWASP: 19 MiB); each concurrent login holds this much"),
+        .integer(
+            "passwords.argon2_iterations", "JWT_ARGON2_ITERATIONS", \.passwords.argon2Iterations, default: 2, in: 1...32,
+            "Argon2id passes"),
+        .integer(
+            "passwords.argon2_parallelism", "JWT_ARGON2_PARALLELISM", \.passwords.argon2Parallelism, default: 1, in: 1...16,
+            "Argon2id lanes"),
+        .integer(
+            "passwords.concurrent_hashes", "JWT_PASSWORD_CONCURRENT_HASHES", \.passwords.concurrentHashes, default: 0, in: 0...1024,
+            "password hashes the whole worker pool runs at once (all workers of one supervisor share the limit); the others wait for a free slot (0: the number of CPUs). Keeps Argon2id from time-slicing itself and bounds the memory of hashes in flight at this × `argon2_memory_kib` (each worker keeps up to this many buffers for reuse, not freed)"
+        ),
+        .integer(
+            "passwords.min_length", "JWT_PASSWORD_MIN_LENGTH", \.passwords.minLength, default: 8, in: 1...128,
+            "minimum length of a new password in characters; at most 1024 bytes; no composition rules (NIST SP 800-63B)"),
+        .integer(
+            "throttle.login_per_account", "JWT_THROTTLE_LOGIN_PER_ACCOUNT", \.throttle.loginPerAccount, default: 10, in: 1...1_000_000,
+            "failed logins per account (email) per window before logins are refused with a retry time"),
+        .integer(
+            "throttle.login_per_ip", "JWT_THROTTLE_LOGIN_PER_IP", \.throttle.loginPerIP, default: 50, in: 1...1_000_000,
+            "failed logins per client address per window"),
+        .integer(
+            "throttle.register_per_ip", "JWT_THROTTLE_REGISTER_PER_IP", \.throttle.registerPerIP, default: 20, in: 1...1_000_000,
+            "registrations per client address per window"),
+        .integer(
+            "throttle.password_change_per_account", "JWT_THROTTLE_PASSWORD_CHANGE", \.throttle.passwordChangePerAccount, default: 5,
+            in: 1...1_000_000,
+            "wrong current passwords on a password change, per account per window"),
+        .duration(
+            "throttle.window", "JWT_THROTTLE_WINDOW", \.throttle.window, default: .seconds(15 * 60), max: .seconds(86_400), positive: true,
+            "the throttling window (fixed windows, counted in MariaDB, shared by all workers and hosts)"),
         .cookieSecure("cookies.secure", "JWT_COOKIE_SECURE", "`Secure` on auth cookies"),
-        .list("http.allowed_origins", "JWT_ALLOWED_ORIGINS", \.http.allowedOrigins, each: .origin, defaultText: "empty (same origin only)",
-              "origins allowed to make cross-origin state-changing requests (comma-separated)"),
-        .list("http.trusted_proxies", "JWT_TRUSTED_PROXIES", \.http.trustedProxies, each: .address, defaultText: "empty",
-              "proxies whose `X-Forwarded-For` is trusted (comma-separated IPs/CIDRs)"),
-        .flag("registration.enabled", "JWT_REGISTRATION_ENABLED", \.http.registrationEnabled, default: true, "whether `POST /api/auth/register` is open (`false`: 403 `registration_disabled`)"),
-        .page("http.login_page", "JWT_LOGIN_PAGE", \.http.loginPage, default: "/auth/login", "the login page browsers are sent to (failed renewals, form errors)"),
+        .list(
+            "http.allowed_origins", "JWT_ALLOWED_ORIGINS", \.http.allowedOrigins, each: .origin, defaultText: "empty (same origin only)",
+            "origins allowed to make cross-origin state-changing requests (comma-separated)"),
+        .list(
+            "http.trusted_proxies", "JWT_TRUSTED_PROXIES", \.http.trustedProxies, each: .address, defaultText: "empty",
+            "proxies whose `X-Forwarded-For` is trusted (comma-separated IPs/CIDRs)"),
+        .flag(
+            "registration.enabled", "JWT_REGISTRATION_ENABLED", \.http.registrationEnabled, default: true,
+            "whether `POST /api/auth/register` is open (`false`: 403 `registration_disabled`)"),
+        .page(
+            "http.login_page", "JWT_LOGIN_PAGE", \.http.loginPage, default: "/auth/login",
+            "the login page browsers are sent to (failed renewals, form errors)"),
         .page("http.register_page", "JWT_REGISTER_PAGE", \.http.registerPage, default: "/auth/register", "the registration page (form errors)"),
-        .page("http.default_redirect", "JWT_DEFAULT_REDIRECT", \.http.defaultRedirect, default: "/dashboard", "where browsers go after a login when `callbackUrl` is missing or not a same-site path"),
+        .page(
+            "http.default_redirect", "JWT_DEFAULT_REDIRECT", \.http.defaultRedirect, default: "/dashboard",
+            "where browsers go after a login when `callbackUrl` is missing or not a same-site path"),
         .logFile("log.file", "JWT_AUTHD_LOG_FILE", "append logs to this file instead; `SIGUSR1` reopens it (logrotate)"),
-        .list("metrics.allow", "JWT_METRICS_ALLOW", \.http.metricsAllow, default: ["127.0.0.0/8", "::1"], each: .address,
-              "client addresses (`REMOTE_ADDR`; IPs or CIDRs) that may read `/api/auth/metrics`; empty turns the route off"),
+        .list(
+            "metrics.allow", "JWT_METRICS_ALLOW", \.http.metricsAllow, default: ["127.0.0.0/8", "::1"], each: .address,
+            "client addresses (`REMOTE_ADDR`; IPs or CIDRs) that may read `/api/auth/metrics`; empty turns the route off"),
         .environment("environment", "JWT_AUTHD_ENV", "`development`, `test` or `production`"),
         .logLevel("log.level", "JWT_AUTHD_LOG_LEVEL", "`trace` … `critical`"),
-        .flag("log.requests", "JWT_AUTHD_LOG_REQUESTS", \.http.logRequests, default: true, "one info line per request (method, route, status, duration, user id); `false` for the fastest path"),
+        .flag(
+            "log.requests", "JWT_AUTHD_LOG_REQUESTS", \.http.logRequests, default: true,
+            "one info line per request (method, route, status, duration, user id); `false` for the fastest path"),
     ]
 }

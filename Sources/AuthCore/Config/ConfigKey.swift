@@ -34,56 +34,66 @@ extension ConfigKey {
     typealias Path<Value> = any WritableKeyPath<Config, Value> & Sendable
 
     /// A whole number in a range.
-    static func integer(_ name: String, _ env: String, _ path: Path<Int>, default value: Int, in range: ClosedRange<Int>,
-                        defaultText: String? = nil, _ summary: String) -> ConfigKey {
-        ConfigKey(name: name, env: env, defaultText: defaultText ?? "`\(value)`", summary: summary, isSecret: false,
-                  read: { reader, config in
-                      config[keyPath: path] = reader.raw(name, env).flatMap { reader.integer(name, $0, in: range) } ?? value
-                  }, show: { "\($0[keyPath: path])" })
+    static func integer(
+        _ name: String, _ env: String, _ path: Path<Int>, default value: Int, in range: ClosedRange<Int>,
+        defaultText: String? = nil, _ summary: String
+    ) -> ConfigKey {
+        ConfigKey(
+            name: name, env: env, defaultText: defaultText ?? "`\(value)`", summary: summary, isSecret: false,
+            read: { reader, config in
+                config[keyPath: path] = reader.raw(name, env).flatMap { reader.integer(name, $0, in: range) } ?? value
+            }, show: { "\($0[keyPath: path])" })
     }
 
     /// A duration in whole seconds (`30s`, `15m`, `7d`, `1h30m`) up to `max`; `positive`: zero is refused.
-    static func duration(_ name: String, _ env: String, _ path: Path<Duration>, default value: Duration, max: Duration,
-                         positive: Bool = false, _ summary: String) -> ConfigKey {
-        ConfigKey(name: name, env: env, defaultText: "`\(DurationText.format(value))`", summary: summary, isSecret: false,
-                  read: { reader, config in
-                      let parsed = reader.raw(name, env).flatMap { reader.duration(name, $0, max: max) } ?? value
-                      if positive && parsed == .zero { reader.problem(name, "must be longer than 0s") }
-                      config[keyPath: path] = parsed
-                  }, show: { DurationText.format($0[keyPath: path]) })
+    static func duration(
+        _ name: String, _ env: String, _ path: Path<Duration>, default value: Duration, max: Duration,
+        positive: Bool = false, _ summary: String
+    ) -> ConfigKey {
+        ConfigKey(
+            name: name, env: env, defaultText: "`\(DurationText.format(value))`", summary: summary, isSecret: false,
+            read: { reader, config in
+                let parsed = reader.raw(name, env).flatMap { reader.duration(name, $0, max: max) } ?? value
+                if positive && parsed == .zero { reader.problem(name, "must be longer than 0s") }
+                config[keyPath: path] = parsed
+            }, show: { DurationText.format($0[keyPath: path]) })
     }
 
     /// `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
     static func flag(_ name: String, _ env: String, _ path: Path<Bool>, default value: Bool, _ summary: String) -> ConfigKey {
-        ConfigKey(name: name, env: env, defaultText: "`\(value)`", summary: summary, isSecret: false,
-                  read: { reader, config in
-                      config[keyPath: path] = reader.raw(name, env).flatMap { reader.bool(name, $0) } ?? value
-                  }, show: { "\($0[keyPath: path])" })
+        ConfigKey(
+            name: name, env: env, defaultText: "`\(value)`", summary: summary, isSecret: false,
+            read: { reader, config in
+                config[keyPath: path] = reader.raw(name, env).flatMap { reader.bool(name, $0) } ?? value
+            }, show: { "\($0[keyPath: path])" })
     }
 
     /// Non-empty text.
     static func text(_ name: String, _ env: String, _ path: Path<String>, default value: String, _ summary: String) -> ConfigKey {
-        ConfigKey(name: name, env: env, defaultText: "`\(value)`", summary: summary, isSecret: false,
-                  read: { reader, config in
-                      let text = reader.raw(name, env) ?? value
-                      if text.isEmpty { reader.problem(name, "must not be empty") }
-                      config[keyPath: path] = text
-                  }, show: { $0[keyPath: path] })
+        ConfigKey(
+            name: name, env: env, defaultText: "`\(value)`", summary: summary, isSecret: false,
+            read: { reader, config in
+                let text = reader.raw(name, env) ?? value
+                if text.isEmpty { reader.problem(name, "must not be empty") }
+                config[keyPath: path] = text
+            }, show: { $0[keyPath: path] })
     }
 
     /// A path on this site (`/auth/login`): no scheme, no `//`, no backslash, no space.
     static func page(_ name: String, _ env: String, _ path: Path<String>, default value: String, _ summary: String) -> ConfigKey {
-        ConfigKey(name: name, env: env, defaultText: "`\(value)`", summary: summary, isSecret: false,
-                  read: { reader, config in
-                      config[keyPath: path] = value
-                      guard let text = reader.raw(name, env) else { return }
-                      if text.hasPrefix("/") && !text.hasPrefix("//") && !text.contains("\\")
-                          && !text.contains(where: { $0.isWhitespace }) {
-                          config[keyPath: path] = text
-                      } else {
-                          reader.problem(name, "must be a path on this site such as /auth/login, got '\(text)'")
-                      }
-                  }, show: { $0[keyPath: path] })
+        ConfigKey(
+            name: name, env: env, defaultText: "`\(value)`", summary: summary, isSecret: false,
+            read: { reader, config in
+                config[keyPath: path] = value
+                guard let text = reader.raw(name, env) else { return }
+                if text.hasPrefix("/") && !text.hasPrefix("//") && !text.contains("\\")
+                    && !text.contains(where: { $0.isWhitespace })
+                {
+                    config[keyPath: path] = text
+                } else {
+                    reader.problem(name, "must be a path on this site such as /auth/login, got '\(text)'")
+                }
+            }, show: { $0[keyPath: path] })
     }
 
     /// What each entry of a list must be.
@@ -106,18 +116,21 @@ extension ConfigKey {
     }
 
     /// A comma-separated list (a TOML array in the file).
-    static func list(_ name: String, _ env: String, _ path: Path<[String]>, default value: [String] = [],
-                     each entry: ListEntry = .any, defaultText: String? = nil, _ summary: String) -> ConfigKey {
-        ConfigKey(name: name, env: env, defaultText: defaultText ?? (value.isEmpty ? "empty" : "`\(value.joined(separator: ","))`"),
-                  summary: summary, isSecret: false,
-                  read: { reader, config in
-                      guard let text = reader.raw(name, env) else {
-                          config[keyPath: path] = value
-                          return
-                      }
-                      let items = ConfigReader.list(text)
-                      for item in items { if let problem = entry.problem(item) { reader.problem(name, problem) } }
-                      config[keyPath: path] = items
-                  }, show: { $0[keyPath: path].joined(separator: ",") })
+    static func list(
+        _ name: String, _ env: String, _ path: Path<[String]>, default value: [String] = [],
+        each entry: ListEntry = .any, defaultText: String? = nil, _ summary: String
+    ) -> ConfigKey {
+        ConfigKey(
+            name: name, env: env, defaultText: defaultText ?? (value.isEmpty ? "empty" : "`\(value.joined(separator: ","))`"),
+            summary: summary, isSecret: false,
+            read: { reader, config in
+                guard let text = reader.raw(name, env) else {
+                    config[keyPath: path] = value
+                    return
+                }
+                let items = ConfigReader.list(text)
+                for item in items { if let problem = entry.problem(item) { reader.problem(name, problem) } }
+                config[keyPath: path] = items
+            }, show: { $0[keyPath: path].joined(separator: ",") })
     }
 }

@@ -15,9 +15,11 @@ public struct ConfigSources: Sendable {
     /// Whether `listen` must be known (for `serve`); admin commands do not listen.
     public var requiresListen = true
 
-    public init(flags: [String: String] = [:], environment: [String: String] = [:],
-                file: [String: ConfigFileValue] = [:], inheritedSocket: Bool = false,
-                readFile: @escaping @Sendable (String) throws -> String = ConfigSources.readTextFile) {
+    public init(
+        flags: [String: String] = [:], environment: [String: String] = [:],
+        file: [String: ConfigFileValue] = [:], inheritedSocket: Bool = false,
+        readFile: @escaping @Sendable (String) throws -> String = ConfigSources.readTextFile
+    ) {
         self.flags = flags
         self.environment = environment
         self.file = file
@@ -47,9 +49,10 @@ public struct ConfigSources: Sendable {
         let known = Set(ConfigKey.all.map(\.name) + ConfigKey.all.filter(\.isSecret).map { $0.name + "_file" })
         let unknown = values.keys.filter { !known.contains($0) }.sorted()
         if !unknown.isEmpty {
-            throw ConfigError(problems: unknown.map {
-                .init(key: path, message: "unknown key '\($0)' (see the README's configuration table)")
-            })
+            throw ConfigError(
+                problems: unknown.map {
+                    .init(key: path, message: "unknown key '\($0)' (see the README's configuration table)")
+                })
         }
         return values
     }

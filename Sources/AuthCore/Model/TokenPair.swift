@@ -12,8 +12,10 @@ public struct TokenPair: Sendable {
     /// True when this answers a replay inside the grace window: the session's current pair, not a new one.
     public let isGraceReplay: Bool
 
-    public init(accessToken: String, refreshToken: String, accessExpiresIn: Int, refreshExpiresIn: Int,
-                sessionID: String, user: User, isGraceReplay: Bool) {
+    public init(
+        accessToken: String, refreshToken: String, accessExpiresIn: Int, refreshExpiresIn: Int,
+        sessionID: String, user: User, isGraceReplay: Bool
+    ) {
         self.accessToken = accessToken
         self.refreshToken = refreshToken
         self.accessExpiresIn = accessExpiresIn

@@ -25,8 +25,9 @@ public struct APIKeyService: APIKeyOperations {
         if let expiresAt, expiresAt <= now { throw AuthError(.invalidInput, "The expiry must be in the future") }
         guard Identifier.isWellFormed(userID), try users.find(id: userID) != nil else { throw AuthError.notFound }
         let raw = Self.prefix + Base64URL.encode(Random.bytes(32))
-        let info = APIKeyInfo(id: Identifier.make(at: now), name: trimmed, prefix: String(raw.prefix(12)), createdAt: now,
-                              lastUsedAt: nil, expiresAt: expiresAt)
+        let info = APIKeyInfo(
+            id: Identifier.make(at: now), name: trimmed, prefix: String(raw.prefix(12)), createdAt: now,
+            lastUsedAt: nil, expiresAt: expiresAt)
         try store.insert(info, userID: userID, digest: SHA256.hash(Array(raw.utf8)))
         return CreatedAPIKey(info: info, rawKey: raw)
     }

@@ -12,9 +12,11 @@ extension AccountService {
         let state = try throttle.loginThrottle(email: email, ip: client.ip)
         for (scope, wait) in [(ThrottleScope.loginAccount, state.accountWait), (.loginIP, state.addressWait)] {
             if let wait {
-                logger.notice("login throttled", metadata: [
-                    "event": "login_throttled", "scope": "\(scope.rawValue)", "client.ip": "\(client.ip)",
-                ])
+                logger.notice(
+                    "login throttled",
+                    metadata: [
+                        "event": "login_throttled", "scope": "\(scope.rawValue)", "client.ip": "\(client.ip)",
+                    ])
                 throw AuthError.throttled(retryAfter: wait)
             }
         }

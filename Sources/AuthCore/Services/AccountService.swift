@@ -11,8 +11,10 @@ public final class AccountService: AccountOperations {
     let clock: any AuthClock
     let logger: Logger
 
-    init(policy: PasswordPolicy, hasher: any PasswordHashing, database: Database, throttle: ThrottleService,
-         sessions: SessionService, clock: any AuthClock, logger: Logger) {
+    init(
+        policy: PasswordPolicy, hasher: any PasswordHashing, database: Database, throttle: ThrottleService,
+        sessions: SessionService, clock: any AuthClock, logger: Logger
+    ) {
         self.policy = policy
         self.hasher = hasher
         users = UserStore(database: database)
@@ -41,8 +43,9 @@ public final class AccountService: AccountOperations {
             hash = try hashPassword(password)
         }
         let now = clock.now()
-        let user = User(id: Identifier.make(at: now), email: email, name: name, role: role, emailVerifiedAt: nil,
-                        createdAt: now)
+        let user = User(
+            id: Identifier.make(at: now), email: email, name: name, role: role, emailVerifiedAt: nil,
+            createdAt: now)
         try users.insert(user, passwordHash: hash, at: now)
         return user
     }

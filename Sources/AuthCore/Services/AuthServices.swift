@@ -20,15 +20,18 @@ public final class AuthServices {
     ///   - settings: Built once per process from the configuration and keys.
     ///   - hasher: The password hasher (shared by the process's threads; it is stateless).
     ///   - clock: The time source (a manual clock in tests).
-    public init(settings: AuthSettings, database: Database, hasher: any PasswordHashing,
-                clock: any AuthClock = SystemClock(), logger: Logger) {
+    public init(
+        settings: AuthSettings, database: Database, hasher: any PasswordHashing,
+        clock: any AuthClock = SystemClock(), logger: Logger
+    ) {
         self.settings = settings
         self.database = database
         tokens = TokenIssuer(settings: settings, clock: clock)
         throttle = ThrottleService(limits: settings.throttle, database: database, clock: clock)
         sessions = SessionService(settings: settings, issuer: tokens, database: database, clock: clock, logger: logger)
-        accounts = AccountService(policy: settings.passwordPolicy, hasher: hasher, database: database, throttle: throttle,
-                                  sessions: sessions, clock: clock, logger: logger)
+        accounts = AccountService(
+            policy: settings.passwordPolicy, hasher: hasher, database: database, throttle: throttle,
+            sessions: sessions, clock: clock, logger: logger)
         apiKeys = APIKeyService(database: database, clock: clock)
         cleanup = CleanupService(database: database, throttleWindow: settings.throttle.window.timeInterval, clock: clock)
     }

@@ -35,8 +35,9 @@ public struct AuthSettings: Sendable {
 
     /// The Argon2id parameters of new hashes.
     public static func argon2Parameters(_ config: Config) -> Argon2Parameters {
-        Argon2Parameters(memoryKiB: UInt32(config.passwords.argon2MemoryKiB),
-                         iterations: UInt32(config.passwords.argon2Iterations),
-                         parallelism: UInt32(config.passwords.argon2Parallelism))
+        Argon2Parameters(
+            memoryKiB: UInt32(config.passwords.argon2MemoryKiB),
+            iterations: UInt32(config.passwords.argon2Iterations),
+            parallelism: UInt32(config.passwords.argon2Parallelism))
     }
 }

@@ -23,8 +23,9 @@ public struct CleanupService {
         report.sessions = try store.drain(.sessions, olderThan: [now, old], batchSize: batchSize)
         report.refreshTokens = try store.drain(.refreshTokens, olderThan: [now], batchSize: batchSize)
         report.apiKeys = try store.drain(.apiKeys, olderThan: [old, old], batchSize: batchSize)
-        report.throttleRows = try store.drain(.throttle, olderThan: [now.addingTimeInterval(-throttleWindow)],
-                                              batchSize: batchSize)
+        report.throttleRows = try store.drain(
+            .throttle, olderThan: [now.addingTimeInterval(-throttleWindow)],
+            batchSize: batchSize)
         return report
     }
 

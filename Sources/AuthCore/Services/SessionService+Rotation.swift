@@ -25,10 +25,12 @@ extension SessionService {
         case .rotated(let pair), .grace(let pair):
             return pair
         case .reused:
-            logger.warning("refresh token reuse detected; session revoked", metadata: [
-                "event": "refresh_token_reuse", "user.id": "\(claims.userID)", "session.id": "\(claims.family)",
-                "client.ip": "\(client.ip)",
-            ])
+            logger.warning(
+                "refresh token reuse detected; session revoked",
+                metadata: [
+                    "event": "refresh_token_reuse", "user.id": "\(claims.userID)", "session.id": "\(claims.family)",
+                    "client.ip": "\(client.ip)",
+                ])
             throw AuthError.tokenReused
         case .refused(let error):
             throw error
@@ -45,8 +47,10 @@ extension SessionService {
     }
 
     /// One attempt, inside a transaction.
-    private func rotate(_ claims: TokenIssuer.RefreshClaims, client: ClientContext, now: Date,
-                        wonBeforeConflict: inout Bool) throws(AuthError) -> RotationOutcome {
+    private func rotate(
+        _ claims: TokenIssuer.RefreshClaims, client: ClientContext, now: Date,
+        wonBeforeConflict: inout Bool
+    ) throws(AuthError) -> RotationOutcome {
         // Lock the session first: every rotation of a family queues here, in one order (no deadlock between them).
         guard let session = try sessions.lock(claims.family), session.userID == claims.userID else {
             return .refused(.invalidToken)
@@ -63,19 +67,24 @@ extension SessionService {
             wonBeforeConflict = true
             if let hook = afterConditionalUpdateForTesting { try database.runForTesting { try hook(database) } }
             let successorExpiry = min(now.addingTimeInterval(settings.refreshTTL.timeInterval), session.expiresAt)
-            try tokens.insert(id: successorID, userID: claims.userID, family: claims.family, expiresAt: successorExpiry,
-                              now: now)
+            try tokens.insert(
+                id: successorID, userID: claims.userID, family: claims.family, expiresAt: successorExpiry,
+                now: now)
             try sessions.touch(claims.family, client: client, now: now)
             guard let user = try users.find(id: claims.userID) else { return .refused(.invalidToken) }
-            return .rotated(try issuer.pair(user: user, sessionID: claims.family, tokenID: successorID, issuedAt: now,
-                                            expiresAt: successorExpiry, now: now))
+            return .rotated(
+                try issuer.pair(
+                    user: user, sessionID: claims.family, tokenID: successorID, issuedAt: now,
+                    expiresAt: successorExpiry, now: now))
         }
         return try explainInactive(claims, client: client, now: now, wonBeforeConflict: wonBeforeConflict)
     }
 
     /// The presented token was not active: a grace replay, a plain refusal, or reuse (the family is revoked).
-    private func explainInactive(_ claims: TokenIssuer.RefreshClaims, client: ClientContext, now: Date,
-                                 wonBeforeConflict: Bool) throws(AuthError) -> RotationOutcome {
+    private func explainInactive(
+        _ claims: TokenIssuer.RefreshClaims, client: ClientContext, now: Date,
+        wonBeforeConflict: Bool
+    ) throws(AuthError) -> RotationOutcome {
         guard let presented = try tokens.state(of: claims.tokenID, family: claims.family) else {
             return .refused(.invalidToken)
         }
@@ -88,8 +97,10 @@ extension SessionService {
             // The immediate predecessor of the active token, rotated moments ago: the session's current pair.
             guard let user = try users.find(id: claims.userID) else { return .refused(.invalidToken) }
             try sessions.touch(claims.family, client: client, now: now)
-            return .grace(try issuer.pair(user: user, sessionID: claims.family, tokenID: active.id,
-                                          issuedAt: active.createdAt, expiresAt: active.expiresAt, now: now, grace: true))
+            return .grace(
+                try issuer.pair(
+                    user: user, sessionID: claims.family, tokenID: active.id,
+                    issuedAt: active.createdAt, expiresAt: active.expiresAt, now: now, grace: true))
         }
         // Reuse of a retired token: revoke the whole family. The caller commits this and then fails the request.
         try revokeFamily(claims.family, now: now)

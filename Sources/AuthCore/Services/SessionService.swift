@@ -43,8 +43,9 @@ public final class SessionService: SessionOperations {
             try sessions.insert(id: sessionID, userID: user.id, client: client, now: now, expiresAt: sessionExpiry)
             try tokens.insert(id: tokenID, userID: user.id, family: sessionID, expiresAt: tokenExpiry, now: now)
         }
-        return try issuer.pair(user: user, sessionID: sessionID, tokenID: tokenID, issuedAt: now, expiresAt: tokenExpiry,
-                               now: now)
+        return try issuer.pair(
+            user: user, sessionID: sessionID, tokenID: tokenID, issuedAt: now, expiresAt: tokenExpiry,
+            now: now)
     }
 
     /// Whether a session exists, is not revoked, and is within its absolute and idle lifetimes. One indexed read.

@@ -54,8 +54,9 @@ public struct ThrottleService {
     /// The account's and the client address's throttles in one read (a login's first statement).
     package func loginThrottle(email: String, ip: String) throws(AuthError) -> LoginThrottle {
         let now = clock.now()
-        let counts = try store.counts((ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)),
-                                      (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)))
+        let counts = try store.counts(
+            (ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)),
+            (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)))
         var state = LoginThrottle()
         for count in counts {
             switch ThrottleScope(rawValue: count.scope) {
@@ -81,8 +82,9 @@ public struct ThrottleService {
     /// Counts one failure (or attempt) in the current fixed window; a window that has ended starts again at 1.
     public func recordFailure(_ scope: ThrottleScope, _ subject: String) throws(AuthError) {
         let now = clock.now()
-        try store.record(scope: scope.rawValue, key: key(scope, subject), now: now,
-                         windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
+        try store.record(
+            scope: scope.rawValue, key: key(scope, subject), now: now,
+            windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
     }
 
     /// Forgets the failures of a subject (after a successful login).

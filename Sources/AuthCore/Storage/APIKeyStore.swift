@@ -15,24 +15,31 @@ package struct APIKeyStore {
     /// Inserts a key record.
     package func insert(_ info: APIKeyInfo, userID: String, digest: [UInt8]) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("""
+            try connection.execute(
+                """
                 INSERT INTO api_keys (id, user_id, prefix, key_hash, name, created_at, expires_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, [.string(info.id), .string(userID), .string(info.prefix), .bytes(digest), .string(info.name),
-                      .date(info.createdAt), info.expiresAt.map { .date($0) } ?? .null])
+                """,
+                [
+                    .string(info.id), .string(userID), .string(info.prefix), .bytes(digest), .string(info.name),
+                    .date(info.createdAt), info.expiresAt.map { .date($0) } ?? .null,
+                ])
         }
     }
 
     /// A user's keys that are neither revoked nor expired, oldest first.
     package func active(of userID: String, now: Date) throws(AuthError) -> [APIKeyInfo] {
         try database.run { connection throws(MariaDBError) in
-            try connection.query("""
+            try connection.query(
+                """
                 SELECT id, name, prefix, created_at, last_used_at, expires_at FROM api_keys
                 WHERE user_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at
-                """, [.string(userID), .date(now)]).map { row throws(MariaDBError) in
-                APIKeyInfo(id: try row.string("id"), name: try row.string("name"), prefix: try row.string("prefix"),
-                           createdAt: try row.date("created_at"), lastUsedAt: try row.optionalDate("last_used_at"),
-                           expiresAt: try row.optionalDate("expires_at"))
+                """, [.string(userID), .date(now)]
+            ).map { row throws(MariaDBError) in
+                APIKeyInfo(
+                    id: try row.string("id"), name: try row.string("name"), prefix: try row.string("prefix"),
+                    createdAt: try row.date("created_at"), lastUsedAt: try row.optionalDate("last_used_at"),
+                    expiresAt: try row.optionalDate("expires_at"))
             }
         }
     }
@@ -40,28 +47,36 @@ package struct APIKeyStore {
     /// Revokes one of a user's keys. Returns whether it existed and was active.
     package func revoke(_ id: String, of userID: String, now: Date) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("""
+            try connection.execute(
+                """
                 UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL
-                """, [.date(now), .string(id), .string(userID)]).affectedRows == 1
+                """, [.date(now), .string(id), .string(userID)]
+            ).affectedRows == 1
         }
     }
 
     /// The active key with this digest and its user (the database compares digests, never keys).
     package func find(digest: [UInt8], now: Date) throws(AuthError) -> Match? {
         try database.run { connection throws(MariaDBError) in
-            guard let row = try connection.query("""
-                SELECT k.id AS key_id, k.key_hash, \(UserStore.columns) FROM api_keys k JOIN users u ON u.id = k.user_id
-                WHERE k.key_hash = ? AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)
-                """, [.bytes(digest), .date(now)]).first else { return nil }
-            return Match(keyID: try row.string("key_id"), storedDigest: try row.bytes("key_hash"),
-                         user: try UserStore.user(from: row))
+            guard
+                let row = try connection.query(
+                    """
+                    SELECT k.id AS key_id, k.key_hash, \(UserStore.columns) FROM api_keys k JOIN users u ON u.id = k.user_id
+                    WHERE k.key_hash = ? AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)
+                    """, [.bytes(digest), .date(now)]
+                ).first
+            else { return nil }
+            return Match(
+                keyID: try row.string("key_id"), storedDigest: try row.bytes("key_hash"),
+                user: try UserStore.user(from: row))
         }
     }
 
     /// Records a use, at most once a minute per key (`last_used_at` older than `staleBefore`).
     package func touch(_ id: String, now: Date, staleBefore: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("""
+            try connection.execute(
+                """
                 UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)
                 """, [.date(now), .string(id), .date(staleBefore)], idempotent: true)
         }

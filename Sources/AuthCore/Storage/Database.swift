@@ -59,9 +59,11 @@ public final class Database {
             }
             guard failure.storage?.kind == .conflict, attempt < maxTransactionRetries else { throw failure }
             attempt += 1
-            logger.notice("transaction conflict; retrying", metadata: [
-                "event": "transaction_retry", "db.errno": "\(failure.storage?.errno ?? 0)", "attempt": "\(attempt)",
-            ])
+            logger.notice(
+                "transaction conflict; retrying",
+                metadata: [
+                    "event": "transaction_retry", "db.errno": "\(failure.storage?.errno ?? 0)", "attempt": "\(attempt)",
+                ])
             usleep(UInt32.random(in: 1_000...(5_000 * UInt32(attempt))))
         }
     }
@@ -106,7 +108,8 @@ public final class Database {
         }
         let code: AuthError.Code = kind == .unavailable ? .databaseUnavailable : .databaseFailure
         let message = kind == .unavailable ? "Service temporarily unavailable" : "Internal server error"
-        return AuthError(code, message, internalCause: "db.code=\(error.code) db.errno=\(error.errno)",
-                         storage: StorageFailure(kind: kind, errno: error.errno))
+        return AuthError(
+            code, message, internalCause: "db.code=\(error.code) db.errno=\(error.errno)",
+            storage: StorageFailure(kind: kind, errno: error.errno))
     }
 }

@@ -28,8 +28,10 @@ package struct MaintenanceStore {
         var total = 0
         while true {
             let deleted = try database.run { connection throws(MariaDBError) in
-                try connection.execute(table.deleteSQL + " LIMIT \(batchSize)", cutoffs.map { .date($0) },
-                                       idempotent: true).affectedRows
+                try connection.execute(
+                    table.deleteSQL + " LIMIT \(batchSize)", cutoffs.map { .date($0) },
+                    idempotent: true
+                ).affectedRows
             }
             total += deleted
             if deleted < batchSize { return total }

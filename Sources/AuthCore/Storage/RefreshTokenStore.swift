@@ -23,64 +23,83 @@ package struct RefreshTokenStore {
     /// Inserts a token.
     package func insert(id: String, userID: String, family: String, expiresAt: Date, now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute(HotPathSQL.insertToken, [
-                .string(id), .string(userID), .string(family), .date(expiresAt), .date(now),
-            ])
+            try connection.execute(
+                HotPathSQL.insertToken,
+                [
+                    .string(id), .string(userID), .string(family), .date(expiresAt), .date(now),
+                ])
         }
     }
 
     /// Retires a token in favour of `successor`, only if it is still active: whether it was (the race's decider).
     package func retire(_ id: String, family: String, successor: String, now: Date) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute(HotPathSQL.retireToken, [
-                .date(now), .date(now), .string(successor), .string(id), .string(family), .date(now),
-            ]).affectedRows == 1
+            try connection.execute(
+                HotPathSQL.retireToken,
+                [
+                    .date(now), .date(now), .string(successor), .string(id), .string(family), .date(now),
+                ]
+            ).affectedRows == 1
         }
     }
 
     /// A token's rotation state, or `nil` when the family has no such token.
     package func state(of id: String, family: String) throws(AuthError) -> State? {
         try database.run { connection throws(MariaDBError) in
-            guard let row = try connection.query("""
-                SELECT revoked_at, rotated_at, replaced_by FROM refresh_tokens WHERE id = ? AND family = ?
-                """, [.string(id), .string(family)]).first else { return nil }
-            return State(revokedAt: try row.optionalDate("revoked_at"), rotatedAt: try row.optionalDate("rotated_at"),
-                         replacedBy: try row.optionalString("replaced_by"))
+            guard
+                let row = try connection.query(
+                    """
+                    SELECT revoked_at, rotated_at, replaced_by FROM refresh_tokens WHERE id = ? AND family = ?
+                    """, [.string(id), .string(family)]
+                ).first
+            else { return nil }
+            return State(
+                revokedAt: try row.optionalDate("revoked_at"), rotatedAt: try row.optionalDate("rotated_at"),
+                replacedBy: try row.optionalString("replaced_by"))
         }
     }
 
     /// Whether a token was rotated (has a successor): presenting it again is reuse.
     package func wasRotated(_ id: String) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
-            try !connection.query("SELECT 1 AS r FROM refresh_tokens WHERE id = ? AND replaced_by IS NOT NULL",
-                                  [.string(id)]).isEmpty
+            try !connection.query(
+                "SELECT 1 AS r FROM refresh_tokens WHERE id = ? AND replaced_by IS NOT NULL",
+                [.string(id)]
+            ).isEmpty
         }
     }
 
     /// The token `id` of `family` if it is still active.
     package func active(_ id: String, family: String, now: Date) throws(AuthError) -> Active? {
         try database.run { connection throws(MariaDBError) in
-            guard let row = try connection.query("""
-                SELECT id, created_at, expires_at FROM refresh_tokens
-                WHERE id = ? AND family = ? AND revoked_at IS NULL AND expires_at > ?
-                """, [.string(id), .string(family), .date(now)]).first else { return nil }
-            return Active(id: try row.string("id"), createdAt: try row.date("created_at"),
-                          expiresAt: try row.date("expires_at"))
+            guard
+                let row = try connection.query(
+                    """
+                    SELECT id, created_at, expires_at FROM refresh_tokens
+                    WHERE id = ? AND family = ? AND revoked_at IS NULL AND expires_at > ?
+                    """, [.string(id), .string(family), .date(now)]
+                ).first
+            else { return nil }
+            return Active(
+                id: try row.string("id"), createdAt: try row.date("created_at"),
+                expiresAt: try row.date("expires_at"))
         }
     }
 
     /// Revokes every active token of a family.
     package func revokeFamily(_ family: String, now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
-                                   [.date(now), .string(family)])
+            try connection.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
+                [.date(now), .string(family)])
         }
     }
 
     /// Revokes every active token of a user but those of the family `keeping` (`""`: none kept).
     package func revokeAll(of userID: String, keeping: String, now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("""
+            try connection.execute(
+                """
                 UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND family <> ?
                 """, [.date(now), .string(userID), .string(keeping)])
         }

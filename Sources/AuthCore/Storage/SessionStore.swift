@@ -16,11 +16,15 @@ package struct SessionStore {
     /// Inserts a session.
     package func insert(id: String, userID: String, client: ClientContext, now: Date, expiresAt: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("""
+            try connection.execute(
+                """
                 INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, [.string(id), .string(userID), .date(now), .date(now), .date(expiresAt),
-                      client.userAgent.map { .string($0) } ?? .null, .string(client.ip)])
+                """,
+                [
+                    .string(id), .string(userID), .date(now), .date(now), .date(expiresAt),
+                    client.userAgent.map { .string($0) } ?? .null, .string(client.ip),
+                ])
         }
     }
 
@@ -28,17 +32,20 @@ package struct SessionStore {
     package func lock(_ id: String) throws(AuthError) -> Locked? {
         try database.run { connection throws(MariaDBError) in
             guard let row = try connection.query(HotPathSQL.lockSession, [.string(id)]).first else { return nil }
-            return Locked(userID: try row.string("user_id"), expiresAt: try row.date("expires_at"),
-                          isRevoked: try row.optionalDate("revoked_at") != nil)
+            return Locked(
+                userID: try row.string("user_id"), expiresAt: try row.date("expires_at"),
+                isRevoked: try row.optionalDate("revoked_at") != nil)
         }
     }
 
     /// Records a use of the session (by a rotation).
     package func touch(_ id: String, client: ClientContext, now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute(HotPathSQL.touchSession, [
-                .date(now), .string(client.ip), client.userAgent.map { .string($0) } ?? .null, .string(id),
-            ])
+            try connection.execute(
+                HotPathSQL.touchSession,
+                [
+                    .date(now), .string(client.ip), client.userAgent.map { .string($0) } ?? .null, .string(id),
+                ])
         }
     }
 
@@ -60,14 +67,17 @@ package struct SessionStore {
     /// A user's active sessions, most recently used first.
     package func active(of userID: String, now: Date, idleSince: Date) throws(AuthError) -> [Session] {
         try database.run { connection throws(MariaDBError) in
-            try connection.query("""
+            try connection.query(
+                """
                 SELECT id, created_at, last_used_at, expires_at, user_agent, ip FROM sessions
                 WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
                 ORDER BY last_used_at DESC
-                """, [.string(userID), .date(now), .date(idleSince)]).map { row throws(MariaDBError) in
-                Session(id: try row.string("id"), createdAt: try row.date("created_at"),
-                        lastUsedAt: try row.date("last_used_at"), expiresAt: try row.date("expires_at"),
-                        userAgent: try row.optionalString("user_agent"), ip: try row.optionalString("ip"))
+                """, [.string(userID), .date(now), .date(idleSince)]
+            ).map { row throws(MariaDBError) in
+                Session(
+                    id: try row.string("id"), createdAt: try row.date("created_at"),
+                    lastUsedAt: try row.date("last_used_at"), expiresAt: try row.date("expires_at"),
+                    userAgent: try row.optionalString("user_agent"), ip: try row.optionalString("ip"))
             }
         }
     }
@@ -75,26 +85,31 @@ package struct SessionStore {
     /// Revokes one session (if not yet revoked).
     package func revoke(_ id: String, now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                                   [.date(now), .string(id)])
+            try connection.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                [.date(now), .string(id)])
         }
     }
 
     /// Revokes one session of a user. Returns whether an active one was found (another user's is never touched).
     package func revoke(_ id: String, of userID: String, now: Date) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("""
+            try connection.execute(
+                """
                 UPDATE sessions SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL
-                """, [.date(now), .string(id), .string(userID)]).affectedRows == 1
+                """, [.date(now), .string(id), .string(userID)]
+            ).affectedRows == 1
         }
     }
 
     /// Revokes every session of a user but `keeping` (`""`: none kept). Returns how many were revoked.
     package func revokeAll(of userID: String, keeping: String, now: Date) throws(AuthError) -> Int {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("""
+            try connection.execute(
+                """
                 UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ?
-                """, [.date(now), .string(userID), .string(keeping)]).affectedRows
+                """, [.date(now), .string(userID), .string(keeping)]
+            ).affectedRows
         }
     }
 }

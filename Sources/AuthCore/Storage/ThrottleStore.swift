@@ -16,8 +16,10 @@ package struct ThrottleStore {
     /// The count of one subject, if any.
     package func count(scope: String, key: [UInt8]) throws(AuthError) -> Count? {
         try database.run { connection throws(MariaDBError) in
-            try connection.query("SELECT scope, window_start, failures FROM auth_throttle WHERE scope = ? AND subject = ?",
-                                 [.string(scope), .bytes(key)]).first.map(Self.count(from:))
+            try connection.query(
+                "SELECT scope, window_start, failures FROM auth_throttle WHERE scope = ? AND subject = ?",
+                [.string(scope), .bytes(key)]
+            ).first.map(Self.count(from:))
         }
     }
 
@@ -26,9 +28,12 @@ package struct ThrottleStore {
         throws(AuthError) -> [Count]
     {
         try database.run { connection throws(MariaDBError) in
-            try connection.query(HotPathSQL.loginThrottles, [
-                .string(first.scope), .bytes(first.key), .string(second.scope), .bytes(second.key),
-            ]).map(Self.count(from:))
+            try connection.query(
+                HotPathSQL.loginThrottles,
+                [
+                    .string(first.scope), .bytes(first.key), .string(second.scope), .bytes(second.key),
+                ]
+            ).map(Self.count(from:))
         }
     }
 
@@ -36,7 +41,8 @@ package struct ThrottleStore {
     package func record(scope: String, key: [UInt8], now: Date, windowCutoff: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
             // In an UPDATE list MariaDB assigns left to right: failures is computed from the old window_start first.
-            try connection.execute("""
+            try connection.execute(
+                """
                 INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES (?, ?, ?, 1)
                 ON DUPLICATE KEY UPDATE
                     failures = IF(window_start <= ?, 1, failures + 1),
@@ -48,8 +54,9 @@ package struct ThrottleStore {
     /// Forgets a subject's count.
     package func reset(scope: String, key: [UInt8]) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("DELETE FROM auth_throttle WHERE scope = ? AND subject = ?",
-                                   [.string(scope), .bytes(key)], idempotent: true)
+            try connection.execute(
+                "DELETE FROM auth_throttle WHERE scope = ? AND subject = ?",
+                [.string(scope), .bytes(key)], idempotent: true)
         }
     }
 

@@ -18,13 +18,17 @@ package struct UserStore {
     package func insert(_ user: User, passwordHash: String?, at now: Date) throws(AuthError) {
         do {
             try database.run { connection throws(MariaDBError) in
-                try connection.execute("""
+                try connection.execute(
+                    """
                     INSERT INTO users (id, email, password_hash, name, role, created_at, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """, [.string(user.id), .string(user.email), passwordHash.map { .string($0) } ?? .null,
-                          user.name.map { .string($0) } ?? .null, .string(user.role), .date(now), .date(now)])
+                    """,
+                    [
+                        .string(user.id), .string(user.email), passwordHash.map { .string($0) } ?? .null,
+                        user.name.map { .string($0) } ?? .null, .string(user.role), .date(now), .date(now),
+                    ])
             }
-        } catch where error.storage?.kind == .duplicateKey {
+        } catch  where error.storage?.kind == .duplicateKey {
             throw AuthError.emailTaken
         }
     }
@@ -47,9 +51,11 @@ package struct UserStore {
     /// A user and their password hash, by (normalised) email: login's read.
     package func credentials(email: String) throws(AuthError) -> Credentials? {
         try database.run { connection throws(MariaDBError) in
-            guard let row = try connection.query(
-                "SELECT \(Self.columns), u.password_hash FROM users u WHERE u.email = ?", [.string(email)]
-            ).first else { return nil }
+            guard
+                let row = try connection.query(
+                    "SELECT \(Self.columns), u.password_hash FROM users u WHERE u.email = ?", [.string(email)]
+                ).first
+            else { return nil }
             return Credentials(user: try Self.user(from: row), passwordHash: try row.optionalString("password_hash"))
         }
     }
@@ -74,8 +80,10 @@ package struct UserStore {
     /// Sets a password hash. Returns whether the user exists.
     package func setPasswordHash(id: String, _ hash: String, at now: Date) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
-                                   [.string(hash), .date(now), .string(id)]).affectedRows == 1
+            try connection.execute(
+                "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
+                [.string(hash), .date(now), .string(id)]
+            ).affectedRows == 1
         }
     }
 
@@ -83,25 +91,30 @@ package struct UserStore {
     /// change wins).
     package func upgradePasswordHash(id: String, from old: String, to new: String, at now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?",
-                                   [.string(new), .date(now), .string(id), .string(old)])
+            try connection.execute(
+                "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?",
+                [.string(new), .date(now), .string(id), .string(old)])
         }
     }
 
     /// Sets a role. Returns whether the user exists.
     package func setRole(id: String, _ role: String, at now: Date) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("UPDATE users SET role = ?, updated_at = ? WHERE id = ?",
-                                   [.string(role), .date(now), .string(id)]).affectedRows == 1
+            try connection.execute(
+                "UPDATE users SET role = ?, updated_at = ? WHERE id = ?",
+                [.string(role), .date(now), .string(id)]
+            ).affectedRows == 1
         }
     }
 
     /// Marks the email verified (keeping an earlier verification time). Returns whether the user exists.
     package func markEmailVerified(id: String, at now: Date) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute("""
+            try connection.execute(
+                """
                 UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?), updated_at = ? WHERE id = ?
-                """, [.date(now), .date(now), .string(id)]).affectedRows == 1
+                """, [.date(now), .date(now), .string(id)]
+            ).affectedRows == 1
         }
     }
 
@@ -114,8 +127,9 @@ package struct UserStore {
 
     /// A ``User`` from a row with ``columns``.
     static func user(from row: Row) throws(MariaDBError) -> User {
-        User(id: try row.string("id"), email: try row.string("email"), name: try row.optionalString("name"),
-             role: try row.string("role"), emailVerifiedAt: try row.optionalDate("email_verified_at"),
-             createdAt: try row.date("created_at"))
+        User(
+            id: try row.string("id"), email: try row.string("email"), name: try row.optionalString("name"),
+            role: try row.string("role"), emailVerifiedAt: try row.optionalDate("email_verified_at"),
+            createdAt: try row.date("created_at"))
     }
 }

@@ -31,10 +31,11 @@ public struct TokenIssuer: Sendable {
             throw error.code == .expired ? .tokenExpired : .invalidToken
         }
         guard let sub = verified.string("sub"), let sid = verified.string("sid"), let jti = verified.string("jti"),
-              let email = verified.string("email"), let role = verified.string("role"), let exp = verified.number("exp")
+            let email = verified.string("email"), let role = verified.string("role"), let exp = verified.number("exp")
         else { throw AuthError.invalidToken }
-        return AccessClaims(userID: sub, email: email, role: role, sessionID: sid, tokenID: jti,
-                            expiresAt: Date(timeIntervalSince1970: exp))
+        return AccessClaims(
+            userID: sub, email: email, role: role, sessionID: sid, tokenID: jti,
+            expiresAt: Date(timeIntervalSince1970: exp))
     }
 
     /// Verifies a refresh token's signature and claims, and that its ids are ours.
@@ -48,14 +49,17 @@ public struct TokenIssuer: Sendable {
             throw error.code == .expired ? AuthError.tokenExpired : AuthError.invalidToken
         }
         guard let tokenID = claims.string("jti"), let family = claims.string("family"), let subject = claims.string("sub"),
-              Identifier.isWellFormed(tokenID), Identifier.isWellFormed(family) else { throw AuthError.invalidToken }
+            Identifier.isWellFormed(tokenID), Identifier.isWellFormed(family)
+        else { throw AuthError.invalidToken }
         return RefreshClaims(tokenID: tokenID, family: family, userID: subject)
     }
 
     /// The access and refresh token of a session's refresh token record. Signing the same record again gives a
     /// refresh token with the same `jti` (a grace replay answers with the current pair).
-    package func pair(user: User, sessionID: String, tokenID: String, issuedAt: Date, expiresAt: Date, now: Date,
-                      grace: Bool = false) throws(AuthError) -> TokenPair {
+    package func pair(
+        user: User, sessionID: String, tokenID: String, issuedAt: Date, expiresAt: Date, now: Date,
+        grace: Bool = false
+    ) throws(AuthError) -> TokenPair {
         let issued = Int64(now.timeIntervalSince1970)
         do {
             let access = try settings.accessSigner.sign([
@@ -69,9 +73,10 @@ public struct TokenIssuer: Sendable {
                 ("iss", .string(settings.issuer)), ("aud", .string(settings.audience)),
                 ("iat", .int(Int64(issuedAt.timeIntervalSince1970))), ("exp", .int(Int64(expiresAt.timeIntervalSince1970))),
             ])
-            return TokenPair(accessToken: access, refreshToken: refresh, accessExpiresIn: settings.accessTTL.wholeSeconds,
-                             refreshExpiresIn: max(0, Int(expiresAt.timeIntervalSince(now))), sessionID: sessionID,
-                             user: user, isGraceReplay: grace)
+            return TokenPair(
+                accessToken: access, refreshToken: refresh, accessExpiresIn: settings.accessTTL.wholeSeconds,
+                refreshExpiresIn: max(0, Int(expiresAt.timeIntervalSince(now))), sessionID: sessionID,
+                user: user, isGraceReplay: grace)
         } catch {
             throw AuthError.internalFailure("token signing: \(error)")
         }

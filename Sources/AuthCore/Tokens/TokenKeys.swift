@@ -61,7 +61,8 @@ public struct TokenKeys: Sendable {
         let access = keySet(tokens.accessKey, tokens.accessVerifyKeyFiles, prefix: "tokens.access")
         let refresh = keySet(tokens.refreshKey, tokens.refreshVerifyKeyFiles, prefix: "tokens.refresh")
         if let access, let refresh,
-           let a = try? access.signingKey.thumbprint(), let r = try? refresh.signingKey.thumbprint(), a == r {
+            let a = try? access.signingKey.thumbprint(), let r = try? refresh.signingKey.thumbprint(), a == r
+        {
             problems.append(.init(key: "tokens.refresh_key_file", message: "must be a different key from the access key"))
         }
         guard problems.isEmpty, let access, let refresh else { throw ConfigError(problems: problems) }

@@ -9,94 +9,98 @@ public struct Migration: Sendable {
 
     /// Every migration, oldest first. Append only: a released migration is never edited.
     public static let all: [Migration] = [
-        Migration(version: 1, name: "users_and_refresh_tokens", statements: [
-            """
-            CREATE TABLE IF NOT EXISTS users (
-                id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-                email VARCHAR(254) NOT NULL,
-                password_hash VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,
-                name VARCHAR(200) NULL,
-                role VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT 'user',
-                email_verified_at DATETIME(6) NULL,
-                created_at DATETIME(6) NOT NULL,
-                updated_at DATETIME(6) NOT NULL,
-                PRIMARY KEY (id),
-                UNIQUE KEY users_email_key (email)
-            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS refresh_tokens (
-                id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-                user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-                family CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-                expires_at DATETIME(6) NOT NULL,
-                revoked_at DATETIME(6) NULL,
-                created_at DATETIME(6) NOT NULL,
-                PRIMARY KEY (id),
-                KEY refresh_tokens_user_id_idx (user_id),
-                KEY refresh_tokens_family_idx (family),
-                KEY refresh_tokens_expires_at_idx (expires_at),
-                CONSTRAINT refresh_tokens_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
-            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
-            """,
-        ]),
-        Migration(version: 2, name: "sessions_rotation_api_keys_throttle", statements: [
-            """
-            CREATE TABLE IF NOT EXISTS sessions (
-                id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-                user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-                created_at DATETIME(6) NOT NULL,
-                last_used_at DATETIME(6) NOT NULL,
-                expires_at DATETIME(6) NOT NULL,
-                revoked_at DATETIME(6) NULL,
-                user_agent VARCHAR(512) NULL,
-                ip VARCHAR(45) CHARACTER SET ascii COLLATE ascii_bin NULL,
-                PRIMARY KEY (id),
-                KEY sessions_user_id_idx (user_id, revoked_at),
-                KEY sessions_expires_at_idx (expires_at),
-                CONSTRAINT sessions_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
-            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
-            """,
-            // Families issued before sessions existed get a session each, so the foreign key below holds.
-            """
-            INSERT IGNORE INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at)
-            SELECT family, MIN(user_id), MIN(created_at), MAX(created_at), MAX(expires_at),
-                   IF(SUM(revoked_at IS NULL) = 0, MAX(revoked_at), NULL)
-            FROM refresh_tokens GROUP BY family
-            """,
-            "ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS replaced_by CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL",
-            "ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS rotated_at DATETIME(6) NULL",
-            """
-            ALTER TABLE refresh_tokens ADD CONSTRAINT refresh_tokens_family_fk
-                FOREIGN KEY IF NOT EXISTS (family) REFERENCES sessions (id) ON DELETE CASCADE
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS api_keys (
-                id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-                user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-                prefix VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-                key_hash BINARY(32) NOT NULL,
-                name VARCHAR(100) NOT NULL,
-                created_at DATETIME(6) NOT NULL,
-                last_used_at DATETIME(6) NULL,
-                expires_at DATETIME(6) NULL,
-                revoked_at DATETIME(6) NULL,
-                PRIMARY KEY (id),
-                UNIQUE KEY api_keys_key_hash_key (key_hash),
-                KEY api_keys_user_id_idx (user_id),
-                CONSTRAINT api_keys_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
-            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS auth_throttle (
-                scope VARCHAR(24) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-                subject BINARY(32) NOT NULL,
-                window_start DATETIME(6) NOT NULL,
-                failures INT UNSIGNED NOT NULL,
-                PRIMARY KEY (scope, subject),
-                KEY auth_throttle_window_idx (window_start)
-            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
-            """,
-        ]),
+        Migration(
+            version: 1, name: "users_and_refresh_tokens",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS users (
+                    id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    email VARCHAR(254) NOT NULL,
+                    password_hash VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,
+                    name VARCHAR(200) NULL,
+                    role VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT 'user',
+                    email_verified_at DATETIME(6) NULL,
+                    created_at DATETIME(6) NOT NULL,
+                    updated_at DATETIME(6) NOT NULL,
+                    PRIMARY KEY (id),
+                    UNIQUE KEY users_email_key (email)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS refresh_tokens (
+                    id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    family CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    expires_at DATETIME(6) NOT NULL,
+                    revoked_at DATETIME(6) NULL,
+                    created_at DATETIME(6) NOT NULL,
+                    PRIMARY KEY (id),
+                    KEY refresh_tokens_user_id_idx (user_id),
+                    KEY refresh_tokens_family_idx (family),
+                    KEY refresh_tokens_expires_at_idx (expires_at),
+                    CONSTRAINT refresh_tokens_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+            ]),
+        Migration(
+            version: 2, name: "sessions_rotation_api_keys_throttle",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS sessions (
+                    id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    created_at DATETIME(6) NOT NULL,
+                    last_used_at DATETIME(6) NOT NULL,
+                    expires_at DATETIME(6) NOT NULL,
+                    revoked_at DATETIME(6) NULL,
+                    user_agent VARCHAR(512) NULL,
+                    ip VARCHAR(45) CHARACTER SET ascii COLLATE ascii_bin NULL,
+                    PRIMARY KEY (id),
+                    KEY sessions_user_id_idx (user_id, revoked_at),
+                    KEY sessions_expires_at_idx (expires_at),
+                    CONSTRAINT sessions_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+                // Families issued before sessions existed get a session each, so the foreign key below holds.
+                """
+                INSERT IGNORE INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at)
+                SELECT family, MIN(user_id), MIN(created_at), MAX(created_at), MAX(expires_at),
+                       IF(SUM(revoked_at IS NULL) = 0, MAX(revoked_at), NULL)
+                FROM refresh_tokens GROUP BY family
+                """,
+                "ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS replaced_by CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL",
+                "ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS rotated_at DATETIME(6) NULL",
+                """
+                ALTER TABLE refresh_tokens ADD CONSTRAINT refresh_tokens_family_fk
+                    FOREIGN KEY IF NOT EXISTS (family) REFERENCES sessions (id) ON DELETE CASCADE
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS api_keys (
+                    id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    prefix VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    key_hash BINARY(32) NOT NULL,
+                    name VARCHAR(100) NOT NULL,
+                    created_at DATETIME(6) NOT NULL,
+                    last_used_at DATETIME(6) NULL,
+                    expires_at DATETIME(6) NULL,
+                    revoked_at DATETIME(6) NULL,
+                    PRIMARY KEY (id),
+                    UNIQUE KEY api_keys_key_hash_key (key_hash),
+                    KEY api_keys_user_id_idx (user_id),
+                    CONSTRAINT api_keys_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS auth_throttle (
+                    scope VARCHAR(24) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    subject BINARY(32) NOT NULL,
+                    window_start DATETIME(6) NOT NULL,
+                    failures INT UNSIGNED NOT NULL,
+                    PRIMARY KEY (scope, subject),
+                    KEY auth_throttle_window_idx (window_start)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+                """,
+            ]),
     ]
 }

@@ -10,8 +10,10 @@ public struct Migrator {
     private let migrations: [Migration]
     private let logger: Logger
 
-    public init(connection: Connection, migrations: [Migration] = Migration.all,
-                logger: Logger = Logger(label: "jwt-authd.migrate", factory: { _ in SwiftLogNoOpLogHandler() })) {
+    public init(
+        connection: Connection, migrations: [Migration] = Migration.all,
+        logger: Logger = Logger(label: "jwt-authd.migrate", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.connection = connection
         self.migrations = migrations
         self.logger = logger
@@ -42,8 +44,12 @@ public struct Migrator {
         let applied = Set(try appliedVersions())
         var done: [Int] = []
         for migration in migrations.sorted(by: { $0.version < $1.version }) where !applied.contains(migration.version) {
-            logger.info("applying migration", metadata: ["migration.version": "\(migration.version)",
-                                                        "migration.name": "\(migration.name)"])
+            logger.info(
+                "applying migration",
+                metadata: [
+                    "migration.version": "\(migration.version)",
+                    "migration.name": "\(migration.name)",
+                ])
             for statement in migration.statements {
                 try connection.executeTrustedSQL(statement)
             }
@@ -57,11 +63,13 @@ public struct Migrator {
 
     private func createLedger() throws(MariaDBError) {
         // Only when missing: a runtime account without DDL rights can still run `migrate` on a current schema.
-        let exists = try connection.query("""
+        let exists = try connection.query(
+            """
             SELECT 1 AS present FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'schema_migrations'
             """)
         if !exists.isEmpty { return }
-        try connection.executeTrustedSQL("""
+        try connection.executeTrustedSQL(
+            """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version INT NOT NULL PRIMARY KEY,
                 name VARCHAR(100) NOT NULL,
