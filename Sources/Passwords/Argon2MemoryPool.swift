@@ -5,8 +5,8 @@ import Synchronization
 /// Argon2's working memory (19 MiB per hash by default), from a small pool of mappings that are reused.
 ///
 /// Left to malloc, a freed buffer of that size stays in whichever thread's arena last used it (glibc raises its
-/// mmap threshold after the first one), so a process with many threads kept up to one buffer per arena (measured:
-/// 224 MiB after a login benchmark), and every new buffer paid for its page faults again. libargon2 wipes the memory
+/// mmap threshold after the first one), so a process with many threads kept up to one buffer per arena (the figure
+/// is in bench/README.md, *Memory*), and every new buffer paid for its page faults again. libargon2 wipes the memory
 /// before handing it back (`clear_internal_memory`), so a pooled buffer holds nothing secret. At most `capacity`
 /// buffers are kept (jwt-authd sets it to the number of hashes that may run at once); others are unmapped.
 enum Argon2MemoryPool {

@@ -20,7 +20,7 @@ public protocol HashingPermits: Sendable {
 ///
 /// The limit belongs to the pool, not to one worker process: nginx's kept connections can bring every login to one
 /// worker, which must then be able to use every core, while a limit per worker lets W workers run W × limit hashes
-/// at once (measured with 2 workers on 2 cores: 0.87 of libargon2's rate with a limit of 2 per worker, 0.50 with 1).
+/// at once (bench/README.md, *Memory*, has the login rates of both designs).
 public final class HashingLimiter: PasswordHashing, Sendable {
     private let inner: any PasswordHashing
     private let permits: any HashingPermits

@@ -4,7 +4,7 @@ import Glibc
 /// written is dropped, since there is nowhere else to report it.
 ///
 /// The command-line tool uses this instead of Foundation's `FileHandle`, so that no process of jwt-authd loads
-/// Foundation and its ICU data (about 6 MiB of each worker's RSS).
+/// Foundation and its ICU data (bench/README.md, *Memory*, has what that costs each worker).
 public func writeStandardError(_ text: String) {
     var text = text
     text.withUTF8 { bytes in

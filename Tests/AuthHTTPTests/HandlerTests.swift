@@ -27,6 +27,8 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         ("login", { $0.send("POST", "/api/auth/login", json: #"{"email":"a@example.com","password":"whatever"}"#) }),
         ("refresh (body)", { $0.send("POST", "/api/auth/refresh", json: #"{"refreshToken":"r"}"#) }),
         ("refresh (cookie)", { $0.send("POST", "/api/auth/refresh", cookies: "refresh_token=r") }),
+        ("logout (cookie)", { $0.send("POST", "/api/auth/logout", cookies: "refresh_token=r") }),
+        ("logout (access token)", { $0.send("POST", "/api/auth/logout", bearer: "good") }),
         ("logout-all", { $0.send("POST", "/api/auth/logout-all", bearer: "good") }),
         ("sessions", { $0.send("GET", "/api/auth/sessions", bearer: "good") }),
         ("sessions/{id}", { $0.send("DELETE", "/api/auth/sessions/\(FakeDomain.sessionID)", bearer: "good") }),
