@@ -1,5 +1,6 @@
 #ifndef CARGON2_SHIM_H
 #define CARGON2_SHIM_H
+/* libargon2 (libargon2-dev) for the Passwords target, its only importer. */
 #include <argon2.h>
 #include <stddef.h>
 #include <stdint.h>

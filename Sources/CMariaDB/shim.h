@@ -1,5 +1,6 @@
 #ifndef CMARIADB_SHIM_H
 #define CMARIADB_SHIM_H
+/* MariaDB Connector/C (libmariadb-dev) for the MariaDB target, its only importer. */
 #include <stddef.h>
 #include <mysql.h>
 #include <errmsg.h>
