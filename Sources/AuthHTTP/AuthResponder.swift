@@ -69,4 +69,10 @@ public final class AuthResponder: RequestHandler {
 
     /// The response for a body over the limit, for ``FastCGI/ServerConfiguration/payloadTooLarge``.
     public static var payloadTooLargeResponse: Response { APIError.payloadTooLarge.response }
+
+    /// The response for a `CONTENT_LENGTH` that is not a length, for
+    /// ``FastCGI/ServerConfiguration/invalidContentLength``.
+    public static var invalidContentLengthResponse: Response {
+        APIError(status: 400, code: "invalid_content_length", message: "Invalid Content-Length").response
+    }
 }

@@ -7,15 +7,16 @@ extension Server {
 
     func respond(to request: UnsafeMutablePointer<FCGX_Request>, with handler: any RequestHandler) {
         guard let envp = request.pointee.envp else { return }
-        let declaredLength = FCGX_GetParam("CONTENT_LENGTH", envp).flatMap { Int(String(cString: $0)) }
         let response: Response
-        switch readBody(of: request, declaredLength: declaredLength) {
+        switch readBody(of: request, declaredLength: FCGX_GetParam("CONTENT_LENGTH", envp).map { String(cString: $0) }) {
         case .complete(let body):
             let wrapped = Request(source: .environment(envp), body: body)
             response = handler.handle(wrapped)
             wrapped.invalidate()
         case .tooLarge:
             response = configuration.payloadTooLarge
+        case .invalidLength:
+            response = configuration.invalidContentLength
         }
         let bytes = response.serialized()
         let written = bytes.withUnsafeBufferPointer { buffer in
@@ -33,12 +34,46 @@ extension Server {
     private enum BodyResult {
         case complete([UInt8])
         case tooLarge
+        case invalidLength
+    }
+
+    /// What a `CONTENT_LENGTH` parameter says: absent (or empty, as nginx sends it without a body), a length, or
+    /// not a length at all. Only ASCII digits are a length; a value too large for an `Int` counts as too large.
+    enum DeclaredLength: Equatable {
+        case absent
+        case bytes(Int)
+        case tooLarge
+        case invalid
+
+        init(_ text: String?) {
+            guard let text, !text.isEmpty else {
+                self = .absent
+                return
+            }
+            guard text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+                self = .invalid
+                return
+            }
+            self = Int(text).map { .bytes($0) } ?? .tooLarge
+        }
     }
 
     /// Reads the request body up to the limit. An over-limit body is not read: the request gets 413 and its
     /// connection is closed.
-    private func readBody(of request: UnsafeMutablePointer<FCGX_Request>, declaredLength: Int?) -> BodyResult {
+    private func readBody(of request: UnsafeMutablePointer<FCGX_Request>, declaredLength text: String?) -> BodyResult {
         let limit = configuration.maxBodyBytes
+        var declaredLength: Int?
+        switch DeclaredLength(text) {
+        case .absent:
+            declaredLength = nil
+        case .bytes(let count):
+            declaredLength = count
+        case .tooLarge:
+            declaredLength = Int.max
+        case .invalid:
+            request.pointee.keepConnection = 0
+            return .invalidLength
+        }
         if let declaredLength, declaredLength > limit {
             // Answer without reading: the connection is closed after the response, so the unread body cannot
             // desynchronise it (libfcgi would take leftover STDIN records for a protocol error).

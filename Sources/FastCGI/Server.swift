@@ -23,6 +23,10 @@ public struct ServerConfiguration: Sendable {
     public var keptConnectionYieldMilliseconds: Int32
     /// The response for a body over the limit (status 413).
     public var payloadTooLarge: Response
+    /// The response for a `CONTENT_LENGTH` that is not a decimal number of bytes (negative, signed, spaced, too
+    /// large): status 400, and the connection is closed after it (its stream cannot be trusted).
+    public var invalidContentLength = Response(
+        status: 400, headers: [("Content-Type", "text/plain")], body: Array("Invalid Content-Length\n".utf8))
     /// After this many requests the server stops by itself (a supervisor replaces the process); 0 = never.
     public var maxRequests: Int = 0
     /// During a stop, how long an idle kept connection is still watched for one more request (answered, then the

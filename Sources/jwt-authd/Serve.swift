@@ -200,6 +200,7 @@ struct Serve: ParsableCommand {
             threads: config.server.threads, maxBodyBytes: config.server.maxBodyBytes,
             payloadTooLarge: AuthResponder.payloadTooLargeResponse)
         configuration.maxRequests = config.server.maxRequests
+        configuration.invalidContentLength = AuthResponder.invalidContentLengthResponse
         let server = try Server(listening: socket, configuration: configuration, logger: logger)
         try watchSignals(server: server, config: config, logger: logger)
 

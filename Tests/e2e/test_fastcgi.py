@@ -350,3 +350,25 @@ def test_bodies_without_a_content_length(start_worker):
     response = fcgi_request(worker.address, base, stdin=b"x" * 1025)
     assert response.status == 413
     assert_serves(worker)
+
+
+@pytest.mark.parametrize("length", ["-1", "-0", "+5", " 5", "5 ", "0x10", "1e3", "abc", "5\n"])
+def test_a_content_length_that_is_not_a_length_is_400_and_the_worker_lives(start_worker, length):
+    """Only ASCII digits are a length: anything else is refused before any body is read (it used to trap the
+    worker for a negative value), and the connection is closed after the answer."""
+    worker = start_worker()
+    params = http_params("POST", "/api/auth/login", content_type="application/json")
+    params["CONTENT_LENGTH"] = length
+    response = fcgi_request(worker.address, params, stdin=b"{}")
+    assert response.status == 400, response
+    assert json_body(response) == {"error": "Invalid Content-Length", "code": "invalid_content_length"}
+    assert_serves(worker)
+
+
+def test_a_content_length_too_large_for_an_integer_is_413(start_worker):
+    worker = start_worker()
+    params = http_params("POST", "/api/auth/login", content_type="application/json")
+    params["CONTENT_LENGTH"] = "99999999999999999999999"
+    response = fcgi_request(worker.address, params)
+    assert response.status == 413, response
+    assert_serves(worker)
