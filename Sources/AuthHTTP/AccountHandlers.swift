@@ -99,7 +99,9 @@ enum AccountHandlers {
         let userID: String
         switch try Caller.require(request, context) {
         case .jwt(let claims):
-            // One read when all is well; the two below tell a revoked session from a deleted user otherwise.
+            // One read when all is well: the active session joined with the token's user. Otherwise a second read tells
+            // a revoked or expired session (session_revoked) from a token whose `sub` is not its session's user: such
+            // a token (only the signing key can make one) is no credential at all (401, not a user lookup).
             if let user = try context.domain(
                 request,
                 { () throws(AuthError) in
@@ -111,7 +113,12 @@ enum AccountHandlers {
             guard try context.domain(request, { () throws(AuthError) in try context.sessions.isSessionActive(claims.sessionID) }) else {
                 throw APIError(AuthError.sessionRevoked)
             }
-            userID = claims.userID
+            context.logger.warning(
+                "access token whose subject is not its session's user",
+                metadata: [
+                    "event": "token_claims_mismatch", "session.id": "\(claims.sessionID)", "client.ip": "\(context.clientAddress(request))",
+                ])
+            throw APIError.unauthorized
         case .apiKey(let user):
             userID = user.id
         }

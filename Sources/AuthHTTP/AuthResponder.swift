@@ -58,11 +58,18 @@ public final class AuthResponder: RequestHandler {
         return router.respond(to: request, context: context)
     }
 
-    /// State changes carried by auth cookies (and every login or registration, against login CSRF); not those
-    /// authenticated by a Bearer token or an API key.
+    /// State changes carried by auth cookies, and every login or registration (against login CSRF, whatever other
+    /// credentials come with it). Exempt: an `X-API-Key` (a custom header, which a browser sends cross-site only
+    /// after a CORS preflight this service never answers) and a Bearer token that verifies. Any other
+    /// `Authorization` exempts nothing: behind HTTP Basic, browsers attach it to cross-site posts by themselves.
     private func needsCrossSiteCheck(_ request: Request) -> Bool {
-        if request.field(.authorization) != nil || request.field(.apiKey) != nil { return false }
         if request.path == "/api/auth/login" || request.path == "/api/auth/register" { return true }
+        if request.field(.apiKey) != nil { return false }
+        if let authorization = request.field(.authorization), let token = Caller.bearerToken(in: authorization),
+            (try? context.tokens.verifyAccessToken(token)) != nil
+        {
+            return false
+        }
         let cookies = request.cookies
         return cookies[AuthCookies.accessName] != nil || cookies[AuthCookies.refreshName] != nil
     }

@@ -134,7 +134,7 @@ struct HandlerHarness {
     /// Sends a request: JSON body unless `form`, the access token as a Bearer header when given.
     func send(
         _ method: String, _ path: String, json: String? = nil, form: String? = nil, bearer: String? = nil,
-        cookies: String? = nil, query: String = ""
+        cookies: String? = nil, query: String = "", headers: [(String, String)] = []
     ) -> Response {
         var params: [(String, String)] = [
             ("REQUEST_METHOD", method), ("DOCUMENT_URI", path), ("QUERY_STRING", query),
@@ -151,6 +151,7 @@ struct HandlerHarness {
         if !body.isEmpty { params.append(("CONTENT_LENGTH", String(body.count))) }
         if let bearer { params.append(("HTTP_AUTHORIZATION", "Bearer \(bearer)")) }
         if let cookies { params.append(("HTTP_COOKIE", cookies)) }
+        params += headers
         return responder.handle(Request(params: params, body: body))
     }
 

@@ -172,10 +172,12 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         harness.domain.sessionActive = false
         let revoked = harness.send("GET", "/api/auth/me", bearer: "good")
         #expect(revoked.status == 401 && revoked.errorCode == "session_revoked")
+        // The session is active but not this token's user's (only the signing key can make such a token): 401.
         harness.domain.sessionActive = true
-        harness.domain.userExists = false
-        let gone = harness.send("GET", "/api/auth/me", bearer: "good")
-        #expect(gone.status == 404 && gone.errorCode == "user_not_found")
+        let mismatch = harness.send("GET", "/api/auth/me", bearer: "good")
+        #expect(mismatch.status == 401 && mismatch.errorCode == "unauthorized")
+        #expect(!harness.domain.calls.contains("user"), "no lookup of the token's subject")
+        #expect(harness.logs.lines.contains { $0.contains("token_claims_mismatch") })
     }
 
     @Test func verifyAnswersTheGateWithHeadersAndErrorCodes() throws {
@@ -210,5 +212,32 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         }
         #expect(ServiceMetrics.routeIndex("/api/auth/api-keys/abc") == ServiceMetrics.routes.firstIndex(of: "/api/auth/api-keys/{id}"))
         #expect(ServiceMetrics.routeIndex("/nope") == ServiceMetrics.routes.count - 1)
+    }
+
+    @Test func onlyABearerTokenThatVerifiesExemptsACookieRequestFromTheCrossSiteCheck() throws {
+        let harness = try HandlerHarness()
+        let crossSite = [("HTTP_SEC_FETCH_SITE", "cross-site"), ("HTTP_ORIGIN", "https://evil.example")]
+        // Behind HTTP Basic, a browser attaches Authorization to a cross-site post by itself: no exemption.
+        let basic = harness.send(
+            "POST", "/api/auth/logout", cookies: "refresh_token=r",
+            headers: crossSite + [("HTTP_AUTHORIZATION", "Basic dXNlcjpwYXNz")])
+        #expect(basic.status == 403 && basic.errorCode == "cross_site_request")
+        let badBearer = harness.send(
+            "POST", "/api/auth/logout", cookies: "refresh_token=r",
+            headers: crossSite + [("HTTP_AUTHORIZATION", "Bearer not-a-token")])
+        #expect(badBearer.status == 403 && badBearer.errorCode == "cross_site_request")
+        #expect(!harness.domain.calls.contains("logout"), "nothing was logged out")
+        let bearer = harness.send("POST", "/api/auth/logout-all", bearer: "good", cookies: "refresh_token=r", headers: crossSite)
+        #expect(bearer.status == 200, "a verified Bearer token is not a browser's ambient credential")
+    }
+
+    @Test(arguments: ["/api/auth/login", "/api/auth/register"])
+    func loginAndRegisterAreNeverExempt(path: String) throws {
+        let harness = try HandlerHarness()
+        let response = harness.send(
+            "POST", path, json: #"{"email":"a@example.com","password":"long enough"}"#, bearer: "good",
+            headers: [("HTTP_SEC_FETCH_SITE", "cross-site")])
+        #expect(response.status == 403 && response.errorCode == "cross_site_request")
+        #expect(harness.domain.calls.isEmpty)
     }
 }
