@@ -109,7 +109,7 @@ struct Serve: ParsableCommand {
     private static func bootstrapLogging(level: String) -> Logger {
         let level = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = EscapingLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }

@@ -372,3 +372,16 @@ def test_a_content_length_too_large_for_an_integer_is_413(start_worker):
     response = fcgi_request(worker.address, params)
     assert response.status == 413, response
     assert_serves(worker)
+
+
+def test_a_path_with_a_newline_cannot_forge_a_log_line(start_worker):
+    """nginx decodes %0A in $document_uri; the request log line escapes it instead of starting a new line."""
+    worker = start_worker(env={"JWT_AUTHD_LOG_REQUESTS": "true", "JWT_AUTHD_LOG_LEVEL": "info"})
+    forged = "2026-12-04T00:00:00+0000 critical jwt-authd: forged"
+    response = fcgi_request(worker.address, http_params("GET", "/api/auth/x\n" + forged + "\r\u2028"))
+    assert response.status == 404
+    assert_serves(worker)
+    log = harness.wait_until(lambda: "forged" in open(worker.log_path).read() and open(worker.log_path).read(),
+                             5, "the request's log line")
+    assert not any(line.startswith(forged) for line in log.splitlines()), log[-2000:]
+    assert "/api/auth/x\\n" + forged + "\\r\\u{2028}" in log
