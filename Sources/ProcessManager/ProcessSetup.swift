@@ -15,11 +15,14 @@ public enum ProcessSetup {
             guard let entry = getgrnam(group) else { throw ProcessSetupError("unknown group '\(group)'") }
             gid = entry.pointee.gr_gid
         }
-        if let socketPath, chown(socketPath, uid, gid) != 0 {
+        if let socketPath, lchown(socketPath, uid, gid) != 0 {
             throw ProcessSetupError("cannot hand the socket \(socketPath) to \(user): \(String(cString: strerror(errno)))")
         }
-        // The log file was opened as root: the workers and a SIGUSR1 reopen run as the user.
-        if let logFile { _ = chown(logFile, uid, gid) }
+        // The log file was opened as root (on standard error): hand the open file to the user, never a path that
+        // could have been replaced by a link since, so the workers and a SIGUSR1 reopen can write to it.
+        if logFile != nil, fchown(STDERR_FILENO, uid, gid) != 0 {
+            throw ProcessSetupError("cannot hand the log file to \(user): \(String(cString: strerror(errno)))")
+        }
         guard initgroups(user, gid) == 0, setgid(gid) == 0, setuid(uid) == 0 else {
             throw ProcessSetupError("cannot switch to \(user): \(String(cString: strerror(errno)))")
         }
@@ -27,9 +30,27 @@ public enum ProcessSetup {
     }
 
     /// Points standard error at `path` (append, mode 0640), so logs go there; called at start and on SIGUSR1.
+    ///
+    /// The file is opened without following a symbolic link (`O_NOFOLLOW`) and must be a regular file: started as
+    /// root, a link planted at the log path would otherwise make the service append to, and hand its user, any file
+    /// of the system.
     public static func redirectStandardError(to path: String) throws {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw ProcessSetupError("cannot open the log file \(path): \(String(cString: strerror(errno)))") }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o640)
+        guard fd >= 0 else {
+            let reason =
+                switch errno {
+                case ELOOP: "it is a symbolic link (refused: give the real path)"
+                case ENXIO: "it is not a regular file"  // a FIFO without a reader
+                default: String(cString: strerror(errno))
+                }
+            throw ProcessSetupError("cannot open the log file \(path): \(reason)")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw ProcessSetupError("cannot open the log file \(path): it is not a regular file")
+        }
+        _ = fcntl(fd, F_SETFL, O_WRONLY | O_APPEND)  // blocking writes again (O_NONBLOCK only kept a FIFO from hanging the open)
         dup2(fd, STDERR_FILENO)
         close(fd)
     }

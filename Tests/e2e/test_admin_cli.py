@@ -125,3 +125,21 @@ def test_a_world_readable_key_file_is_refused(authd_bin, base_env, rundir):
     env = {**base_env, "JWT_ACCESS_KEY_FILE": str(key), "JWT_ACCESS_SECRET": ""}
     result = cli(authd_bin, env, "serve", "--listen", f"unix:{rundir}/loose.sock")
     assert result.returncode == 78 and "tokens.access_key_file" in result.stderr and "readable by every user" in result.stderr
+
+
+def test_a_log_file_that_is_a_symbolic_link_or_not_a_file_is_refused(authd_bin, base_env, rundir, tmp_path):
+    """Started as root, a link planted at log.file would make the service append to (and chown) any file."""
+    import os
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    os.chmod(victim, 0o600)
+    link = tmp_path / "service.log"
+    link.symlink_to(victim)
+    result = cli(authd_bin, {**base_env, "JWT_AUTHD_LOG_FILE": str(link)}, "serve", "--listen", f"unix:{rundir}/sym.sock")
+    assert result.returncode == 78, result.stderr
+    assert f"cannot open the log file {link}: it is a symbolic link" in result.stderr
+    assert victim.read_text() == "untouched\n" and (victim.stat().st_mode & 0o777) == 0o600
+    fifo = tmp_path / "fifo.log"
+    os.mkfifo(fifo)
+    result = cli(authd_bin, {**base_env, "JWT_AUTHD_LOG_FILE": str(fifo)}, "serve", "--listen", f"unix:{rundir}/fifo.sock")
+    assert result.returncode == 78 and "it is not a regular file" in result.stderr, result.stderr
