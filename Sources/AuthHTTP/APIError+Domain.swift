@@ -33,3 +33,17 @@ extension APIError {
     static let crossSite = APIError(status: 403, code: "cross_site_request", message: "Cross-site request refused")
     static let userNotFound = APIError(status: 404, code: "user_not_found", message: "User not found")
 }
+
+extension AuthError.Code {
+    /// Whether the presented credential is refused for good (its cookies should go), as opposed to a failure of the
+    /// service, after which the same credential may succeed.
+    var refusesTheCredential: Bool {
+        switch self {
+        case .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked, .invalidCredentials:
+            true
+        case .throttled, .emailTaken, .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure,
+            .internalFailure:
+            false
+        }
+    }
+}

@@ -53,6 +53,13 @@ public struct APIError: Error, Sendable, Equatable {
 }
 
 extension Response {
+    /// This response with more headers.
+    func with(headers more: [(name: String, value: String)]) -> Response {
+        var copy = self
+        copy.headers += more
+        return copy
+    }
+
     /// A JSON response; `Cache-Control: no-store` since auth answers must never be cached.
     public static func json(status: Int, _ value: JSON) -> Response {
         Response(

@@ -1,4 +1,5 @@
 import AuthCore
+import FastCGI
 import FoundationEssentials
 import StrictJSON
 
@@ -39,5 +40,22 @@ enum Rendering {
     static func parseDate(_ text: String) -> Date? {
         (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
             ?? (try? Date.ISO8601FormatStyle().parse(text))
+    }
+
+    /// A 503 page for a browser whose renewal failed on the service's side: the cookies stay, and a link (and a
+    /// refresh after 5 s) tries the page again.
+    static func unavailablePage(retry target: String) -> Response {
+        let href = target.replacing("&", with: "&amp;").replacing("\"", with: "&quot;").replacing("'", with: "&#39;")
+            .replacing("<", with: "&lt;").replacing(">", with: "&gt;")
+        let page = """
+            <!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5;url=\(href)">\
+            <title>Try again</title></head><body><p>The sign-in service is briefly unavailable.</p>\
+            <p><a href="\(href)">Try again</a></p></body></html>
+
+            """
+        return Response(
+            status: 503,
+            headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"), ("Retry-After", "5")],
+            body: Array(page.utf8))
     }
 }

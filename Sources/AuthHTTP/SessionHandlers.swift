@@ -11,7 +11,7 @@ enum SessionHandlers {
         let body = try BodyFields.parse(request, allowForm: false)
         if case .wrongType = body.string("refreshToken") { throw APIError.invalidFields([("refreshToken", "must be a string")]) }
         if let token = body.string("refreshToken").text {
-            let pair = try rotate(token, context, request)
+            let pair = try rotate(token, context, request).mapError(APIError.init).get()
             return .json(
                 status: 200,
                 .object([
@@ -19,44 +19,51 @@ enum SessionHandlers {
                     ("expiresIn", .int(Int64(pair.accessExpiresIn))),
                 ]))
         }
-        let result = Result { () throws(APIError) -> TokenPair in
-            guard let token = request.cookie(AuthCookies.refreshName), !token.isEmpty else { throw APIError.unauthorized }
-            return try rotate(token, context, request)
+        guard let token = request.cookie(AuthCookies.refreshName), !token.isEmpty else {
+            return APIError.unauthorized.response.with(headers: context.cookies.clear())
         }
-        switch result {
+        switch rotate(token, context, request) {
         case .success(let pair):
-            var response = Response.json(status: 200, Rendering.success)
-            response.headers += context.cookies.set(pair)
-            return response
+            return Response.json(status: 200, Rendering.success).with(headers: context.cookies.set(pair))
         case .failure(let error):
-            var response = error.response
-            if error.status == 401 { response.headers += context.cookies.clear() }
-            return response
+            // Cookies go only with a definite refusal; after a failure of the service the next try can succeed.
+            let response = APIError(error).response
+            return error.code.refusesTheCredential ? response.with(headers: context.cookies.clear()) : response
         }
     }
 
     /// `GET /api/auth/renew?return_to=/path`: the silent renewal behind the nginx gate of protected pages.
     static func renew(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let target = RedirectTarget.sameSite(returnTo(request), fallback: context.http.defaultRedirect)
-        if let token = request.cookie(AuthCookies.refreshName), !token.isEmpty, let pair = try? rotate(token, context, request) {
-            return Response(status: 303, headers: [("Location", target), ("Cache-Control", "no-store")] + context.cookies.set(pair))
+        if let token = request.cookie(AuthCookies.refreshName), !token.isEmpty {
+            switch rotate(token, context, request) {
+            case .success(let pair):
+                return Response(status: 303, headers: [("Location", target), ("Cache-Control", "no-store")] + context.cookies.set(pair))
+            case .failure(let error) where !error.code.refusesTheCredential:
+                // The service failed, not the session: keep the cookies and let the browser try again.
+                return Rendering.unavailablePage(retry: target)
+            case .failure:
+                break
+            }
         }
         let login = "\(context.http.loginPage)?callbackUrl=\(FormDecoding.encode(target))"
         return Response(status: 303, headers: [("Location", login), ("Cache-Control", "no-store")] + context.cookies.clear())
     }
 
     /// One rotation, counted in the metrics.
-    private static func rotate(_ token: String, _ context: AuthResponder.Context, _ request: Request) throws(APIError) -> TokenPair {
-        switch context.attempt(request, { () throws(AuthError) in try context.sessions.refresh(token, client: context.client(request)) }) {
+    private static func rotate(_ token: String, _ context: AuthResponder.Context, _ request: Request) -> Result<TokenPair, AuthError> {
+        let outcome = context.attempt(request) { () throws(AuthError) in
+            try context.sessions.refresh(token, client: context.client(request))
+        }
+        switch outcome {
         case .success(let pair):
             context.metrics.record(pair.isGraceReplay ? .refreshGrace : .refreshRotated)
             context.metrics.record(.tokenPairIssued)
             context.trace.userID = pair.user.id
-            return pair
         case .failure(let error):
             context.metrics.record(.refreshRefused(error.code))
-            throw APIError(error)
         }
+        return outcome
     }
 
     /// The renewal target. nginx's page gate appends its raw `$request_uri` (it cannot percent-encode), so when the

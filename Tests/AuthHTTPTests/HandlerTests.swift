@@ -152,6 +152,27 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         #expect(refused.values(of: "Set-Cookie").count == 2)
     }
 
+    @Test(arguments: AuthError.Code.allCases)
+    func renewKeepsTheCookiesWhenTheServiceFailed(code: AuthError.Code) throws {
+        let harness = try HandlerHarness()
+        harness.domain.failure = failure(code)
+        let response = harness.send("GET", "/api/auth/renew", cookies: "refresh_token=r", query: "return_to=/a?b=1&c=<2>")
+        let definite: Set<AuthError.Code> = [
+            .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked,
+            .invalidCredentials,
+        ]
+        if definite.contains(code) {
+            #expect(response.status == 303, "\(code)")
+            #expect(response.values(of: "Set-Cookie").count == 2, "a refused session's cookies go")
+        } else {
+            #expect(response.status == 503, "\(code)")
+            #expect(response.values(of: "Set-Cookie").isEmpty, "the cookies stay for the next try")
+            #expect(response.values(of: "Retry-After") == ["5"])
+            #expect(response.text.contains(#"href="/a?b=1&amp;c=&lt;2&gt;""#))
+            #expect(!response.text.contains("<2>"))
+        }
+    }
+
     @Test func sessionRoutesRefuseARevokedSessionAndAnAPIKey() throws {
         let harness = try HandlerHarness()
         harness.domain.sessionActive = false

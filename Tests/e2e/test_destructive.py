@@ -64,3 +64,32 @@ def test_health_recovers_after_database_restart(start_worker, own_mariadb):
     own_mariadb.restart()
     answers = poll_health(worker, 200)
     assert all(status == 200 for status, _ in answers), answers
+
+
+def test_renewal_keeps_the_cookies_while_the_database_is_down(start_worker, own_mariadb):
+    """A failed renewal clears the cookies only when the session is refused, not when the service fails: the
+    browser's next try, once the database is back, renews the same session."""
+    import re
+
+    from fcgi_client import fcgi_request, http_params
+
+    worker = start_worker(threads=2)
+    body = json.dumps({"email": "renew-down@example.com", "password": "correct horse battery"}).encode()
+    registered = fcgi_request(worker.address, http_params("POST", "/api/auth/register", len(body), "application/json"),
+                              stdin=body)
+    assert registered.status == 201, registered
+    cookies = [value for name, value in registered.header_list if name.lower() == "set-cookie"]
+    refresh = next(re.match(r"refresh_token=([^;]+)", c).group(1) for c in cookies if c.startswith("refresh_token="))
+    renew = http_params("GET", "/api/auth/renew?return_to=/dashboard", headers={"Cookie": f"refresh_token={refresh}"})
+
+    own_mariadb.stop()
+    try:
+        down = fcgi_request(worker.address, renew)
+        assert down.status == 503, down
+        assert not [v for n, v in down.header_list if n.lower() == "set-cookie"], "the cookies stay"
+        assert down.headers.get("retry-after") == "5"
+    finally:
+        own_mariadb.start()
+    up = harness.wait_until(lambda: (r := fcgi_request(worker.address, renew)).status == 303 and r, 15, "a renewal")
+    assert up.headers.get("location") == "/dashboard", up
+    assert any(v.startswith("refresh_token=ey") for n, v in up.header_list if n.lower() == "set-cookie")
