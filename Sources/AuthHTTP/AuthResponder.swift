@@ -50,12 +50,34 @@ public final class AuthResponder: RequestHandler {
     }
 
     private func dispatch(_ request: Request) -> Response {
+        if request.field(.cookie) != nil, let ambiguous = ambiguousCookie(request) { return ambiguous }
         if request.method != "GET" && request.method != "HEAD", needsCrossSiteCheck(request),
             !context.allowsCrossSite(request, route: request.path)
         {
             return APIError.crossSite.response
         }
         return router.respond(to: request, context: context)
+    }
+
+    /// An auth cookie sent more than once is not guessed at (cookie tossing: a sibling subdomain can plant one with
+    /// `Domain=` and a more specific path, which the browser sends first). Answers 400 `ambiguous_cookie` and clears
+    /// the host-only cookies (the gate's check gets 401 with that code, since nginx cannot pass cookies on), with a
+    /// security event; `nil` when each auth cookie appears at most once.
+    private func ambiguousCookie(_ request: Request) -> Response? {
+        let names = [context.cookies.accessName, AuthCookies.refreshName]
+        let counts = request.cookieCounts(names)
+        guard let index = counts.firstIndex(where: { $0 > 1 }) else { return nil }
+        context.logger.warning(
+            "an auth cookie was sent more than once; refused",
+            metadata: [
+                "event": "ambiguous_cookie", "cookie": "\(names[index])", "route": "\(request.path)",
+                "client.ip": "\(context.clientAddress(request))",
+            ])
+        let error = APIError(status: 400, code: "ambiguous_cookie", message: "An authentication cookie was sent more than once")
+        if request.path == "/api/auth/verify" {
+            return APIError(status: 401, code: error.code, message: error.message).response.with(headers: [("X-Auth-Error", error.code)])
+        }
+        return error.response.with(headers: context.cookies.clear())
     }
 
     /// State changes carried by auth cookies, and every login or registration (against login CSRF, whatever other
@@ -71,7 +93,7 @@ public final class AuthResponder: RequestHandler {
             return false
         }
         let cookies = request.cookies
-        return cookies[AuthCookies.accessName] != nil || cookies[AuthCookies.refreshName] != nil
+        return cookies[context.cookies.accessName] != nil || cookies[AuthCookies.refreshName] != nil
     }
 
     /// The response for a body over the limit, for ``FastCGI/ServerConfiguration/payloadTooLarge``.

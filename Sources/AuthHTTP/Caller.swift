@@ -37,7 +37,7 @@ enum Caller {
             guard let bearer = bearerToken(in: authorization) else { throw APIError.unauthorized }
             token = bearer
         } else {
-            token = request.cookie(AuthCookies.accessName)
+            token = request.cookie(context.cookies.accessName)
         }
         guard let token, !token.isEmpty else { return nil }
         do {

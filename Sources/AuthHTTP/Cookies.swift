@@ -1,12 +1,19 @@
 public import AuthCore
 
-/// The seed's two cookies, with the same names, paths and attributes (and `Secure` outside development).
+/// The seed's two cookies, with the same names, paths and attributes (and `Secure` outside development); the
+/// access cookie optionally `__Host-` prefixed (`cookies.host_prefix`).
 public struct AuthCookies: Sendable {
-    public static let accessName = "access_token"
+    public static let defaultAccessName = "access_token"
+    public static let hostPrefixedAccessName = "__Host-access_token"
     public static let refreshName = "refresh_token"
     public let secure: Bool
+    /// The access cookie's name.
+    public let accessName: String
 
-    public init(secure: Bool) { self.secure = secure }
+    public init(secure: Bool, hostPrefix: Bool = false) {
+        self.secure = secure
+        accessName = hostPrefix ? Self.hostPrefixedAccessName : Self.defaultAccessName
+    }
 
     private func cookie(_ name: String, _ value: String, path: String, maxAge: Int) -> (name: String, value: String) {
         ("Set-Cookie", "\(name)=\(value); Path=\(path); Max-Age=\(maxAge); HttpOnly; SameSite=Lax\(secure ? "; Secure" : "")")
@@ -15,13 +22,13 @@ public struct AuthCookies: Sendable {
     /// Both cookies for a token pair: the access cookie on `/`, the refresh cookie only on `/api/auth`.
     public func set(_ pair: TokenPair) -> [(name: String, value: String)] {
         [
-            cookie(Self.accessName, pair.accessToken, path: "/", maxAge: pair.accessExpiresIn),
+            cookie(accessName, pair.accessToken, path: "/", maxAge: pair.accessExpiresIn),
             cookie(Self.refreshName, pair.refreshToken, path: "/api/auth", maxAge: pair.refreshExpiresIn),
         ]
     }
 
     /// Clears both, repeating each cookie's path and attributes (a deletion without the path leaves it in place).
     public func clear() -> [(name: String, value: String)] {
-        [cookie(Self.accessName, "", path: "/", maxAge: 0), cookie(Self.refreshName, "", path: "/api/auth", maxAge: 0)]
+        [cookie(accessName, "", path: "/", maxAge: 0), cookie(Self.refreshName, "", path: "/api/auth", maxAge: 0)]
     }
 }

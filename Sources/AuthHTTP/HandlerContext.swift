@@ -41,7 +41,7 @@ extension AuthResponder {
             self.tokens = tokens
             self.health = health
             self.logger = logger
-            cookies = AuthCookies(secure: config.cookieSecure)
+            cookies = AuthCookies(secure: config.cookieSecure, hostPrefix: config.cookieHostPrefix)
             addresses = ClientAddressResolver(trustedProxies: config.trustedProxies)
             crossSite = CrossSiteCheck(allowedOrigins: config.allowedOrigins)
             self.jwks = jwks.map {

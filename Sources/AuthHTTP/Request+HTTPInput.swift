@@ -28,6 +28,17 @@ extension Request {
         return found
     }
 
+    /// How many times each of `names` appears in the `Cookie` header (one pass over it).
+    public func cookieCounts(_ names: [String]) -> [Int] {
+        var counts = [Int](repeating: 0, count: names.count)
+        guard let header = field(.cookie) else { return counts }
+        Self.forEachCookie(in: header) { name, _ in
+            if let index = names.firstIndex(where: { $0[...] == name }) { counts[index] += 1 }
+            return true
+        }
+        return counts
+    }
+
     /// Calls `body` with each acceptable `name=value` pair of a `Cookie` header, in order, until it answers false.
     /// Works on the bytes (RFC 6265 5.4: `;` separates, `=` ends the name, spaces and tabs around both are not part
     /// of them, a value in double quotes loses them); pairs without `=`, with an empty or over-long name or an

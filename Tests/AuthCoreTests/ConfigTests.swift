@@ -96,6 +96,7 @@ import Testing
         case "passwords.argon2_memory_kib", "server.max_body_bytes": "65537"
         case _ where key.name.hasPrefix("http."): "/elsewhere"
         case _ where key.defaultText == "`true`": "false"
+        case _ where key.defaultText == "`false`": "true"
         case _
         where key.defaultText.hasSuffix("s`") || key.defaultText.hasSuffix("m`") || key.defaultText.hasSuffix("h`")
             || key.defaultText.hasSuffix("d`"):
@@ -124,6 +125,14 @@ import Testing
         let file: [String: ConfigFileValue] = ["database.url_file": .string("/run/secrets/db")]
         #expect(try load(env: env, file: file, files: ["/run/secrets/db": url]).databaseURL.host == "db.example")
         #expect(try #require(problems(env: env)).mentions("database.url"))
+    }
+
+    @Test func theHostPrefixNeedsSecureCookies() throws {
+        var env = Self.minimal
+        env["JWT_COOKIE_HOST_PREFIX"] = "true"
+        #expect(try load(env: env).http.cookieHostPrefix)
+        env["JWT_COOKIE_SECURE"] = "false"
+        #expect(try #require(problems(env: env)).mentions("cookies.host_prefix"))
     }
 
     @Test func missingSecretsAreNamed() throws {

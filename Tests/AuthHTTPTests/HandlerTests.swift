@@ -261,4 +261,26 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         #expect(response.status == 403 && response.errorCode == "cross_site_request")
         #expect(harness.domain.calls.isEmpty)
     }
+
+    @Test func anAuthCookieSentTwiceIsRefusedNotGuessed() throws {
+        let harness = try HandlerHarness()
+        let tossed = harness.send("POST", "/api/auth/refresh", cookies: "refresh_token=planted; refresh_token=mine")
+        #expect(tossed.status == 400 && tossed.errorCode == "ambiguous_cookie")
+        #expect(tossed.values(of: "Set-Cookie").count == 2, "the host-only cookies are cleared")
+        #expect(harness.domain.calls.isEmpty, "neither value was tried")
+        #expect(harness.logs.lines.contains { $0.contains("ambiguous_cookie") && $0.contains("refresh_token") })
+        let gate = harness.send("GET", "/api/auth/verify", cookies: "access_token=good; access_token=good")
+        #expect(gate.status == 401 && gate.values(of: "X-Auth-Error") == ["ambiguous_cookie"])
+        let once = harness.send("GET", "/api/auth/verify", cookies: "access_token=good; other=1; other=2")
+        #expect(once.status == 204, "other cookies may repeat")
+    }
+
+    @Test func theHostPrefixedAccessCookieIsTheOnlyOneRead() throws {
+        let harness = try HandlerHarness(env: ["JWT_COOKIE_HOST_PREFIX": "true", "JWT_COOKIE_SECURE": "true"])
+        let login = harness.send("POST", "/api/auth/login", json: #"{"email":"a@example.com","password":"whatever"}"#)
+        #expect(
+            login.values(of: "Set-Cookie").contains { $0.hasPrefix("__Host-access_token=access.token.value; Path=/;") && $0.hasSuffix("; Secure") })
+        #expect(harness.send("GET", "/api/auth/verify", cookies: "__Host-access_token=good").status == 204)
+        #expect(harness.send("GET", "/api/auth/verify", cookies: "access_token=good").status == 401, "the unprefixed name is not read")
+    }
 }

@@ -258,6 +258,25 @@ def test_refresh_without_any_token_is_401_and_clears_cookies(site):
     assert_cleared_cookies(response)
 
 
+def test_a_tossed_refresh_cookie_is_refused_not_guessed(site, account):
+    """A sibling subdomain can plant refresh_token with Domain= and a longer path, which the browser sends first:
+    the service refuses two values instead of rotating the first (which would sign the victim into the attacker's
+    session), clears its own host-only cookies, and the gate refuses a doubled access cookie too."""
+    import requests
+
+    client, _, _ = account
+    mine = client.refresh_token
+    response = requests.post(site.url("/api/auth/refresh"), headers={
+        "Cookie": f"refresh_token=attacker.planted.value; refresh_token={mine}", "Sec-Fetch-Site": "same-origin"})
+    error_of(response, 400, "ambiguous_cookie")
+    assert_cleared_cookies(response)
+    # Neither value was used: the victim's own token still rotates.
+    assert client.post("/api/auth/refresh").status_code == 200
+    access = client.jar.get("access_token")
+    gate = requests.get(site.url("/api/auth/verify"), headers={"Cookie": f"access_token={access}; access_token={access}"})
+    assert gate.status_code == 401 and gate.headers.get("X-Auth-Error") == "ambiguous_cookie"
+
+
 def test_api_keys(site, account):
     client, email, user = account
     expires = "2099-01-01T00:00:00.000Z"

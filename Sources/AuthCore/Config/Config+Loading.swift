@@ -27,6 +27,9 @@ extension Config {
                 must differ from the access key (tokens.access_secret / access_key_file): generate a second one
                 """)
         }
+        if http.cookieHostPrefix && !http.cookieSecure {
+            reader.problem("cookies.host_prefix", "needs cookies.secure = true (browsers refuse a __Host- cookie without Secure)")
+        }
         if tokens.refreshTTL <= tokens.accessTTL {
             reader.problem("tokens.refresh_ttl", "must be longer than tokens.access_ttl")
         }

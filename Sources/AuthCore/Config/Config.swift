@@ -110,6 +110,9 @@ public struct Config: Sendable {
     public struct HTTP: Sendable {
         /// Whether auth cookies carry `Secure`.
         public var cookieSecure = true
+        /// Whether the access cookie is named `__Host-access_token` (no `Domain`, `Path=/`, `Secure`: a sibling
+        /// subdomain cannot set or shadow it).
+        public var cookieHostPrefix = false
         /// Origins allowed for cross-origin state-changing requests.
         public var allowedOrigins: [String] = []
         /// Addresses (or CIDR ranges) of proxies whose `X-Forwarded-For` is trusted.

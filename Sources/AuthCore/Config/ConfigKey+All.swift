@@ -98,6 +98,10 @@ extension ConfigKey {
             "throttle.window", "JWT_THROTTLE_WINDOW", \.throttle.window, default: .seconds(15 * 60), max: .seconds(86_400), positive: true,
             "the throttling window (fixed windows, counted in MariaDB, shared by all workers and hosts)"),
         .cookieSecure("cookies.secure", "JWT_COOKIE_SECURE", "`Secure` on auth cookies"),
+        .flag(
+            "cookies.host_prefix", "JWT_COOKIE_HOST_PREFIX", \.http.cookieHostPrefix, default: false,
+            "name the access cookie `__Host-access_token`, which a sibling subdomain cannot plant or shadow (needs `cookies.secure`; see [docs/security.md](docs/security.md))"
+        ),
         .list(
             "http.allowed_origins", "JWT_ALLOWED_ORIGINS", \.http.allowedOrigins, each: .origin, defaultText: "empty (same origin only)",
             "origins allowed to make cross-origin state-changing requests (comma-separated)"),
