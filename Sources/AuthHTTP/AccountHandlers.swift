@@ -49,6 +49,9 @@ enum AccountHandlers {
         if !EmailAddress.isPlausible(EmailAddress.normalize(email)) { fields.append(("email", "must be a valid email address")) }
         let password = body.string("password").text ?? ""
         if password.isEmpty { fields.append(("password", "is required")) }
+        // Refused before any lookup: a NUL cannot be in any stored password (bcrypt stops at it), and checking it
+        // against a bcrypt account would answer without the hashing work an unknown email costs.
+        if password.utf8.contains(0) { fields.append(("password", "must not contain NUL characters")) }
         if !fields.isEmpty { return try fail(.invalidFields(fields), body: body, page: page, context: context) }
         let outcome = context.attempt(request) { () throws(AuthError) in
             try context.accounts.login(email: email, password: password, client: context.client(request))
@@ -136,6 +139,7 @@ enum AccountHandlers {
         let new = body.string("newPassword").text ?? ""
         var fields: [(String, String)] = []
         if current.isEmpty { fields.append(("currentPassword", "is required")) }
+        if current.utf8.contains(0) { fields.append(("currentPassword", "must not contain NUL characters")) }
         if let problem = context.accounts.passwordPolicy.problem(with: new) { fields.append(("newPassword", problem)) }
         if !fields.isEmpty {
             throw APIError.invalidFields(fields, code: fields.count == 1 && fields[0].0 == "newPassword" ? "weak_password" : "invalid_request")

@@ -213,6 +213,10 @@ public final class Connection {
         }
         var timeout = url.connectTimeoutSeconds
         mysql_options(handle, MYSQL_OPT_CONNECT_TIMEOUT, &timeout)
+        var readTimeout = url.readTimeoutSeconds
+        mysql_options(handle, MYSQL_OPT_READ_TIMEOUT, &readTimeout)
+        var writeTimeout = url.writeTimeoutSeconds
+        mysql_options(handle, MYSQL_OPT_WRITE_TIMEOUT, &writeTimeout)
         var reconnect: Int8 = 0  // we reconnect ourselves, knowing what is safe to retry
         mysql_options(handle, MYSQL_OPT_RECONNECT, &reconnect)
         _ = "utf8mb4".withCString { mysql_options(handle, MYSQL_SET_CHARSET_NAME, $0) }

@@ -2,7 +2,8 @@
 ///
 /// `mariadb://user:pass@host:port/db`, or `mariadb://user:pass@localhost/db?socket=/run/mysqld/mysqld.sock`.
 /// Query options: `socket`, `ssl-mode` (`disabled`, `required`, `verify`), `ssl-ca`, `ssl-cert`, `ssl-key`,
-/// `connect-timeout` (seconds). User and password may be percent-encoded.
+/// `connect-timeout`, `read-timeout`, `write-timeout` (seconds: 5, 10, 10 by default). User and password may be
+/// percent-encoded.
 public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// How TLS is used on the connection.
     public enum TLSMode: String, Sendable {
@@ -25,6 +26,11 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     public var tlsCert: String?
     public var tlsKey: String?
     public var connectTimeoutSeconds: UInt32
+    /// How long one read from the server may wait: a server that stops answering (a hung host, a full disk, a
+    /// `SIGSTOP`) fails the statement after this, instead of holding the thread until TCP gives up.
+    public var readTimeoutSeconds: UInt32
+    /// How long one write to the server may wait.
+    public var writeTimeoutSeconds: UInt32
 
     /// Parses a `mariadb://` (or `mysql://`) URL.
     ///
@@ -64,6 +70,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         self.socket = nil
         self.tlsMode = .disabled
         self.connectTimeoutSeconds = 5
+        self.readTimeoutSeconds = 10
+        self.writeTimeoutSeconds = 10
         try applyOptions(query)
     }
 
@@ -138,13 +146,21 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             case "ssl-ca": tlsCA = value
             case "ssl-cert": tlsCert = value
             case "ssl-key": tlsKey = value
-            case "connect-timeout":
+            case "connect-timeout", "read-timeout", "write-timeout":
                 guard let seconds = UInt32(value), seconds > 0, seconds <= 600 else {
-                    throw fail("connect-timeout must be a number of seconds from 1 to 600")
+                    throw fail("\(key) must be a number of seconds from 1 to 600")
                 }
-                connectTimeoutSeconds = seconds
+                switch key {
+                case "connect-timeout": connectTimeoutSeconds = seconds
+                case "read-timeout": readTimeoutSeconds = seconds
+                default: writeTimeoutSeconds = seconds
+                }
             default:
-                throw fail("unknown option '\(key)' (known: socket, ssl-mode, ssl-ca, ssl-cert, ssl-key, connect-timeout)")
+                throw fail(
+                    """
+                    unknown option '\(key)' (known: socket, ssl-mode, ssl-ca, ssl-cert, ssl-key, connect-timeout, \
+                    read-timeout, write-timeout)
+                    """)
             }
         }
         if (tlsCert == nil) != (tlsKey == nil) { throw fail("ssl-cert and ssl-key go together") }

@@ -177,6 +177,35 @@ final class AccountTests {
         }
     }
 
+    @Test func aLongPasswordOfAPHPBcryptHashLogsInAsPHPTruncatedItThenIsRehashedWhole() throws {
+        // PHP's bcrypt (like libxcrypt's) uses the first 72 bytes: "a" × 80 was stored as the hash of "a" × 72.
+        let user = try auth.accounts.createUser(email: "long@example.com", password: nil)
+        let connection = try Connection(url: fixture.url)
+        try connection.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ?",
+            [.string("$2y$04$I7mqIMHu9.BH1tIpYcl1WeSZl1zP7aSaPMbWAaPBtR0kG1kOxeL/q"), .string(user.id)])
+        let typed = String(repeating: "a", count: 80)
+        _ = try auth.accounts.login(email: "long@example.com", password: typed, client: client)
+        let stored = try #require(try connection.query("SELECT password_hash FROM users WHERE id = ?", [.string(user.id)]).first)
+        #expect(try stored.string("password_hash").hasPrefix("$argon2id$"), "rehashed at once")
+        // The new hash is of the whole password: the 72-byte prefix no longer logs in, the whole one does.
+        #expect(throws: AuthError.invalidCredentials) {
+            try self.auth.accounts.login(email: "long@example.com", password: String(repeating: "a", count: 72), client: self.client)
+        }
+        _ = try auth.accounts.login(email: "long@example.com", password: typed, client: client)
+    }
+
+    @Test func aPasswordWithANULIsRefusedBeforeAnyLookupOrHashing() throws {
+        _ = try auth.accounts.createUser(email: "nul@example.com", password: "correct horse")
+        let work = fixture.hasher.checks + fixture.hasher.dummies
+        let error = #expect(throws: AuthError.self) {
+            try self.auth.accounts.login(email: "nul@example.com", password: "correct\u{0}horse", client: self.client)
+        }
+        #expect(error?.code == .invalidInput)
+        #expect(fixture.hasher.checks + fixture.hasher.dummies == work, "no hashing, so no timing to read")
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM auth_throttle") == 0, "nothing counted either")
+    }
+
     @Test func registrationIsThrottledPerAddress() throws {
         let client = ClientContext(ip: "192.0.2.99")
         for index in 0..<4 { _ = try auth.accounts.register(email: "new\(index)@example.com", password: "correct horse", name: nil, client: client) }

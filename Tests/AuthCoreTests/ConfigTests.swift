@@ -71,9 +71,12 @@ import Testing
         for key in ConfigKey.all where !key.isSecret && key.name != "listen" && !key.name.hasSuffix("_key_file") {
             let value = Self.sample(for: key)
             var env = Self.minimal
+            // Insecure cookies are refused outside development.
+            if key.name == "cookies.secure" { env["JWT_AUTHD_ENV"] = "development" }
+            let base = env
             env[key.env] = value
             let fromEnvironment = try load(env: env).describedLines().first { $0.key == key.name }?.value
-            let fromFile = try load(file: [key.name: .string(value)]).describedLines().first { $0.key == key.name }?.value
+            let fromFile = try load(env: base, file: [key.name: .string(value)]).describedLines().first { $0.key == key.name }?.value
             #expect(fromEnvironment == Self.normalized(value, for: key), "\(key.name) from \(key.env)")
             #expect(fromFile == fromEnvironment, "\(key.name) from the file")
         }
@@ -125,6 +128,17 @@ import Testing
         let file: [String: ConfigFileValue] = ["database.url_file": .string("/run/secrets/db")]
         #expect(try load(env: env, file: file, files: ["/run/secrets/db": url]).databaseURL.host == "db.example")
         #expect(try #require(problems(env: env)).mentions("database.url"))
+    }
+
+    @Test(arguments: ["production", "test"])
+    func insecureCookiesAreRefusedOutsideDevelopment(environment: String) throws {
+        var env = Self.minimal
+        env["JWT_AUTHD_ENV"] = environment
+        env["JWT_COOKIE_SECURE"] = "false"
+        let error = try #require(problems(env: env))
+        #expect(error.mentions("cookies.secure") && error.description.contains("plain HTTP"))
+        env["JWT_AUTHD_ENV"] = "development"
+        #expect(try load(env: env).http.cookieSecure == false)
     }
 
     @Test func theHostPrefixNeedsSecureCookies() throws {

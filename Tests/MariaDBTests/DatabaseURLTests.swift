@@ -22,6 +22,16 @@ import Testing
         #expect(url.port == 3306)
     }
 
+    @Test func timeoutsHaveDefaultsAndOptions() throws {
+        let plain = try DatabaseURL(parsing: "mariadb://root@localhost/app")
+        #expect(plain.connectTimeoutSeconds == 5 && plain.readTimeoutSeconds == 10 && plain.writeTimeoutSeconds == 10)
+        let set = try DatabaseURL(parsing: "mariadb://root@localhost/app?read-timeout=3&write-timeout=4&connect-timeout=2")
+        #expect(set.connectTimeoutSeconds == 2 && set.readTimeoutSeconds == 3 && set.writeTimeoutSeconds == 4)
+        for bad in ["read-timeout=0", "write-timeout=601", "read-timeout=-1", "read-timeout=x"] {
+            #expect(throws: MariaDBError.invalidURL) { try DatabaseURL(parsing: "mariadb://root@localhost/app?\(bad)") }
+        }
+    }
+
     @Test func descriptionMasksThePassword() throws {
         let url = try DatabaseURL(parsing: "mariadb://auth:hunter2hunter2@127.0.0.1:3306/db")
         #expect(!url.description.contains("hunter2"))

@@ -19,6 +19,14 @@ enum PHPVectors {
 @Suite struct PasswordHashingTests {
     let hasher = try! Argon2Hasher(parameters: .owasp)
 
+    @Test func bcryptUsesTheFirst72BytesAsPHPDid() {
+        // libxcrypt's hash of "a" × 72, as PHP's password_hash stores it for any longer password with that prefix.
+        let stored = "$2y$04$I7mqIMHu9.BH1tIpYcl1WeSZl1zP7aSaPMbWAaPBtR0kG1kOxeL/q"
+        #expect(hasher.check(String(repeating: "a", count: 80), against: stored) == .valid(needsRehash: true))
+        #expect(hasher.check(String(repeating: "a", count: 72), against: stored) == .valid(needsRehash: true))
+        #expect(hasher.check(String(repeating: "a", count: 71), against: stored) == .invalid)
+    }
+
     @Test func newHashesArePHCArgon2idWithTheConfiguredCosts() throws {
         let cheap = try Argon2Hasher(parameters: Argon2Parameters(memoryKiB: 64, iterations: 1, parallelism: 1))
         let hash = try cheap.hash("hunter2hunter2")

@@ -93,3 +93,40 @@ def test_renewal_keeps_the_cookies_while_the_database_is_down(start_worker, own_
     up = harness.wait_until(lambda: (r := fcgi_request(worker.address, renew)).status == 303 and r, 15, "a renewal")
     assert up.headers.get("location") == "/dashboard", up
     assert any(v.startswith("refresh_token=ey") for n, v in up.header_list if n.lower() == "set-cookie")
+
+
+def test_a_hung_database_fails_requests_within_the_read_timeout(start_worker, own_mariadb, base_env):
+    """A database host that stops answering (here: SIGSTOP) must not hold threads until TCP gives up: reads time out
+    (database.url's read-timeout), the request gets 503, the gate keeps answering without the database, and all is
+    well again once the server runs on."""
+    import os
+    import signal
+    import time
+
+    from fcgi_client import fcgi_request, http_params
+
+    url = base_env["DATABASE_URL"]
+    url += ("&" if "?" in url else "?") + "read-timeout=2&write-timeout=2"
+    worker = start_worker(threads=4, env={"DATABASE_URL": url})
+    body = json.dumps({"email": "hung-db@example.com", "password": "correct horse battery"}).encode()
+    registered = fcgi_request(worker.address, http_params("POST", "/api/auth/register", len(body), "application/json"),
+                              stdin=body)
+    assert registered.status == 201, registered
+    access = next(v.split(";")[0].split("=", 1)[1] for n, v in registered.header_list
+                  if n.lower() == "set-cookie" and v.startswith("access_token="))
+    assert health_answer(worker)[0] == 200
+
+    os.kill(own_mariadb.proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        status = harness.health(worker.address, timeout=20).status
+        elapsed = time.monotonic() - started
+        assert status == 503 and elapsed < 8, (status, elapsed)
+        gate_started = time.monotonic()
+        gate = fcgi_request(worker.address, http_params("GET", "/api/auth/verify",
+                                                        headers={"Authorization": f"Bearer {access}"}), timeout=5)
+        assert gate.status == 204 and time.monotonic() - gate_started < 2, gate
+    finally:
+        os.kill(own_mariadb.proc.pid, signal.SIGCONT)
+    answers = poll_health(worker, 200, timeout=20)
+    assert all(status == 200 for status, _ in answers), answers

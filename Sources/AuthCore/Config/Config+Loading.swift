@@ -27,6 +27,15 @@ extension Config {
                 must differ from the access key (tokens.access_secret / access_key_file): generate a second one
                 """)
         }
+        if !http.cookieSecure && environment != .development {
+            reader.problem(
+                "cookies.secure",
+                """
+                is false outside environment = development: browsers would send the auth cookies over plain HTTP, \
+                where anyone on the path can take them; serve the site over HTTPS (or set environment = development \
+                for a local test)
+                """)
+        }
         if http.cookieHostPrefix && !http.cookieSecure {
             reader.problem("cookies.host_prefix", "needs cookies.secure = true (browsers refuse a __Host- cookie without Secure)")
         }

@@ -3,7 +3,7 @@ extension ConfigKey {
     public static let all: [ConfigKey] = [
         .databaseURL(
             "database.url", "DATABASE_URL",
-            "`mariadb://user:pass@host:port/db`, or `…/db?socket=/run/mysqld/mysqld.sock`; options `ssl-mode=disabled\\|required\\|verify`, `ssl-ca`, `ssl-cert`, `ssl-key`, `connect-timeout`"
+            "`mariadb://user:pass@host:port/db`, or `…/db?socket=/run/mysqld/mysqld.sock`; options `ssl-mode=disabled\\|required\\|verify`, `ssl-ca`, `ssl-cert`, `ssl-key`, `connect-timeout` (5 s), `read-timeout` and `write-timeout` (10 s: a server that stops answering fails the request after that)"
         ),
         .listen("listen", "JWT_AUTHD_LISTEN", "`unix:/path/to.sock` or `host:port`"),
         .integer(
@@ -97,7 +97,8 @@ extension ConfigKey {
         .duration(
             "throttle.window", "JWT_THROTTLE_WINDOW", \.throttle.window, default: .seconds(15 * 60), max: .seconds(86_400), positive: true,
             "the throttling window (fixed windows, counted in MariaDB, shared by all workers and hosts)"),
-        .cookieSecure("cookies.secure", "JWT_COOKIE_SECURE", "`Secure` on auth cookies"),
+        .cookieSecure(
+            "cookies.secure", "JWT_COOKIE_SECURE", "`Secure` on auth cookies; `false` is refused outside `environment = development`"),
         .flag(
             "cookies.host_prefix", "JWT_COOKIE_HOST_PREFIX", \.http.cookieHostPrefix, default: false,
             "name the access cookie `__Host-access_token`, which a sibling subdomain cannot plant or shadow (needs `cookies.secure`; see [docs/security.md](docs/security.md))"

@@ -8,6 +8,8 @@ extension AccountService {
     /// ``AuthError/throttled(retryAfter:)`` before any password is checked. A success resets the account's count and
     /// rehashes a hash that is bcrypt, Argon2i or weaker than the current parameters.
     public func login(email rawEmail: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair {
+        // Before any read: no stored password holds a NUL, and bcrypt would answer it without hashing (a timing tell).
+        guard !password.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
         let email = EmailAddress.normalize(rawEmail)
         let state = try throttle.loginThrottle(email: email, ip: client.ip)
         for (scope, wait) in [(ThrottleScope.loginAccount, state.accountWait), (.loginIP, state.addressWait)] {

@@ -80,6 +80,7 @@ public final class AccountService: AccountOperations {
     public func changePassword(userID: String, current: String, new: String, keepingSession sessionID: String?)
         throws(AuthError)
     {
+        guard !current.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
         if let wait = try throttle.delay(.passwordChange, userID) { throw AuthError.throttled(retryAfter: wait) }
         guard let stored = try users.passwordHash(id: userID) else { throw AuthError.notFound }
         guard let stored, case .valid = hasher.check(current, against: stored) else {
