@@ -78,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "AuthHTTP",
-            dependencies: ["AuthCore", "FastCGI", "ProcessManager", "StrictJSON", "Passwords", "JOSE",
+            dependencies: ["AuthCore", "FastCGI", "ProcessManager", "StrictJSON", "Passwords", "JOSE", "CryptoPrimitives",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: safeSettings
         ),

@@ -1,4 +1,5 @@
 import AuthCore
+import CryptoPrimitives
 import FastCGI
 
 /// Every route of the service, in one table: the router is built from it and the metrics name their series after it.
@@ -42,6 +43,16 @@ enum Routes {
     /// `GET /api/auth/metrics`: by the peer address alone (never X-Forwarded-For), whatever web server sits in front.
     static func metrics(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         guard context.metricsAllow.isTrusted(request.remoteAddress) else { throw APIError.forbidden }
+        if let token = context.http.metricsToken {
+            // Behind a local TLS terminator every client is 127.0.0.1: then only the token tells scrapers apart.
+            let presented = request.field(.authorization).flatMap(Caller.bearerToken(in:)).map { Array($0.utf8) } ?? []
+            // Digests compared in constant time: neither the token nor its length shows in the timing.
+            guard ConstantTime.equals(SHA256.hash(presented), SHA256.hash(token.bytes)) else {
+                throw APIError(
+                    status: 401, code: "unauthorized", message: "Authentication required",
+                    headers: [("WWW-Authenticate", "Bearer realm=\"metrics\"")])
+            }
+        }
         return Response(
             status: 200, headers: [("Content-Type", "text/plain; version=0.0.4"), ("Cache-Control", "no-store")],
             body: context.metrics.render())

@@ -90,6 +90,7 @@ import Testing
         case "log.level": "debug"
         case "log.file": "/var/log/jwt-authd.log"
         case "cookies.secure": "false"
+        case "metrics.token": String(repeating: "m", count: 20)
         case "http.allowed_origins": "https://a.example"
         case "http.trusted_proxies", "metrics.allow": "10.0.0.0/8"
         case "tokens.access_verify_key_files", "tokens.refresh_verify_key_files": "/etc/jwt-authd/old.jwk"
@@ -147,6 +148,21 @@ import Testing
         #expect(try load(env: env).http.cookieHostPrefix)
         env["JWT_COOKIE_SECURE"] = "false"
         #expect(try #require(problems(env: env)).mentions("cookies.host_prefix"))
+    }
+
+    @Test func theMetricsTokenComesFromTheEnvironmentOrAFileAndIsMasked() throws {
+        let token = String(repeating: "k", count: 24)
+        var env = Self.minimal
+        #expect(try load(env: env).http.metricsToken == nil)
+        env["JWT_METRICS_TOKEN_FILE"] = "/run/secrets/metrics"
+        let config = try load(env: env, files: ["/run/secrets/metrics": token + "\n"])
+        #expect(config.http.metricsToken == Secret(token))
+        #expect(!config.describedLines().contains { $0.value.contains(token) })
+        let fromTOML = try load(file: ["metrics.token_file": .string("/m")], files: ["/m": token])
+        #expect(fromTOML.http.metricsToken == Secret(token))
+        env["JWT_METRICS_TOKEN_FILE"] = nil
+        env["JWT_METRICS_TOKEN"] = "short"
+        #expect(try #require(problems(env: env)).mentions("metrics.token"))
     }
 
     @Test func missingSecretsAreNamed() throws {

@@ -283,4 +283,17 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         #expect(harness.send("GET", "/api/auth/verify", cookies: "__Host-access_token=good").status == 204)
         #expect(harness.send("GET", "/api/auth/verify", cookies: "access_token=good").status == 401, "the unprefixed name is not read")
     }
+
+    @Test func aMetricsTokenIsRequiredWhenConfigured() throws {
+        let open = try HandlerHarness()
+        #expect(open.send("GET", "/api/auth/metrics").status == 403, "the harness's REMOTE_ADDR is not on metrics.allow")
+        let token = String(repeating: "t", count: 32)
+        let harness = try HandlerHarness(env: ["JWT_METRICS_TOKEN": token, "JWT_METRICS_ALLOW": "203.0.113.0/24"])
+        let none = harness.send("GET", "/api/auth/metrics")
+        #expect(none.status == 401 && none.values(of: "WWW-Authenticate") == [#"Bearer realm="metrics""#])
+        #expect(harness.send("GET", "/api/auth/metrics", bearer: token + "x").status == 401)
+        #expect(harness.send("GET", "/api/auth/metrics", bearer: String(token.dropLast())).status == 401)
+        let scraped = harness.send("GET", "/api/auth/metrics", bearer: token)
+        #expect(scraped.status == 200 && scraped.text.contains("jwt_authd_requests_total"))
+    }
 }

@@ -127,6 +127,8 @@ public struct Config: Sendable {
         public var defaultRedirect = ""
         /// Addresses (IPs or CIDR ranges) allowed to read `/api/auth/metrics`; empty turns the route off.
         public var metricsAllow: [String] = []
+        /// A bearer token scrapes of `/api/auth/metrics` must present, besides coming from ``metricsAllow``.
+        public var metricsToken: Secret?
         /// Whether every request gets a log line (at info level).
         public var logRequests = true
 

@@ -123,6 +123,10 @@ extension ConfigKey {
         .list(
             "metrics.allow", "JWT_METRICS_ALLOW", \.http.metricsAllow, default: ["127.0.0.0/8", "::1"], each: .address,
             "client addresses (`REMOTE_ADDR`; IPs or CIDRs) that may read `/api/auth/metrics`; empty turns the route off"),
+        .metricsToken(
+            "metrics.token", "JWT_METRICS_TOKEN",
+            "a bearer token scrapes must also present (`Authorization: Bearer …`; at least 16 bytes; `metrics.token_file` or `JWT_METRICS_TOKEN_FILE` for a file): needed when a local TLS terminator makes every client 127.0.0.1"
+        ),
         .environment("environment", "JWT_AUTHD_ENV", "`development`, `test` or `production`"),
         .logLevel("log.level", "JWT_AUTHD_LOG_LEVEL", "`trace` … `critical`"),
         .flag(

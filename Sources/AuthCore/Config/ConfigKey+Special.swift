@@ -144,6 +144,19 @@ extension ConfigKey {
             }, show: { "\($0.http.cookieSecure)" })
     }
 
+    /// An optional secret of at least 16 bytes.
+    static func metricsToken(_ name: String, _ env: String, _ summary: String) -> ConfigKey {
+        ConfigKey(
+            name: name, env: env, defaultText: "none", summary: summary, isSecret: true,
+            read: { reader, config in
+                guard let text = reader.raw(name, env, isSecret: true), !text.isEmpty else { return }
+                if text.utf8.count < 16 {
+                    reader.problem(name, "is too short (\(text.utf8.count) bytes): use at least 16 random bytes, e.g. `openssl rand -hex 32`")
+                }
+                config.http.metricsToken = Secret(text)
+            }, show: { $0.http.metricsToken?.description ?? "" })
+    }
+
     static func environment(_ name: String, _ env: String, _ summary: String) -> ConfigKey {
         ConfigKey(
             name: name, env: env, defaultText: "`production`", summary: summary, isSecret: false,
