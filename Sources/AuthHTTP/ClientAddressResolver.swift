@@ -19,7 +19,7 @@ public struct ClientAddressResolver: Sendable {
         return hops.first ?? remoteAddress
     }
 
-    func isTrusted(_ address: String) -> Bool {
+    public func isTrusted(_ address: String) -> Bool {
         guard let ip = IPAddress(parsing: address) else { return false }
         return networks.contains { $0.contains(ip) }
     }

@@ -139,3 +139,40 @@ public final class ListenSocket {
         return fd
     }
 }
+
+extension ListenSocket {
+    /// The IP address of a connected TCP peer as text (`127.0.0.1`, `::1`), or `nil` for a unix socket or an error.
+    static func peerAddress(of connection: Int32) -> String? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let got = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(connection, $0, &length) }
+        }
+        guard got == 0 else { return nil }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) { pointer in
+                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+                    var ip = address.pointee.sin_addr
+                    return inet_ntop(AF_INET, &ip, &text, socklen_t(text.count)).map { String(cString: $0) }
+                }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) { pointer in
+                pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
+                    var ip = address.pointee.sin6_addr
+                    return inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count)).map { String(cString: $0) }
+                }
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// Whether a TCP listen address is reachable from other hosts (not loopback).
+    public static func isReachableFromOtherHosts(_ address: ListenAddress) -> Bool {
+        guard case .tcp(let host, _) = address else { return false }
+        return !(host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]")
+    }
+}

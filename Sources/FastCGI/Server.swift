@@ -23,6 +23,9 @@ public struct ServerConfiguration: Sendable {
     public var keptConnectionYieldMilliseconds: Int32
     /// The response for a body over the limit (status 413).
     public var payloadTooLarge: Response
+    /// Whether a TCP peer (its address as text) may connect; `nil`: any. A refused peer is disconnected before any
+    /// byte is read, so it can neither send a request nor forge `REMOTE_ADDR`. Unix-socket peers are not asked.
+    public var allowPeer: (@Sendable (String) -> Bool)?
     /// The response for a `CONTENT_LENGTH` that is not a decimal number of bytes (negative, signed, spaced, too
     /// large): status 400, and the connection is closed after it (its stream cannot be trusted).
     public var invalidContentLength = Response(
@@ -259,6 +262,15 @@ public final class Server: Sendable {
             let connection = CFastCGI_accept_cloexec(listenFD)
             if connection >= 0 {
                 yieldClaimed.store(false, ordering: .releasing)
+                if let allowPeer = configuration.allowPeer, let peer = ListenSocket.peerAddress(of: connection),
+                    !allowPeer(peer)
+                {
+                    logger.warning(
+                        "connection from a peer not in server.allowed_clients closed",
+                        metadata: ["event": "peer_refused", "peer": "\(peer)"])
+                    close(connection)
+                    continue
+                }
                 return connection
             }
             switch errno {

@@ -66,6 +66,7 @@ struct Serve: ParsableCommand {
         try redirectLogIfConfigured(config)
         let logger = Self.bootstrapLogging(level: config.log.level)
         let socket = try openSocket(config)
+        warnIfOpenToOtherHosts(socket, config: config, logger: logger)
         try dropPrivilegesIfAsked(socket: socket, logFile: config.log.file, logger: logger)
         if !inheritsSocket(config) {
             let status = supervise(socket: socket, config: config, logger: logger)
@@ -116,6 +117,20 @@ struct Serve: ParsableCommand {
         var logger = Logger(label: "jwt-authd")
         logger[metadataKey: "pid"] = "\(getpid())"
         return logger
+    }
+
+    /// A TCP listener that other hosts can reach lets any of them send requests and set `REMOTE_ADDR` unless
+    /// `server.allowed_clients` names the web server.
+    private func warnIfOpenToOtherHosts(_ socket: ListenSocket, config: Config, logger: Logger) {
+        guard !worker, ListenSocket.isReachableFromOtherHosts(socket.address), config.server.allowedClients.isEmpty else {
+            return
+        }
+        logger.warning(
+            """
+            listening on \(socket.address), reachable from other hosts, without server.allowed_clients: any peer can \
+            send requests and set REMOTE_ADDR (throttling, metrics, session records); set server.allowed_clients to \
+            the web server's address, or listen on a unix socket or loopback
+            """, metadata: ["event": "tcp_listener_unrestricted"])
     }
 
     /// The listening socket: bound to the configured address, or inherited on fd 0.
@@ -201,6 +216,10 @@ struct Serve: ParsableCommand {
             payloadTooLarge: AuthResponder.payloadTooLargeResponse)
         configuration.maxRequests = config.server.maxRequests
         configuration.invalidContentLength = AuthResponder.invalidContentLengthResponse
+        if !config.server.allowedClients.isEmpty {
+            let allowed = ClientAddressResolver(trustedProxies: config.server.allowedClients)
+            configuration.allowPeer = { allowed.isTrusted($0) }
+        }
         let server = try Server(listening: socket, configuration: configuration, logger: logger)
         try watchSignals(server: server, config: config, logger: logger)
 

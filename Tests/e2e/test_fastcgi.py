@@ -385,3 +385,38 @@ def test_a_path_with_a_newline_cannot_forge_a_log_line(start_worker):
                              5, "the request's log line")
     assert not any(line.startswith(forged) for line in log.splitlines()), log[-2000:]
     assert "/api/auth/x\\n" + forged + "\\r\\u{2028}" in log
+
+
+def _from(source_ip, address):
+    """A FastCGI connection to ``address`` (HOST:PORT) made from ``source_ip`` (any of 127.0.0.0/8 is local)."""
+    host, _, port = address.rpartition(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(5)
+    sock.bind((source_ip, 0))
+    sock.connect((host, int(port)))
+    return sock
+
+
+def test_a_tcp_listener_serves_only_the_allowed_clients(start_worker):
+    """server.allowed_clients (php-fpm's listen.allowed_clients): another peer is disconnected unanswered, so it can
+    neither send a request nor forge REMOTE_ADDR."""
+    # 127.0.0.1 is allowed too: the harness checks readiness from there.
+    worker = start_worker(listen=f"127.0.0.1:{harness.free_port()}",
+                          env={"JWT_AUTHD_ALLOWED_CLIENTS": "127.0.0.1,127.0.0.2/32"})
+    allowed = fcgi_request(worker.address, http_params("GET", "/api/auth/health"), sock=_from("127.0.0.2", worker.address))
+    assert allowed.status == 200
+    try:
+        refused = fcgi_request(worker.address, http_params("GET", "/api/auth/health"),
+                               sock=_from("127.0.0.3", worker.address), timeout=5)
+    except (ConnectionError, EOFError, OSError, ValueError):
+        refused = None  # disconnected without an answer
+    assert refused is None, f"a peer outside server.allowed_clients got an answer: {refused}"
+    assert "event=peer_refused peer=127.0.0.3" in open(worker.log_path).read()
+
+
+def test_a_tcp_listener_open_to_other_hosts_is_warned_about(start_worker):
+    worker = start_worker(listen=f"0.0.0.0:{harness.free_port()}", args=("--workers", "1"))
+    harness.wait_until(lambda: "tcp_listener_unrestricted" in open(worker.log_path).read(), 5, "the warning")
+    quiet = start_worker(listen=f"127.0.0.1:{harness.free_port()}", args=("--workers", "1"))
+    assert harness.health(quiet.address).status == 200
+    assert "tcp_listener_unrestricted" not in open(quiet.log_path).read()

@@ -54,6 +54,9 @@ public struct Config: Sendable {
         public var emergencyRestartThreshold = 0
         /// The window of the emergency restart rule.
         public var emergencyRestartInterval = Duration.zero
+        /// Peers (IPs or CIDR ranges) that may connect to a TCP listener; empty: any (php-fpm's
+        /// `listen.allowed_clients`). Unix sockets are guarded by their file mode instead.
+        public var allowedClients: [String] = []
         /// The number of online cores (at most 64): the default of ``workers`` and of the pool's password hashes.
         public static var cores: Int { max(1, min(64, sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
     }

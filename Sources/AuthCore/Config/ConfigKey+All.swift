@@ -35,6 +35,11 @@ extension ConfigKey {
             "server.emergency_restart_interval", "JWT_AUTHD_EMERGENCY_RESTART_INTERVAL", \.server.emergencyRestartInterval, default: .seconds(60),
             max: .seconds(3600),
             "the window of that rule (≤ 1h)"),
+        .list(
+            "server.allowed_clients", "JWT_AUTHD_ALLOWED_CLIENTS", \.server.allowedClients, each: .address,
+            defaultText: "empty (any)",
+            "peers (IPs or CIDRs) that may connect to a TCP `listen` address; others are disconnected unanswered (php-fpm's `listen.allowed_clients`); a non-loopback TCP listener without it gets a warning at start"
+        ),
         .accessSecret("tokens.access_secret", "JWT_ACCESS_SECRET", "HS256 key of access tokens, ≥ 32 bytes"),
         .refreshSecret("tokens.refresh_secret", "JWT_REFRESH_SECRET", "HS256 key of refresh tokens, ≥ 32 bytes, ≠ access secret"),
         .accessKeyFile(
