@@ -29,6 +29,11 @@ public enum ProcessSetup {
         guard setuid(0) != 0 else { throw ProcessSetupError("privileges were not dropped (setuid(0) still works)") }
     }
 
+    /// The user id of a user name, or `nil` when there is no such user.
+    public static func userID(_ name: String) -> UInt32? {
+        getpwnam(name).map { $0.pointee.pw_uid }
+    }
+
     /// Points standard error at `path` (append, mode 0640), so logs go there; called at start and on SIGUSR1.
     ///
     /// The file is opened without following a symbolic link (`O_NOFOLLOW`) and must be a regular file: started as

@@ -19,20 +19,17 @@ struct ConfigCommand: ParsableCommand {
         @Option(help: "Check with this listen address (as serve --listen would), e.g. fd0 under mod_fcgid.")
         var listen: String?
 
+        @Option(help: "Check the secret files' owners as for serve --user USER.")
+        var user: String?
+
         func run() throws {
-            do {
-                let config = try Config.load(
-                    sources: try ConfigLoading.sources(
-                        configPath: options.config,
-                        flags: listen.map { ["listen": $0] } ?? [:]))
-                let keys = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
-                for (key, value) in config.describedLines() { Swift.print("\(key) = \(value)") }
-                for (type, set) in [("access", keys.access), ("refresh", keys.refresh)] {
-                    let ids = set.verificationKeys.map { "\($0.algorithm.rawValue):\($0.id ?? "-")" }
-                    Swift.print("# \(type) keys (signing first): \(ids.joined(separator: ", "))")
-                }
-            } catch {
-                ConfigLoading.fail(error)
+            // The composition root's checks, as at a start: the configuration, the secret files, the keys, the hasher.
+            let graph = ServiceGraph.loadOrExit(
+                configPath: options.config, flags: listen.map { ["listen": $0] } ?? [:], serviceUser: user)
+            for (key, value) in graph.config.describedLines() { Swift.print("\(key) = \(value)") }
+            for (type, set) in [("access", graph.settings.accessSigner.keys), ("refresh", graph.settings.refreshSigner.keys)] {
+                let ids = set.verificationKeys.map { "\($0.algorithm.rawValue):\($0.id ?? "-")" }
+                Swift.print("# \(type) keys (signing first): \(ids.joined(separator: ", "))")
             }
         }
     }

@@ -33,37 +33,17 @@ enum ConfigLoading {
             }
             file = try ConfigSources.parseFile(text, path: path)
         }
-        return ConfigSources(
+        var sources = ConfigSources(
             flags: flags, environment: environment, file: file,
             inheritedSocket: ListenSocket.inheritedSocketIsPresent())
+        sources.filePath = path
+        return sources
     }
 
     /// Why a configuration file could not be read, in the system's words (missing, no permission, a directory);
     /// the read's own error when the file looks readable.
     private static func unreadableReason(_ path: String, _ error: any Error) -> String {
         FileStatus.unreadableReason(path) ?? "\(error)"
-    }
-
-    /// Key files must not be readable by other users (like ssh's private keys). A file readable by its group is
-    /// fine (e.g. group `jwt-authd` for the workers after `--user`); one that anybody can read is refused.
-    static func keyFilePermissionProblems(_ tokens: Config.Tokens) -> [ConfigError.Problem] {
-        var problems: [ConfigError.Problem] = []
-        var files: [(String, String)] = []
-        if case .keyFile(let path) = tokens.accessKey { files.append(("tokens.access_key_file", path)) }
-        if case .keyFile(let path) = tokens.refreshKey { files.append(("tokens.refresh_key_file", path)) }
-        for (key, path) in files {
-            guard let status = FileStatus(path: path) else { continue }  // a missing file is reported by the key loader
-            if status.permissions & 0o004 != 0 {
-                let mode = String(status.permissions & 0o777, radix: 8)
-                problems.append(
-                    .init(
-                        key: key,
-                        message: """
-                            \(path) is readable by every user (mode 0\(mode)): chmod 600 (or 640 with the service's group)
-                            """))
-            }
-        }
-        return problems
     }
 
     /// Prints a configuration error and exits with EX_CONFIG (78).

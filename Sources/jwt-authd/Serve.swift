@@ -61,7 +61,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         // Before any other thread exists: signals go to the watcher thread only.
         ProcessSignals.block(Self.stopSignals + [SIGHUP, SIGUSR1, SIGUSR2, ProcessSignals.workerReady])
-        let graph = ServiceGraph.loadOrExit(configPath: options.config, flags: flags)
+        let graph = ServiceGraph.loadOrExit(configPath: options.config, flags: flags, serviceUser: user)
         let config = graph.config
         try redirectLogIfConfigured(config)
         let logger = Self.bootstrapLogging(level: config.log.level)
@@ -189,10 +189,10 @@ struct Serve: ParsableCommand {
             signals: Supervisor<ContinuousClock>.signals)
         let supervisor = Supervisor(
             configuration: configuration, control: control, clock: ContinuousClock(), logger: logger,
-            validateReload: { [options, flags] in
+            validateReload: { [options, flags, user] in
                 // The same composition root as a start: a reload is refused exactly when a start would be.
                 do {
-                    _ = try ServiceGraph.load(configPath: options.config, flags: flags)
+                    _ = try ServiceGraph.load(configPath: options.config, flags: flags, serviceUser: user)
                     return nil
                 } catch {
                     return "\(error)"

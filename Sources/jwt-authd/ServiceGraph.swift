@@ -33,16 +33,17 @@ struct ServiceGraph {
     /// - Parameters:
     ///   - flags: Command-line values, by configuration key.
     ///   - requiresListen: `false` for commands that do not serve.
-    static func load(configPath: String?, flags: [String: String] = [:], requiresListen: Bool = true)
-        throws(Failure) -> ServiceGraph
-    {
+    static func load(
+        configPath: String?, flags: [String: String] = [:], requiresListen: Bool = true, serviceUser: String? = nil
+    ) throws(Failure) -> ServiceGraph {
         let config: Config
         let keys: TokenKeys
         do throws(ConfigError) {
             var sources = try ConfigLoading.sources(configPath: configPath, flags: flags)
             sources.requiresListen = requiresListen
             config = try Config.load(sources: sources)
-            let permissionProblems = ConfigLoading.keyFilePermissionProblems(config.tokens)
+            let permissionProblems = SecretFileCheck.problems(
+                SecretFileCheck.files(config: config, sources: sources), serviceUser: serviceUser)
             if !permissionProblems.isEmpty { throw ConfigError(problems: permissionProblems) }
             keys = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
         } catch {
@@ -57,9 +58,11 @@ struct ServiceGraph {
     }
 
     /// ``load(configPath:flags:requiresListen:)``, or the problem on standard error and exit status 78 (EX_CONFIG).
-    static func loadOrExit(configPath: String?, flags: [String: String] = [:], requiresListen: Bool = true) -> ServiceGraph {
+    static func loadOrExit(
+        configPath: String?, flags: [String: String] = [:], requiresListen: Bool = true, serviceUser: String? = nil
+    ) -> ServiceGraph {
         do {
-            return try load(configPath: configPath, flags: flags, requiresListen: requiresListen)
+            return try load(configPath: configPath, flags: flags, requiresListen: requiresListen, serviceUser: serviceUser)
         } catch {
             if case .configuration(let problems) = error { ConfigLoading.fail(problems) }
             writeStandardError("jwt-authd: \(error)\n")

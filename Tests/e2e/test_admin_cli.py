@@ -143,3 +143,46 @@ def test_a_log_file_that_is_a_symbolic_link_or_not_a_file_is_refused(authd_bin, 
     os.mkfifo(fifo)
     result = cli(authd_bin, {**base_env, "JWT_AUTHD_LOG_FILE": str(fifo)}, "serve", "--listen", f"unix:{rundir}/fifo.sock")
     assert result.returncode == 78 and "it is not a regular file" in result.stderr, result.stderr
+
+
+def test_every_secret_file_must_be_private_and_owned_by_root_or_the_service(authd_bin, base_env, rundir, tmp_path):
+    """Not only the signing keys: *_FILE secrets, verify-only keys that can sign, and a configuration file with an
+    inline secret are refused when others can read or change them, or when another user owns them."""
+    import os
+    import pwd
+
+    def serve(env, *args):
+        """``config check``: the same checks as a start (ServiceGraph), without serving."""
+        merged = {**base_env, **env, "JWT_AUTHD_LISTEN": "127.0.0.1:9"}
+        return cli(authd_bin, {k: v for k, v in merged.items() if v is not None}, "config", "check", *args)
+
+    secret = tmp_path / "refresh.secret"
+    secret.write_text(base_env["JWT_REFRESH_SECRET"] + "\n")
+    for mode, words in [(0o644, "readable by every user"), (0o620, "can be changed by other users"),
+                        (0o602, "can be changed by other users")]:
+        os.chmod(secret, mode)
+        result = serve({"JWT_REFRESH_SECRET": None, "JWT_REFRESH_SECRET_FILE": str(secret)})
+        assert result.returncode == 78 and "tokens.refresh_secret" in result.stderr and words in result.stderr, result.stderr
+    os.chmod(secret, 0o640)
+    env = {"JWT_REFRESH_SECRET": None, "JWT_REFRESH_SECRET_FILE": str(secret)}
+    fine = serve(env)
+    assert fine.returncode == 0, ("0640 is fine", fine.stderr)
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(secret, nobody.pw_uid, nobody.pw_gid)
+        result = serve(env)
+        assert result.returncode == 78 and f"belongs to uid {nobody.pw_uid}" in result.stderr, result.stderr
+        os.chown(secret, 0, 0)
+    # A verify-only HS256 key can sign: it is a secret file too.
+    hs = tmp_path / "old-hs256.jwk"
+    assert cli(authd_bin, base_env, "keys", "generate", "--alg", "HS256", "--out", str(hs)).returncode == 0
+    os.chmod(hs, 0o644)
+    result = serve({"JWT_ACCESS_VERIFY_KEY_FILES": str(hs)})
+    assert result.returncode == 78 and "tokens.access_verify_key_files" in result.stderr, result.stderr
+    # A configuration file with an inline secret.
+    toml = tmp_path / "inline.toml"
+    toml.write_text(f'[tokens]\nrefresh_secret = "{base_env["JWT_REFRESH_SECRET"]}"\n')
+    os.chmod(toml, 0o644)
+    result = cli(authd_bin, {k: v for k, v in base_env.items() if k != "JWT_REFRESH_SECRET"}, "config", "check",
+                 "--config", str(toml), "--listen", "127.0.0.1:9")
+    assert result.returncode == 78 and f"{toml} is readable by every user" in result.stderr, result.stderr

@@ -14,6 +14,8 @@ public struct ConfigSources: Sendable {
     public var readFile: @Sendable (String) throws -> String
     /// Whether `listen` must be known (for `serve`); admin commands do not listen.
     public var requiresListen = true
+    /// The configuration file the values of ``file`` come from, if any.
+    public var filePath: String?
 
     public init(
         flags: [String: String] = [:], environment: [String: String] = [:],
