@@ -1,3 +1,5 @@
+import AuthCore
+
 /// Which address a request comes from, given the proxies we trust (`http.trusted_proxies`).
 public struct ClientAddressResolver: Sendable {
     private let networks: [Network]

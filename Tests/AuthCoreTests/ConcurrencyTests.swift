@@ -100,6 +100,48 @@ struct ConcurrencyTests {
         #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE replaced_by IS NOT NULL") == 1000)
         #expect(try fixture.count("SELECT COUNT(DISTINCT family) AS n FROM refresh_tokens WHERE revoked_at IS NULL") == 1000)
     }
+
+    @Test func concurrentGuessesNeverGetMoreThanTheLimitEvaluated() throws {
+        let fixture = try AuthFixture()
+        let setup = try fixture.auth()
+        _ = try setup.accounts.createUser(email: "target@example.com", password: "correct horse")
+        let limit = setup.settings.throttle.loginPerAccount
+        let work = fixture.hasher.checks + fixture.hasher.dummies
+        let auths = UncheckedBox(try (0..<32).map { _ in try fixture.auth() })
+        let outcomes = onThreads(32) { index -> String in
+            do {
+                _ = try auths.value[index].accounts.login(
+                    email: "target@example.com", password: "guess \(index)", client: ClientContext(ip: "198.51.100.\(index)"))
+                return "ok"
+            } catch let error as AuthError {
+                return error.code.rawValue
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(fixture.hasher.checks + fixture.hasher.dummies - work == limit, "exactly the limit evaluated")
+        #expect(outcomes.filter { $0 == "invalid_credentials" }.count == limit)
+        #expect(outcomes.filter { $0 == "throttled" }.count == 32 - limit)
+    }
+
+    @Test func addressesOfOneIPv6NetworkShareOneLimit() throws {
+        let fixture = try AuthFixture(env: ["JWT_THROTTLE_LOGIN_PER_IP": "5"])
+        let auth = try fixture.auth()
+        var outcomes: [String] = []
+        for index in 0..<8 {
+            let client = ClientContext(ip: "2001:db8:1:2:\(String(index, radix: 16)):aaaa:bbbb:\(index + 1)")
+            do {
+                _ = try auth.accounts.login(email: "victim\(index)@example.com", password: "guess guess", client: client)
+            } catch {
+                outcomes.append(error.code.rawValue)
+            }
+        }
+        #expect(outcomes == Array(repeating: "invalid_credentials", count: 5) + Array(repeating: "throttled", count: 3))
+        // Another /64 is another network.
+        #expect(throws: AuthError.invalidCredentials) {
+            try auth.accounts.login(email: "victim@example.com", password: "guess guess", client: ClientContext(ip: "2001:db8:1:3::1"))
+        }
+    }
 }
 
 /// Moves a non-Sendable value to threads that use disjoint parts of it.

@@ -90,6 +90,7 @@ import Testing
         case "log.level": "debug"
         case "log.file": "/var/log/jwt-authd.log"
         case "cookies.secure": "false"
+        case "throttle.ipv6_prefix": "56"
         case "metrics.token": String(repeating: "m", count: 20)
         case "http.allowed_origins": "https://a.example"
         case "http.trusted_proxies", "metrics.allow": "10.0.0.0/8"

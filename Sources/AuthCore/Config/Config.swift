@@ -107,6 +107,8 @@ public struct Config: Sendable {
         public var passwordChangePerAccount = 0
         /// The fixed window.
         public var window = Duration.zero
+        /// IPv6 clients are counted per network of this prefix length (an address per /64 is free to have).
+        public var ipv6Prefix = 64
     }
 
     /// What the HTTP handlers need.

@@ -99,6 +99,9 @@ extension ConfigKey {
             "throttle.password_change_per_account", "JWT_THROTTLE_PASSWORD_CHANGE", \.throttle.passwordChangePerAccount, default: 5,
             in: 1...1_000_000,
             "wrong current passwords on a password change, per account per window"),
+        .integer(
+            "throttle.ipv6_prefix", "JWT_THROTTLE_IPV6_PREFIX", \.throttle.ipv6Prefix, default: 64, in: 32...128,
+            "IPv6 clients are counted per network of this prefix length (an attacker has a whole /64 to rotate through); IPv4 per address"),
         .duration(
             "throttle.window", "JWT_THROTTLE_WINDOW", \.throttle.window, default: .seconds(15 * 60), max: .seconds(86_400), positive: true,
             "the throttling window (fixed windows, counted in MariaDB, shared by all workers and hosts)"),

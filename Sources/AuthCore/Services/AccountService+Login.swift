@@ -4,14 +4,16 @@ import Passwords
 extension AccountService {
     /// Logs in: the same answer, and the same hashing work, for an unknown email and a wrong password.
     ///
-    /// Failures count against the account and the client address; over either limit the call fails with
-    /// ``AuthError/throttled(retryAfter:)`` before any password is checked. A success resets the account's count and
+    /// Every attempt counts against the account and the client address (IPv6: its /64) before any password is
+    /// checked; over either limit the call fails with ``AuthError/throttled(retryAfter:)`` without hashing. A failure
+    /// keeps its count; a success gives the address's back and forgets the account's. A success resets the account's count and
     /// rehashes a hash that is bcrypt, Argon2i or weaker than the current parameters.
     public func login(email rawEmail: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair {
         // Before any read: no stored password holds a NUL, and bcrypt would answer it without hashing (a timing tell).
         guard !password.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
         let email = EmailAddress.normalize(rawEmail)
-        let state = try throttle.loginThrottle(email: email, ip: client.ip)
+        // Counted before any password is checked (atomically: concurrent guesses cannot exceed the limit).
+        let state = try throttle.reserveLogin(email: email, ip: client.ip)
         for (scope, wait) in [(ThrottleScope.loginAccount, state.accountWait), (.loginIP, state.addressWait)] {
             if let wait {
                 logger.notice(
@@ -31,14 +33,12 @@ extension AccountService {
             outcome = .invalid
         }
         guard case .valid(let needsRehash) = outcome, let found else {
-            try throttle.recordFailure(.loginAccount, email)
-            try throttle.recordFailure(.loginIP, client.ip)
+            // The reservation made above stays: it is this failure's count.
             logger.info("login failed", metadata: ["event": "login_failed", "client.ip": "\(client.ip)"])
             throw AuthError.invalidCredentials
         }
-        // Only an account with failures on record has a count to reset (a failure recorded since the read above
-        // stays: it happened, and it ends with its window).
-        if state.accountRecorded { try throttle.reset(.loginAccount, email) }
+        // The account's count is forgotten and the address gets its reservation back.
+        try throttle.release(email: email, ip: client.ip)
         if needsRehash, let stored = found.passwordHash, let upgraded = try? hashPassword(password) {
             try users.upgradePasswordHash(id: found.user.id, from: stored, to: upgraded, at: clock.now())
             logger.info("password rehashed", metadata: ["event": "password_rehashed", "user.id": "\(found.user.id)"])

@@ -42,7 +42,15 @@ public struct ThrottleService {
     }
 
     private func key(_ scope: ThrottleScope, _ subject: String) -> [UInt8] {
-        SHA256.hash(Array("\(scope.rawValue)\u{0}\(subject)".utf8))
+        let subject = scope == .loginIP || scope == .registerIP ? addressSubject(subject) : subject
+        return SHA256.hash(Array("\(scope.rawValue)\u{0}\(subject)".utf8))
+    }
+
+    /// What a client address is counted as: an IPv4 address as itself, an IPv6 address as its network of
+    /// `throttle.ipv6_prefix` bits (anyone with a /64 has 2^64 addresses to rotate through).
+    func addressSubject(_ ip: String) -> String {
+        guard let address = IPAddress(parsing: ip), address.isIPv6 else { return ip }
+        return "\(address.masked(toPrefix: limits.ipv6Prefix).hex)/\(limits.ipv6Prefix)"
     }
 
     /// Seconds to wait when `subject` is over its limit in the current window, or `nil` when it may try.
@@ -70,6 +78,33 @@ public struct ThrottleService {
             }
         }
         return state
+    }
+
+    /// Counts a login attempt against the account and the client address before any password is checked, and says
+    /// whether it may go on: atomic, so concurrent guesses cannot get more than the limit evaluated between them.
+    /// The reservation stays as the failure it becomes, or is given back by ``release(email:ip:)`` after a success.
+    package func reserveLogin(email: String, ip: String) throws(AuthError) -> LoginThrottle {
+        let now = clock.now()
+        let counts = try store.reserve(
+            (ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)), (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)),
+            now: now, windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
+        var state = LoginThrottle(accountRecorded: true)
+        for count in counts {
+            // This attempt is number `failures` of its window: it may go on while that is within the limit.
+            let over = ThrottleStore.Count(scope: count.scope, windowStart: count.windowStart, failures: count.failures - 1)
+            switch ThrottleScope(rawValue: count.scope) {
+            case .loginAccount: state.accountWait = delay(.loginAccount, over, now: now)
+            case .loginIP: state.addressWait = delay(.loginIP, over, now: now)
+            default: break
+            }
+        }
+        return state
+    }
+
+    /// A successful login: the account's count is forgotten and the address gets its reservation back.
+    package func release(email: String, ip: String) throws(AuthError) {
+        try store.reset(scope: ThrottleScope.loginAccount.rawValue, key: key(.loginAccount, email))
+        try store.giveBack(scope: ThrottleScope.loginIP.rawValue, key: key(.loginIP, ip))
     }
 
     /// The wait a count imposes: `nil` below the limit or once its window has ended.

@@ -11,6 +11,12 @@ package struct ThrottleStore {
         package let scope: String
         package let windowStart: Date
         package let failures: Int64
+
+        package init(scope: String, windowStart: Date, failures: Int64) {
+            self.scope = scope
+            self.windowStart = windowStart
+            self.failures = failures
+        }
     }
 
     /// The count of one subject, if any.
@@ -48,6 +54,43 @@ package struct ThrottleStore {
                     failures = IF(window_start <= ?, 1, failures + 1),
                     window_start = IF(window_start <= ?, VALUES(window_start), window_start)
                 """, [.string(scope), .bytes(key), .date(now), .date(windowCutoff), .date(windowCutoff)])
+        }
+    }
+
+    /// Counts an attempt for two subjects at once and reads both counts back, in one transaction: the upsert locks
+    /// the rows, so the counts read are this attempt's own (concurrent attempts queue behind the lock), whatever
+    /// runs at the same time. A window that started at or before `windowCutoff` starts again at 1.
+    package func reserve(
+        _ first: (scope: String, key: [UInt8]), _ second: (scope: String, key: [UInt8]), now: Date, windowCutoff: Date
+    ) throws(AuthError) -> [Count] {
+        try database.transaction { _ throws(AuthError) in
+            try database.run { connection throws(MariaDBError) in
+                // In an UPDATE list MariaDB assigns left to right: failures is computed from the old window_start.
+                try connection.execute(
+                    """
+                    INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES (?, ?, ?, 1), (?, ?, ?, 1)
+                    ON DUPLICATE KEY UPDATE
+                        failures = IF(window_start <= ?, 1, failures + 1),
+                        window_start = IF(window_start <= ?, VALUES(window_start), window_start)
+                    """,
+                    [
+                        .string(first.scope), .bytes(first.key), .date(now), .string(second.scope), .bytes(second.key),
+                        .date(now), .date(windowCutoff), .date(windowCutoff),
+                    ])
+                return try connection.query(
+                    HotPathSQL.loginThrottles,
+                    [.string(first.scope), .bytes(first.key), .string(second.scope), .bytes(second.key)]
+                ).map(Self.count(from:))
+            }
+        }
+    }
+
+    /// Gives one attempt back (a login that succeeded): the count goes down by one, never below zero.
+    package func giveBack(scope: String, key: [UInt8]) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                "UPDATE auth_throttle SET failures = GREATEST(failures - 1, 0) WHERE scope = ? AND subject = ?",
+                [.string(scope), .bytes(key)])
         }
     }
 

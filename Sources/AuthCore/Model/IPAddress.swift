@@ -1,8 +1,8 @@
 /// A parsed IPv4 (4 bytes) or IPv6 (16 bytes) address; IPv4-mapped IPv6 becomes IPv4.
-struct IPAddress: Sendable, Equatable {
-    let bytes: [UInt8]
+public struct IPAddress: Sendable, Equatable {
+    public let bytes: [UInt8]
 
-    init?(parsing text: String) {
+    public init?(parsing text: String) {
         if text.contains(":") {
             guard let parsed = Self.parseV6(text) else { return nil }
             if parsed.prefix(10).allSatisfy({ $0 == 0 }) && parsed[10] == 0xFF && parsed[11] == 0xFF {
@@ -15,6 +15,24 @@ struct IPAddress: Sendable, Equatable {
             bytes = parsed
         }
     }
+
+    /// The address with all but its first `bits` bits zeroed (a network prefix).
+    public func masked(toPrefix bits: Int) -> IPAddress {
+        var masked = bytes
+        for index in masked.indices {
+            let kept = max(0, min(8, bits - index * 8))
+            masked[index] &= kept == 8 ? 0xFF : UInt8(truncatingIfNeeded: 0xFF << (8 - kept))
+        }
+        return IPAddress(bytes: masked)
+    }
+
+    private init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Whether it is an IPv6 address (an IPv4-mapped one counts as IPv4).
+    public var isIPv6: Bool { bytes.count == 16 }
+
+    /// Lower-case hex of the bytes, for a stable text form.
+    public var hex: String { bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() }
 
     private static func parseV4(_ text: String) -> [UInt8]? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
@@ -56,7 +74,7 @@ struct IPAddress: Sendable, Equatable {
 }
 
 extension Substring {
-    func components(separatedBy separator: String) -> [Substring] {
+    package func components(separatedBy separator: String) -> [Substring] {
         var result: [Substring] = []
         var rest = self
         while let range = rest.firstRange(of: separator) {
