@@ -106,7 +106,7 @@ let package = Package(
         // MARK: Tests
         .target(
             name: "TestSupport",
-            dependencies: ["MariaDB"],
+            dependencies: ["MariaDB", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: commonSettings
         ),
@@ -137,7 +137,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProcessManagerTests",
-            dependencies: ["ProcessManager"],
+            dependencies: ["ProcessManager", "TestSupport"],
             swiftSettings: commonSettings
         ),
         .testTarget(
@@ -152,7 +152,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuthHTTPTests",
-            dependencies: ["AuthHTTP", "AuthCore", "StrictJSON", "Passwords", "FastCGI", "ProcessManager"],
+            dependencies: ["AuthHTTP", "AuthCore", "StrictJSON", "Passwords", "FastCGI", "ProcessManager", "TestSupport"],
             swiftSettings: commonSettings
         ),
     ]

@@ -85,22 +85,3 @@ final class AuthFixture: @unchecked Sendable {
 
     static let client = ClientContext(ip: "203.0.113.7", userAgent: "tests")
 }
-
-/// Captures log lines for assertions (and to prove no token or password is logged).
-final class LogCapture: LogHandler, @unchecked Sendable {
-    // @unchecked Sendable: every access holds the lock.
-    private let lines = Mutex<[String]>([])
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let rendered = "\(event.level) \(event.message) \(event.metadata ?? [:])"
-        lines.withLock { $0.append(rendered) }
-    }
-
-    var all: [String] { lines.withLock { $0 } }
-}

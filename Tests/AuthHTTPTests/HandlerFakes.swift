@@ -5,6 +5,7 @@ import Logging
 import Passwords
 import ProcessManager
 import Synchronization
+import TestSupport
 
 @testable import AuthHTTP
 
@@ -93,27 +94,10 @@ struct FakeTokens: AccessTokenVerifying {
     }
 }
 
-/// Captures log lines (to prove an internal cause is logged and never answered).
-final class LineCapture: LogHandler, @unchecked Sendable {
-    // @unchecked Sendable: every access holds the lock.
-    private let stored = Mutex<[String]>([])
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        let line = "\(event.message) \(event.metadata ?? [:])"
-        stored.withLock { $0.append(line) }
-    }
-    var lines: [String] { stored.withLock { $0 } }
-}
-
 /// A responder over the fake domain, with private metrics and captured logs.
 struct HandlerHarness {
     let domain = FakeDomain()
-    let logs = LineCapture()
+    let logs = LogCapture()
     let metrics = ServiceMetrics(counters: .privateMemory(countersPerSlot: ServiceMetrics.countersPerSlot))
     let responder: AuthResponder
 

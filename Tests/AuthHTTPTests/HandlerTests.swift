@@ -1,5 +1,6 @@
 import AuthCore
 import FastCGI
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
@@ -75,7 +76,7 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         let harness = try HandlerHarness()
         harness.domain.failure = failure(.databaseUnavailable)
         #expect(harness.send("GET", "/api/auth/sessions", bearer: "good").status == 503)
-        #expect(harness.logs.lines.contains { $0.contains("database error") && $0.contains("secret-internal-cause") })
+        #expect(harness.logs.all.contains { $0.contains("database error") && $0.contains("secret-internal-cause") })
         #expect(harness.metricsText.contains("jwt_authd_database_errors_total 1\n"))
     }
 
@@ -83,7 +84,7 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         let harness = try HandlerHarness()
         harness.domain.failure = failure(.internalFailure)
         #expect(harness.send("GET", "/api/auth/sessions", bearer: "good").status == 500)
-        #expect(harness.logs.lines.contains { $0.contains("internal error") && $0.contains("secret-internal-cause") })
+        #expect(harness.logs.all.contains { $0.contains("internal error") && $0.contains("secret-internal-cause") })
         #expect(harness.metricsText.contains("jwt_authd_database_errors_total 0\n"))
     }
 }
@@ -198,7 +199,7 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         let mismatch = harness.send("GET", "/api/auth/me", bearer: "good")
         #expect(mismatch.status == 401 && mismatch.errorCode == "unauthorized")
         #expect(!harness.domain.calls.contains("user"), "no lookup of the token's subject")
-        #expect(harness.logs.lines.contains { $0.contains("token_claims_mismatch") })
+        #expect(harness.logs.all.contains { $0.contains("token_claims_mismatch") })
     }
 
     @Test func verifyAnswersTheGateWithHeadersAndErrorCodes() throws {
@@ -224,7 +225,7 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         #expect(harness.send("GET", "/api/auth/health").status == 200)
         harness.domain.reachable = false
         #expect(harness.send("GET", "/api/auth/health").status == 503)
-        #expect(harness.logs.lines.contains { $0.contains("connection refused") })
+        #expect(harness.logs.all.contains { $0.contains("connection refused") })
     }
 
     @Test func everyRouteOfTheTableHasAMetricsSeries() {
@@ -268,7 +269,7 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         #expect(tossed.status == 400 && tossed.errorCode == "ambiguous_cookie")
         #expect(tossed.values(of: "Set-Cookie").count == 2, "the host-only cookies are cleared")
         #expect(harness.domain.calls.isEmpty, "neither value was tried")
-        #expect(harness.logs.lines.contains { $0.contains("ambiguous_cookie") && $0.contains("refresh_token") })
+        #expect(harness.logs.all.contains { $0.contains("ambiguous_cookie") && $0.contains("refresh_token") })
         let gate = harness.send("GET", "/api/auth/verify", cookies: "access_token=good; access_token=good")
         #expect(gate.status == 401 && gate.values(of: "X-Auth-Error") == ["ambiguous_cookie"])
         let once = harness.send("GET", "/api/auth/verify", cookies: "access_token=good; other=1; other=2")

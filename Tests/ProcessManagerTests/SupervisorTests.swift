@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import ProcessManager
@@ -36,25 +37,11 @@ final class FakeProcessControl: ProcessControl, @unchecked Sendable {
     var workers: [Int32] { spawned.filter(\.asWorker).map(\.pid) }
 }
 
-/// Log lines, for the driver's own messages.
-final class Lines: LogHandler, @unchecked Sendable {
-    // @unchecked Sendable: every access holds the lock.
-    private let stored = Mutex<[String]>([])
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) { stored.withLock { $0.append("\(event.level) \(event.message) \(event.metadata ?? [:])") } }
-    var all: [String] { stored.withLock { $0 } }
-}
-
 /// The driver's decisions, without processes: which signal leads to which spawn, kill or log line.
 @Suite struct SupervisorTests {
     let clock = ManualClock()
     let control = FakeProcessControl()
-    let lines = Lines()
+    let lines = LogCapture()
     let layout = CounterLayout(countersPerSlot: 4, workerCrashes: 0, workerReplacements: 1)
 
     func supervisor(

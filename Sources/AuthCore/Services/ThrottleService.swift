@@ -103,8 +103,9 @@ public struct ThrottleService {
 
     /// A successful login: the account's count is forgotten and the address gets its reservation back.
     package func release(email: String, ip: String) throws(AuthError) {
-        try store.reset(scope: ThrottleScope.loginAccount.rawValue, key: key(.loginAccount, email))
-        try store.giveBack(scope: ThrottleScope.loginIP.rawValue, key: key(.loginIP, ip))
+        try store.forgetAndGiveBack(
+            forget: (ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)),
+            giveBack: (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)))
     }
 
     /// The wait a count imposes: `nil` below the limit or once its window has ended.

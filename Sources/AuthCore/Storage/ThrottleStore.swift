@@ -85,12 +85,21 @@ package struct ThrottleStore {
         }
     }
 
-    /// Gives one attempt back (a login that succeeded): the count goes down by one, never below zero.
-    package func giveBack(scope: String, key: [UInt8]) throws(AuthError) {
+    /// After a login that succeeded, in one statement: the first subject's count is forgotten (set to 0; the
+    /// cleanup deletes the row with its window) and the second gets its attempt back (one less, never below 0).
+    package func forgetAndGiveBack(
+        forget first: (scope: String, key: [UInt8]), giveBack second: (scope: String, key: [UInt8])
+    ) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
-                "UPDATE auth_throttle SET failures = GREATEST(failures - 1, 0) WHERE scope = ? AND subject = ?",
-                [.string(scope), .bytes(key)])
+                """
+                UPDATE auth_throttle SET failures = IF(scope = ?, 0, GREATEST(failures - 1, 0))
+                WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)
+                """,
+                [
+                    .string(first.scope), .string(first.scope), .bytes(first.key), .string(second.scope),
+                    .bytes(second.key),
+                ])
         }
     }
 
