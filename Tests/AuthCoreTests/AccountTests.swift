@@ -84,36 +84,35 @@ final class AccountTests {
         _ = try auth.accounts.login(email: "carol@example.com", password: "correct horse", client: ClientContext(ip: "198.51.100.9"))
     }
 
-    @Test func oneReadGivesBothLoginThrottlesAndWhetherTheAccountHasACount() throws {
+    @Test func oneReservationCountsAndChecksBothLoginThrottles() throws {
         let settings = auth.settings.throttle
         let home = "203.0.113.50"
         let elsewhere = "203.0.113.51"
-        var state = try auth.throttle.loginThrottle(email: "dave@example.com", ip: home)
-        #expect(state.accountWait == nil && state.addressWait == nil && !state.accountRecorded)
+        // The first attempt of both counts.
+        var state = try auth.throttle.reserveLogin(email: "dave@example.com", ip: home)
+        #expect(state.accountWait == nil && state.addressWait == nil)
 
-        // Failures below both limits: recorded, no wait.
-        try auth.throttle.recordFailure(.loginAccount, "dave@example.com")
-        try auth.throttle.recordFailure(.loginIP, home)
-        state = try auth.throttle.loginThrottle(email: "dave@example.com", ip: home)
-        #expect(state.accountRecorded && state.accountWait == nil && state.addressWait == nil)
+        // Attempts up to both limits: counted, no wait.
+        for _ in 2..<settings.loginPerAccount { try auth.throttle.recordFailure(.loginAccount, "dave@example.com") }
+        for _ in 2..<settings.loginPerIP { try auth.throttle.recordFailure(.loginIP, home) }
+        state = try auth.throttle.reserveLogin(email: "dave@example.com", ip: home)
+        #expect(state.accountWait == nil && state.addressWait == nil, "the limit-th attempt may go on")
 
         // The account over its limit waits from any address; the address over its limit waits for any account.
-        for _ in 1..<settings.loginPerAccount { try auth.throttle.recordFailure(.loginAccount, "dave@example.com") }
-        for _ in 1..<settings.loginPerIP { try auth.throttle.recordFailure(.loginIP, home) }
-        state = try auth.throttle.loginThrottle(email: "dave@example.com", ip: elsewhere)
+        state = try auth.throttle.reserveLogin(email: "dave@example.com", ip: elsewhere)
         #expect((state.accountWait ?? 0) > 0 && state.addressWait == nil)
-        state = try auth.throttle.loginThrottle(email: "erin@example.com", ip: home)
-        #expect(state.accountWait == nil && (state.addressWait ?? 0) > 0 && !state.accountRecorded)
-        state = try auth.throttle.loginThrottle(email: "dave@example.com", ip: home)
+        state = try auth.throttle.reserveLogin(email: "erin@example.com", ip: home)
+        #expect(state.accountWait == nil && (state.addressWait ?? 0) > 0)
+        state = try auth.throttle.reserveLogin(email: "dave@example.com", ip: home)
         #expect((state.accountWait ?? 0) > 0 && (state.addressWait ?? 0) > 0)
         // Each answer is about its own scope: the account's count is not the address's and vice versa.
         #expect(try auth.throttle.delay(.loginAccount, home) == nil)
         #expect(try auth.throttle.delay(.loginIP, "dave@example.com") == nil)
 
-        // Once the window has ended nobody waits, but the account's row is still there to reset.
+        // Once the window has ended nobody waits: the attempt starts a new window.
         fixture.clock.advance(settings.window.timeInterval + 1)
-        state = try auth.throttle.loginThrottle(email: "dave@example.com", ip: home)
-        #expect(state.accountWait == nil && state.addressWait == nil && state.accountRecorded)
+        state = try auth.throttle.reserveLogin(email: "dave@example.com", ip: home)
+        #expect(state.accountWait == nil && state.addressWait == nil)
     }
 
     @Test func aSuccessfulLoginGivesItsReservationBack() throws {

@@ -22,14 +22,12 @@ public struct ThrottleService {
         self.clock = clock
     }
 
-    /// What a login's two throttles say, read in one statement.
+    /// What a login's two throttles say about an attempt reserved with ``reserveLogin(email:ip:)``.
     package struct LoginThrottle {
         /// Seconds to wait when the account is over its limit, or `nil`.
         package var accountWait: Int?
         /// Seconds to wait when the client address is over its limit, or `nil`.
         package var addressWait: Int?
-        /// Whether the account had failures on record: only then does a successful login have a count to reset.
-        package var accountRecorded = false
     }
 
     func limit(of scope: ThrottleScope) -> Int {
@@ -59,27 +57,6 @@ public struct ThrottleService {
         return delay(scope, count, now: clock.now())
     }
 
-    /// The account's and the client address's throttles in one read (a login's first statement).
-    package func loginThrottle(email: String, ip: String) throws(AuthError) -> LoginThrottle {
-        let now = clock.now()
-        let counts = try store.counts(
-            (ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)),
-            (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)))
-        var state = LoginThrottle()
-        for count in counts {
-            switch ThrottleScope(rawValue: count.scope) {
-            case .loginAccount:
-                state.accountRecorded = true
-                state.accountWait = delay(.loginAccount, count, now: now)
-            case .loginIP:
-                state.addressWait = delay(.loginIP, count, now: now)
-            default:
-                break
-            }
-        }
-        return state
-    }
-
     /// Counts a login attempt against the account and the client address before any password is checked, and says
     /// whether it may go on: atomic, so concurrent guesses cannot get more than the limit evaluated between them.
     /// The reservation stays as the failure it becomes, or is given back by ``release(email:ip:)`` after a success.
@@ -88,13 +65,15 @@ public struct ThrottleService {
         let counts = try store.reserve(
             (ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)), (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)),
             now: now, windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
-        var state = LoginThrottle(accountRecorded: true)
+        var state = LoginThrottle()
         for count in counts {
-            // This attempt is number `failures` of its window: it may go on while that is within the limit.
-            let over = ThrottleStore.Count(scope: count.scope, windowStart: count.windowStart, failures: count.failures - 1)
+            // This attempt is number `failures` of its window: it may go on while the ones before it are within the
+            // limit.
             switch ThrottleScope(rawValue: count.scope) {
-            case .loginAccount: state.accountWait = delay(.loginAccount, over, now: now)
-            case .loginIP: state.addressWait = delay(.loginIP, over, now: now)
+            case .loginAccount:
+                state.accountWait = wait(.loginAccount, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
+            case .loginIP:
+                state.addressWait = wait(.loginIP, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
             default: break
             }
         }
@@ -110,8 +89,13 @@ public struct ThrottleService {
 
     /// The wait a count imposes: `nil` below the limit or once its window has ended.
     private func delay(_ scope: ThrottleScope, _ count: ThrottleStore.Count, now: Date) -> Int? {
-        let windowEnd = count.windowStart.addingTimeInterval(limits.window.timeInterval)
-        guard windowEnd > now, count.failures >= Int64(limit(of: scope)) else { return nil }
+        wait(scope, failuresBefore: count.failures, since: count.windowStart, now: now)
+    }
+
+    /// The wait for the next attempt after `failuresBefore` in the window that started `since`.
+    private func wait(_ scope: ThrottleScope, failuresBefore: Int64, since windowStart: Date, now: Date) -> Int? {
+        let windowEnd = windowStart.addingTimeInterval(limits.window.timeInterval)
+        guard windowEnd > now, failuresBefore >= Int64(limit(of: scope)) else { return nil }
         return max(1, Int(windowEnd.timeIntervalSince(now).rounded(.up)))
     }
 
@@ -121,10 +105,5 @@ public struct ThrottleService {
         try store.record(
             scope: scope.rawValue, key: key(scope, subject), now: now,
             windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
-    }
-
-    /// Forgets the failures of a subject (after a successful login).
-    public func reset(_ scope: ThrottleScope, _ subject: String) throws(AuthError) {
-        try store.reset(scope: scope.rawValue, key: key(scope, subject))
     }
 }

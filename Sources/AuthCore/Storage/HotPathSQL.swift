@@ -24,7 +24,8 @@ package enum HotPathSQL {
         SELECT \(UserStore.columns) FROM sessions s JOIN users u ON u.id = s.user_id
         WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at > ?
         """
-    /// Login: the account's and the client address's throttle rows, in one read (two primary-key lookups).
+    /// Login: the account's and the client address's throttle rows, read back inside the attempt's reservation
+    /// (two primary-key lookups).
     package static let loginThrottles = """
         SELECT scope, window_start, failures FROM auth_throttle
         WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)

@@ -12,11 +12,6 @@ package struct ThrottleStore {
         package let windowStart: Date
         package let failures: Int64
 
-        package init(scope: String, windowStart: Date, failures: Int64) {
-            self.scope = scope
-            self.windowStart = windowStart
-            self.failures = failures
-        }
     }
 
     /// The count of one subject, if any.
@@ -26,20 +21,6 @@ package struct ThrottleStore {
                 "SELECT scope, window_start, failures FROM auth_throttle WHERE scope = ? AND subject = ?",
                 [.string(scope), .bytes(key)]
             ).first.map(Self.count(from:))
-        }
-    }
-
-    /// The counts of two subjects in one read (login's account and client address: two primary-key lookups).
-    package func counts(_ first: (scope: String, key: [UInt8]), _ second: (scope: String, key: [UInt8]))
-        throws(AuthError) -> [Count]
-    {
-        try database.run { connection throws(MariaDBError) in
-            try connection.query(
-                HotPathSQL.loginThrottles,
-                [
-                    .string(first.scope), .bytes(first.key), .string(second.scope), .bytes(second.key),
-                ]
-            ).map(Self.count(from:))
         }
     }
 
@@ -100,15 +81,6 @@ package struct ThrottleStore {
                     .string(first.scope), .string(first.scope), .bytes(first.key), .string(second.scope),
                     .bytes(second.key),
                 ])
-        }
-    }
-
-    /// Forgets a subject's count.
-    package func reset(scope: String, key: [UInt8]) throws(AuthError) {
-        try database.run { connection throws(MariaDBError) in
-            try connection.execute(
-                "DELETE FROM auth_throttle WHERE scope = ? AND subject = ?",
-                [.string(scope), .bytes(key)], idempotent: true)
         }
     }
 
