@@ -82,7 +82,7 @@ enum SessionHandlers {
         let body: BodyFields
         do {
             body = try BodyFields.parse(request, allowForm: true)
-        } catch  where error.status == 400 {
+        } catch let error where error.status == 400 {
             body = BodyFields(json: nil, form: nil)
         }
         if let token = body.string("refreshToken").text ?? request.cookie(AuthCookies.refreshName), !token.isEmpty {

@@ -28,7 +28,7 @@ package struct UserStore {
                         user.name.map { .string($0) } ?? .null, .string(user.role), .date(now), .date(now),
                     ])
             }
-        } catch  where error.storage?.kind == .duplicateKey {
+        } catch let error where error.storage?.kind == .duplicateKey {
             throw AuthError.emailTaken
         }
     }
