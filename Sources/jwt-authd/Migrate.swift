@@ -21,6 +21,7 @@ struct Migrate: ParsableCommand {
             for migration in Migration.all {
                 Swift.print("-- \(migration.version): \(migration.name)")
                 for statement in migration.statements { Swift.print(statement + ";\n") }
+                if migration.rows != nil { Swift.print("-- then row work in jwt-authd itself (see its source)\n") }
             }
             return
         }
@@ -33,7 +34,7 @@ struct Migrate: ParsableCommand {
         let logger = Logger(label: "jwt-authd.migrate")
         do {
             let connection = try Connection(url: url)
-            let applied = try Migrator(connection: connection, logger: logger).migrate()
+            let applied = try Migrator(connection: connection, logger: logger, report: { Swift.print("migrate: \($0)") }).migrate()
             Swift.print(applied.isEmpty ? "schema is up to date" : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
         } catch {
             writeStandardError("jwt-authd: migrate failed on \(url): \(error)\n")

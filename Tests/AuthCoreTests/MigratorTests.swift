@@ -44,6 +44,41 @@ final class MigratorTests {
         #expect(try session.optionalDate("revoked_at") == nil)
     }
 
+    @Test func version3RewritesEmailsToTheirOneSpellingAndReportsWhatItCannot() throws {
+        try Migrator(connection: connection, migrations: Array(Migration.all.prefix(2))).migrate()
+        let now = Date()
+        func insert(_ id: Int, _ email: String) throws {
+            try connection.execute(
+                "INSERT INTO users (id, email, role, created_at, updated_at) VALUES (?, ?, 'user', ?, ?)",
+                [.string(Self.id(id)), .string(email), .date(now), .date(now)])
+        }
+        try insert(1, "JOHN@Example.com")
+        try insert(2, "\u{1D426}ary@example.com")  // a mathematical bold m: the old comparison kept it apart from m
+        try insert(3, "mary@example.com")
+        try insert(4, "jo\u{AD}e@example.com")
+        let lines = ReportLines()
+        try Migrator(connection: connection, report: { lines.all.append($0) }).migrate()
+        func email(_ id: Int) throws -> String? {
+            try connection.query("SELECT email FROM users WHERE id = ?", [.string(Self.id(id))]).first?.string("email")
+        }
+        #expect(try email(1) == "john@example.com")
+        #expect(try email(2) == "\u{1D426}ary@example.com" && email(3) == "mary@example.com")
+        #expect(lines.all.contains { $0.contains(Self.id(2)) && $0.contains("same address as account \(Self.id(3))") })
+        #expect(lines.all.contains { $0.contains(Self.id(4)) && $0.contains("characters an address may no longer have") })
+        #expect(lines.all.count == 2, "\(lines.all)")
+        // Byte for byte now: another case or accent is another address.
+        #expect(try connection.query("SELECT id FROM users WHERE email = 'JOHN@example.com'").isEmpty)
+        try insert(5, "eva@example.com")
+        try insert(6, "éva@example.com")
+        // Re-runnable: nothing changes the second time; the two Evas are reported as sharing one login limit.
+        let rows = try #require(Migration.all.first { $0.version == 3 }?.rows)
+        let again = try rows(connection)
+        #expect(try email(1) == "john@example.com")
+        #expect(again.contains { $0.contains(Self.id(5)) && $0.contains(Self.id(6)) && $0.contains("share one login limit") })
+    }
+
+    static func id(_ n: Int) -> String { "00000000-0000-0000-0000-\(String(repeating: "0", count: 12 - String(n).count))\(n)" }
+
     @Test func appliesOnceAndIsIdempotent() throws {
         let migrator = Migrator(connection: connection)
         #expect(try migrator.migrate() == Migration.all.map(\.version))
@@ -131,4 +166,9 @@ final class MigratorTests {
         #expect(try connection.query("SELECT id FROM refresh_tokens").isEmpty)
         #expect(try connection.query("SELECT id FROM sessions").isEmpty)
     }
+}
+
+/// What a migration reported.
+private final class ReportLines {
+    var all: [String] = []
 }

@@ -12,6 +12,8 @@ extension AccountService {
         // Before any read: no stored password holds a NUL, and bcrypt would answer it without hashing (a timing tell).
         guard !password.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
         let email = EmailAddress.normalize(rawEmail)
+        // Refused before anything is counted: no account can hold such an address (invisible characters and the like).
+        guard EmailAddress.isPlausible(email) else { throw AuthError(.invalidInput, "Invalid email address") }
         // Counted before any password is checked (atomically: concurrent guesses cannot exceed the limit).
         let state = try throttle.reserveLogin(email: email, ip: client.ip)
         for (scope, wait) in [(ThrottleScope.loginAccount, state.accountWait), (.loginIP, state.addressWait)] {

@@ -39,8 +39,16 @@ public struct ThrottleService {
         }
     }
 
+    /// The stored subject: a digest of the scope and what it counts. An address counts as its network
+    /// (``addressSubject(_:)``), an account's login as its email's skeleton, so that every spelling the old
+    /// case- and accent-insensitive comparison equated shares one limit (``EmailAddress/skeleton(_:)``).
     private func key(_ scope: ThrottleScope, _ subject: String) -> [UInt8] {
-        let subject = scope == .loginIP || scope == .registerIP ? addressSubject(subject) : subject
+        let subject =
+            switch scope {
+            case .loginIP, .registerIP: addressSubject(subject)
+            case .loginAccount: EmailAddress.skeleton(subject)
+            case .passwordChange: subject
+            }
         return SHA256.hash(Array("\(scope.rawValue)\u{0}\(subject)".utf8))
     }
 

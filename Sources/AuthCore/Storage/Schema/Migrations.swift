@@ -1,3 +1,5 @@
+public import MariaDB
+
 /// One schema version: trusted, constant SQL statements applied in order by ``Migrator``.
 public struct Migration: Sendable {
     /// The version number, strictly increasing.
@@ -6,6 +8,16 @@ public struct Migration: Sendable {
     public let name: String
     /// The statements, each applied on its own (MariaDB DDL commits implicitly, so each must be re-runnable).
     public let statements: [String]
+    /// Work on the rows after the statements that SQL alone cannot do (re-runnable too); each line it returns is
+    /// reported to whoever runs `migrate`.
+    public let rows: (@Sendable (Connection) throws -> [String])?
+
+    init(version: Int, name: String, statements: [String], rows: (@Sendable (Connection) throws -> [String])? = nil) {
+        self.version = version
+        self.name = name
+        self.statements = statements
+        self.rows = rows
+    }
 
     /// Every migration, oldest first. Append only: a released migration is never edited.
     public static let all: [Migration] = [
@@ -102,5 +114,13 @@ public struct Migration: Sendable {
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
                 """,
             ]),
+        // Emails are compared byte for byte on their one stored spelling (EmailAddress): the old case- and
+        // accent-insensitive comparison let other spellings of an address reach its account past its login limit.
+        Migration(
+            version: 3, name: "users_email_binary_canonical",
+            statements: [
+                "ALTER TABLE users MODIFY email VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL"
+            ],
+            rows: EmailCanonicalisation.run),
     ]
 }

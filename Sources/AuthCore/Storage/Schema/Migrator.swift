@@ -9,14 +9,18 @@ public struct Migrator {
     private let connection: Connection
     private let migrations: [Migration]
     private let logger: Logger
+    private let report: (String) -> Void
 
+    /// - Parameter report: Receives each line a migration's row work reports (accounts to look at).
     public init(
         connection: Connection, migrations: [Migration] = Migration.all,
-        logger: Logger = Logger(label: "jwt-authd.migrate", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = Logger(label: "jwt-authd.migrate", factory: { _ in SwiftLogNoOpLogHandler() }),
+        report: @escaping (String) -> Void = { _ in }
     ) {
         self.connection = connection
         self.migrations = migrations
         self.logger = logger
+        self.report = report
     }
 
     /// Versions already recorded.
@@ -53,6 +57,7 @@ public struct Migrator {
             for statement in migration.statements {
                 try connection.executeTrustedSQL(statement)
             }
+            for line in try migration.rows?(connection) ?? [] { report(line) }
             try connection.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(6))",
                 [.int(Int64(migration.version)), .string(migration.name)])
