@@ -20,6 +20,10 @@ extension APIError {
         case .sessionExpired: self = APIError(status: 401, code: "session_expired", message: "Session expired")
         case .sessionRevoked: self = APIError(status: 401, code: "session_revoked", message: "Session revoked")
         case .notFound: self = .notFound
+        case .reauthenticationRequired:
+            self = APIError(
+                status: 403, code: "reauthentication_required",
+                message: "Enter your password again (send it as `password`): this needs a recent sign-in")
         case .databaseUnavailable: self = .unavailable
         case .databaseFailure, .internalFailure: self = .internalError
         }
@@ -31,6 +35,8 @@ extension APIError {
         headers: [("Retry-After", "5")])
     static let forbidden = APIError(status: 403, code: "forbidden", message: "Forbidden")
     static let crossSite = APIError(status: 403, code: "cross_site_request", message: "Cross-site request refused")
+    static let insufficientScope = APIError(
+        status: 403, code: "insufficient_scope", message: "This API key may only read (GET, HEAD, OPTIONS)")
     static let userNotFound = APIError(status: 404, code: "user_not_found", message: "User not found")
 }
 
@@ -41,8 +47,8 @@ extension AuthError.Code {
         switch self {
         case .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked, .invalidCredentials:
             true
-        case .throttled, .emailTaken, .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure,
-            .internalFailure:
+        case .throttled, .emailTaken, .invalidInput, .weakPassword, .notFound, .reauthenticationRequired, .databaseUnavailable,
+            .databaseFailure, .internalFailure:
             false
         }
     }

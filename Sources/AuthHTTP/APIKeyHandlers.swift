@@ -9,11 +9,25 @@ typealias FoundationDate = Date
 
 /// API key management: only with a session (an API key cannot mint or list keys).
 enum APIKeyHandlers {
+    /// `POST /api/auth/api-keys` `{name, expiresAt?, scope?, password?}`: needs a recent authentication of the session
+    /// (`accounts.reauth_window`) or the password again, else 403 `reauthentication_required`.
     static func create(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let claims = try Caller.requireSession(request, context)
         let body = try BodyFields.parse(request, allowForm: false)
         guard let name = body.string("name").text, !name.trimmingSpacesAndTabs.isEmpty, name.unicodeScalars.count <= 100 else {
             throw APIError.invalidFields([("name", "is required (1 to 100 characters)")])
+        }
+        let scope: APIKeyScope
+        switch body.string("scope") {
+        case .absent: scope = .full
+        case .value(let text) where APIKeyScope(rawValue: text) != nil: scope = APIKeyScope(rawValue: text) ?? .read
+        case .value, .wrongType: throw APIError.invalidFields([("scope", "must be \"read\" or \"full\"")])
+        }
+        let password: String?
+        switch body.string("password") {
+        case .absent: password = nil
+        case .value(let text) where !text.isEmpty: password = text
+        case .value, .wrongType: throw APIError.invalidFields([("password", "must be a non-empty string")])
         }
         var expiresAt: FoundationDate?
         switch body.string("expiresAt") {
@@ -24,13 +38,18 @@ enum APIKeyHandlers {
             expiresAt = date
         }
         let created = try context.domain(request) { () throws(AuthError) in
-            try context.apiKeys.createAPIKey(userID: claims.userID, name: name, expiresAt: expiresAt)
+            if let password {
+                try context.accounts.reauthenticate(userID: claims.userID, sessionID: claims.sessionID, password: password)
+            } else if try !context.sessions.isRecentlyAuthenticated(sessionID: claims.sessionID, userID: claims.userID) {
+                throw AuthError(.reauthenticationRequired, "A recent sign-in is required")
+            }
+            return try context.apiKeys.createAPIKey(userID: claims.userID, name: name, expiresAt: expiresAt, scope: scope)
         }
         context.logger.info(
             "api key created",
             metadata: [
                 "event": "api_key_created", "user.id": "\(claims.userID)",
-                "api_key.id": "\(created.info.id)",
+                "api_key.id": "\(created.info.id)", "api_key.scope": "\(created.info.scope.rawValue)",
             ])
         return .json(status: 201, .object([("apiKey", Rendering.apiKey(created.info)), ("key", .string(created.rawKey))]))
     }

@@ -122,8 +122,8 @@ enum AccountHandlers {
                     "event": "token_claims_mismatch", "session.id": "\(claims.sessionID)", "client.ip": "\(context.clientAddress(request))",
                 ])
             throw APIError.unauthorized
-        case .apiKey(let user):
-            userID = user.id
+        case .apiKey(let key):
+            userID = key.user.id
         }
         guard let user = try context.domain(request, { () throws(AuthError) in try context.accounts.user(id: userID) }) else {
             throw APIError.userNotFound
@@ -131,11 +131,13 @@ enum AccountHandlers {
         return .json(status: 200, .object([("user", Rendering.user(user, verified: true))]))
     }
 
-    /// `POST /api/auth/password`: the other sessions are revoked, the current one kept.
+    /// `POST /api/auth/password`: the other sessions are revoked, the current one kept; the API keys are revoked too
+    /// unless `keepApiKeys` is true.
     static func changePassword(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let claims = try Caller.requireSession(request, context)
         let body = try BodyFields.parse(request, allowForm: false)
         let current = body.string("currentPassword").text ?? ""
+        let keepAPIKeys = try body.flag("keepApiKeys")
         let new = body.string("newPassword").text ?? ""
         var fields: [(String, String)] = []
         if current.isEmpty { fields.append(("currentPassword", "is required")) }
@@ -145,7 +147,8 @@ enum AccountHandlers {
             throw APIError.invalidFields(fields, code: fields.count == 1 && fields[0].0 == "newPassword" ? "weak_password" : "invalid_request")
         }
         try context.domain(request) { () throws(AuthError) in
-            try context.accounts.changePassword(userID: claims.userID, current: current, new: new, keepingSession: claims.sessionID)
+            try context.accounts.changePassword(
+                userID: claims.userID, current: current, new: new, keepingSession: claims.sessionID, keepingAPIKeys: keepAPIKeys)
         }
         context.logger.info("password changed", metadata: ["event": "password_changed", "user.id": "\(claims.userID)"])
         return .json(status: 200, Rendering.success)

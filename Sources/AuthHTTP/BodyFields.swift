@@ -18,6 +18,24 @@ struct BodyFields {
         return .value(text)
     }
 
+    /// A boolean field: `false` when absent or `null`.
+    ///
+    /// - Throws: 400 `invalid_request` naming the field when it is not `true` or `false`.
+    func flag(_ name: String) throws(APIError) -> Bool {
+        if let form {
+            guard let text = form[name] else { return false }
+            if text == "true" || text == "1" { return true }
+            if text == "false" || text == "0" || text.isEmpty { return false }
+            throw APIError.invalidFields([(name, "must be true or false")])
+        }
+        guard let value = json?[name] else { return false }
+        switch value {
+        case .null: return false
+        case .bool(let flag): return flag
+        default: throw APIError.invalidFields([(name, "must be true or false")])
+        }
+    }
+
     enum FieldValue {
         case absent
         case wrongType

@@ -6,12 +6,20 @@ import Passwords
 /// Who a request is, from its credential: `X-API-Key`, then `Authorization: Bearer`, then the `access_token` cookie.
 enum Caller {
     case jwt(AccessClaims)
-    case apiKey(User)
+    case apiKey(AuthenticatedAPIKey)
 
     var userID: String {
         switch self {
         case .jwt(let claims): claims.userID
-        case .apiKey(let user): user.id
+        case .apiKey(let key): key.user.id
+        }
+    }
+
+    /// What the credential may do, for `X-Auth-Scopes`: a session may do anything its user may.
+    var scope: APIKeyScope {
+        switch self {
+        case .jwt: .full
+        case .apiKey(let key): key.scope
         }
     }
 
@@ -27,10 +35,10 @@ enum Caller {
     /// - Throws: 401 (`unauthorized`, `token_expired`) for a credential that is not valid.
     static func identify(_ request: Request, _ context: AuthResponder.Context) throws(APIError) -> Caller? {
         if let key = request.field(.apiKey) {
-            guard let user = try context.domain(request, { () throws(AuthError) in try context.apiKeys.authenticate(apiKey: key) }) else {
+            guard let found = try context.domain(request, { () throws(AuthError) in try context.apiKeys.authenticate(apiKey: key) }) else {
                 throw APIError.unauthorized
             }
-            return .apiKey(user)
+            return .apiKey(found)
         }
         var token: String?
         if let authorization = request.field(.authorization) {

@@ -31,6 +31,7 @@ enum Rendering {
         .object([
             ("id", .string(key.id)), ("name", .string(key.name)), ("prefix", .string(key.prefix)),
             ("createdAt", date(key.createdAt)), ("lastUsedAt", date(key.lastUsedAt)), ("expiresAt", date(key.expiresAt)),
+            ("scope", .string(key.scope.rawValue)),
         ])
     }
 

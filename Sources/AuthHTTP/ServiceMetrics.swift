@@ -123,7 +123,8 @@ extension ServiceMetrics.Event {
     static func loginRefused(_ code: AuthError.Code) -> Self {
         switch code {
         case .throttled: .loginThrottled
-        case .invalidCredentials, .invalidInput, .weakPassword, .emailTaken, .notFound, .invalidToken, .tokenExpired,
+        case .invalidCredentials, .invalidInput, .weakPassword, .emailTaken, .notFound, .reauthenticationRequired, .invalidToken,
+            .tokenExpired,
             .tokenReused, .sessionExpired, .sessionRevoked, .databaseUnavailable, .databaseFailure, .internalFailure:
             .loginFailed
         }
@@ -134,6 +135,7 @@ extension ServiceMetrics.Event {
         switch code {
         case .tokenReused: .refreshReuse
         case .invalidToken, .tokenExpired, .sessionExpired, .sessionRevoked, .invalidCredentials, .throttled, .emailTaken,
+            .reauthenticationRequired,
             .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure, .internalFailure:
             .refreshFailed
         }

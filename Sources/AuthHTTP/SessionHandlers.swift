@@ -98,11 +98,14 @@ enum SessionHandlers {
         return response
     }
 
-    /// `POST /api/auth/logout-all`: every session of the caller. Account routes need a session: an API key (a
+    /// `POST /api/auth/logout-all`: every session of the caller, and every API key unless `{"keepApiKeys": true}`. Account routes need a session: an API key (a
     /// leaked one especially) cannot list or end sessions.
     static func logoutAll(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let caller = try Caller.requireSession(request, context)
-        let revoked = try context.domain(request) { () throws(AuthError) in try context.sessions.revokeAllSessions(of: caller.userID, keeping: nil) }
+        let keepAPIKeys = try BodyFields.parse(request, allowForm: false).flag("keepApiKeys")
+        let revoked = try context.domain(request) { () throws(AuthError) in
+            try context.sessions.revokeAllSessions(of: caller.userID, keeping: nil, keepingAPIKeys: keepAPIKeys)
+        }
         context.logger.info("logged out everywhere", metadata: ["event": "logout_all", "user.id": "\(caller.userID)"])
         var response = Response.json(status: 200, .object([("success", .bool(true)), ("revoked", .int(Int64(revoked)))]))
         response.headers += context.cookies.clear()

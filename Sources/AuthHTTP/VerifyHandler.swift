@@ -49,7 +49,13 @@ enum VerifyHandler {
         let (id, email, role): (String, String, String)
         switch caller {
         case .jwt(let claims): (id, email, role) = (claims.userID, claims.email, claims.role)
-        case .apiKey(let user): (id, email, role) = (user.id, user.email, user.role)
+        case .apiKey(let key): (id, email, role) = (key.user.id, key.user.email, key.user.role)
+        }
+        // A read-only key passes only safe methods; without the gated request's method (a gate set up without
+        // X-Original-Method), nothing.
+        if caller.scope == .read {
+            let method = request.field(.originalMethod)
+            guard method == "GET" || method == "HEAD" || method == "OPTIONS" else { throw APIError.insufficientScope }
         }
         if let required = request.field(.authRequireRole), !required.isEmpty {
             let allowed = required.split(separator: ",").map { $0.trimmingCharacters(" \t") }
@@ -59,7 +65,7 @@ enum VerifyHandler {
             status: 204,
             headers: [
                 ("X-Auth-User-Id", id), ("X-Auth-Email", email), ("X-Auth-Role", role),
-                ("X-Auth-Method", caller.method), ("Cache-Control", "no-store"),
+                ("X-Auth-Method", caller.method), ("X-Auth-Scopes", caller.scope.rawValue), ("Cache-Control", "no-store"),
             ])
     }
 }

@@ -15,12 +15,18 @@ struct APIKeyCommand: ParsableCommand {
         @OptionGroup var options: ConfigOptions
         @Argument(help: "Owner's email address.") var email: String
         @Option(help: "A name for the key.") var name: String
-        @Option(help: "Days until it expires (default: never).") var days: Int?
+        @Option(help: "Days until it expires (default: accounts.api_key_lifetime, 90 days).") var days: Int?
+        @Option(help: "read (GET, HEAD and OPTIONS only behind the gate) or full.") var scope: String = "full"
+        func validate() throws {
+            guard APIKeyScope(rawValue: scope) != nil else { throw ValidationError("--scope must be read or full") }
+            if let days, days < 1 { throw ValidationError("--days must be at least 1") }
+        }
         func run() throws {
             let auth = UserCommand.auth(options)
             let expiry = days.map { Date().addingTimeInterval(Double($0) * 86_400) }
             let created = try adminRun {
-                try auth.apiKeys.createAPIKey(userID: try UserCommand.find(auth, email).id, name: name, expiresAt: expiry)
+                try auth.apiKeys.createAPIKey(
+                    userID: try UserCommand.find(auth, email).id, name: name, expiresAt: expiry, scope: APIKeyScope(rawValue: scope) ?? .read)
             }
             print(created.rawKey)
             writeStandardError("key \(created.info.id) created; it is shown only now\n")
@@ -34,7 +40,9 @@ struct APIKeyCommand: ParsableCommand {
         func run() throws {
             let auth = UserCommand.auth(options)
             for key in try auth.apiKeys.apiKeys(of: try UserCommand.find(auth, email).id) {
-                print("\(key.id)  \(key.prefix)…  \(key.name)  last used \(key.lastUsedAt.map { "\($0)" } ?? "never")")
+                print(
+                    "\(key.id)  \(key.prefix)…  \(key.name)  \(key.scope.rawValue)  expires \(key.expiresAt.map { "\($0)" } ?? "never")"
+                        + "  last used \(key.lastUsedAt.map { "\($0)" } ?? "never")")
             }
         }
     }

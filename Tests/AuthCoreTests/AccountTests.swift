@@ -254,7 +254,7 @@ final class AccountTests {
         let created = try auth.apiKeys.createAPIKey(userID: user.id, name: " CI deploy ")
         #expect(created.rawKey.hasPrefix("jwta_") && created.rawKey.count == 48)
         #expect(created.info.name == "CI deploy" && created.rawKey.hasPrefix(created.info.prefix))
-        #expect(try auth.apiKeys.authenticate(apiKey: created.rawKey)?.id == user.id)
+        #expect(try auth.apiKeys.authenticate(apiKey: created.rawKey)?.user.id == user.id)
         #expect(try auth.apiKeys.apiKeys(of: user.id).first?.lastUsedAt != nil)
         var wrong = Array(created.rawKey)
         wrong[20] = wrong[20] == "A" ? "B" : "A"

@@ -16,6 +16,8 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     // @unchecked Sendable: each test owns its fake and drives it from one thread.
     var failure: AuthError?
     var sessionActive = true
+    var recentlyAuthenticated = true
+    var apiKeyScope = APIKeyScope.full
     var reachable = true
     /// Whether ``activeSessionUser(sessionID:userID:)`` and ``user(id:)`` find the user.
     var activeUserFound = true
@@ -45,15 +47,25 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     func login(email: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair {
         try answer("login", Self.pair)
     }
-    func changePassword(userID: String, current: String, new: String, keepingSession: String?) throws(AuthError) {
-        try answer("changePassword", ())
+    func changePassword(userID: String, current: String, new: String, keepingSession: String?, keepingAPIKeys: Bool)
+        throws(AuthError)
+    {
+        try answer(keepingAPIKeys ? "changePassword(keepingAPIKeys)" : "changePassword", ())
+    }
+    func reauthenticate(userID: String, sessionID: String, password: String) throws(AuthError) {
+        try answer("reauthenticate", ())
     }
     func user(id: String) throws(AuthError) -> User? { try answer("user", userExists ? Self.user : nil) }
 
     func refresh(_ token: String, client: ClientContext) throws(AuthError) -> TokenPair { try answer("refresh", Self.pair) }
     func logout(refreshToken: String) throws(AuthError) { try answer("logout", ()) }
     func logout(sessionID: String) throws(AuthError) { try answer("logout", ()) }
-    func revokeAllSessions(of userID: String, keeping: String?) throws(AuthError) -> Int { try answer("revokeAll", 2) }
+    func revokeAllSessions(of userID: String, keeping: String?, keepingAPIKeys: Bool) throws(AuthError) -> Int {
+        try answer(keepingAPIKeys ? "revokeAll(keepingAPIKeys)" : "revokeAll", 2)
+    }
+    func isRecentlyAuthenticated(sessionID: String, userID: String) throws(AuthError) -> Bool {
+        try answer("isRecentlyAuthenticated", recentlyAuthenticated)
+    }
     func sessions(of userID: String) throws(AuthError) -> [Session] { try answer("sessions", []) }
     func revokeSession(_ sessionID: String, of userID: String) throws(AuthError) -> Bool { try answer("revokeSession", true) }
     func isSessionActive(_ sessionID: String) throws(AuthError) -> Bool {
@@ -64,17 +76,19 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
         try answer("activeSessionUser", activeUserFound ? Self.user : nil)
     }
 
-    func createAPIKey(userID: String, name: String, expiresAt: Date?) throws(AuthError) -> CreatedAPIKey {
+    func createAPIKey(userID: String, name: String, expiresAt: Date?, scope: APIKeyScope) throws(AuthError) -> CreatedAPIKey {
         try answer(
             "createAPIKey",
             CreatedAPIKey(
                 info: APIKeyInfo(
                     id: Self.sessionID, name: name, prefix: "jwta_abcdefg", createdAt: Self.now, lastUsedAt: nil,
-                    expiresAt: nil), rawKey: "jwta_" + String(repeating: "k", count: 43)))
+                    expiresAt: nil, scope: scope), rawKey: "jwta_" + String(repeating: "k", count: 43)))
     }
     func apiKeys(of userID: String) throws(AuthError) -> [APIKeyInfo] { try answer("apiKeys", []) }
     func revokeAPIKey(id: String, of userID: String) throws(AuthError) -> Bool { try answer("revokeAPIKey", true) }
-    func authenticate(apiKey: String) throws(AuthError) -> User? { try answer("authenticate", Self.user) }
+    func authenticate(apiKey: String) throws(AuthError) -> AuthenticatedAPIKey? {
+        try answer("authenticate", AuthenticatedAPIKey(user: Self.user, scope: apiKeyScope))
+    }
 
     func isReachable() -> Bool { reachable }
 }

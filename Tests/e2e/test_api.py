@@ -41,7 +41,7 @@ INVALID_CREDENTIALS = {"error": "Invalid credentials", "code": "invalid_credenti
 SUCCESS = {"success": True}
 USER_KEYS = {"id", "email", "name", "role"}
 SESSION_KEYS = {"id", "createdAt", "lastUsedAt", "expiresAt", "userAgent", "ip", "current"}
-API_KEY_KEYS = {"id", "name", "prefix", "createdAt", "lastUsedAt", "expiresAt"}
+API_KEY_KEYS = {"id", "name", "prefix", "createdAt", "lastUsedAt", "expiresAt", "scope"}
 MISSING_SESSION = "0190b5a4-0000-7000-8000-000000000000"
 
 
@@ -307,9 +307,11 @@ def test_api_keys(site, account):
     response = anonymous.post("/api/auth/api-keys", json={"name": "child"}, headers={"X-API-Key": key})
     assert response.status_code in (401, 403), (response.status_code, response.text)
 
-    # Without an expiry.
+    # Without an expiry: 90 days (accounts.api_key_lifetime), full scope.
     second = ok_json(client.post("/api/auth/api-keys", json={"name": "ci"}), 201)
-    assert second["apiKey"]["expiresAt"] is None
+    expiry = time.mktime(time.strptime(second["apiKey"]["expiresAt"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    assert abs(expiry - (time.time() + 90 * 86400)) < 120, second
+    assert second["apiKey"]["scope"] == info["scope"] == "full"
 
     assert ok_json(client.delete(f"/api/auth/api-keys/{info['id']}")) == SUCCESS
     assert anonymous.get("/api/auth/verify", headers={"X-API-Key": key}).status_code == 401

@@ -65,7 +65,7 @@ def stub_service(request):
             return 403, [("X-Auth-Error", "forbidden")], b""
         user_id, email, role = identity
         return 204, [("X-Auth-User-Id", user_id), ("X-Auth-Email", email), ("X-Auth-Role", role),
-                     ("X-Auth-Method", "jwt"), ("Cache-Control", "no-store")], b""
+                     ("X-Auth-Method", "jwt"), ("X-Auth-Scopes", "full"), ("Cache-Control", "no-store")], b""
     if path == "/api/auth/renew":
         return_to = request.params.get("QUERY_STRING", "").partition("return_to=")[2] or "/dashboard"
         return 303, [("Location", "/auth/login?callbackUrl=" + quote(return_to, safe="")),
@@ -254,14 +254,15 @@ def test_guest_only_flag_comes_from_the_location_not_the_client(client, stub):
 # --- what the app is sent --------------------------------------------------------
 
 SPOOFED = {"X-Auth-User-Id": "spoofed-id", "X-Auth-Email": "spoof@evil.example", "X-Auth-Role": "admin",
-           "X-Auth-Method": "api-key"}
+           "X-Auth-Method": "api-key", "X-Auth-Scopes": "read"}
 
 
 @pytest.mark.parametrize("path", ["/dashboard", "/api/protected/thing"])
 def test_identity_headers_are_set_by_nginx_over_the_clients(client, path):
     view = app_view(client.get(path, headers={"Authorization": "Bearer user-token", **SPOOFED}))
     user_id, email, role = USERS["user-token"]
-    assert (view["userId"], view["email"], view["role"], view["authMethod"]) == (user_id, email, role, "jwt")
+    assert (view["userId"], view["email"], view["role"], view["authMethod"], view["scopes"]) == \
+        (user_id, email, role, "jwt", "full")
 
 
 def test_identity_headers_sent_with_the_access_cookie(client):
@@ -276,7 +277,7 @@ def test_client_identity_headers_are_stripped_on_ungated_and_guest_pages(client,
     assert response.status_code == 200
     if path == "/":
         view = app_view(response)
-        assert {view[key] for key in ("userId", "email", "role", "authMethod", "requireRole", "guestOnly")} == {""}
+        assert {view[key] for key in ("userId", "email", "role", "authMethod", "scopes", "requireRole", "guestOnly")} == {""}
 
 
 # --- refusals --------------------------------------------------------------------

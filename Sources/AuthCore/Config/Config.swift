@@ -29,6 +29,8 @@ public struct Config: Sendable {
     public var passwords = Passwords()
     /// Limits on failed attempts.
     public var throttle = Throttle()
+    /// Re-authentication and API keys.
+    public var accounts = Accounts()
     /// What the HTTP handlers need: cookies, cross-site rules, proxies, pages, metrics access, request logging.
     public var http = HTTP()
     /// Where and how much to log.
@@ -97,6 +99,14 @@ public struct Config: Sendable {
 
         /// The pool's limit of password hashes at once: ``concurrentHashes``, or the number of CPUs for 0.
         public var hashLimit: Int { concurrentHashes > 0 ? concurrentHashes : Server.cores }
+    }
+
+    /// What needs a recent authentication, and how long API keys live.
+    public struct Accounts: Sendable {
+        /// How recent the session's last authentication must be to create an API key without the password again.
+        public var reauthWindow = Duration.zero
+        /// The lifetime of a new API key that names no expiry; zero: such keys do not expire.
+        public var apiKeyLifetime = Duration.zero
     }
 
     /// Failure limits per fixed window, counted in MariaDB (shared by all workers and hosts).

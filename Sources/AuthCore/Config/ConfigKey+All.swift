@@ -105,6 +105,14 @@ extension ConfigKey {
         .duration(
             "throttle.window", "JWT_THROTTLE_WINDOW", \.throttle.window, default: .seconds(15 * 60), max: .seconds(86_400), positive: true,
             "the throttling window (fixed windows, counted in MariaDB, shared by all workers and hosts)"),
+        .duration(
+            "accounts.reauth_window", "JWT_REAUTH_WINDOW", \.accounts.reauthWindow, default: .seconds(5 * 60), max: .seconds(86_400),
+            positive: true,
+            "creating an API key needs a login, registration or password entry this recent, else 403 `reauthentication_required`"),
+        .duration(
+            "accounts.api_key_lifetime", "JWT_API_KEY_LIFETIME", \.accounts.apiKeyLifetime, default: .seconds(90 * 86_400),
+            max: .seconds(3660 * 86_400),
+            "lifetime of an API key created without `expiresAt` (`0s`: such keys never expire)"),
         .cookieSecure(
             "cookies.secure", "JWT_COOKIE_SECURE", "`Secure` on auth cookies; `false` is refused outside `environment = development`"),
         .flag(

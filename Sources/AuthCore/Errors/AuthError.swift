@@ -18,6 +18,8 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         case sessionExpired = "session_expired"
         case sessionRevoked = "session_revoked"
         case notFound = "not_found"
+        /// The act needs a recent authentication (the password again).
+        case reauthenticationRequired = "reauthentication_required"
         /// The database cannot be reached (connection refused or lost): worth a retry later.
         case databaseUnavailable = "database_unavailable"
         /// The database answered with an error this code did not expect.

@@ -77,9 +77,25 @@ public final class AccountService: AccountOperations {
     }
 
     /// A user's own password change: checks the current password (throttled), then revokes every other session.
-    public func changePassword(userID: String, current: String, new: String, keepingSession sessionID: String?)
-        throws(AuthError)
-    {
+    ///
+    /// The current password counts as a new act of authentication of the kept session. The user's API keys are
+    /// revoked too, unless `keepingAPIKeys`.
+    public func changePassword(
+        userID: String, current: String, new: String, keepingSession sessionID: String?, keepingAPIKeys: Bool = false
+    ) throws(AuthError) {
+        try checkCurrentPassword(userID: userID, current)
+        try setPassword(userID: userID, new, keepingSession: sessionID, keepingAPIKeys: keepingAPIKeys)
+        if let sessionID { try sessions.recordAuthentication(sessionID: sessionID, userID: userID) }
+    }
+
+    /// The password entered again on a signed-in session (to create an API key, say): checked like a password
+    /// change's current password (throttled per account), then recorded as the session's latest authentication.
+    public func reauthenticate(userID: String, sessionID: String, password: String) throws(AuthError) {
+        try checkCurrentPassword(userID: userID, password)
+        try sessions.recordAuthentication(sessionID: sessionID, userID: userID)
+    }
+
+    private func checkCurrentPassword(userID: String, _ current: String) throws(AuthError) {
         guard !current.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
         if let wait = try throttle.delay(.passwordChange, userID) { throw AuthError.throttled(retryAfter: wait) }
         guard let stored = try users.passwordHash(id: userID) else { throw AuthError.notFound }
@@ -87,16 +103,18 @@ public final class AccountService: AccountOperations {
             try throttle.recordFailure(.passwordChange, userID)
             throw AuthError.invalidCredentials
         }
-        try setPassword(userID: userID, new, keepingSession: sessionID)
     }
 
-    /// Sets a password (admin reset, or after ``changePassword(userID:current:new:keepingSession:)``) and revokes the
-    /// user's sessions, all of them or all but `keepingSession`.
-    public func setPassword(userID: String, _ password: String, keepingSession sessionID: String? = nil) throws(AuthError) {
+    /// Sets a password (admin reset, or after ``changePassword(userID:current:new:keepingSession:keepingAPIKeys:)``)
+    /// and revokes the user's sessions, all of them or all but `keepingSession`, and API keys unless `keepingAPIKeys`
+    /// (an admin reset keeps none).
+    public func setPassword(
+        userID: String, _ password: String, keepingSession sessionID: String? = nil, keepingAPIKeys: Bool = false
+    ) throws(AuthError) {
         if let problem = policy.problem(with: password) { throw AuthError(.weakPassword, "Password \(problem)") }
         let hash = try hashPassword(password)
         guard try users.setPasswordHash(id: userID, hash, at: clock.now()) else { throw AuthError.notFound }
-        try sessions.revokeAllSessions(of: userID, keeping: sessionID)
+        try sessions.revokeAllSessions(of: userID, keeping: sessionID, keepingAPIKeys: keepingAPIKeys)
     }
 
     /// Changes a user's role.

@@ -32,7 +32,7 @@ public final class AuthServices {
         accounts = AccountService(
             policy: settings.passwordPolicy, hasher: hasher, database: database, throttle: throttle,
             sessions: sessions, clock: clock, logger: logger)
-        apiKeys = APIKeyService(database: database, clock: clock)
+        apiKeys = APIKeyService(database: database, clock: clock, defaultLifetime: settings.apiKeyLifetime)
         cleanup = CleanupService(database: database, throttleWindow: settings.throttle.window.timeInterval, clock: clock)
     }
 }

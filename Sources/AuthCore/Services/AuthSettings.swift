@@ -15,6 +15,10 @@ public struct AuthSettings: Sendable {
     public let audience: String
     public let throttle: Config.Throttle
     public let passwordPolicy: PasswordPolicy
+    /// How recent a session's last authentication must be to create an API key without the password.
+    public let reauthWindow: Duration
+    /// The lifetime of an API key created without an expiry; zero: none.
+    public let apiKeyLifetime: Duration
 
     public init(config: Config, keys: TokenKeys) {
         let tokens = config.tokens
@@ -31,6 +35,8 @@ public struct AuthSettings: Sendable {
         refreshVerifier = JWTVerifier(keys: keys.refresh, type: .refresh, rules: rules)
         throttle = config.throttle
         passwordPolicy = PasswordPolicy(minimumCharacters: config.passwords.minLength)
+        reauthWindow = config.accounts.reauthWindow
+        apiKeyLifetime = config.accounts.apiKeyLifetime
     }
 
     /// The Argon2id parameters of new hashes.

@@ -7,7 +7,8 @@ public protocol AccountOperations: AnyObject {
     var passwordPolicy: PasswordPolicy { get }
     func register(email: String, password: String, name: String?, client: ClientContext) throws(AuthError) -> TokenPair
     func login(email: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair
-    func changePassword(userID: String, current: String, new: String, keepingSession: String?) throws(AuthError)
+    func changePassword(userID: String, current: String, new: String, keepingSession: String?, keepingAPIKeys: Bool) throws(AuthError)
+    func reauthenticate(userID: String, sessionID: String, password: String) throws(AuthError)
     func user(id: String) throws(AuthError) -> User?
 }
 
@@ -16,7 +17,8 @@ public protocol SessionOperations: AnyObject {
     func refresh(_ token: String, client: ClientContext) throws(AuthError) -> TokenPair
     func logout(refreshToken: String) throws(AuthError)
     func logout(sessionID: String) throws(AuthError)
-    @discardableResult func revokeAllSessions(of userID: String, keeping: String?) throws(AuthError) -> Int
+    @discardableResult func revokeAllSessions(of userID: String, keeping: String?, keepingAPIKeys: Bool) throws(AuthError) -> Int
+    func isRecentlyAuthenticated(sessionID: String, userID: String) throws(AuthError) -> Bool
     func sessions(of userID: String) throws(AuthError) -> [Session]
     @discardableResult func revokeSession(_ sessionID: String, of userID: String) throws(AuthError) -> Bool
     func isSessionActive(_ sessionID: String) throws(AuthError) -> Bool
@@ -25,10 +27,10 @@ public protocol SessionOperations: AnyObject {
 
 /// What the HTTP handlers need of the API keys (``APIKeyService`` in production).
 public protocol APIKeyOperations {
-    func createAPIKey(userID: String, name: String, expiresAt: Date?) throws(AuthError) -> CreatedAPIKey
+    func createAPIKey(userID: String, name: String, expiresAt: Date?, scope: APIKeyScope) throws(AuthError) -> CreatedAPIKey
     func apiKeys(of userID: String) throws(AuthError) -> [APIKeyInfo]
     @discardableResult func revokeAPIKey(id: String, of userID: String) throws(AuthError) -> Bool
-    func authenticate(apiKey: String) throws(AuthError) -> User?
+    func authenticate(apiKey: String) throws(AuthError) -> AuthenticatedAPIKey?
 }
 
 /// Checks access tokens without the database (``TokenIssuer`` in production).

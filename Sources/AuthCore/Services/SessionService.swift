@@ -1,4 +1,4 @@
-import FoundationEssentials
+public import FoundationEssentials
 import Logging
 
 /// Login sessions and their refresh tokens: starting a session, rotation with reuse detection and a grace window,
@@ -10,6 +10,7 @@ public final class SessionService: SessionOperations {
     let sessions: SessionStore
     let tokens: RefreshTokenStore
     let users: UserStore
+    let apiKeys: APIKeyStore
     let clock: any AuthClock
     let logger: Logger
 
@@ -24,6 +25,7 @@ public final class SessionService: SessionOperations {
         sessions = SessionStore(database: database)
         tokens = RefreshTokenStore(database: database)
         users = UserStore(database: database)
+        apiKeys = APIKeyStore(database: database)
         self.clock = clock
         self.logger = logger
     }
@@ -90,17 +92,39 @@ public final class SessionService: SessionOperations {
         try tokens.revokeFamily(family, now: now)
     }
 
-    /// Revokes every session of a user, or every one but `keeping`.
+    /// Revokes every session of a user, or every one but `keeping`, and with them every API key of the user unless
+    /// `keepingAPIKeys`, in one transaction.
     ///
     /// - Returns: The number of sessions revoked.
     @discardableResult
-    public func revokeAllSessions(of userID: String, keeping: String? = nil) throws(AuthError) -> Int {
+    public func revokeAllSessions(of userID: String, keeping: String? = nil, keepingAPIKeys: Bool = false) throws(AuthError) -> Int {
         let now = clock.now()
         return try database.transaction { _ throws(AuthError) in
             let revoked = try sessions.revokeAll(of: userID, keeping: keeping ?? "", now: now)
             try tokens.revokeAll(of: userID, keeping: keeping ?? "", now: now)
+            if !keepingAPIKeys { _ = try apiKeys.revokeAll(of: userID, now: now) }
             return revoked
         }
+    }
+
+    /// Records that the session's user has just authenticated again (the password entered on this session).
+    func recordAuthentication(sessionID: String, userID: String) throws(AuthError) {
+        guard Identifier.isWellFormed(sessionID) else { return }
+        try sessions.reauthenticated(sessionID, of: userID, now: clock.now())
+    }
+
+    /// When the user of an active session last authenticated (login, registration, the password again); `nil` for a
+    /// session that is not active or not the user's.
+    public func lastAuthentication(sessionID: String, userID: String) throws(AuthError) -> Date? {
+        guard Identifier.isWellFormed(sessionID), Identifier.isWellFormed(userID) else { return nil }
+        let now = clock.now()
+        return try sessions.authTime(sessionID, of: userID, now: now, idleSince: idleSince(now))
+    }
+
+    /// Whether the session's user authenticated within `accounts.reauth_window` (what creating an API key needs).
+    public func isRecentlyAuthenticated(sessionID: String, userID: String) throws(AuthError) -> Bool {
+        guard let last = try lastAuthentication(sessionID: sessionID, userID: userID) else { return false }
+        return clock.now().timeIntervalSince(last) <= settings.reauthWindow.timeInterval
     }
 
     /// Revokes one of the user's own sessions.

@@ -10,6 +10,7 @@ package struct APIKeyStore {
         package let keyID: String
         package let storedDigest: [UInt8]
         package let user: User
+        package let scope: APIKeyScope
     }
 
     /// Inserts a key record.
@@ -17,12 +18,12 @@ package struct APIKeyStore {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
                 """
-                INSERT INTO api_keys (id, user_id, prefix, key_hash, name, created_at, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO api_keys (id, user_id, prefix, key_hash, name, created_at, expires_at, scope)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     .string(info.id), .string(userID), .string(info.prefix), .bytes(digest), .string(info.name),
-                    .date(info.createdAt), info.expiresAt.map { .date($0) } ?? .null,
+                    .date(info.createdAt), info.expiresAt.map { .date($0) } ?? .null, .string(info.scope.rawValue),
                 ])
         }
     }
@@ -32,14 +33,14 @@ package struct APIKeyStore {
         try database.run { connection throws(MariaDBError) in
             try connection.query(
                 """
-                SELECT id, name, prefix, created_at, last_used_at, expires_at FROM api_keys
+                SELECT id, name, prefix, created_at, last_used_at, expires_at, scope FROM api_keys
                 WHERE user_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at
                 """, [.string(userID), .date(now)]
             ).map { row throws(MariaDBError) in
                 APIKeyInfo(
                     id: try row.string("id"), name: try row.string("name"), prefix: try row.string("prefix"),
                     createdAt: try row.date("created_at"), lastUsedAt: try row.optionalDate("last_used_at"),
-                    expiresAt: try row.optionalDate("expires_at"))
+                    expiresAt: try row.optionalDate("expires_at"), scope: APIKeyScope(rawValue: try row.string("scope")) ?? .read)
             }
         }
     }
@@ -55,20 +56,32 @@ package struct APIKeyStore {
         }
     }
 
+    /// Revokes every active key of a user (a password change or reset, logout everywhere). Returns how many.
+    package func revokeAll(of userID: String, now: Date) throws(AuthError) -> Int {
+        try database.run { connection throws(MariaDBError) in
+            Int(
+                try connection.execute(
+                    "UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", [.date(now), .string(userID)]
+                ).affectedRows)
+        }
+    }
+
     /// The active key with this digest and its user (the database compares digests, never keys).
     package func find(digest: [UInt8], now: Date) throws(AuthError) -> Match? {
         try database.run { connection throws(MariaDBError) in
             guard
                 let row = try connection.query(
                     """
-                    SELECT k.id AS key_id, k.key_hash, \(UserStore.columns) FROM api_keys k JOIN users u ON u.id = k.user_id
+                    SELECT k.id AS key_id, k.key_hash, k.scope, \(UserStore.columns) FROM api_keys k JOIN users u ON u.id = k.user_id
                     WHERE k.key_hash = ? AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)
                     """, [.bytes(digest), .date(now)]
                 ).first
             else { return nil }
             return Match(
                 keyID: try row.string("key_id"), storedDigest: try row.bytes("key_hash"),
-                user: try UserStore.user(from: row))
+                user: try UserStore.user(from: row),
+                // An unknown scope (written by a later version) grants the least.
+                scope: APIKeyScope(rawValue: try row.string("scope")) ?? .read)
         }
     }
 

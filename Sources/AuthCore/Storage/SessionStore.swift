@@ -18,13 +18,35 @@ package struct SessionStore {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
                 """
-                INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, auth_time)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     .string(id), .string(userID), .date(now), .date(now), .date(expiresAt),
-                    client.userAgent.map { .string($0) } ?? .null, .string(client.ip),
+                    client.userAgent.map { .string($0) } ?? .null, .string(client.ip), .date(now),
                 ])
+        }
+    }
+
+    /// The last act of authentication of an active session of `userID` (login, registration, the password again), or
+    /// `nil` when there is no such session.
+    package func authTime(_ id: String, of userID: String, now: Date, idleSince: Date) throws(AuthError) -> Date? {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(
+                """
+                SELECT COALESCE(auth_time, created_at) AS auth_time FROM sessions
+                WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
+                """, [.string(id), .string(userID), .date(now), .date(idleSince)]
+            ).first?.date("auth_time")
+        }
+    }
+
+    /// Records that the session's user has just authenticated again (idempotent).
+    package func reauthenticated(_ id: String, of userID: String, now: Date) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                "UPDATE sessions SET auth_time = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+                [.date(now), .string(id), .string(userID)], idempotent: true)
         }
     }
 

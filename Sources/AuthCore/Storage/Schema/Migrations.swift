@@ -122,5 +122,16 @@ public struct Migration: Sendable {
                 "ALTER TABLE users MODIFY email VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL"
             ],
             rows: EmailCanonicalisation.run),
+        // A session remembers its last act of authentication (creating an API key needs a recent one); keys get scopes.
+        Migration(
+            version: 4, name: "session_auth_time_api_key_scope",
+            statements: [
+                "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS auth_time DATETIME(6) NULL",
+                "UPDATE sessions SET auth_time = created_at WHERE auth_time IS NULL",
+                """
+                ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS
+                    scope VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT 'full'
+                """,
+            ]),
     ]
 }
