@@ -20,6 +20,10 @@ extension APIError {
         case .sessionExpired: self = APIError(status: 401, code: "session_expired", message: "Session expired")
         case .sessionRevoked: self = APIError(status: 401, code: "session_revoked", message: "Session revoked")
         case .notFound: self = .notFound
+        case .busy:
+            self = APIError(
+                status: 503, code: "service_busy", message: "Too many sign-ins at once; try again in a moment",
+                headers: [("Retry-After", "1")], holdMilliseconds: 1000)
         case .reauthenticationRequired:
             self = APIError(
                 status: 403, code: "reauthentication_required",
@@ -47,7 +51,7 @@ extension AuthError.Code {
         switch self {
         case .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked, .invalidCredentials:
             true
-        case .throttled, .emailTaken, .invalidInput, .weakPassword, .notFound, .reauthenticationRequired, .databaseUnavailable,
+        case .throttled, .emailTaken, .invalidInput, .weakPassword, .notFound, .reauthenticationRequired, .busy, .databaseUnavailable,
             .databaseFailure, .internalFailure:
             false
         }

@@ -12,16 +12,19 @@ public struct APIError: Error, Sendable, Equatable {
     public let headers: [(name: String, value: String)]
     /// Extra body members (`fields` on validation errors, `retryAfter` on 429).
     public let extra: [(String, JSON)]
+    /// When positive, the answer goes out this much later without holding a thread (``Response/holdMilliseconds``).
+    public let holdMilliseconds: Int
 
     public init(
         status: Int, code: String, message: String, headers: [(name: String, value: String)] = [],
-        extra: [(String, JSON)] = []
+        extra: [(String, JSON)] = [], holdMilliseconds: Int = 0
     ) {
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
         self.extra = extra
+        self.holdMilliseconds = holdMilliseconds
     }
 
     /// A 400 naming the fields that are wrong.
@@ -48,6 +51,7 @@ public struct APIError: Error, Sendable, Equatable {
     public var response: Response {
         var response = Response.json(status: status, .object([("error", .string(message)), ("code", .string(code))] + extra))
         response.headers.append(contentsOf: headers)
+        response.holdMilliseconds = holdMilliseconds
         return response
     }
 }

@@ -13,7 +13,7 @@ public struct ServiceMetrics: Sendable {
     /// Outcomes counted besides requests.
     public enum Event: Int, CaseIterable, Sendable {
         case tokenPairIssued, accessVerifiedOK, accessVerifyFailed, refreshRotated, refreshGrace, refreshReuse,
-            refreshFailed, loginSucceeded, loginFailed, loginThrottled, databaseError
+            refreshFailed, loginSucceeded, loginFailed, loginThrottled, loginBusy, databaseError
 
         var series: (name: String, labels: String) {
             switch self {
@@ -27,6 +27,7 @@ public struct ServiceMetrics: Sendable {
             case .loginSucceeded: ("jwt_authd_logins_total", "result=\"ok\"")
             case .loginFailed: ("jwt_authd_logins_total", "result=\"failed\"")
             case .loginThrottled: ("jwt_authd_logins_total", "result=\"throttled\"")
+            case .loginBusy: ("jwt_authd_logins_total", "result=\"busy\"")
             case .databaseError: ("jwt_authd_database_errors_total", "")
             }
         }
@@ -123,6 +124,7 @@ extension ServiceMetrics.Event {
     static func loginRefused(_ code: AuthError.Code) -> Self {
         switch code {
         case .throttled: .loginThrottled
+        case .busy: .loginBusy
         case .invalidCredentials, .invalidInput, .weakPassword, .emailTaken, .notFound, .reauthenticationRequired, .invalidToken,
             .tokenExpired,
             .tokenReused, .sessionExpired, .sessionRevoked, .databaseUnavailable, .databaseFailure, .internalFailure:
@@ -135,7 +137,7 @@ extension ServiceMetrics.Event {
         switch code {
         case .tokenReused: .refreshReuse
         case .invalidToken, .tokenExpired, .sessionExpired, .sessionRevoked, .invalidCredentials, .throttled, .emailTaken,
-            .reauthenticationRequired,
+            .reauthenticationRequired, .busy,
             .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure, .internalFailure:
             .refreshFailed
         }

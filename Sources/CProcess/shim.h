@@ -96,6 +96,48 @@ static inline int CProcess_permit_acquire(uint32_t *region, int count, uint32_t 
     }
 }
 
+/* Like CProcess_permit_acquire, but gives up after `timeout_ms` (CLOCK_MONOTONIC): returns -1 then. */
+static inline int CProcess_permit_acquire_within(uint32_t *region, int count, uint32_t pid, int reclaim_ms, long timeout_ms) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t deadline = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec + (int64_t)timeout_ms * 1000000LL;
+    for (;;) {
+        uint32_t seen = __atomic_load_n(&region[0], __ATOMIC_SEQ_CST);
+        int index = CProcess_permit_try(region, count, pid);
+        if (index >= 0) return index;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t left = deadline - ((int64_t)now.tv_sec * 1000000000LL + now.tv_nsec);
+        if (left <= 0) return -1;
+        int64_t reclaim = (int64_t)reclaim_ms * 1000000LL;
+        int64_t sleep = left < reclaim ? left : reclaim;
+        __atomic_add_fetch(&region[1], 1, __ATOMIC_SEQ_CST);
+        index = CProcess_permit_try(region, count, pid);
+        if (index >= 0) {
+            __atomic_sub_fetch(&region[1], 1, __ATOMIC_SEQ_CST);
+            return index;
+        }
+        struct timespec timeout = { (time_t)(sleep / 1000000000LL), (long)(sleep % 1000000000LL) };
+        long rc = syscall(SYS_futex, &region[0], FUTEX_WAIT, seen, &timeout, NULL, 0);
+        int timed_out = rc == -1 && errno == ETIMEDOUT;
+        __atomic_sub_fetch(&region[1], 1, __ATOMIC_SEQ_CST);
+        if (timed_out && sleep == reclaim) CProcess_permit_reclaim(region, count, 0, 1);
+    }
+}
+
+/* Lowers the calling thread's scheduling priority for good: SCHED_BATCH (the scheduler treats it as CPU-bound and
+   does not let it preempt others on wake-up) and the given nice value (Linux applies nice per thread). Unprivileged
+   threads may do both; only raising the priority again needs CAP_SYS_NICE. Returns 0, or the errno of the first
+   call that failed. */
+#include <sched.h>
+#include <sys/resource.h>
+extern int sched_setscheduler(pid_t pid, int policy, const struct sched_param *param);
+static inline int CProcess_lower_thread_priority(int nice) {
+    struct sched_param param = { 0 };
+    if (sched_setscheduler(0, 3 /* SCHED_BATCH */, &param) != 0) return errno;
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) != 0) return errno;
+    return 0;
+}
+
 static inline void CProcess_permit_release(uint32_t *region, int index) {
     __atomic_store_n(&region[CProcess_permit_header_words + index], 0, __ATOMIC_SEQ_CST);
     __atomic_add_fetch(&region[0], 1, __ATOMIC_SEQ_CST);

@@ -6,6 +6,10 @@ public struct Response: Sendable {
     public var headers: [(name: String, value: String)]
     /// The body bytes.
     public var body: [UInt8]
+    /// When positive, the answer is sent this many milliseconds later, without holding a request thread, and the
+    /// connection closed after it: for a refusal that tells the client when to come back (`Retry-After`), so that a
+    /// flood of such requests is paced by its own connections, not by this process's CPU.
+    public var holdMilliseconds = 0
 
     public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.status = status

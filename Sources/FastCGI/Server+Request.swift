@@ -5,8 +5,10 @@ import Logging
 /// One request of a connection: its body read within the limit, the handler's response written back.
 extension Server {
 
-    func respond(to request: UnsafeMutablePointer<FCGX_Request>, with handler: any RequestHandler) {
-        guard let envp = request.pointee.envp else { return }
+    /// Answers one request. Returns `false` when the answer was handed to ``HeldAnswers`` with the connection (the
+    /// request is then finished and its connection no longer this thread's).
+    func respond(to request: UnsafeMutablePointer<FCGX_Request>, with handler: any RequestHandler) -> Bool {
+        guard let envp = request.pointee.envp else { return true }
         let response: Response
         switch readBody(of: request, declaredLength: FCGX_GetParam("CONTENT_LENGTH", envp).map { String(cString: $0) }) {
         case .complete(let body):
@@ -19,6 +21,16 @@ extension Server {
             response = configuration.invalidContentLength
         }
         let bytes = response.serialized()
+        if response.holdMilliseconds > 0, request.pointee.ipcFd >= 0,
+            heldAnswers.hold(
+                connection: request.pointee.ipcFd,
+                records: HeldAnswers.records(requestID: UInt16(truncatingIfNeeded: request.pointee.requestId), response: bytes),
+                milliseconds: response.holdMilliseconds)
+        {
+            request.pointee.ipcFd = -1
+            FCGX_Free(request, 0)
+            return false
+        }
         let written = bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
                 FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.pointee.out)
@@ -29,6 +41,7 @@ extension Server {
             request.pointee.keepConnection = 0
             logger.debug("client went away before the response was written")
         }
+        return true
     }
 
     private enum BodyResult {

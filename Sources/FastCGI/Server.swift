@@ -38,6 +38,8 @@ public struct ServerConfiguration: Sendable {
     /// with the response) keeps nginx from sending a request into a connection that is being closed, which it
     /// cannot retry for a POST. A connection still idle after this long is one nginx is not using.
     public var drainLingerMilliseconds: Int32 = 1000
+    /// Answers held at most at once (``Response/holdMilliseconds``; each holds a descriptor); more go out at once.
+    public var heldAnswers = 1024
 
     public init(
         threads: Int = 8,
@@ -72,6 +74,8 @@ public final class Server: Sendable {
     /// given up for it while one of them is merely late, as on a loaded host).
     private let idleAcceptors = Atomic<Int>(0)
     private let served = Atomic<Int>(0)
+    /// Answers sent later, without a request thread (``Response/holdMilliseconds``).
+    let heldAnswers: HeldAnswers
     let logger: Logger
 
     /// Creates a server on an open listen socket.
@@ -80,6 +84,7 @@ public final class Server: Sendable {
     public init(listening socket: ListenSocket, configuration: ServerConfiguration, logger: Logger) throws {
         precondition(configuration.threads > 0, "threads must be positive")
         self.configuration = configuration
+        heldAnswers = HeldAnswers(capacity: configuration.heldAnswers)
         self.listenFD = socket.fd
         self.logger = logger
         var fds: [Int32] = [-1, -1]
@@ -105,6 +110,7 @@ public final class Server: Sendable {
     /// - Throws: ``SystemError`` when libfcgi or a thread cannot be started.
     public func run(makeHandler: @escaping @Sendable (Int) -> any RequestHandler) throws {
         guard FCGX_Init() == 0 else { throw SystemError(call: "FCGX_Init", errno: ENOMEM) }
+        try heldAnswers.start()
         var threads: [OSThread] = []
         for index in 0..<configuration.threads {
             do {
@@ -120,6 +126,7 @@ public final class Server: Sendable {
             }
         }
         for thread in threads { thread.join() }
+        heldAnswers.sendAll()
     }
 
     /// Begins a graceful stop: no new connections are accepted, requests in flight finish. Safe from any thread.
@@ -172,7 +179,11 @@ public final class Server: Sendable {
                 if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
                 continue
             }
-            respond(to: request, with: handler)
+            guard respond(to: request, with: handler) else {
+                // Handed over with its connection (a held answer): back to accepting.
+                _ = served.add(1, ordering: .relaxed)
+                continue
+            }
             // Close after this response when nginx did not ask to keep the connection, or when stopping. The close is
             // ours (`closeAfterResponse`), not libfcgi's: its lingering close waits with select(), which cannot take
             // a descriptor above 1023 (a process with many threads and database connections has them).

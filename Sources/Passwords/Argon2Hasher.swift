@@ -32,8 +32,10 @@ public struct Argon2Hasher: PasswordHashing {
         try Self.makeHash(password, parameters: parameters)
     }
 
-    public func checkAgainstDummy(_ password: String) {
+    @discardableResult
+    public func checkAgainstDummy(_ password: String) -> PasswordCheck {
         _ = check(password, against: dummyHash)
+        return .invalid
     }
 
     public func check(_ password: String, against stored: String) -> PasswordCheck {

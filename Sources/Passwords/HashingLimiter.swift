@@ -1,17 +1,22 @@
-import Glibc
+import Synchronization
 
-/// Where a `HashingLimiter` takes its turns: a counting semaphore, in practice the one the worker processes of a
-/// supervisor share (ProcessManager's `SharedPermits`), so the limit holds for the whole pool.
-public protocol HashingPermits: Sendable {
-    /// How many hashes may run at once.
+/// Where a ``HashingLimiter`` runs hashes: in practice a few low-priority threads of the worker process, each
+/// holding one of the permits the workers of a supervisor share (ProcessManager's `WorkLane` over its
+/// `SharedPermits`), so the limit holds for the whole pool.
+public protocol HashingLane: Sendable {
+    /// How many hashes may run at once in the pool.
     var limit: Int { get }
-    /// Waits for a turn; returns what `release(_:)` needs.
-    func acquire() -> Int
-    /// Ends a turn from `acquire()`.
-    func release(_ permit: Int)
+    /// Takes one of this process's places for a request that waits for or runs a hash; `false` when all are taken.
+    func enter() -> Bool
+    /// Gives back a place of `enter()`.
+    func leave()
+    /// Runs `work` on a lane thread holding a permit and waits for it; `false` when no turn came within the lane's
+    /// wait (then the work never runs).
+    func run(_ work: @escaping @Sendable () -> Void) -> Bool
 }
 
-/// Lets at most `permits.limit` password hashes run at once; the others wait their turn.
+/// Runs password hashes on a ``HashingLane``: at most `limit` at once in the pool, at a lower priority than the
+/// request threads, and never waiting longer than the lane's wait for a turn (then `busy`).
 ///
 /// Argon2id is memory-hard: every hash in flight holds its memory cost (19 MiB by default) and competes for the
 /// same caches. With more hashes in flight than cores, logins only time-slice each other: each takes longer, the
@@ -20,35 +25,53 @@ public protocol HashingPermits: Sendable {
 ///
 /// The limit belongs to the pool, not to one worker process: nginx's kept connections can bring every login to one
 /// worker, which must then be able to use every core, while a limit per worker lets W workers run W × limit hashes
-/// at once (bench/README.md, *Memory*, has the login rates of both designs).
+/// at once (bench/README.md, *Memory*, has the login rates of both designs). A flood of logins must not starve the
+/// other routes (docs/security.md, *A login flood*): hashing runs on the lane's low-priority threads, at most the
+/// lane's capacity of request threads per process wait for it, and a wait is bounded.
 public final class HashingLimiter: PasswordHashing, Sendable {
     private let inner: any PasswordHashing
-    private let permits: any HashingPermits
+    private let lane: any HashingLane
 
-    public init(_ inner: any PasswordHashing, permits: any HashingPermits) {
+    public init(_ inner: any PasswordHashing, lane: any HashingLane) {
         self.inner = inner
-        self.permits = permits
+        self.lane = lane
     }
 
     /// How many hashes may run at once.
-    public var limit: Int { permits.limit }
+    public var limit: Int { lane.limit }
 
     public func hash(_ password: String) throws(PasswordError) -> String {
-        try inTurn { () throws(PasswordError) in try inner.hash(password) }
+        let inner = inner
+        let result = Mutex<Result<String, PasswordError>?>(nil)
+        guard
+            lane.run({
+                let outcome = Result { () throws(PasswordError) in try inner.hash(password) }
+                result.withLock { $0 = outcome }
+            })
+        else { throw PasswordError.busy }
+        guard let outcome = result.withLock({ $0 }) else { throw PasswordError.busy }
+        return try outcome.get()
     }
 
     public func check(_ password: String, against stored: String) -> PasswordCheck {
-        inTurn { inner.check(password, against: stored) }
+        let inner = inner
+        let result = Mutex<PasswordCheck>(.busy)
+        guard
+            lane.run({
+                let check = inner.check(password, against: stored)
+                result.withLock { $0 = check }
+            })
+        else { return .busy }
+        return result.withLock { $0 }
     }
 
-    public func checkAgainstDummy(_ password: String) {
-        inTurn { inner.checkAgainstDummy(password) }
+    @discardableResult
+    public func checkAgainstDummy(_ password: String) -> PasswordCheck {
+        let inner = inner
+        return lane.run({ inner.checkAgainstDummy(password) }) ? .invalid : .busy
     }
 
-    /// Runs `work` holding a permit.
-    private func inTurn<T, E: Error>(_ work: () throws(E) -> T) throws(E) -> T {
-        let permit = permits.acquire()
-        defer { permits.release(permit) }
-        return try work()
-    }
+    public func enterQueue() -> Bool { lane.enter() }
+
+    public func leaveQueue() { lane.leave() }
 }

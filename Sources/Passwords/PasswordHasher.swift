@@ -33,6 +33,8 @@ public enum PasswordCheck: Sendable, Equatable {
     case invalid
     /// The stored hash is not one we accept (unknown format, absurd costs): treated as a wrong password.
     case unsupportedHash
+    /// Nothing was checked: no hashing turn came within the wait (the service is busy; try again later).
+    case busy
 }
 
 /// Hashes and checks passwords. Injected into the domain so tests can count hashing work.
@@ -42,8 +44,19 @@ public protocol PasswordHashing: Sendable {
     /// Checks `password` against a stored hash, in time independent of where a mismatch is.
     func check(_ password: String, against stored: String) -> PasswordCheck
     /// Spends the same work as checking a password against a hash made with the current parameters, for an
-    /// unknown account (no user enumeration by timing).
-    func checkAgainstDummy(_ password: String)
+    /// unknown account (no user enumeration by timing). Answers `.invalid`, or `.busy` when no turn came.
+    @discardableResult func checkAgainstDummy(_ password: String) -> PasswordCheck
+    /// Takes one of this process's places for a request that will wait for or run a hash; `false` when they are all
+    /// taken (answer "busy" before doing anything else). Every `true` is followed by one ``leaveQueue()``.
+    func enterQueue() -> Bool
+    /// Gives back the place of ``enterQueue()``.
+    func leaveQueue()
+}
+
+extension PasswordHashing {
+    /// Without a queue (a command, a test): always a place.
+    public func enterQueue() -> Bool { true }
+    public func leaveQueue() {}
 }
 
 /// A hashing failure (libargon2's code, never the password).
@@ -55,6 +68,9 @@ public struct PasswordError: Error, Sendable, Equatable, CustomStringConvertible
         self.message = message
     }
     public var description: String { "password hashing failed: \(message) (\(code))" }
+
+    /// No hashing turn came within the wait: nothing was hashed (the service is busy; try again later).
+    public static let busy = PasswordError(code: -1_000_001, message: "no hashing turn within the wait")
 }
 
 /// Password rules (NIST SP 800-63B): a length range, no composition rules.

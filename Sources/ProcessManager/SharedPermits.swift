@@ -34,6 +34,13 @@ public final class SharedPermits: @unchecked Sendable {
         Int(CProcess_permit_acquire(region, Int32(limit), pid, Self.reclaimMilliseconds))
     }
 
+    /// Waits at most `timeout` for a permit; `nil` when none came.
+    public func acquire(within timeout: Duration) -> Int? {
+        let milliseconds = max(0, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let index = CProcess_permit_acquire_within(region, Int32(limit), pid, Self.reclaimMilliseconds, Int(milliseconds))
+        return index >= 0 ? Int(index) : nil
+    }
+
     /// Takes a permit if one is free now.
     public func tryAcquire() -> Int? {
         let index = CProcess_permit_try(region, Int32(limit), pid)

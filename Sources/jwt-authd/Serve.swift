@@ -224,14 +224,19 @@ struct Serve: ParsableCommand {
         try watchSignals(server: server, config: config, logger: logger)
 
         // Logins wait for a free core instead of time-slicing each other's Argon2id (see HashingLimiter); the limit
-        // holds for the whole pool (the permits live in the memory the supervisor shares, next to the counters).
-        let hashLimit = config.passwords.hashLimit
-        let hashing = HashingLimiter(graph.hasher, permits: PoolHashingPermits(shared: counters.permits(limit: hashLimit)))
+        // holds for the whole pool (the permits live in the memory the supervisor shares, next to the counters). The
+        // hashes run on low-priority threads, and only some of the request threads may wait for them.
+        let passwords = config.passwords
+        let lane = try WorkLane(
+            name: "hash", threads: passwords.hashLimit, capacity: passwords.hashQueueLimit(threads: config.server.threads),
+            wait: passwords.hashWait, nice: 10, permits: counters.permits(limit: passwords.hashLimit))
+        let hashing = HashingLimiter(graph.hasher, lane: PoolHashingLane(lane: lane))
         Argon2Hasher.keepReusableBuffers(hashing.limit)
         logger.info(
             "serving",
             metadata: [
                 "listen": "\(socket.address)", "threads": "\(config.server.threads)", "password_hashes": "\(hashing.limit)",
+                "password_hash_queue": "\(lane.capacity)",
                 "database": "\(config.databaseURL)", "environment": "\(config.environment.rawValue)",
             ])
         // Tell the supervisor this worker is about to accept connections (during a reload it then stops the old one).
@@ -306,10 +311,11 @@ struct Serve: ParsableCommand {
     }
 }
 
-/// The pool's shared permits as the password limiter's turns.
-private struct PoolHashingPermits: HashingPermits {
-    let shared: SharedPermits
-    var limit: Int { shared.limit }
-    func acquire() -> Int { shared.acquire() }
-    func release(_ permit: Int) { shared.release(permit) }
+/// The worker's low-priority lane over the pool's shared permits, as the password limiter's turns.
+private struct PoolHashingLane: HashingLane {
+    let lane: WorkLane
+    var limit: Int { lane.threads }
+    func enter() -> Bool { lane.enter() }
+    func leave() { lane.leave() }
+    func run(_ work: @escaping @Sendable () -> Void) -> Bool { lane.run(work) }
 }

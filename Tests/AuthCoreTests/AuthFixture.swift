@@ -19,6 +19,12 @@ final class ManualClock: AuthClock {
 final class CountingHasher: PasswordHashing {
     let inner = try! Argon2Hasher(parameters: .testing)
     private let counts = Mutex((hashes: 0, checks: 0, dummies: 0))
+    /// What the hashing queue answers: `false` plays a process whose queue is full.
+    let queueOpen = Mutex(true)
+    /// `true` plays a turn that never came: checks answer `.busy` without evaluating anything.
+    let turnsRunOut = Mutex(false)
+    /// Places taken and not given back.
+    let placesTaken = Mutex(0)
     var hashes: Int { counts.withLock { $0.hashes } }
     var checks: Int { counts.withLock { $0.checks } }
     var dummies: Int { counts.withLock { $0.dummies } }
@@ -29,14 +35,24 @@ final class CountingHasher: PasswordHashing {
     }
 
     func check(_ password: String, against stored: String) -> PasswordCheck {
+        if turnsRunOut.withLock({ $0 }) { return .busy }
         counts.withLock { $0.checks += 1 }
         return inner.check(password, against: stored)
     }
 
-    func checkAgainstDummy(_ password: String) {
+    func checkAgainstDummy(_ password: String) -> PasswordCheck {
+        if turnsRunOut.withLock({ $0 }) { return .busy }
         counts.withLock { $0.dummies += 1 }
-        inner.checkAgainstDummy(password)
+        return inner.checkAgainstDummy(password)
     }
+
+    func enterQueue() -> Bool {
+        guard queueOpen.withLock({ $0 }) else { return false }
+        placesTaken.withLock { $0 += 1 }
+        return true
+    }
+
+    func leaveQueue() { placesTaken.withLock { $0 -= 1 } }
 }
 
 /// One migrated database, settings built from a real configuration, and Auth instances on their own connections.

@@ -139,7 +139,10 @@ private final class ConcurrencyProbe: PasswordHashing, @unchecked Sendable {
         return .invalid
     }
 
-    func checkAgainstDummy(_ password: String) { enter() }
+    func checkAgainstDummy(_ password: String) -> PasswordCheck {
+        enter()
+        return .invalid
+    }
 }
 
 @Suite(.serialized) struct Argon2MemoryPoolTests {
@@ -172,12 +175,13 @@ private final class ConcurrencyProbe: PasswordHashing, @unchecked Sendable {
     }
 }
 
-/// The permits jwt-authd gives the limiter: the pool's shared semaphore (here over this process's own memory).
-private struct PoolPermits: HashingPermits {
-    let shared: SharedPermits
-    var limit: Int { shared.limit }
-    func acquire() -> Int { shared.acquire() }
-    func release(_ permit: Int) { shared.release(permit) }
+/// The lane jwt-authd gives the limiter: a WorkLane over the pool's shared permits (here over this process's memory).
+private struct PoolLane: HashingLane {
+    let lane: WorkLane
+    var limit: Int { lane.threads }
+    func enter() -> Bool { lane.enter() }
+    func leave() { lane.leave() }
+    func run(_ work: @escaping @Sendable () -> Void) -> Bool { lane.run(work) }
 }
 
 @Suite struct HashingLimiterTests {
@@ -185,7 +189,9 @@ private struct PoolPermits: HashingPermits {
     func atMostTheLimitRunAtOnce(limit: Int) throws {
         let probe = ConcurrencyProbe()
         let memory = SharedCounters.privateMemory(countersPerSlot: 1)
-        let limiter = HashingLimiter(probe, permits: PoolPermits(shared: memory.permits(limit: limit)))
+        let lane = try WorkLane(
+            name: "test-hash", threads: limit, capacity: 8, wait: .seconds(10), nice: 10, permits: memory.permits(limit: limit))
+        let limiter = HashingLimiter(probe, lane: PoolLane(lane: lane))
         let done = DispatchGroup()
         for index in 0..<8 {
             done.enter()

@@ -6,6 +6,7 @@ can do what nginx never does: hold connections idle, send a body late, hang
 up half-way, write garbage.
 """
 
+import concurrent.futures
 import json
 import os
 import signal
@@ -420,3 +421,40 @@ def test_a_tcp_listener_open_to_other_hosts_is_warned_about(start_worker):
     quiet = start_worker(listen=f"127.0.0.1:{harness.free_port()}", args=("--workers", "1"))
     assert harness.health(quiet.address).status == 200
     assert "tcp_listener_unrestricted" not in open(quiet.log_path).read()
+
+
+# A login flood (#15 item 4)
+
+
+def test_a_login_flood_is_answered_busy_later_without_holding_threads(start_worker):
+    """More logins at once than the worker's hashing queue: the others are refused with 503 service_busy at once,
+    before anything is written, and the refusal goes out when its Retry-After ends, without holding a thread: 11
+    refusals are held while a 4-thread worker still answers health at once."""
+    worker = start_worker(threads=4, env={
+        "JWT_ARGON2_MEMORY_KIB": "131072", "JWT_ARGON2_ITERATIONS": "3", "JWT_PASSWORD_CONCURRENT_HASHES": "1",
+        "JWT_PASSWORD_HASH_QUEUE": "1", "JWT_THROTTLE_LOGIN_PER_IP": "100000"})
+
+    def login(n):
+        body = json.dumps({"email": f"flood-{n}@unknown.example", "password": "not the password"}).encode()
+        params = http_params("POST", "/api/auth/login", body_length=len(body), content_type="application/json")
+        started = time.monotonic()
+        response = fcgi_request(worker.address, params, body, timeout=30)
+        return response, time.monotonic() - started
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        logins = [pool.submit(login, n) for n in range(12)]
+        time.sleep(0.3)
+        started = time.monotonic()
+        health = harness.health(worker.address, timeout=5)
+        health_took = time.monotonic() - started
+        answers = [future.result() for future in logins]
+    assert health.status == 200 and health_took < 0.5, (health, health_took)
+    busy = [(response, took) for response, took in answers if response.status == 503]
+    assert len(busy) >= 8, [response.status for response, _ in answers]
+    for response, took in busy:
+        assert json_body(response)["code"] == "service_busy"
+        assert response.headers.get("retry-after") == "1"
+        assert took >= 0.9, took
+    assert {response.status for response, _ in answers} <= {401, 503}
+    assert any(response.status == 401 for response, _ in answers), "the admitted login was evaluated"
+    assert_serves(worker)

@@ -284,7 +284,16 @@ class AuthClient {
 
   async #signIn(route, body) {
     return this.#withLock(async () => {
-      const response = await this.#post(route, body);
+      let response = await this.#post(route, body);
+      // 503 service_busy: password hashing is saturated (a burst or a flood of sign-ins); nothing was checked or
+      // counted. Try again when its Retry-After (1 s) says, at most twice (a database outage, Retry-After 5, is not
+      // waited out here).
+      for (let retries = 0; response.status === 503 && retries < 2; retries++) {
+        const wait = Number.parseInt(response.headers.get('Retry-After') || '', 10);
+        if (!Number.isInteger(wait) || wait < 0 || wait > 2) break;
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+        response = await this.#post(route, body);
+      }
       if (!response.ok) throw await errorFrom(response);
       const data = await response.json();
       this.#learnTtl(data);

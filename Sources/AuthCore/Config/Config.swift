@@ -97,8 +97,16 @@ public struct Config: Sendable {
         /// Password hashes the worker pool runs at once (shared by all workers); 0: the number of CPUs.
         public var concurrentHashes = 0
 
+        /// Requests per worker that may wait for or run a hash; 0: a quarter of the worker's threads.
+        public var hashQueue = 0
+        /// The longest wait for a hashing turn.
+        public var hashWait = Duration.zero
+
         /// The pool's limit of password hashes at once: ``concurrentHashes``, or the number of CPUs for 0.
         public var hashLimit: Int { concurrentHashes > 0 ? concurrentHashes : Server.cores }
+
+        /// Requests per worker of `threads` threads that may wait for or run a hash.
+        public func hashQueueLimit(threads: Int) -> Int { hashQueue > 0 ? hashQueue : max(1, threads / 4) }
     }
 
     /// What needs a recent authentication, and how long API keys live.

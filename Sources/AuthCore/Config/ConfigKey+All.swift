@@ -84,6 +84,13 @@ extension ConfigKey {
             "password hashes the whole worker pool runs at once (all workers of one supervisor share the limit); the others wait for a free slot (0: the number of CPUs). Keeps Argon2id from time-slicing itself and bounds the memory of hashes in flight at this × `argon2_memory_kib` (each worker keeps up to this many buffers for reuse, not freed)"
         ),
         .integer(
+            "passwords.hash_queue", "JWT_PASSWORD_HASH_QUEUE", \.passwords.hashQueue, default: 0, in: 0...1024,
+            "requests per worker that may wait for or run a password hash (logins, registrations); more get 503 `service_busy` with `Retry-After` at once, before any database write, so a login flood cannot hold the threads the other routes need (0: a quarter of `server.threads`, at least 1)"
+        ),
+        .duration(
+            "passwords.hash_wait", "JWT_PASSWORD_HASH_WAIT", \.passwords.hashWait, default: .seconds(2), max: .seconds(300), positive: true,
+            "longest wait for a hashing turn; then 503 `service_busy` and the attempt does not count against the login limits"),
+        .integer(
             "passwords.min_length", "JWT_PASSWORD_MIN_LENGTH", \.passwords.minLength, default: 8, in: 1...128,
             "minimum length of a new password in characters; at most 1024 bytes; no composition rules (NIST SP 800-63B)"),
         .integer(

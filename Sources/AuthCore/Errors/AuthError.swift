@@ -20,6 +20,8 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound = "not_found"
         /// The act needs a recent authentication (the password again).
         case reauthenticationRequired = "reauthentication_required"
+        /// Password hashing is saturated (a flood of logins): nothing was checked; try again shortly.
+        case busy = "service_busy"
         /// The database cannot be reached (connection refused or lost): worth a retry later.
         case databaseUnavailable = "database_unavailable"
         /// The database answered with an error this code did not expect.
@@ -60,6 +62,7 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public static let sessionExpired = AuthError(.sessionExpired, "Session expired")
     public static let sessionRevoked = AuthError(.sessionRevoked, "Session revoked")
     public static let notFound = AuthError(.notFound, "Not found")
+    public static let busy = AuthError(.busy, "Too many sign-ins at once; try again in a moment")
     public static func throttled(retryAfter: Int) -> AuthError {
         AuthError(.throttled, "Too many attempts; try again later", retryAfter: retryAfter)
     }

@@ -14,6 +14,10 @@ extension AccountService {
         let email = EmailAddress.normalize(rawEmail)
         // Refused before anything is counted: no account can hold such an address (invisible characters and the like).
         guard EmailAddress.isPlausible(email) else { throw AuthError(.invalidInput, "Invalid email address") }
+        // A place among this process's requests that may wait for a hash, before anything is written (a flood of
+        // logins is refused here at once and cannot hold the threads the other routes need).
+        guard hasher.enterQueue() else { throw AuthError.busy }
+        defer { hasher.leaveQueue() }
         // Counted before any password is checked (atomically: concurrent guesses cannot exceed the limit).
         let state = try throttle.reserveLogin(email: email, ip: client.ip)
         for (scope, wait) in [(ThrottleScope.loginAccount, state.accountWait), (.loginIP, state.addressWait)] {
@@ -31,8 +35,12 @@ extension AccountService {
         if let stored = found?.passwordHash, password.utf8.count <= policy.maximumBytes {
             outcome = hasher.check(password, against: stored)
         } else {
-            hasher.checkAgainstDummy(password)
-            outcome = .invalid
+            outcome = hasher.checkAgainstDummy(password)
+        }
+        if outcome == .busy {
+            // Nothing was checked: the attempt does not count.
+            try throttle.giveBack(email: email, ip: client.ip)
+            throw AuthError.busy
         }
         guard case .valid(let needsRehash) = outcome, let found else {
             // The reservation made above stays: it is this failure's count.

@@ -70,6 +70,8 @@ public final class AccountService: AccountOperations {
     public func register(email: String, password: String, name: String?, client: ClientContext) throws(AuthError)
         -> TokenPair
     {
+        guard hasher.enterQueue() else { throw AuthError.busy }
+        defer { hasher.leaveQueue() }
         if let wait = try throttle.delay(.registerIP, client.ip) { throw AuthError.throttled(retryAfter: wait) }
         try throttle.recordFailure(.registerIP, client.ip)
         let user = try createUser(email: email, password: password, name: name)
@@ -99,7 +101,9 @@ public final class AccountService: AccountOperations {
         guard !current.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
         if let wait = try throttle.delay(.passwordChange, userID) { throw AuthError.throttled(retryAfter: wait) }
         guard let stored = try users.passwordHash(id: userID) else { throw AuthError.notFound }
-        guard let stored, case .valid = hasher.check(current, against: stored) else {
+        let outcome = stored.map { hasher.check(current, against: $0) } ?? .invalid
+        if outcome == .busy { throw AuthError.busy }
+        guard case .valid = outcome else {
             try throttle.recordFailure(.passwordChange, userID)
             throw AuthError.invalidCredentials
         }
@@ -143,6 +147,8 @@ public final class AccountService: AccountOperations {
     func hashPassword(_ password: String) throws(AuthError) -> String {
         do {
             return try hasher.hash(password)
+        } catch  where error == .busy {
+            throw AuthError.busy
         } catch {
             throw AuthError.internalFailure("\(error)")
         }

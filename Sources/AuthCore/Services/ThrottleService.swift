@@ -95,6 +95,12 @@ public struct ThrottleService {
             giveBack: (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)))
     }
 
+    /// A login refused before any password was checked (the hashing queue was busy): both reservations go back.
+    package func giveBack(email: String, ip: String) throws(AuthError) {
+        try store.giveBack(
+            (ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)), (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)))
+    }
+
     /// The wait a count imposes: `nil` below the limit or once its window has ended.
     private func delay(_ scope: ThrottleScope, _ count: ThrottleStore.Count, now: Date) -> Int? {
         wait(scope, failuresBefore: count.failures, since: count.windowStart, now: now)

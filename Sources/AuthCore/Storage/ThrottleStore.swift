@@ -84,6 +84,18 @@ package struct ThrottleStore {
         }
     }
 
+    /// Gives both reservations back (an attempt that was refused before anything was checked).
+    package func giveBack(_ first: (scope: String, key: [UInt8]), _ second: (scope: String, key: [UInt8])) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                """
+                UPDATE auth_throttle SET failures = IF(failures > 0, failures - 1, 0)
+                WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)
+                """,
+                [.string(first.scope), .bytes(first.key), .string(second.scope), .bytes(second.key)])
+        }
+    }
+
     private static func count(from row: Row) throws(MariaDBError) -> Count {
         Count(scope: try row.string("scope"), windowStart: try row.date("window_start"), failures: try row.int("failures"))
     }
