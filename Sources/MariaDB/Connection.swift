@@ -220,8 +220,13 @@ public final class Connection {
         var reconnect: Int8 = 0  // we reconnect ourselves, knowing what is safe to retry
         mysql_options(handle, MYSQL_OPT_RECONNECT, &reconnect)
         _ = "utf8mb4".withCString { mysql_options(handle, MYSQL_SET_CHARSET_NAME, $0) }
-        // Dates are stored as UTC DATETIME(6).
-        _ = "SET time_zone = '+00:00'".withCString { mysql_options(handle, MYSQL_INIT_COMMAND, $0) }
+        // Dates are stored as UTC DATETIME(6). Lock waits and statements end before nginx stops waiting for the answer.
+        // (The numbers are UInt32s from the URL's parser: no text of the user's reaches this statement.)
+        let session = """
+            SET time_zone = '+00:00', innodb_lock_wait_timeout = \(url.lockWaitTimeoutSeconds), \
+            max_statement_time = \(url.statementTimeoutSeconds)
+            """
+        _ = session.withCString { mysql_options(handle, MYSQL_INIT_COMMAND, $0) }
         switch url.tlsMode {
         case .disabled:
             break

@@ -2,8 +2,8 @@
 ///
 /// `mariadb://user:pass@host:port/db`, or `mariadb://user:pass@localhost/db?socket=/run/mysqld/mysqld.sock`.
 /// Query options: `socket`, `ssl-mode` (`disabled`, `required`, `verify`), `ssl-ca`, `ssl-cert`, `ssl-key`,
-/// `connect-timeout`, `read-timeout`, `write-timeout` (seconds: 5, 10, 10 by default). User and password may be
-/// percent-encoded.
+/// `connect-timeout`, `read-timeout`, `write-timeout` (seconds: 5, 10, 10 by default), `lock-wait-timeout` (3) and
+/// `statement-timeout` (5). User and password may be percent-encoded.
 public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// How TLS is used on the connection.
     public enum TLSMode: String, Sendable {
@@ -31,6 +31,11 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     public var readTimeoutSeconds: UInt32
     /// How long one write to the server may wait.
     public var writeTimeoutSeconds: UInt32
+    /// How long a statement waits for a row lock (`innodb_lock_wait_timeout`; MariaDB's own default, 50 s, outlasts
+    /// nginx's wait for the answer).
+    public var lockWaitTimeoutSeconds: UInt32
+    /// How long a statement may run before the server stops it (`max_statement_time`).
+    public var statementTimeoutSeconds: UInt32
 
     /// Parses a `mariadb://` (or `mysql://`) URL.
     ///
@@ -72,6 +77,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         self.connectTimeoutSeconds = 5
         self.readTimeoutSeconds = 10
         self.writeTimeoutSeconds = 10
+        self.lockWaitTimeoutSeconds = 3
+        self.statementTimeoutSeconds = 5
         try applyOptions(query)
     }
 
@@ -146,20 +153,22 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             case "ssl-ca": tlsCA = value
             case "ssl-cert": tlsCert = value
             case "ssl-key": tlsKey = value
-            case "connect-timeout", "read-timeout", "write-timeout":
+            case "connect-timeout", "read-timeout", "write-timeout", "lock-wait-timeout", "statement-timeout":
                 guard let seconds = UInt32(value), seconds > 0, seconds <= 600 else {
                     throw fail("\(key) must be a number of seconds from 1 to 600")
                 }
                 switch key {
                 case "connect-timeout": connectTimeoutSeconds = seconds
                 case "read-timeout": readTimeoutSeconds = seconds
-                default: writeTimeoutSeconds = seconds
+                case "write-timeout": writeTimeoutSeconds = seconds
+                case "lock-wait-timeout": lockWaitTimeoutSeconds = seconds
+                default: statementTimeoutSeconds = seconds
                 }
             default:
                 throw fail(
                     """
                     unknown option '\(key)' (known: socket, ssl-mode, ssl-ca, ssl-cert, ssl-key, connect-timeout, \
-                    read-timeout, write-timeout)
+                    read-timeout, write-timeout, lock-wait-timeout, statement-timeout)
                     """)
             }
         }

@@ -12,6 +12,7 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable, Equatable 
             case duplicateKey = "duplicate_key"
             case deadlock
             case lockWaitTimeout = "lock_wait_timeout"
+            case statementTimeout = "statement_timeout"
             case foreignKey = "foreign_key"
             case typeMismatch = "type_mismatch"
             case missingColumn = "missing_column"
@@ -33,6 +34,8 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable, Equatable 
         public static let deadlock = Code(.deadlock)
         /// A row lock was not granted in time (1205).
         public static let lockWaitTimeout = Code(.lockWaitTimeout)
+        /// A statement ran past `max_statement_time` and was stopped (1969).
+        public static let statementTimeout = Code(.statementTimeout)
         /// A foreign key constraint failed (1451, 1452).
         public static let foreignKey = Code(.foreignKey)
         /// A column held another type than the one asked for.
@@ -73,6 +76,7 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable, Equatable 
     public static let duplicateKey = MariaDBError(code: .duplicateKey)
     public static let deadlock = MariaDBError(code: .deadlock)
     public static let lockWaitTimeout = MariaDBError(code: .lockWaitTimeout)
+    public static let statementTimeout = MariaDBError(code: .statementTimeout)
     public static let foreignKey = MariaDBError(code: .foreignKey)
     public static let typeMismatch = MariaDBError(code: .typeMismatch)
     public static let missingColumn = MariaDBError(code: .missingColumn)
@@ -96,6 +100,7 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable, Equatable 
         case 1062, 1586: .duplicateKey
         case 1213: .deadlock
         case 1205: .lockWaitTimeout
+        case 1969: .statementTimeout
         case 1451, 1452: .foreignKey
         // CR_SERVER_GONE_ERROR, CR_SERVER_LOST, CR_SERVER_LOST_EXTENDED, ER_CONNECTION_KILLED, ER_SERVER_SHUTDOWN,
         // ER_CLIENT_INTERACTION_TIMEOUT

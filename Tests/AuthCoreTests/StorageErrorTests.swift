@@ -8,8 +8,9 @@ import Testing
     @Test(arguments: [
         (MariaDBError.connectionLost, AuthError.Code.databaseUnavailable, StorageFailure.Kind.unavailable),
         (.connectionFailed, .databaseUnavailable, .unavailable),
-        (.deadlock, .databaseFailure, .conflict),
-        (.lockWaitTimeout, .databaseFailure, .conflict),
+        (.deadlock, .databaseUnavailable, .conflict),
+        (.lockWaitTimeout, .databaseUnavailable, .conflict),
+        (.statementTimeout, .databaseUnavailable, .unavailable),
         (.duplicateKey, .databaseFailure, .duplicateKey),
         (.foreignKey, .databaseFailure, .other),
         (.typeMismatch, .databaseFailure, .other),

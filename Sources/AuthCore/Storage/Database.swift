@@ -13,6 +13,9 @@ public final class Database {
     private let logger: Logger
     /// How many times a transaction runs again after a deadlock, lock wait timeout or Galera certification failure.
     package let maxTransactionRetries = 5
+    /// No conflict is retried once a transaction has been at it this long: with `lock-wait-timeout` (3 s) and
+    /// `statement-timeout` (5 s), a request's database work ends well inside nginx's `fastcgi_read_timeout` (30 s).
+    package let retryBudget: Duration = .seconds(8)
 
     private var lastConnectFailure: ContinuousClock.Instant?
     /// After a failed connection attempt, further attempts wait this long (a dead TCP host costs a connect timeout).
@@ -46,6 +49,7 @@ public final class Database {
     /// again whole: it sees the state the rolled-back attempt left, which is the state before it.
     package func transaction<T>(_ body: (_ attempt: Int) throws(AuthError) -> T) throws(AuthError) -> T {
         var attempt = 0
+        let started = ContinuousClock.now
         while true {
             let failure: AuthError
             do {
@@ -57,7 +61,8 @@ public final class Database {
             } catch {
                 throw AuthError.internalFailure("transaction: \(type(of: error))")
             }
-            guard failure.storage?.kind == .conflict, attempt < maxTransactionRetries else { throw failure }
+            guard failure.storage?.kind == .conflict, attempt < maxTransactionRetries, ContinuousClock.now - started < retryBudget
+            else { throw failure }
             attempt += 1
             logger.notice(
                 "transaction conflict; retrying",
@@ -101,13 +106,15 @@ public final class Database {
     package static func translate(_ error: MariaDBError) -> AuthError {
         let kind: StorageFailure.Kind
         switch error.code {
-        case .connectionLost, .connectionFailed: kind = .unavailable
+        case .connectionLost, .connectionFailed, .statementTimeout: kind = .unavailable
         case .deadlock, .lockWaitTimeout: kind = .conflict
         case .duplicateKey: kind = .duplicateKey
         default: kind = .other
         }
-        let code: AuthError.Code = kind == .unavailable ? .databaseUnavailable : .databaseFailure
-        let message = kind == .unavailable ? "Service temporarily unavailable" : "Internal server error"
+        // A conflict that outlasted its retries is a busy database: worth trying again (503), not a fault (500).
+        let busy = kind == .unavailable || kind == .conflict
+        let code: AuthError.Code = busy ? .databaseUnavailable : .databaseFailure
+        let message = busy ? "Service temporarily unavailable" : "Internal server error"
         return AuthError(
             code, message, internalCause: "db.code=\(error.code) db.errno=\(error.errno)",
             storage: StorageFailure(kind: kind, errno: error.errno))
