@@ -16,7 +16,7 @@ let package = Package(
     name: "jwt-authd",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "jwt-authd", targets: ["jwt-authd"]),
+        .executable(name: "jwt-authd", targets: ["jwt-authd"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -72,17 +72,20 @@ let package = Package(
         ),
         .target(
             name: "AuthCore",
-            dependencies: ["MariaDB", "JOSE", "CryptoPrimitives", "Passwords", "StrictJSON",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "MariaDB", "JOSE", "CryptoPrimitives", "Passwords", "StrictJSON",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: safeSettings
         ),
         .target(
             name: "AuthHTTP",
-            dependencies: ["AuthCore", "FastCGI", "ProcessManager", "StrictJSON", "Passwords", "JOSE", "CryptoPrimitives",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "AuthCore", "FastCGI", "ProcessManager", "StrictJSON", "Passwords", "JOSE", "CryptoPrimitives",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: safeSettings
         ),
-
 
         // MARK: The program
         .executableTarget(
@@ -100,6 +103,13 @@ let package = Package(
         .executableTarget(
             name: "jose-fuzz",
             dependencies: ["JOSE", "CryptoPrimitives", "StrictJSON"],
+            swiftSettings: commonSettings
+        ),
+
+        // MARK: The fuzz target of the FastCGI layer (scripts/fuzz fastcgi)
+        .executableTarget(
+            name: "fastcgi-fuzz",
+            dependencies: ["FastCGI", "AuthHTTP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
 

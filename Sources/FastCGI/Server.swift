@@ -81,21 +81,27 @@ public final class Server: Sendable {
     /// Creates a server on an open listen socket.
     ///
     /// - Throws: ``SystemError`` when the wake-up pipe cannot be created.
-    public init(listening socket: ListenSocket, configuration: ServerConfiguration, logger: Logger) throws {
+    public convenience init(listening socket: ListenSocket, configuration: ServerConfiguration, logger: Logger) throws {
         precondition(configuration.threads > 0, "threads must be positive")
+        self.init(listenFD: socket.fd, configuration: configuration, logger: logger)
+        guard wakeRead >= 0 else { throw SystemError(call: "pipe2", errno: errno) }
+    }
+
+    /// A server on a listen descriptor (-1: none, for ``answer(connectionBytes:configuration:handler:logger:)``).
+    init(listenFD: Int32, configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
         heldAnswers = HeldAnswers(capacity: configuration.heldAnswers)
-        self.listenFD = socket.fd
+        self.listenFD = listenFD
         self.logger = logger
         var fds: [Int32] = [-1, -1]
-        try syscall("pipe2") { CFastCGI_pipe2(&fds, O_CLOEXEC | O_NONBLOCK) }
+        _ = CFastCGI_pipe2(&fds, O_CLOEXEC | O_NONBLOCK)
         wakeRead = fds[0]
         wakeWrite = fds[1]
     }
 
     deinit {
-        close(wakeRead)
-        close(wakeWrite)
+        if wakeRead >= 0 { close(wakeRead) }
+        if wakeWrite >= 0 { close(wakeWrite) }
     }
 
     /// Requests answered so far by this process.
@@ -174,6 +180,10 @@ public final class Server: Sendable {
                     continue
                 }
             }
+            guard paramsAreSafe(request.pointee.ipcFd) else {
+                drop(request)
+                continue
+            }
             if FCGX_Accept_r(request) < 0 {
                 // The connection closed or spoke garbage; libfcgi closed it. Back to accepting.
                 if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
@@ -233,24 +243,6 @@ public final class Server: Sendable {
     /// (Readable can also mean nginx closed it: libfcgi then finds out and the thread leaves.)
     private func lingerBeforeClosing(_ connection: Int32) -> Bool {
         Self.waitReadable(connection, until: Self.monotonicMilliseconds() + Int(configuration.drainLingerMilliseconds))
-    }
-
-    /// Waits until `connection` is readable (`true`) or the monotonic `deadline` in milliseconds passes (`false`).
-    private static func waitReadable(_ connection: Int32, until deadline: Int) -> Bool {
-        var peer = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
-        while true {
-            let left = deadline - monotonicMilliseconds()
-            guard left > 0 else { return false }
-            let ready = poll(&peer, 1, Int32(left))
-            if ready < 0 && errno == EINTR { continue }
-            return ready > 0
-        }
-    }
-
-    private static func monotonicMilliseconds() -> Int {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
     }
 
     /// Waits for a new connection; `nil` when the server is stopping.

@@ -458,3 +458,26 @@ def test_a_login_flood_is_answered_busy_later_without_holding_threads(start_work
     assert {response.status for response, _ in answers} <= {401, 503}
     assert any(response.status == 401 for response, _ in answers), "the admitted login was evaluated"
     assert_serves(worker)
+
+
+@pytest.mark.parametrize("seed", ["overflowing-param-length", "unknown-management-record-in-params",
+                                  "begin-padding-read-as-records"])
+def test_parameters_libfcgi_would_abort_on_are_refused_unread(start_worker, seed):
+    """Inputs scripts/fuzz fastcgi found: parameter lengths whose allocation fails make libfcgi assert and abort the
+    whole worker. The server looks at the waiting bytes first and closes such a connection unread."""
+    worker = start_worker()
+    data = (harness.REPO / "Tests" / "fuzz" / "fastcgi-seeds" / seed).read_bytes()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(worker.address.removeprefix("unix:"))
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        answered = b""
+        try:
+            while chunk := sock.recv(65536):
+                answered += chunk
+        except ConnectionResetError:
+            pass  # closed with the request unread: the kernel resets the connection
+    assert answered == b""
+    assert_serves(worker)
+    assert worker.alive()

@@ -1,0 +1,90 @@
+import CFastCGI
+import Glibc
+public import Logging
+
+extension Server {
+    /// Answers one connection's worth of bytes as this server would answer them on a socket: libfcgi's record and
+    /// parameter parsing, the `CONTENT_LENGTH` and body handling, `handler` for each request, kept-connection
+    /// requests one after another. Returns the bytes written back.
+    ///
+    /// For the fuzz target of the FastCGI layer (`scripts/fuzz fastcgi`): the connection is a socket pair, nothing
+    /// is listened on, and input longer than the pair's buffer is cut there (the writer would block).
+    public static func answer(
+        connectionBytes input: [UInt8], configuration: ServerConfiguration, handler: any RequestHandler, logger: Logger
+    ) -> [UInt8] {
+        guard FCGX_Init() == 0 else { return [] }
+        var pair: [Int32] = [-1, -1]
+        guard CFastCGI_socketpair(&pair) == 0 else { return [] }
+        let server = Server(listenFD: -1, configuration: configuration, logger: logger)
+        _ = fcntl(pair[1], F_SETFL, fcntl(pair[1], F_GETFL) | O_NONBLOCK)
+        input.withUnsafeBytes { bytes in _ = write(pair[1], bytes.baseAddress, bytes.count) }
+        shutdown(pair[1], Int32(SHUT_WR))
+
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        FCGX_InitRequest(request, -1, 0)
+        request.pointee.ipcFd = pair[0]
+        request.pointee.keepConnection = 1
+        while request.pointee.ipcFd >= 0 {
+            guard server.paramsAreSafe(request.pointee.ipcFd) else {
+                close(request.pointee.ipcFd)
+                request.pointee.ipcFd = -1
+                FCGX_Free(request, 0)
+                break
+            }
+            if FCGX_Accept_r(request) < 0 {
+                if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
+                break
+            }
+            guard server.respond(to: request, with: handler) else { break }
+            let closeAfter = request.pointee.keepConnection == 0
+            request.pointee.keepConnection = 1
+            FCGX_Finish_r(request)
+            if closeAfter, request.pointee.ipcFd >= 0 {
+                close(request.pointee.ipcFd)
+                request.pointee.ipcFd = -1
+                FCGX_Free(request, 0)
+            }
+        }
+        request.deallocate()
+        server.heldAnswers.sendAll()
+
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { read(pair[1], $0.baseAddress, $0.count) }
+            if got <= 0 { break }
+            output += chunk[0..<got]
+        }
+        close(pair[1])
+        return output
+    }
+
+    /// Whether the next request's parameters on `connection` may go to libfcgi: complete within 256 KiB and 5 s, no
+    /// name or value longer than 256 KiB (libfcgi aborts the process on a length whose allocation fails). A
+    /// connection that fails this is closed unread, with a warning.
+    func paramsAreSafe(_ connection: Int32) -> Bool {
+        guard CFastCGI_params_guard(connection, 262_144, 262_144, 5000) != 0 else { return true }
+        logger.warning(
+            "a FastCGI request with oversized or incomplete parameters was closed unread",
+            metadata: ["event": "fastcgi_params_refused"])
+        return false
+    }
+
+    /// Waits until `connection` is readable (`true`) or the monotonic `deadline` in milliseconds passes (`false`).
+    static func waitReadable(_ connection: Int32, until deadline: Int) -> Bool {
+        var peer = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+        while true {
+            let left = deadline - monotonicMilliseconds()
+            guard left > 0 else { return false }
+            let ready = poll(&peer, 1, Int32(left))
+            if ready < 0 && errno == EINTR { continue }
+            return ready > 0
+        }
+    }
+
+    static func monotonicMilliseconds() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
+    }
+}
