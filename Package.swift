@@ -99,17 +99,20 @@ let package = Package(
             swiftSettings: safeSettings
         ),
 
-        // MARK: The fuzz target of the token parser (scripts/fuzz)
+        // MARK: The fuzz targets (scripts/fuzz) and their shared driver
+        .target(
+            name: "FuzzDriver",
+            swiftSettings: commonSettings
+        ),
         .executableTarget(
             name: "jose-fuzz",
-            dependencies: ["JOSE", "CryptoPrimitives", "StrictJSON"],
+            dependencies: ["JOSE", "CryptoPrimitives", "StrictJSON", "FuzzDriver"],
             swiftSettings: commonSettings
         ),
 
-        // MARK: The fuzz target of the FastCGI layer (scripts/fuzz fastcgi)
         .executableTarget(
             name: "fastcgi-fuzz",
-            dependencies: ["FastCGI", "AuthHTTP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FastCGI", "AuthHTTP", "FuzzDriver", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
 

@@ -1,5 +1,6 @@
 import CryptoPrimitives
 import Foundation
+import FuzzDriver
 import JOSE
 import StrictJSON
 
@@ -36,33 +37,13 @@ enum FuzzCheck {
 }
 
 #if FUZZING
-/// libFuzzer's driver (LLVM 11+), called from our own entry point: SwiftPM links an executable's `main` to
-/// `<module>_main`, so libFuzzer's `main` cannot be used directly.
-@_silgen_name("LLVMFuzzerRunDriver")
-func llvmFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
 @_cdecl("jose_fuzz_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return llvmFuzzerRunDriver(&count, &arguments) { data, size in
-        FuzzCheck.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
-        return 0
-    }
+    FuzzDriver.run(argc, argv) { FuzzCheck.run($0) }
 }
 #else
 @main
 enum Replay {
-    static func main() throws {
-        let files = CommandLine.arguments.dropFirst()
-        for file in files {
-            FuzzCheck.run(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
-        }
-        print("replayed \(files.count) inputs without a failure")
-    }
+    static func main() throws { try FuzzDriver.replay { FuzzCheck.run($0) } }
 }
 #endif
