@@ -94,7 +94,8 @@ static inline int CFastCGI_params_guard(int fd, uint32_t limit, int window, int 
         if (n > 0 && n != seen) {
             seen = n;
             /* The records as libfcgi's FCGX_Accept_r takes them (fcgiapp.c: ProcessHeader, ProcessBeginRecord,
-               ReadParams): anything it refuses ends the connection before any parameter is parsed (0). */
+               ReadParams): what it refuses ends the connection before any parameter is parsed (0); what it skips,
+               this skips too, and reads on. */
             CFastCGI_pairs params = {0};
             int request = -1;
             size_t at = 0;
@@ -124,16 +125,14 @@ static inline int CFastCGI_params_guard(int fd, uint32_t limit, int window, int 
                         /* libfcgi answers FCGI_UNKNOWN_TYPE but leaves the content unread: it flows on into the
                            parameter stream. */
                         if (CFastCGI_pairs_feed(&params, buffer + at + 8, available, limit) != 0) return -1;
-                    } else {
-                        return 0; /* before any request: libfcgi closes the connection */
-                    }
+                    } else if (content > 0) {
+                        return 0; /* before any request the content ends libfcgi's wait for one: it closes */
+                    } /* else: answered FCGI_UNKNOWN_TYPE, and libfcgi reads on */
                 } else if (request >= 0 && id == request) {
                     if (type != 4 /* FCGI_PARAMS */) return 0; /* a protocol error to libfcgi */
                     if (content == 0) return 0; /* the parameters are complete and every length was checked */
                     if (CFastCGI_pairs_feed(&params, buffer + at + 8, available, limit) != 0) return -1;
-                } else if (request < 0) {
-                    return 0; /* a stream record before any request: a protocol error to libfcgi */
-                } /* else: another request's record, skipped */
+                } /* else: a record of no request, or of another one: libfcgi skips it and reads on */
                 at += 8 + content + padding;
             }
             if (n >= window) return -1; /* the parameters do not end within the window */
