@@ -61,4 +61,18 @@ final class LoginFloodTests {
         _ = try auth.accounts.login(email: "pia@example.com", password: "correct horse", client: client)
         #expect(fixture.hasher.placesTaken.withLock { $0 } == 0)
     }
+
+    /// A reservation given back after its window ended (another login from the address started a new window in the
+    /// meantime, at 1) must not take the count below 0: `failures` is unsigned, so `failures - 1` at 0 is an error
+    /// that would fail a successful login.
+    @Test func reservationsGivenBackAcrossAWindowNeverGoBelowZero() throws {
+        let home = "203.0.113.77"
+        _ = try auth.throttle.reserveLogin(email: "qin@example.com", ip: home)
+        fixture.clock.advance(15 * 60 + 1)
+        _ = try auth.throttle.reserveLogin(email: "ray@example.com", ip: home)  // a new window for the address, at 1
+        try auth.throttle.release(email: "ray@example.com", ip: home)  // 0
+        try auth.throttle.release(email: "qin@example.com", ip: home)  // the older reservation: still 0
+        try auth.throttle.giveBack(email: "qin@example.com", ip: home)
+        #expect(try failures() == 0)
+    }
 }

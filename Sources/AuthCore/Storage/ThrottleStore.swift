@@ -14,6 +14,19 @@ package struct ThrottleStore {
 
     }
 
+    /// One more attempt in the current window; a window that started at or before the cutoff (bound twice, last)
+    /// starts again at 1. In an UPDATE list MariaDB assigns left to right: failures is computed from the old
+    /// window_start first.
+    private static let countAttempt = """
+        ON DUPLICATE KEY UPDATE
+            failures = IF(window_start <= ?, 1, failures + 1),
+            window_start = IF(window_start <= ?, VALUES(window_start), window_start)
+        """
+
+    /// One attempt given back, never below 0. The column is unsigned: `failures - 1` at 0 is an error (1690), not -1,
+    /// and a count can be 0 when a reservation is given back after a newer window started.
+    private static let oneLess = "IF(failures > 0, failures - 1, 0)"
+
     /// The count of one subject, if any.
     package func count(scope: String, key: [UInt8]) throws(AuthError) -> Count? {
         try database.run { connection throws(MariaDBError) in
@@ -27,14 +40,9 @@ package struct ThrottleStore {
     /// Counts one failure in the current window; a window that started at or before `windowCutoff` starts again at 1.
     package func record(scope: String, key: [UInt8], now: Date, windowCutoff: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            // In an UPDATE list MariaDB assigns left to right: failures is computed from the old window_start first.
             try connection.execute(
-                """
-                INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES (?, ?, ?, 1)
-                ON DUPLICATE KEY UPDATE
-                    failures = IF(window_start <= ?, 1, failures + 1),
-                    window_start = IF(window_start <= ?, VALUES(window_start), window_start)
-                """, [.string(scope), .bytes(key), .date(now), .date(windowCutoff), .date(windowCutoff)])
+                "INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES (?, ?, ?, 1) \(Self.countAttempt)",
+                [.string(scope), .bytes(key), .date(now), .date(windowCutoff), .date(windowCutoff)])
         }
     }
 
@@ -46,13 +54,10 @@ package struct ThrottleStore {
     ) throws(AuthError) -> [Count] {
         try database.transaction { _ throws(AuthError) in
             try database.run { connection throws(MariaDBError) in
-                // In an UPDATE list MariaDB assigns left to right: failures is computed from the old window_start.
                 try connection.execute(
                     """
                     INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES (?, ?, ?, 1), (?, ?, ?, 1)
-                    ON DUPLICATE KEY UPDATE
-                        failures = IF(window_start <= ?, 1, failures + 1),
-                        window_start = IF(window_start <= ?, VALUES(window_start), window_start)
+                    \(Self.countAttempt)
                     """,
                     [
                         .string(first.scope), .bytes(first.key), .date(now), .string(second.scope), .bytes(second.key),
@@ -74,7 +79,7 @@ package struct ThrottleStore {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
                 """
-                UPDATE auth_throttle SET failures = IF(scope = ?, 0, GREATEST(failures - 1, 0))
+                UPDATE auth_throttle SET failures = IF(scope = ?, 0, \(Self.oneLess))
                 WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)
                 """,
                 [
@@ -89,7 +94,7 @@ package struct ThrottleStore {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
                 """
-                UPDATE auth_throttle SET failures = IF(failures > 0, failures - 1, 0)
+                UPDATE auth_throttle SET failures = \(Self.oneLess)
                 WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)
                 """,
                 [.string(first.scope), .bytes(first.key), .string(second.scope), .bytes(second.key)])
