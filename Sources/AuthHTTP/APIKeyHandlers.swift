@@ -17,11 +17,14 @@ enum APIKeyHandlers {
         guard let name = body.string("name").text, !name.trimmingSpacesAndTabs.isEmpty, name.unicodeScalars.count <= 100 else {
             throw APIError.invalidFields([("name", "is required (1 to 100 characters)")])
         }
+        let invalidScope = APIError.invalidFields([("scope", "must be \"read\" or \"full\"")])
         let scope: APIKeyScope
         switch body.string("scope") {
         case .absent: scope = .full
-        case .value(let text) where APIKeyScope(rawValue: text) != nil: scope = APIKeyScope(rawValue: text) ?? .read
-        case .value, .wrongType: throw APIError.invalidFields([("scope", "must be \"read\" or \"full\"")])
+        case .value(let text):
+            guard let parsed = APIKeyScope(rawValue: text) else { throw invalidScope }
+            scope = parsed
+        case .wrongType: throw invalidScope
         }
         let password: String?
         switch body.string("password") {

@@ -36,17 +36,8 @@ enum AccountHandlers {
             context.logger.info("registered", metadata: ["event": "user_registered", "user.id": "\(pair.user.id)"])
             return success(pair, status: 201, body: body, context: context)
         case .failure(let error):
-            return try held(fail(APIError(error), body: body, page: page, context: context), if: error.code)
+            return try fail(APIError(error), body: body, page: page, context: context)
         }
-    }
-
-    /// A "busy" refusal (password hashing saturated: a login flood) is answered when its `Retry-After` ends, without
-    /// holding a thread: the flood is paced by its own connections instead of by this process's CPU.
-    static func held(_ response: Response, if code: AuthError.Code) -> Response {
-        guard code == .busy else { return response }
-        var held = response
-        held.holdMilliseconds = 1000
-        return held
     }
 
     /// `POST /api/auth/login`: 401 with one body for an unknown email or a wrong password.
@@ -71,7 +62,7 @@ enum AccountHandlers {
             return success(pair, status: 200, body: body, context: context)
         case .failure(let error):
             context.metrics.record(.loginRefused(error.code))
-            return try held(fail(APIError(error), body: body, page: page, context: context), if: error.code)
+            return try fail(APIError(error), body: body, page: page, context: context)
         }
     }
 
@@ -103,7 +94,10 @@ enum AccountHandlers {
         if error.status == 429, let wait = error.headers.first(where: { $0.name == "Retry-After" })?.value {
             location += "&retryAfter=\(wait)"
         }
-        return Response(status: 303, headers: [("Location", location), ("Cache-Control", "no-store")])
+        // A held error (a busy refusal: see APIError.holdMilliseconds) is held as a redirect too.
+        var redirect = Response(status: 303, headers: [("Location", location), ("Cache-Control", "no-store")])
+        redirect.holdMilliseconds = error.holdMilliseconds
+        return redirect
     }
 
     /// `GET /api/auth/me`: reads the database, so a token of a revoked session is refused here.

@@ -31,7 +31,7 @@ final class HeldAnswers: Sendable {
 
     /// Takes `connection` with the answer `records` to send in `milliseconds`; `false` when full (answer now).
     func hold(connection: Int32, records: [UInt8], milliseconds: Int) -> Bool {
-        let due = Self.monotonicMilliseconds() + milliseconds
+        let due = Server.monotonicMilliseconds() + milliseconds
         return pending.withLock { held in
             guard held.count < capacity else { return false }
             // Every hold of a process is the same length in practice, so appending keeps the list in due order;
@@ -58,12 +58,9 @@ final class HeldAnswers: Sendable {
         close(answer.connection)
     }
 
-    /// Answers held now.
-    var count: Int { pending.withLock { $0.count } }
-
     private func sendWhenDue() {
         while true {
-            let now = Self.monotonicMilliseconds()
+            let now = Server.monotonicMilliseconds()
             let (due, next) = pending.withLock { held -> ([Held], Int?) in
                 let split = held.firstIndex(where: { $0.due > now }) ?? held.count
                 let due = Array(held[..<split])
@@ -71,7 +68,7 @@ final class HeldAnswers: Sendable {
                 return (due, held.first?.due)
             }
             for answer in due { send(answer) }
-            let wait = next.map { max(1, min($0 - Self.monotonicMilliseconds(), 20)) } ?? 20
+            let wait = next.map { max(1, min($0 - Server.monotonicMilliseconds(), 20)) } ?? 20
             usleep(UInt32(wait) * 1000)
         }
     }
@@ -95,11 +92,5 @@ final class HeldAnswers: Sendable {
         header(3, 8)
         out += [0, 0, 0, 0, 0, 0, 0, 0]
         return out
-    }
-
-    private static func monotonicMilliseconds() -> Int {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
     }
 }

@@ -42,33 +42,33 @@ public final class HashingLimiter: PasswordHashing, Sendable {
 
     public func hash(_ password: String) throws(PasswordError) -> String {
         let inner = inner
-        let result = Mutex<Result<String, PasswordError>?>(nil)
-        guard
-            lane.run({
-                let outcome = Result { () throws(PasswordError) in try inner.hash(password) }
-                result.withLock { $0 = outcome }
-            })
-        else { throw PasswordError.busy }
-        guard let outcome = result.withLock({ $0 }) else { throw PasswordError.busy }
+        guard let outcome = onLane({ Result { () throws(PasswordError) in try inner.hash(password) } }) else {
+            throw PasswordError.busy
+        }
         return try outcome.get()
     }
 
     public func check(_ password: String, against stored: String) -> PasswordCheck {
         let inner = inner
-        let result = Mutex<PasswordCheck>(.busy)
-        guard
-            lane.run({
-                let check = inner.check(password, against: stored)
-                result.withLock { $0 = check }
-            })
-        else { return .busy }
-        return result.withLock { $0 }
+        return onLane { inner.check(password, against: stored) } ?? .busy
     }
 
     @discardableResult
     public func checkAgainstDummy(_ password: String) -> PasswordCheck {
         let inner = inner
-        return lane.run({ inner.checkAgainstDummy(password) }) ? .invalid : .busy
+        return onLane { inner.checkAgainstDummy(password) } ?? .busy
+    }
+
+    /// `work`'s result from a lane thread, or `nil` when no turn came within the lane's wait.
+    private func onLane<T: Sendable>(_ work: @escaping @Sendable () -> T) -> T? {
+        let result = Mutex<T?>(nil)
+        guard
+            lane.run({
+                let value = work()
+                result.withLock { $0 = value }
+            })
+        else { return nil }
+        return result.withLock { $0 }
     }
 
     public func enterQueue() -> Bool { lane.enter() }
