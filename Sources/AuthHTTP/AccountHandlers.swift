@@ -28,13 +28,14 @@ enum AccountHandlers {
             return try fail(.invalidFields(fields, code: code), body: body, page: page, context: context)
         }
         let name = nameField.text.flatMap { $0.trimmingSpacesAndTabs.isEmpty ? nil : $0.trimmingSpacesAndTabs }
+        let client = context.client(request, devices: true)
         let outcome = context.attempt(request) { () throws(AuthError) in
-            try context.accounts.register(email: email, password: password, name: name, client: context.client(request))
+            try context.accounts.register(email: email, password: password, name: name, client: client)
         }
         switch outcome {
         case .success(let pair):
             context.logger.info("registered", metadata: ["event": "user_registered", "user.id": "\(pair.user.id)"])
-            return success(pair, status: 201, body: body, context: context)
+            return success(pair, status: 201, body: body, client: client, context: context)
         case .failure(let error):
             return try fail(APIError(error), body: body, page: page, context: context)
         }
@@ -53,13 +54,14 @@ enum AccountHandlers {
         // against a bcrypt account would answer without the hashing work an unknown email costs.
         if password.utf8.contains(0) { fields.append(("password", "must not contain NUL characters")) }
         if !fields.isEmpty { return try fail(.invalidFields(fields), body: body, page: page, context: context) }
+        let client = context.client(request, devices: true)
         let outcome = context.attempt(request) { () throws(AuthError) in
-            try context.accounts.login(email: email, password: password, client: context.client(request))
+            try context.accounts.login(email: email, password: password, client: client)
         }
         switch outcome {
         case .success(let pair):
             context.metrics.record(.loginSucceeded)
-            return success(pair, status: 200, body: body, context: context)
+            return success(pair, status: 200, body: body, client: client, context: context)
         case .failure(let error):
             context.metrics.record(.loginRefused(error.code))
             return try fail(APIError(error), body: body, page: page, context: context)
@@ -74,7 +76,11 @@ enum AccountHandlers {
         return RedirectTarget.sameSite(value, fallback: context.http.defaultRedirect)
     }
 
-    private static func success(_ pair: TokenPair, status: Int, body: BodyFields, context: AuthResponder.Context) -> Response {
+    /// A completed authentication: the token pair's cookies, and the browser marked as known to the account (the
+    /// device cookie, whose attempts count apart from the account's anonymous limit).
+    private static func success(
+        _ pair: TokenPair, status: Int, body: BodyFields, client: ClientContext, context: AuthResponder.Context
+    ) -> Response {
         context.trace.userID = pair.user.id
         context.metrics.record(.tokenPairIssued)
         var response: Response
@@ -84,6 +90,9 @@ enum AccountHandlers {
             response = .json(status: status, .object([("user", Rendering.user(pair.user))]))
         }
         response.headers += context.cookies.set(pair)
+        if let device = context.accounts.deviceCookie(after: pair.user, client: client) {
+            response.headers.append(context.cookies.setDevice(device))
+        }
         return response
     }
 

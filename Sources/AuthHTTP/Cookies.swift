@@ -15,8 +15,17 @@ public struct AuthCookies: Sendable {
         accessName = hostPrefix ? Self.hostPrefixedAccessName : Self.defaultAccessName
     }
 
-    private func cookie(_ name: String, _ value: String, path: String, maxAge: Int) -> (name: String, value: String) {
-        ("Set-Cookie", "\(name)=\(value); Path=\(path); Max-Age=\(maxAge); HttpOnly; SameSite=Lax\(secure ? "; Secure" : "")")
+    private func cookie(_ name: String, _ value: String, path: String, maxAge: Int, sameSite: String = "Lax")
+        -> (name: String, value: String)
+    {
+        ("Set-Cookie", "\(name)=\(value); Path=\(path); Max-Age=\(maxAge); HttpOnly; SameSite=\(sameSite)\(secure ? "; Secure" : "")")
+    }
+
+    /// The device cookie (``AuthCore/DeviceCookies``), on `/api/auth` like the refresh cookie and `SameSite=Strict`:
+    /// only this service's own pages ever need to send it. Logout leaves it: it is no credential, only a mark that
+    /// this browser signed in to an account before.
+    public func setDevice(_ issued: DeviceCookies.Issued) -> (name: String, value: String) {
+        cookie(DeviceCookies.name, issued.value, path: "/api/auth", maxAge: issued.maxAge, sameSite: "Strict")
     }
 
     /// Both cookies for a token pair: the access cookie on `/`, the refresh cookie only on `/api/auth`.

@@ -69,9 +69,12 @@ extension AuthResponder.Context {
         addresses.resolve(remoteAddress: request.remoteAddress, forwardedFor: request.field(.forwardedFor))
     }
 
-    /// The client as the domain records it.
-    func client(_ request: Request) -> ClientContext {
-        ClientContext(ip: clientAddress(request), userAgent: request.field(.userAgent))
+    /// The client as the domain records it; with `devices`, the values of its device cookie too (login and
+    /// registration: the routes that count or issue them).
+    func client(_ request: Request, devices: Bool = false) -> ClientContext {
+        ClientContext(
+            ip: clientAddress(request), userAgent: request.field(.userAgent),
+            devices: devices ? request.cookieValues(DeviceCookies.name) : [])
     }
 
     /// Runs a domain call and gives back its outcome; a failure of the service itself is logged with its internal

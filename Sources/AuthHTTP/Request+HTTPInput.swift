@@ -28,6 +28,17 @@ extension Request {
         return found
     }
 
+    /// Every value of one cookie, in the order sent (a name may appear more than once).
+    public func cookieValues(_ wanted: String) -> [String] {
+        guard let header = field(.cookie) else { return [] }
+        var values: [String] = []
+        Self.forEachCookie(in: header) { name, value in
+            if name == wanted { values.append(String(value)) }
+            return values.count < 8
+        }
+        return values
+    }
+
     /// How many times each of `names` appears in the `Cookie` header (one pass over it).
     public func cookieCounts(_ names: [String]) -> [Int] {
         var counts = [Int](repeating: 0, count: names.count)

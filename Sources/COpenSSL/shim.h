@@ -13,6 +13,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -80,6 +81,26 @@ static inline int COpenSSL_hmac_sha256(const COpenSSL_hmac_key *key, const uint8
 static inline int COpenSSL_sha256(const uint8_t *data, size_t length, uint8_t *out) {
     unsigned int out_length = 0;
     return EVP_Digest(data, length, out, &out_length, EVP_sha256(), NULL) && out_length == 32;
+}
+
+/* HKDF-SHA256 (RFC 5869, extract then expand) through OpenSSL's KDF provider; out receives out_length bytes. */
+static inline int COpenSSL_hkdf_sha256(const uint8_t *secret, size_t secret_length, const uint8_t *salt,
+                                       size_t salt_length, const uint8_t *info, size_t info_length, uint8_t *out,
+                                       size_t out_length) {
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *context = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    EVP_KDF_free(kdf);
+    if (!context) return 0;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, secret_length),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_length),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_length),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = EVP_KDF_derive(context, out, out_length, params) == 1;
+    EVP_KDF_CTX_free(context);
+    return ok;
 }
 
 /* MARK: Keys */

@@ -74,3 +74,22 @@ public enum SHA256 {
         return out
     }
 }
+
+/// HKDF with SHA-256 (RFC 5869), by OpenSSL: independent keys for separate purposes from one secret.
+public enum HKDF {
+    /// `count` bytes (at most 255 × 32) derived from `secret`, for the purpose named by `info`.
+    public static func sha256(secret: SecureBytes, salt: [UInt8], info: [UInt8], count: Int = 32) -> SecureBytes {
+        precondition(count > 0 && count <= 255 * 32, "HKDF-SHA256 output length out of range")
+        var out = [UInt8](repeating: 0, count: count)
+        let ok = secret.withUnsafeBytes { key in
+            out.withUnsafeMutableBufferPointer { output in
+                COpenSSL_hkdf_sha256(
+                    key.baseAddress?.assumingMemoryBound(to: UInt8.self), key.count, salt, salt.count, info, info.count,
+                    output.baseAddress, count)
+            }
+        }
+        precondition(ok == 1, "HKDF-SHA256 failed")
+        defer { for index in out.indices { out[index] = 0 } }
+        return SecureBytes(out)
+    }
+}

@@ -84,6 +84,23 @@ public final class JWTKey: Sendable {
         }
     }
 
+    /// A secret for another purpose, derived from this key's secret material (HKDF-SHA256, `purpose` as its info):
+    /// the same wherever this key is loaded, independent of the key itself; `nil` for a public key, which holds no
+    /// secret to derive from.
+    public func derivedSecret(purpose: String) -> SecureBytes? {
+        let secret: SecureBytes?
+        switch material {
+        case .hmac(_, let bytes): secret = bytes
+        case .asymmetric(let key):
+            switch key.kind {
+            case .ed25519: secret = key.isPrivate ? try? key.ed25519PrivateSeed() : nil
+            case .p256: secret = (try? key.p256Components())?.d
+            }
+        }
+        guard let secret else { return nil }
+        return HKDF.sha256(secret: secret, salt: Array("jwt-authd derived key".utf8), info: Array(purpose.utf8))
+    }
+
     // MARK: JWK
 
     /// The public JWK (RFC 7517) with `kid`, `alg` and `use`; `nil` for an HMAC key, which has no public part.

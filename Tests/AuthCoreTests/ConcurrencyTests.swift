@@ -124,6 +124,43 @@ struct ConcurrencyTests {
         #expect(outcomes.filter { $0 == "throttled" }.count == 32 - limit)
     }
 
+    /// Registrations and password changes are counted before hashing too (atomically), like logins.
+    @Test func concurrentRegistrationsAndPasswordGuessesNeverExceedTheirLimits() throws {
+        let fixture = try AuthFixture(env: ["JWT_THROTTLE_REGISTER_PER_IP": "4", "JWT_THROTTLE_PASSWORD_CHANGE": "3"])
+        let setup = try fixture.auth()
+        let user = try setup.accounts.createUser(email: "owner@example.com", password: "correct horse")
+        let auths = UncheckedBox(try (0..<16).map { _ in try fixture.auth() })
+        @Sendable func outcome(_ body: () throws -> Void) -> String {
+            do {
+                try body()
+                return "ok"
+            } catch let error as AuthError {
+                return error.code.rawValue
+            } catch {
+                return "\(error)"
+            }
+        }
+        let hashes = fixture.hasher.hashes
+        let registrations = onThreads(16) { index in
+            outcome {
+                _ = try auths.value[index].accounts.register(
+                    email: "new\(index)@example.com", password: "long enough", name: nil, client: AuthFixture.client)
+            }
+        }
+        #expect(registrations.filter { $0 == "ok" }.count == 4, "\(registrations)")
+        #expect(registrations.filter { $0 == "throttled" }.count == 12, "\(registrations)")
+        #expect(fixture.hasher.hashes - hashes == 4, "only the limit's registrations hashed")
+        let checks = fixture.hasher.checks
+        let guesses = onThreads(16) { index in
+            outcome {
+                try auths.value[index].accounts.changePassword(
+                    userID: user.id, current: "guess \(index)", new: "another password", keepingSession: nil)
+            }
+        }
+        #expect(fixture.hasher.checks - checks == 3, "exactly the limit evaluated: \(guesses)")
+        #expect(guesses.filter { $0 == "throttled" }.count == 13)
+    }
+
     @Test func addressesOfOneIPv6NetworkShareOneLimit() throws {
         let fixture = try AuthFixture(env: ["JWT_THROTTLE_LOGIN_PER_IP": "5"])
         let auth = try fixture.auth()

@@ -17,6 +17,15 @@ import Testing
         #expect(request([]).cookies.isEmpty)
     }
 
+    @Test func everyValueOfOneCookieIsFoundInOrder() {
+        let request = Request(params: [("HTTP_COOKIE", "a=1; auth_device=x; b=2;auth_device=\"y\"; auth_device")], body: [])
+        #expect(request.cookieValues("auth_device") == ["x", "y"])
+        #expect(request.cookieValues("missing").isEmpty)
+        #expect(Request(params: [], body: []).cookieValues("auth_device").isEmpty)
+        let many = (0..<20).map { "auth_device=v\($0)" }.joined(separator: "; ")
+        #expect(Request(params: [("HTTP_COOKIE", many)], body: []).cookieValues("auth_device").count == 8, "bounded")
+    }
+
     @Test func oneCookieIsFoundAsTheDictionaryWouldHaveIt() {
         let headers = [
             "  access_token=a.b.c; junk; =x; refresh_token=\"r\";access_token=second; theme=dark=1",

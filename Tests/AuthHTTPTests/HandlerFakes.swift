@@ -56,6 +56,12 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
         try answer("reauthenticate", ())
     }
     func user(id: String) throws(AuthError) -> User? { try answer("user", userExists ? Self.user : nil) }
+    /// The device cookies issued, with the cookie values the client sent.
+    var devicesIssued: [[String]] = []
+    func deviceCookie(after user: User, client: ClientContext) -> DeviceCookies.Issued? {
+        devicesIssued.append(client.devices)
+        return DeviceCookies.Issued(value: "device-\(devicesIssued.count)", maxAge: 86_400)
+    }
 
     func refresh(_ token: String, client: ClientContext) throws(AuthError) -> TokenPair { try answer("refresh", Self.pair) }
     func logout(refreshToken: String) throws(AuthError) { try answer("logout", ()) }

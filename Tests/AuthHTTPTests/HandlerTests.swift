@@ -121,6 +121,33 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         #expect(refused.values(of: "Set-Cookie").isEmpty)
     }
 
+    /// #15 item 3: a completed login or registration marks the browser as known (the device cookie), passing every
+    /// device cookie value it sent to the domain (a planted one beside its own is not ambiguous: each entry is checked
+    /// on its own); nothing else sets it, and a refused login does not.
+    @Test func aCompletedAuthenticationSetsTheDeviceCookie() throws {
+        let harness = try HandlerHarness()
+        let login = harness.send(
+            "POST", "/api/auth/login", json: #"{"email":"a@example.com","password":"whatever"}"#,
+            cookies: "auth_device=planted; auth_device=mine")
+        #expect(login.status == 200)
+        #expect(
+            login.values(of: "Set-Cookie").filter { $0.hasPrefix("auth_device=") }
+                == ["auth_device=device-1; Path=/api/auth; Max-Age=86400; HttpOnly; SameSite=Strict"])
+        #expect(harness.domain.devicesIssued == [["planted", "mine"]])
+        let register = harness.send("POST", "/api/auth/register", json: #"{"email":"b@example.com","password":"long enough"}"#)
+        #expect(register.status == 201 && register.values(of: "Set-Cookie").contains { $0.hasPrefix("auth_device=device-2;") })
+        let form = harness.send("POST", "/api/auth/login", form: "email=a%40example.com&password=whatever")
+        #expect(form.status == 303 && form.values(of: "Set-Cookie").contains { $0.hasPrefix("auth_device=device-3;") })
+        let refresh = harness.send("POST", "/api/auth/refresh", cookies: "refresh_token=r; auth_device=mine")
+        #expect(refresh.status == 200 && !refresh.values(of: "Set-Cookie").contains { $0.hasPrefix("auth_device=") })
+        let logout = harness.send("POST", "/api/auth/logout", cookies: "refresh_token=r; auth_device=mine")
+        #expect(!logout.values(of: "Set-Cookie").contains { $0.hasPrefix("auth_device=") }, "logout leaves it")
+        harness.domain.failure = failure(.invalidCredentials)
+        let refused = harness.send("POST", "/api/auth/login", json: #"{"email":"a@example.com","password":"whatever"}"#)
+        #expect(refused.status == 401 && refused.values(of: "Set-Cookie").isEmpty)
+        #expect(harness.domain.devicesIssued.count == 3)
+    }
+
     @Test func refreshClearsTheCookiesOnlyWhenTheTokenIsRefused() throws {
         for code in AuthError.Code.allCases {
             let harness = try HandlerHarness()

@@ -38,6 +38,18 @@ func hex(_ text: String) -> [UInt8] {
         #expect(!message.withUnsafeBytes { hmac.isValid(Array(hex(mac).prefix(31)), for: $0) })
     }
 
+    /// RFC 5869 test cases 1 and 3 (no salt, no info).
+    @Test func hkdfSHA256KnownAnswers() {
+        let secret = SecureBytes([UInt8](repeating: 0x0b, count: 22))
+        let one = HKDF.sha256(secret: secret, salt: Array(0x00...0x0c), info: Array(0xf0...0xf9), count: 42)
+        #expect(one.bytes == hex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"))
+        let three = HKDF.sha256(secret: secret, salt: [], info: [], count: 42)
+        #expect(three.bytes == hex("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"))
+        // Another purpose, another key.
+        #expect(
+            HKDF.sha256(secret: secret, salt: [], info: Array("a".utf8)).bytes != HKDF.sha256(secret: secret, salt: [], info: Array("b".utf8)).bytes)
+    }
+
     @Test func reusedKeyGivesIndependentResults() {
         let hmac = HMACSHA256Key(secret: SecureBytes(randomCount: 32))
         let first = hmac.authenticationCode(for: [1, 2, 3])

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from authsite import (ACCESS_CLEARED, CHEAP_HASHING, PASSWORD, REFRESH_CLEARED, TIMESTAMP_RE, UUID_RE,
-                      access_cookie_re, assert_same_site, jwt_header, jwt_payload, query_of, refresh_cookie_re,
+                      access_cookie_re, assert_same_site, device_cookie_re, jwt_header, jwt_payload, query_of, refresh_cookie_re,
                       set_cookie_headers, unique_email)
 
 pytestmark = pytest.mark.api
@@ -79,12 +79,17 @@ def ok_json(response, status=200):
     return response.json()
 
 
-def assert_auth_cookies(response, access_max_age=900, refresh_max_age=(604800, 604800)):
-    """Exactly the two auth cookies, attribute for attribute; returns (access token, refresh token).
+def assert_auth_cookies(response, access_max_age=900, refresh_max_age=(604800, 604800), device=False):
+    """Exactly the two auth cookies, attribute for attribute, and the device cookie when ``device`` (a login or a
+    registration) and never otherwise; returns (access token, refresh token).
 
     The refresh cookie's Max-Age is the seconds until the refresh token expires: 604800 right after a login or a
     rotation, less for a token issued earlier (a replay within the grace window)."""
     headers = set_cookie_headers(response)
+    devices = [h for h in headers if h.startswith("auth_device=")]
+    assert len(devices) == (1 if device else 0), headers
+    assert all(device_cookie_re().match(h) for h in devices), devices
+    headers = [h for h in headers if h not in devices]
     assert len(headers) == 2, headers
     access = [m for h in headers if (m := access_cookie_re(access_max_age).match(h))]
     refresh = [m for h in headers if (m := refresh_cookie_re(None).match(h))]
@@ -121,12 +126,12 @@ def test_register_login_me_refresh_reuse_logout(site):
     user = body["user"]
     assert body == {"user": {"id": user["id"], "email": email.lower(), "name": "Flow Tester", "role": "user"}}
     assert UUID_RE.match(user["id"])
-    assert_auth_cookies(response)
+    assert_auth_cookies(response, device=True)
 
     client = site.client()
     response = client.post("/api/auth/login", json={"email": email.upper(), "password": PASSWORD})
     assert ok_json(response) == {"user": user}
-    access, refresh = assert_auth_cookies(response)
+    access, refresh = assert_auth_cookies(response, device=True)
 
     claims = jwt_payload(access)
     assert jwt_header(access)["typ"] == "at+jwt"
@@ -173,7 +178,7 @@ def test_register_login_me_refresh_reuse_logout(site):
     response = client.post("/api/auth/logout")
     assert ok_json(response) == SUCCESS
     assert_cleared_cookies(response)
-    assert client.jar.cookies == {}
+    assert set(client.jar.cookies) == {("auth_device", "/api/auth")}, "only the device cookie outlives a logout"
     error_of(client.me(), 401, "unauthorized")
     error_of(client.me(cookies=False, headers=bearer(before_logout_access)), 401, "session_revoked")
     error_of(client.post("/api/auth/refresh", cookies=False, json={"refreshToken": before_logout_refresh}), 401)
@@ -514,6 +519,47 @@ def test_login_throttled_per_account_with_retry_after(site, account):
     assert body["retryAfter"] == retry_after
 
 
+def test_a_known_browser_signs_in_while_an_attacker_locks_the_account(site, account):
+    """#15 item 3: whoever knows an address can use up its anonymous guesses, but the owner's browser, which signed in
+    before (its ``auth_device`` cookie), is counted on its own and still gets in."""
+    owner, email, user = account
+    device = owner.jar.get("auth_device")
+    assert device and device_cookie_re().match(f"auth_device={device}; Path=/api/auth; Max-Age={365 * 86400}; "
+                                                "HttpOnly; SameSite=Strict; Secure"), device
+    assert_cleared_cookies(owner.post("/api/auth/logout"))
+    assert owner.jar.get("auth_device") == device, "logout leaves the device cookie"
+
+    for n in range(5):
+        response = site.client().post("/api/auth/login", json={"email": email, "password": f"wrong guess {n}"})
+        assert response.status_code in (401, 429), response.text
+    error_of(site.client().post("/api/auth/login", json={"email": email, "password": PASSWORD}), 429, "throttled")
+    # Someone else's entry, a tampered copy of the owner's, or junk: all strangers.
+    stranger = site.client()
+    stranger.register()
+    tampered = device[:10] + ("A" if device[10] != "A" else "B") + device[11:]
+    for cookie in (stranger.jar.get("auth_device"), tampered, "junk"):
+        response = site.client().post("/api/auth/login", json={"email": email, "password": PASSWORD},
+                                      cookies=False, headers={"Cookie": f"auth_device={cookie}"})
+        error_of(response, 429, "throttled")
+
+    # The owner's browser signs in, and its entry is renewed. A cookie planted beside it changes nothing.
+    response = owner.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert ok_json(response) == {"user": user}
+    assert_auth_cookies(response, device=True)
+    assert owner.jar.get("auth_device") != device
+    planted = site.client().post("/api/auth/login", json={"email": email, "password": PASSWORD}, cookies=False,
+                                 headers={"Cookie": f"auth_device=junk; auth_device={owner.jar.get('auth_device')}"})
+    assert ok_json(planted) == {"user": user}
+    # The lock still holds for everyone else.
+    error_of(site.client().post("/api/auth/login", json={"email": email, "password": PASSWORD}), 429, "throttled")
+
+    # A known browser has a limit of its own (10 per window): then it waits too.
+    for n in range(10):
+        error_of(owner.post("/api/auth/login", json={"email": email, "password": f"typo {n}"}), 401)
+    response = owner.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert int(error_of(response, 429, "throttled")["retryAfter"]) > 0
+
+
 def test_registration_disabled(start_site):
     closed = start_site("closed", {**LENIENT, "JWT_REGISTRATION_ENABLED": "false"})
     response = closed.client().post("/api/auth/register", json={"email": unique_email(), "password": PASSWORD})
@@ -526,7 +572,7 @@ def test_expired_access_token(start_site):
     client = short.client()
     response = client.post("/api/auth/register", json={"email": unique_email(), "password": PASSWORD})
     assert response.status_code == 201
-    assert_auth_cookies(response, access_max_age=2)
+    assert_auth_cookies(response, access_max_age=2, device=True)
     assert client.me().status_code == 200
     time.sleep(2.5)
     error_of(client.me(), 401, "token_expired")
@@ -886,13 +932,13 @@ def test_form_login_and_register_redirect_to_a_same_site_callback(site):
                              {"email": email, "password": PASSWORD, "name": "Form", "callbackUrl": target})
         assert response.status_code == 303, (target, response.text)
         assert_target(site, target, response.headers["Location"])
-        assert_auth_cookies(response)
+        assert_auth_cookies(response, device=True)
 
         response = form_post(site.client(), "/api/auth/login",
                              {"email": email, "password": PASSWORD, "callbackUrl": target})
         assert response.status_code == 303, target
         assert_target(site, target, response.headers["Location"])
-        assert_auth_cookies(response)
+        assert_auth_cookies(response, device=True)
 
 
 def test_form_without_callback_goes_to_dashboard(site, account):

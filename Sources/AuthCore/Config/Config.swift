@@ -121,6 +121,10 @@ public struct Config: Sendable {
     public struct Throttle: Sendable {
         public var loginPerAccount = 0
         public var loginPerIP = 0
+        /// Failed logins per known device (a browser with a valid device cookie for the account) per window.
+        public var loginPerDevice = 0
+        /// How long a device cookie's entry is honoured; zero: device cookies are off.
+        public var deviceLifetime = Duration.zero
         public var registerPerIP = 0
         public var passwordChangePerAccount = 0
         /// The fixed window.

@@ -100,6 +100,10 @@ extension ConfigKey {
             "throttle.login_per_ip", "JWT_THROTTLE_LOGIN_PER_IP", \.throttle.loginPerIP, default: 50, in: 1...1_000_000,
             "failed logins per client address per window"),
         .integer(
+            "throttle.login_per_device", "JWT_THROTTLE_LOGIN_PER_DEVICE", \.throttle.loginPerDevice, default: 10, in: 1...1_000_000,
+            "failed logins per known device per window: a browser whose `auth_device` cookie says it signed in to the account before is counted on its own, not against the account's or the address's limit, so that nobody can lock the owner out (see [docs/security.md](docs/security.md))"
+        ),
+        .integer(
             "throttle.register_per_ip", "JWT_THROTTLE_REGISTER_PER_IP", \.throttle.registerPerIP, default: 20, in: 1...1_000_000,
             "registrations per client address per window"),
         .integer(
@@ -126,6 +130,10 @@ extension ConfigKey {
             "cookies.host_prefix", "JWT_COOKIE_HOST_PREFIX", \.http.cookieHostPrefix, default: false,
             "name the access cookie `__Host-access_token`, which a sibling subdomain cannot plant or shadow (needs `cookies.secure`; see [docs/security.md](docs/security.md))"
         ),
+        .duration(
+            "cookies.device_lifetime", "JWT_COOKIE_DEVICE_LIFETIME", \.throttle.deviceLifetime, default: .seconds(365 * 86_400),
+            max: .seconds(3660 * 86_400),
+            "how long a browser stays known after its last successful login (the `auth_device` cookie; `0s`: device cookies off)"),
         .list(
             "http.allowed_origins", "JWT_ALLOWED_ORIGINS", \.http.allowedOrigins, each: .origin, defaultText: "empty (same origin only)",
             "origins allowed to make cross-origin state-changing requests (comma-separated)"),

@@ -4,10 +4,13 @@ import Passwords
 extension AccountService {
     /// Logs in: the same answer, and the same hashing work, for an unknown email and a wrong password.
     ///
-    /// Every attempt counts against the account and the client address (IPv6: its /64) before any password is
-    /// checked; over either limit the call fails with ``AuthError/throttled(retryAfter:)`` without hashing. A failure
-    /// keeps its count; a success gives the address's back and forgets the account's. A success resets the account's count and
-    /// rehashes a hash that is bcrypt, Argon2i or weaker than the current parameters.
+    /// Every attempt is counted before any password is checked (atomically: concurrent guesses cannot exceed a
+    /// limit), and over a limit the call fails with ``AuthError/throttled(retryAfter:)`` without hashing. An attempt
+    /// from a browser known to the account (a device cookie entry in `client.devices`) counts on that device alone;
+    /// any other against the account and the client address (IPv6: its /64), so an attacker who exhausts the
+    /// account's limit does not lock out its owner's browsers. A failure keeps its count; a success forgets the
+    /// account's (or device's) and gives the address's back. A success rehashes a hash that is bcrypt, Argon2i or
+    /// weaker than the current parameters.
     public func login(email rawEmail: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair {
         // Before any read: no stored password holds a NUL, and bcrypt would answer it without hashing (a timing tell).
         guard !password.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
@@ -18,19 +21,20 @@ extension AccountService {
         // logins is refused here at once and cannot hold the threads the other routes need).
         guard hasher.enterQueue() else { throw AuthError.busy }
         defer { hasher.leaveQueue() }
-        // Counted before any password is checked (atomically: concurrent guesses cannot exceed the limit).
-        let state = try throttle.reserveLogin(email: email, ip: client.ip)
-        for (scope, wait) in [(ThrottleScope.loginAccount, state.accountWait), (.loginIP, state.addressWait)] {
-            if let wait {
-                logger.notice(
-                    "login throttled",
-                    metadata: [
-                        "event": "login_throttled", "scope": "\(scope.rawValue)", "client.ip": "\(client.ip)",
-                    ])
-                throw AuthError.throttled(retryAfter: wait)
+        // One read for known and unknown emails alike; a device is known only to an account that exists.
+        let found = try users.credentials(email: email)
+        let device = found.flatMap { found in
+            devices.recognize(userID: found.user.id, in: client.devices, now: clock.now()).map {
+                ThrottleService.deviceSubject(userID: found.user.id, device: $0)
             }
         }
-        let found = try users.credentials(email: email)
+        let state = try throttle.reserveLogin(email: email, ip: client.ip, device: device)
+        if let (scope, wait) = state.refusal {
+            logger.notice(
+                "login throttled",
+                metadata: ["event": "login_throttled", "scope": "\(scope.rawValue)", "client.ip": "\(client.ip)"])
+            throw AuthError.throttled(retryAfter: wait)
+        }
         let outcome: PasswordCheck
         if let stored = found?.passwordHash, password.utf8.count <= policy.maximumBytes {
             outcome = hasher.check(password, against: stored)
@@ -39,16 +43,17 @@ extension AccountService {
         }
         if outcome == .busy {
             // Nothing was checked: the attempt does not count.
-            try throttle.giveBack(email: email, ip: client.ip)
+            try throttle.giveBack(email: email, ip: client.ip, device: device)
             throw AuthError.busy
         }
         guard case .valid(let needsRehash) = outcome, let found else {
             // The reservation made above stays: it is this failure's count.
-            logger.info("login failed", metadata: ["event": "login_failed", "client.ip": "\(client.ip)"])
+            logger.info(
+                "login failed",
+                metadata: ["event": "login_failed", "client.ip": "\(client.ip)", "known_device": "\(device != nil)"])
             throw AuthError.invalidCredentials
         }
-        // The account's count is forgotten and the address gets its reservation back.
-        try throttle.release(email: email, ip: client.ip)
+        try throttle.release(email: email, ip: client.ip, device: device)
         if needsRehash, let stored = found.passwordHash, let upgraded = try? hashPassword(password) {
             try users.upgradePasswordHash(id: found.user.id, from: stored, to: upgraded, at: clock.now())
             logger.info("password rehashed", metadata: ["event": "password_rehashed", "user.id": "\(found.user.id)"])

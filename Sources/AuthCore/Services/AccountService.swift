@@ -8,14 +8,16 @@ public final class AccountService: AccountOperations {
     let users: UserStore
     let throttle: ThrottleService
     let sessions: SessionService
+    let devices: DeviceCookies
     let clock: any AuthClock
     let logger: Logger
 
     init(
         policy: PasswordPolicy, hasher: any PasswordHashing, database: Database, throttle: ThrottleService,
-        sessions: SessionService, clock: any AuthClock, logger: Logger
+        sessions: SessionService, devices: DeviceCookies, clock: any AuthClock, logger: Logger
     ) {
         self.policy = policy
+        self.devices = devices
         self.hasher = hasher
         users = UserStore(database: database)
         self.throttle = throttle
@@ -66,15 +68,29 @@ public final class AccountService: AccountOperations {
         try users.list(limit: limit)
     }
 
-    /// Registers a user and starts a session. Attempts count against the client address.
+    /// The device cookie for the browser of `client` once `user` has completed an authentication on it (a login, a
+    /// registration): a new entry for this account first, the browser's other entries kept; `nil` when device
+    /// cookies are off. Never call it before the authentication is complete.
+    public func deviceCookie(after user: User, client: ClientContext) -> DeviceCookies.Issued? {
+        devices.issue(userID: user.id, keeping: client.devices, now: clock.now())
+    }
+
+    /// Registers a user and starts a session. Attempts count against the client address, before any hashing and
+    /// atomically (concurrent registrations cannot exceed the limit); one refused because the hashing queue was busy
+    /// gives its count back.
     public func register(email: String, password: String, name: String?, client: ClientContext) throws(AuthError)
         -> TokenPair
     {
         guard hasher.enterQueue() else { throw AuthError.busy }
         defer { hasher.leaveQueue() }
-        if let wait = try throttle.delay(.registerIP, client.ip) { throw AuthError.throttled(retryAfter: wait) }
-        try throttle.recordFailure(.registerIP, client.ip)
-        let user = try createUser(email: email, password: password, name: name)
+        if let wait = try throttle.reserve(.registerIP, client.ip) { throw AuthError.throttled(retryAfter: wait) }
+        let user: User
+        do {
+            user = try createUser(email: email, password: password, name: name)
+        } catch {
+            if error.code == .busy { try throttle.giveBack(.registerIP, client.ip) }
+            throw error
+        }
         return try sessions.startSession(for: user, client: client)
     }
 
@@ -97,15 +113,22 @@ public final class AccountService: AccountOperations {
         try sessions.recordAuthentication(sessionID: sessionID, userID: userID)
     }
 
+    /// Counted before the check, atomically (concurrent guesses on one session cannot exceed the limit): a wrong
+    /// password keeps its count, anything else gives it back.
     private func checkCurrentPassword(userID: String, _ current: String) throws(AuthError) {
         guard !current.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
-        if let wait = try throttle.delay(.passwordChange, userID) { throw AuthError.throttled(retryAfter: wait) }
-        guard let stored = try users.passwordHash(id: userID) else { throw AuthError.notFound }
-        let outcome = stored.map { hasher.check(current, against: $0) } ?? .invalid
-        if outcome == .busy { throw AuthError.busy }
-        guard case .valid = outcome else {
-            try throttle.recordFailure(.passwordChange, userID)
-            throw AuthError.invalidCredentials
+        if let wait = try throttle.reserve(.passwordChange, userID) { throw AuthError.throttled(retryAfter: wait) }
+        let stored = try users.passwordHash(id: userID)
+        let outcome = stored.map { $0.map { hasher.check(current, against: $0) } ?? .invalid }
+        switch outcome {
+        case .invalid?, .unsupportedHash?: throw AuthError.invalidCredentials
+        case .valid?: try throttle.giveBack(.passwordChange, userID)
+        case .busy?:
+            try throttle.giveBack(.passwordChange, userID)
+            throw AuthError.busy
+        case nil:
+            try throttle.giveBack(.passwordChange, userID)
+            throw AuthError.notFound
         }
     }
 

@@ -31,7 +31,7 @@ public final class AuthServices {
         sessions = SessionService(settings: settings, issuer: tokens, database: database, clock: clock, logger: logger)
         accounts = AccountService(
             policy: settings.passwordPolicy, hasher: hasher, database: database, throttle: throttle,
-            sessions: sessions, clock: clock, logger: logger)
+            sessions: sessions, devices: settings.devices, clock: clock, logger: logger)
         apiKeys = APIKeyService(database: database, clock: clock, defaultLifetime: settings.apiKeyLifetime)
         cleanup = CleanupService(database: database, throttleWindow: settings.throttle.window.timeInterval, clock: clock)
     }

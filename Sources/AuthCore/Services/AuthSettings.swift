@@ -19,6 +19,8 @@ public struct AuthSettings: Sendable {
     public let reauthWindow: Duration
     /// The lifetime of an API key created without an expiry; zero: none.
     public let apiKeyLifetime: Duration
+    /// Signs and recognises device cookies (the per-device login limit).
+    public let devices: DeviceCookies
 
     public init(config: Config, keys: TokenKeys) {
         let tokens = config.tokens
@@ -37,6 +39,7 @@ public struct AuthSettings: Sendable {
         passwordPolicy = PasswordPolicy(minimumCharacters: config.passwords.minLength)
         reauthWindow = config.accounts.reauthWindow
         apiKeyLifetime = config.accounts.apiKeyLifetime
+        devices = DeviceCookies(refreshKeys: keys.refresh, lifetime: config.throttle.deviceLifetime)
     }
 
     /// The Argon2id parameters of new hashes.

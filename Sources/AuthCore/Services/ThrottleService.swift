@@ -5,6 +5,7 @@ import FoundationEssentials
 public enum ThrottleScope: String, Sendable {
     case loginAccount = "login_account"
     case loginIP = "login_ip"
+    case loginDevice = "login_device"
     case registerIP = "register_ip"
     case passwordChange = "password_account"
 }
@@ -28,12 +29,23 @@ public struct ThrottleService {
         package var accountWait: Int?
         /// Seconds to wait when the client address is over its limit, or `nil`.
         package var addressWait: Int?
+        /// Seconds to wait when the known device is over its limit, or `nil`.
+        package var deviceWait: Int?
+
+        /// The first limit that refuses the attempt, and its wait.
+        package var refusal: (scope: ThrottleScope, wait: Int)? {
+            if let deviceWait { return (.loginDevice, deviceWait) }
+            if let accountWait { return (.loginAccount, accountWait) }
+            if let addressWait { return (.loginIP, addressWait) }
+            return nil
+        }
     }
 
     func limit(of scope: ThrottleScope) -> Int {
         switch scope {
         case .loginAccount: limits.loginPerAccount
         case .loginIP: limits.loginPerIP
+        case .loginDevice: limits.loginPerDevice
         case .registerIP: limits.registerPerIP
         case .passwordChange: limits.passwordChangePerAccount
         }
@@ -47,7 +59,7 @@ public struct ThrottleService {
             switch scope {
             case .loginIP, .registerIP: addressSubject(subject)
             case .loginAccount: EmailAddress.skeleton(subject)
-            case .passwordChange: subject
+            case .passwordChange, .loginDevice: subject
             }
         return SHA256.hash(Array("\(scope.rawValue)\u{0}\(subject)".utf8))
     }
@@ -65,40 +77,69 @@ public struct ThrottleService {
         return delay(scope, count, now: clock.now())
     }
 
-    /// Counts a login attempt against the account and the client address before any password is checked, and says
+    /// What a login attempt is counted on: the account and the client address, or, from a browser known to the
+    /// account (``DeviceCookies``), that device alone (the owner's attempts neither spend nor meet the limits that
+    /// anyone can exhaust). `device` is the known device's subject: the user id and the entry's nonce.
+    private func loginSubjects(email: String, ip: String, device: String?) -> [ThrottleStore.Subject] {
+        if let device { return [(ThrottleScope.loginDevice.rawValue, key(.loginDevice, device))] }
+        return [(ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)), (ThrottleScope.loginIP.rawValue, key(.loginIP, ip))]
+    }
+
+    /// The subject a known device's attempts are counted on.
+    package static func deviceSubject(userID: String, device: DeviceCookies.KnownDevice) -> String {
+        "\(userID)\u{0}\(device.id)"
+    }
+
+    /// Counts a login attempt (see ``loginSubjects(email:ip:device:)``) before any password is checked, and says
     /// whether it may go on: atomic, so concurrent guesses cannot get more than the limit evaluated between them.
-    /// The reservation stays as the failure it becomes, or is given back by ``release(email:ip:)`` after a success.
-    package func reserveLogin(email: String, ip: String) throws(AuthError) -> LoginThrottle {
+    /// The reservation stays as the failure it becomes, or is given back by ``release(email:ip:device:)`` after a
+    /// success.
+    package func reserveLogin(email: String, ip: String, device: String? = nil) throws(AuthError) -> LoginThrottle {
         let now = clock.now()
         let counts = try store.reserve(
-            (ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)), (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)),
-            now: now, windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
+            loginSubjects(email: email, ip: ip, device: device), now: now,
+            windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
         var state = LoginThrottle()
         for count in counts {
             // This attempt is number `failures` of its window: it may go on while the ones before it are within the
             // limit.
-            switch ThrottleScope(rawValue: count.scope) {
-            case .loginAccount:
-                state.accountWait = wait(.loginAccount, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
-            case .loginIP:
-                state.addressWait = wait(.loginIP, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
+            guard let scope = ThrottleScope(rawValue: count.scope) else { continue }
+            let wait = wait(scope, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
+            switch scope {
+            case .loginAccount: state.accountWait = wait
+            case .loginIP: state.addressWait = wait
+            case .loginDevice: state.deviceWait = wait
             default: break
             }
         }
         return state
     }
 
-    /// A successful login: the account's count is forgotten and the address gets its reservation back.
-    package func release(email: String, ip: String) throws(AuthError) {
-        try store.forgetAndGiveBack(
-            forget: (ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)),
-            giveBack: (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)))
+    /// A successful login: the first subject's count (the account's, or the known device's) is forgotten and the
+    /// address gets its reservation back.
+    package func release(email: String, ip: String, device: String? = nil) throws(AuthError) {
+        let subjects = loginSubjects(email: email, ip: ip, device: device)
+        try store.forgetAndGiveBack(forget: subjects[0], giveBack: Array(subjects.dropFirst()))
     }
 
-    /// A login refused before any password was checked (the hashing queue was busy): both reservations go back.
-    package func giveBack(email: String, ip: String) throws(AuthError) {
-        try store.giveBack(
-            (ThrottleScope.loginAccount.rawValue, key(.loginAccount, email)), (ThrottleScope.loginIP.rawValue, key(.loginIP, ip)))
+    /// A login refused before any password was checked (the hashing queue was busy): the reservations go back.
+    package func giveBack(email: String, ip: String, device: String? = nil) throws(AuthError) {
+        try store.giveBack(loginSubjects(email: email, ip: ip, device: device))
+    }
+
+    /// Counts one attempt for `subject` before the work it limits, atomically, and gives the wait when the attempts
+    /// before it in the window already reached the limit (`nil`: it may go on). The count stays unless given back.
+    package func reserve(_ scope: ThrottleScope, _ subject: String) throws(AuthError) -> Int? {
+        let now = clock.now()
+        let counts = try store.reserve(
+            [(scope.rawValue, key(scope, subject))], now: now, windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
+        guard let count = counts.first else { return nil }
+        return wait(scope, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
+    }
+
+    /// Gives back an attempt counted by ``reserve(_:_:)`` (one that turned out not to count).
+    package func giveBack(_ scope: ThrottleScope, _ subject: String) throws(AuthError) {
+        try store.giveBack([(scope.rawValue, key(scope, subject))])
     }
 
     /// The wait a count imposes: `nil` below the limit or once its window has ended.

@@ -46,58 +46,57 @@ package struct ThrottleStore {
         }
     }
 
-    /// Counts an attempt for two subjects at once and reads both counts back, in one transaction: the upsert locks
-    /// the rows, so the counts read are this attempt's own (concurrent attempts queue behind the lock), whatever
+    /// What one count is kept for: a scope and the digest of its subject.
+    package typealias Subject = (scope: String, key: [UInt8])
+
+    /// `(scope = ? AND subject = ?)` for each subject, joined by OR, and the values bound to it.
+    private static func matching(_ subjects: [Subject]) -> (sql: String, values: [DatabaseValue]) {
+        (
+            Array(repeating: "(scope = ? AND subject = ?)", count: subjects.count).joined(separator: " OR "),
+            subjects.flatMap { [DatabaseValue.string($0.scope), .bytes($0.key)] }
+        )
+    }
+
+    /// Counts an attempt for one or two subjects at once and reads their counts back, in one transaction: the upsert
+    /// locks the rows, so the counts read are this attempt's own (concurrent attempts queue behind the lock), whatever
     /// runs at the same time. A window that started at or before `windowCutoff` starts again at 1.
-    package func reserve(
-        _ first: (scope: String, key: [UInt8]), _ second: (scope: String, key: [UInt8]), now: Date, windowCutoff: Date
-    ) throws(AuthError) -> [Count] {
-        try database.transaction { _ throws(AuthError) in
+    package func reserve(_ subjects: [Subject], now: Date, windowCutoff: Date) throws(AuthError) -> [Count] {
+        precondition(!subjects.isEmpty, "a reservation counts at least one subject")
+        let rows = Array(repeating: "(?, ?, ?, 1)", count: subjects.count).joined(separator: ", ")
+        let insert = subjects.flatMap { [DatabaseValue.string($0.scope), .bytes($0.key), .date(now)] }
+        // Two subjects: the hot path's statement, whose plan QueryPlanTests checks (two primary-key lookups).
+        let read = subjects.count == 2 ? (HotPathSQL.loginThrottles, Self.matching(subjects).values) : Self.readBack(subjects)
+        return try database.transaction { _ throws(AuthError) in
             try database.run { connection throws(MariaDBError) in
                 try connection.execute(
-                    """
-                    INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES (?, ?, ?, 1), (?, ?, ?, 1)
-                    \(Self.countAttempt)
-                    """,
-                    [
-                        .string(first.scope), .bytes(first.key), .date(now), .string(second.scope), .bytes(second.key),
-                        .date(now), .date(windowCutoff), .date(windowCutoff),
-                    ])
-                return try connection.query(
-                    HotPathSQL.loginThrottles,
-                    [.string(first.scope), .bytes(first.key), .string(second.scope), .bytes(second.key)]
-                ).map(Self.count(from:))
+                    "INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES \(rows) \(Self.countAttempt)",
+                    insert + [.date(windowCutoff), .date(windowCutoff)])
+                return try connection.query(read.0, read.1).map(Self.count(from:))
             }
         }
     }
 
+    private static func readBack(_ subjects: [Subject]) -> (String, [DatabaseValue]) {
+        let match = matching(subjects)
+        return ("SELECT scope, window_start, failures FROM auth_throttle WHERE \(match.sql)", match.values)
+    }
+
     /// After a login that succeeded, in one statement: the first subject's count is forgotten (set to 0; the
-    /// cleanup deletes the row with its window) and the second gets its attempt back (one less, never below 0).
-    package func forgetAndGiveBack(
-        forget first: (scope: String, key: [UInt8]), giveBack second: (scope: String, key: [UInt8])
-    ) throws(AuthError) {
+    /// cleanup deletes the row with its window) and the others get their attempt back (one less, never below 0).
+    package func forgetAndGiveBack(forget first: Subject, giveBack others: [Subject]) throws(AuthError) {
+        let match = Self.matching([first] + others)
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
-                """
-                UPDATE auth_throttle SET failures = IF(scope = ?, 0, \(Self.oneLess))
-                WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)
-                """,
-                [
-                    .string(first.scope), .string(first.scope), .bytes(first.key), .string(second.scope),
-                    .bytes(second.key),
-                ])
+                "UPDATE auth_throttle SET failures = IF(scope = ?, 0, \(Self.oneLess)) WHERE \(match.sql)",
+                [.string(first.scope)] + match.values)
         }
     }
 
-    /// Gives both reservations back (an attempt that was refused before anything was checked).
-    package func giveBack(_ first: (scope: String, key: [UInt8]), _ second: (scope: String, key: [UInt8])) throws(AuthError) {
+    /// Gives the reservations back (an attempt that was refused before anything was checked).
+    package func giveBack(_ subjects: [Subject]) throws(AuthError) {
+        let match = Self.matching(subjects)
         try database.run { connection throws(MariaDBError) in
-            try connection.execute(
-                """
-                UPDATE auth_throttle SET failures = \(Self.oneLess)
-                WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)
-                """,
-                [.string(first.scope), .bytes(first.key), .string(second.scope), .bytes(second.key)])
+            try connection.execute("UPDATE auth_throttle SET failures = \(Self.oneLess) WHERE \(match.sql)", match.values)
         }
     }
 
