@@ -30,11 +30,13 @@ let package = Package(
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         .systemLibrary(name: "CProcess"),
+        // libfcgi's reads pass through this target's OS_Read (see its header): C, since it must be a C symbol.
+        .target(name: "CFastCGIReadGuard", swiftSettings: safeSettings),
 
         // MARK: Swift faces of the C libraries (the only importers of their C module)
         .target(
             name: "FastCGI",
-            dependencies: ["CFastCGI", "ProcessManager", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CFastCGI", "CFastCGIReadGuard", "ProcessManager", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
         .target(
@@ -125,7 +127,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FastCGITests",
-            dependencies: ["FastCGI", "ProcessManager"],
+            dependencies: ["FastCGI", "CFastCGIReadGuard", "ProcessManager"],
             swiftSettings: commonSettings
         ),
         .testTarget(

@@ -19,6 +19,12 @@ extension Server {
             response = configuration.payloadTooLarge
         case .invalidLength:
             response = configuration.invalidContentLength
+        case .broken:
+            // The input failed part-way (the peer hung up, or the read guard refused what came): nothing is
+            // answered and the connection closes, since a cut-off body must not be taken for a whole one.
+            request.pointee.keepConnection = 0
+            logger.notice("a FastCGI request's input failed part-way; closed unanswered", metadata: ["event": "fastcgi_input_failed"])
+            return true
         }
         let bytes = response.serialized()
         if response.holdMilliseconds > 0, request.pointee.ipcFd >= 0,
@@ -48,6 +54,8 @@ extension Server {
         case complete([UInt8])
         case tooLarge
         case invalidLength
+        /// The input stream failed before the body ended.
+        case broken
     }
 
     /// What a `CONTENT_LENGTH` parameter says: absent (or empty, as nginx sends it without a body), a length, or
@@ -97,6 +105,7 @@ extension Server {
         if let declaredLength {
             var body = [UInt8](repeating: 0, count: declaredLength)
             let filled = body.withUnsafeMutableBufferPointer { read(into: $0, from: request) }
+            if FCGX_GetError(request.pointee.in) != 0 { return .broken }
             body.removeSubrange(filled...)
             return .complete(body)
         }
@@ -119,6 +128,7 @@ extension Server {
                 body.append(contentsOf: chunk[..<got])
             }
         }
+        if FCGX_GetError(request.pointee.in) != 0 { return .broken }
         if body.count > limit {
             request.pointee.keepConnection = 0
             return .tooLarge

@@ -1,4 +1,5 @@
 import CFastCGI
+import CFastCGIReadGuard
 import Glibc
 public import Logging
 
@@ -31,6 +32,7 @@ extension Server {
                 FCGX_Free(request, 0)
                 break
             }
+            CFastCGIReadGuard_begin(request.pointee.ipcFd, request.pointee.requestId)
             if FCGX_Accept_r(request) < 0 {
                 if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
                 break

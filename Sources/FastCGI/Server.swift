@@ -1,4 +1,5 @@
 import CFastCGI
+import CFastCGIReadGuard
 import Glibc
 public import Logging
 import ProcessManager
@@ -104,6 +105,9 @@ public final class Server: Sendable {
         if wakeWrite >= 0 { close(wakeWrite) }
     }
 
+    /// Whether libfcgi's reads pass through the read guard (this program's `OS_Read` is the one libfcgi binds to).
+    public static var readGuardIsActive: Bool { CFastCGIReadGuard_isActive() == 1 }
+
     /// Requests answered so far by this process.
     public var requestsServed: Int { served.load(ordering: .relaxed) }
 
@@ -116,6 +120,9 @@ public final class Server: Sendable {
     /// - Throws: ``SystemError`` when libfcgi or a thread cannot be started.
     public func run(makeHandler: @escaping @Sendable (Int) -> any RequestHandler) throws {
         guard FCGX_Init() == 0 else { throw SystemError(call: "FCGX_Init", errno: ENOMEM) }
+        if !Self.readGuardIsActive {
+            logger.warning("libfcgi's reads bypass the read guard", metadata: ["event": "fastcgi_read_guard_inactive"])
+        }
         try heldAnswers.start()
         var threads: [OSThread] = []
         for index in 0..<configuration.threads {
@@ -184,6 +191,7 @@ public final class Server: Sendable {
                 drop(request)
                 continue
             }
+            CFastCGIReadGuard_begin(request.pointee.ipcFd, request.pointee.requestId)
             if FCGX_Accept_r(request) < 0 {
                 // The connection closed or spoke garbage; libfcgi closed it. Back to accepting.
                 if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }

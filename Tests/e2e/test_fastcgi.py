@@ -18,7 +18,7 @@ import time
 import pytest
 
 import harness
-from fcgi_client import (BEGIN_REQUEST, PARAMS, STDIN, FastCGIConnection, connect, encode_record, fcgi_request,
+from fcgi_client import (BEGIN_REQUEST, PARAMS, STDIN, FastCGIConnection, connect, encode_params, encode_record, fcgi_request,
                          http_params)
 
 pytestmark = pytest.mark.fastcgi
@@ -461,7 +461,8 @@ def test_a_login_flood_is_answered_busy_later_without_holding_threads(start_work
 
 
 @pytest.mark.parametrize("seed", ["overflowing-param-length", "unknown-management-record-in-params",
-                                  "begin-padding-read-as-records", "management-records-before-begin"])
+                                  "begin-padding-read-as-records", "management-records-before-begin",
+                                  "get-values-after-params"])
 def test_parameters_libfcgi_would_abort_on_are_refused_unread(start_worker, seed):
     """Inputs scripts/fuzz fastcgi found: parameter lengths whose allocation fails make libfcgi assert and abort the
     whole worker. The server looks at the waiting bytes first and closes such a connection unread."""
@@ -481,3 +482,33 @@ def test_parameters_libfcgi_would_abort_on_are_refused_unread(start_worker, seed
     assert answered == b""
     assert_serves(worker)
     assert worker.alive()
+
+
+@pytest.mark.parametrize("late", [0.3, 0.0])
+def test_a_get_values_record_sent_after_the_parameters_is_refused_and_the_worker_lives(start_worker, late):
+    """An FCGI_GET_VALUES record whose lengths libfcgi's allocation fails on (it then asserts and aborts the worker),
+    sent in the middle of a body, after the parameters were looked at: the look ahead cannot see it, the read guard
+    under libfcgi (OS_Read) refuses the read that carries it, and the connection closes without an answer."""
+    worker = start_worker()
+    body = b'{"email":"a@example.com","password":"whatever"}'
+    params = http_params("POST", "/api/auth/login", body_length=len(body), content_type="application/json")
+    head = (encode_record(BEGIN_REQUEST, 1, struct.pack(">HB5x", 1, 0)) + encode_record(PARAMS, 1, encode_params(params))
+            + encode_record(PARAMS, 1) + encode_record(STDIN, 1, body[:10]))
+    huge = struct.pack(">II", 0x55d5d7d5 | 0x80000000, 0x552f6175 | 0x80000000)
+    tail = encode_record(9, 0, huge + b"x" * 16) + encode_record(STDIN, 1, body[10:]) + encode_record(STDIN, 1)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(worker.address.removeprefix("unix:"))
+        sock.sendall(head)
+        time.sleep(late)
+        sock.sendall(tail)
+        answered = b""
+        try:
+            while chunk := sock.recv(65536):
+                answered += chunk
+        except ConnectionResetError:
+            pass
+    assert b"Status:" not in answered, answered
+    assert_serves(worker)
+    assert worker.alive()
+    assert "Assertion" not in harness.tail(worker.log_path)
