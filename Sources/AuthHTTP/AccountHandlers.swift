@@ -90,7 +90,8 @@ enum AccountHandlers {
             response = .json(status: status, .object([("user", Rendering.user(pair.user))]))
         }
         response.headers += context.cookies.set(pair)
-        if let device = context.accounts.deviceCookie(after: pair.user, client: client) {
+        // A failure to read the account's epoch costs only the mark, never the sign-in.
+        if let device = try? context.accounts.deviceCookie(for: pair.user.id, client: client) {
             response.headers.append(context.cookies.setDevice(device))
         }
         return response
@@ -163,6 +164,12 @@ enum AccountHandlers {
                 userID: claims.userID, current: current, new: new, keepingSession: claims.sessionID, keepingAPIKeys: keepAPIKeys)
         }
         context.logger.info("password changed", metadata: ["event": "password_changed", "user.id": "\(claims.userID)"])
-        return .json(status: 200, Rendering.success)
+        var response = Response.json(status: 200, Rendering.success)
+        // The change forgot every device of the account (its epoch rose); this browser, which just gave the password,
+        // is marked again.
+        if let device = try? context.accounts.deviceCookie(for: claims.userID, client: context.client(request, devices: true)) {
+            response.headers.append(context.cookies.setDevice(device))
+        }
+        return response
     }
 }

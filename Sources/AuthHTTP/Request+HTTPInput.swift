@@ -1,3 +1,4 @@
+import AuthCore
 public import FastCGI
 import StrictJSON
 
@@ -34,7 +35,7 @@ extension Request {
         var values: [String] = []
         Self.forEachCookie(in: header) { name, value in
             if name == wanted { values.append(String(value)) }
-            return values.count < 8
+            return values.count < DeviceCookies.maxValues
         }
         return values
     }

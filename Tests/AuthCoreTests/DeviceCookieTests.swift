@@ -31,7 +31,7 @@ final class DeviceCookieTests {
     /// Signs in and gives back the device cookie the browser is handed.
     func signIn(_ email: String, on client: ClientContext) throws -> String {
         let pair = try auth.accounts.login(email: email, password: "correct horse", client: client)
-        return try #require(auth.accounts.deviceCookie(after: pair.user, client: client)).value
+        return try #require(try auth.accounts.deviceCookie(for: pair.user.id, client: client)).value
     }
 
     func lockOut(_ email: String, guesses: Int = 5) {
@@ -53,7 +53,7 @@ final class DeviceCookieTests {
         // The owner's browser is known: counted on its own, it signs in, and gets a fresh entry.
         let pair = try auth.accounts.login(email: "olga@example.com", password: "correct horse", client: owner([device]))
         #expect(pair.user.id == user.id)
-        let renewed = try #require(auth.accounts.deviceCookie(after: pair.user, client: owner([device]))).value
+        let renewed = try #require(try auth.accounts.deviceCookie(for: pair.user.id, client: owner([device]))).value
         #expect(renewed != device && !renewed.contains("."), "one account, one entry: the old one is replaced")
         // The owner's success does not lift the lock for everyone else.
         #expect(throws: AuthError.throttled(retryAfter: 0)) {
@@ -90,7 +90,7 @@ final class DeviceCookieTests {
         let auth = try fixture.auth()
         _ = try auth.accounts.createUser(email: "quinn@example.com", password: "correct horse")
         let pair = try auth.accounts.login(email: "quinn@example.com", password: "correct horse", client: owner())
-        let device = try #require(auth.accounts.deviceCookie(after: pair.user, client: owner())).value
+        let device = try #require(try auth.accounts.deviceCookie(for: pair.user.id, client: owner())).value
         for n in 0..<4 {
             #expect(throws: AuthError.invalidCredentials) {
                 try auth.accounts.login(email: "quinn@example.com", password: "wrong \(n)", client: self.owner([device]))
@@ -108,34 +108,34 @@ final class DeviceCookieTests {
         let mallory = try auth.accounts.createUser(email: "mallory@example.com", password: "correct horse")
         let devices = fixture.settings.devices
         let now = fixture.clock.now()
-        let olgas = try #require(devices.issue(userID: olga.id, keeping: [], now: now)).value
-        let mallorys = try #require(devices.issue(userID: mallory.id, keeping: [], now: now)).value
-        #expect(devices.recognize(userID: olga.id, in: [olgas], now: now) != nil)
-        #expect(devices.recognize(userID: olga.id, in: [mallorys], now: now) == nil, "another account's entry")
+        let olgas = try #require(devices.issue(userID: olga.id, epoch: 0, keeping: [], now: now)).value
+        let mallorys = try #require(devices.issue(userID: mallory.id, epoch: 0, keeping: [], now: now)).value
+        #expect(devices.recognize(userID: olga.id, epoch: 0, in: [olgas], now: now) != nil)
+        #expect(devices.recognize(userID: olga.id, epoch: 0, in: [mallorys], now: now) == nil, "another account's entry")
         // A planted cookie beside the browser's own adds nothing, and hides nothing.
-        #expect(devices.recognize(userID: olga.id, in: ["junk", mallorys, olgas], now: now) != nil)
-        #expect(devices.recognize(userID: olga.id, in: ["junk", mallorys + "." + mallorys], now: now) == nil)
+        #expect(devices.recognize(userID: olga.id, epoch: 0, in: ["junk", mallorys, olgas], now: now) != nil)
+        #expect(devices.recognize(userID: olga.id, epoch: 0, in: ["junk", mallorys + "." + mallorys], now: now) == nil)
         // Any changed byte: nonce, issue time or MAC.
         let bytes = try #require(Base64URL.decode(olgas))
         for index in [0, 17, 23, 40, 55] {
             var changed = bytes
             changed[index] ^= 0x01
-            #expect(devices.recognize(userID: olga.id, in: [Base64URL.encode(changed)], now: now) == nil, "byte \(index)")
+            #expect(devices.recognize(userID: olga.id, epoch: 0, in: [Base64URL.encode(changed)], now: now) == nil, "byte \(index)")
         }
         for malformed in ["", ".", String(olgas.dropLast()), olgas + "A", olgas.replacingOccurrences(of: "-", with: "+")]
         where malformed != olgas {
-            #expect(devices.recognize(userID: olga.id, in: [malformed], now: now) == nil, "\(malformed)")
+            #expect(devices.recognize(userID: olga.id, epoch: 0, in: [malformed], now: now) == nil, "\(malformed)")
         }
         // Honoured for its lifetime (a year by default), not after; never from the future.
-        #expect(devices.recognize(userID: olga.id, in: [olgas], now: now.addingTimeInterval(364 * 86_400)) != nil)
-        #expect(devices.recognize(userID: olga.id, in: [olgas], now: now.addingTimeInterval(366 * 86_400)) == nil)
-        #expect(devices.recognize(userID: olga.id, in: [olgas], now: now.addingTimeInterval(-3600)) == nil)
+        #expect(devices.recognize(userID: olga.id, epoch: 0, in: [olgas], now: now.addingTimeInterval(364 * 86_400)) != nil)
+        #expect(devices.recognize(userID: olga.id, epoch: 0, in: [olgas], now: now.addingTimeInterval(366 * 86_400)) == nil)
+        #expect(devices.recognize(userID: olga.id, epoch: 0, in: [olgas], now: now.addingTimeInterval(-3600)) == nil)
         // Another refresh secret (another site) knows none of this site's devices.
         let other = try AuthFixture(env: ["JWT_REFRESH_SECRET": String(repeating: "s", count: 32)])
-        #expect(other.settings.devices.recognize(userID: olga.id, in: [olgas], now: now) == nil)
+        #expect(other.settings.devices.recognize(userID: olga.id, epoch: 0, in: [olgas], now: now) == nil)
         // The same secret on another host does.
         let sameSecret = try AuthFixture()
-        #expect(sameSecret.settings.devices.recognize(userID: olga.id, in: [olgas], now: now) != nil)
+        #expect(sameSecret.settings.devices.recognize(userID: olga.id, epoch: 0, in: [olgas], now: now) != nil)
     }
 
     @Test func aSharedBrowserRemembersItsLastFiveAccounts() throws {
@@ -148,22 +148,60 @@ final class DeviceCookieTests {
         let devices = fixture.settings.devices
         let now = fixture.clock.now()
         #expect(cookie[0].split(separator: ".").count == DeviceCookies.maxEntries)
-        #expect(devices.recognize(userID: users[0].id, in: cookie, now: now) == nil, "the least recent is dropped")
-        for user in users.dropFirst() { #expect(devices.recognize(userID: user.id, in: cookie, now: now) != nil) }
+        #expect(devices.recognize(userID: users[0].id, epoch: 0, in: cookie, now: now) == nil, "the least recent is dropped")
+        for user in users.dropFirst() { #expect(devices.recognize(userID: user.id, epoch: 0, in: cookie, now: now) != nil) }
         // Signing in again moves the account to the front without a second entry.
         let again = try signIn("member3@example.com", on: owner(cookie))
         #expect(again.split(separator: ".").count == DeviceCookies.maxEntries)
         #expect(Set(again.split(separator: ".").dropFirst()).isSubset(of: Set(cookie[0].split(separator: "."))))
-        for user in users.dropFirst() { #expect(devices.recognize(userID: user.id, in: [again], now: now) != nil) }
+        for user in users.dropFirst() { #expect(devices.recognize(userID: user.id, epoch: 0, in: [again], now: now) != nil) }
+    }
+
+    /// A sibling subdomain can plant `auth_device` beside the browser's own (more specific path: sent first). Each
+    /// value is read on its own, so ten well-formed but foreign entries hide nothing, and the next cookie this site
+    /// sets keeps none of them.
+    @Test func aPlantedCookieNeitherHidesNorJoinsTheBrowsersEntries() throws {
+        let olga = try auth.accounts.createUser(email: "olga@example.com", password: "correct horse")
+        let devices = fixture.settings.devices
+        let now = fixture.clock.now()
+        let olgas = try #require(devices.issue(userID: olga.id, epoch: 0, keeping: [], now: now)).value
+        let junk = (0..<10).map { _ in Base64URL.encode(Random.bytes(72)) }.joined(separator: ".")
+        #expect(devices.recognize(userID: olga.id, epoch: 0, in: [junk, junk, olgas], now: now) != nil)
+        let reissued = try #require(devices.issue(userID: "someone", epoch: 0, keeping: [junk, olgas], now: now)).value
+        #expect(reissued.split(separator: ".").count == 2, "the new entry and olga's: none of the foreign ones")
+        #expect(devices.recognize(userID: olga.id, epoch: 0, in: [reissued], now: now) != nil)
+    }
+
+    /// Every password set raises the account's epoch: devices known before are strangers after it (whoever collected
+    /// entries while they knew the old password gets no guesses at the new one), and the browser that changed it is
+    /// marked again.
+    @Test func aPasswordChangeForgetsTheAccountsDevices() throws {
+        let user = try auth.accounts.createUser(email: "pete@example.com", password: "correct horse")
+        let old = try signIn("pete@example.com", on: owner())
+        let session = try auth.accounts.login(email: "pete@example.com", password: "correct horse", client: owner([old]))
+        try auth.accounts.changePassword(
+            userID: user.id, current: "correct horse", new: "battery staple", keepingSession: session.sessionID)
+        let renewed = try #require(try auth.accounts.deviceCookie(for: user.id, client: owner([old]))).value
+        #expect(renewed.split(separator: ".").count == 2, "the old entry is kept as a stranger's, not recognised")
+        lockOut("pete@example.com")
+        #expect(throws: AuthError.throttled(retryAfter: 0)) {
+            try self.auth.accounts.login(email: "pete@example.com", password: "battery staple", client: self.owner([old]))
+        }
+        _ = try auth.accounts.login(email: "pete@example.com", password: "battery staple", client: owner([renewed]))
+        // An admin reset raises it too.
+        try auth.accounts.setPassword(userID: user.id, "another one entirely")
+        #expect(throws: AuthError.throttled(retryAfter: 0)) {
+            try self.auth.accounts.login(email: "pete@example.com", password: "another one entirely", client: self.owner([renewed]))
+        }
     }
 
     @Test func offMeansNoCookieAndNoKnownDevice() throws {
         let fixture = try AuthFixture(env: ["JWT_COOKIE_DEVICE_LIFETIME": "0s"])
         let auth = try fixture.auth()
         let user = try auth.accounts.createUser(email: "rita@example.com", password: "correct horse")
-        #expect(auth.accounts.deviceCookie(after: user, client: owner()) == nil)
-        let issued = try #require(self.fixture.settings.devices.issue(userID: user.id, keeping: [], now: fixture.clock.now()))
-        #expect(fixture.settings.devices.recognize(userID: user.id, in: [issued.value], now: fixture.clock.now()) == nil)
+        #expect(try auth.accounts.deviceCookie(for: user.id, client: owner()) == nil)
+        let issued = try #require(self.fixture.settings.devices.issue(userID: user.id, epoch: 0, keeping: [], now: fixture.clock.now()))
+        #expect(fixture.settings.devices.recognize(userID: user.id, epoch: 0, in: [issued.value], now: fixture.clock.now()) == nil)
     }
 
     func deviceRows() throws -> Int {
@@ -180,9 +218,9 @@ final class DeviceCookieTests {
         let before = DeviceCookies(refreshKeys: try KeySet(signingKey: old), lifetime: .seconds(86_400))
         let after = DeviceCookies(refreshKeys: try KeySet(signingKey: new, verifyOnly: [old]), lifetime: .seconds(86_400))
         let dropped = DeviceCookies(refreshKeys: try KeySet(signingKey: new), lifetime: .seconds(86_400))
-        let entry = try #require(before.issue(userID: "u1", keeping: [], now: now)).value
-        #expect(after.recognize(userID: "u1", in: [entry], now: now) != nil)
-        #expect(dropped.recognize(userID: "u1", in: [entry], now: now) == nil)
+        let entry = try #require(before.issue(userID: "u1", epoch: 0, keeping: [], now: now)).value
+        #expect(after.recognize(userID: "u1", epoch: 0, in: [entry], now: now) != nil)
+        #expect(dropped.recognize(userID: "u1", epoch: 0, in: [entry], now: now) == nil)
     }
 
     @Test func onlySecretsDeriveKeys() throws {
@@ -205,7 +243,7 @@ final class DeviceCookieTests {
             refreshKeys: try KeySet(signingKey: ed25519, verifyOnly: [try JWTKey.jwk(previousJWK)]), lifetime: .seconds(60))
         #expect(devices.isEnabled)
         let signedByPrevious = DeviceCookies(refreshKeys: try KeySet(signingKey: previous), lifetime: .seconds(60))
-        let entry = try #require(signedByPrevious.issue(userID: "u", keeping: [], now: Date())).value
-        #expect(devices.recognize(userID: "u", in: [entry], now: Date()) == nil)
+        let entry = try #require(signedByPrevious.issue(userID: "u", epoch: 0, keeping: [], now: Date())).value
+        #expect(devices.recognize(userID: "u", epoch: 0, in: [entry], now: Date()) == nil)
     }
 }

@@ -57,6 +57,24 @@ import Testing
         }
     }
 
+    /// A previous refresh key verifies refresh tokens and recognises device cookies: the access key, which other
+    /// applications may hold, is refused there (whoever holds it could make device cookies).
+    @Test func theAccessKeyIsNoPreviousRefreshKey() throws {
+        let access = try JWTKey.generate(.hs256)
+        let previous = try JWTKey.generate(.hs256)
+        let files = ["/access": try access.privateJWK().text, "/previous": try previous.privateJWK().text]
+        var config = tokens(.keyFile("/access"), .secret(Secret(String(repeating: "r", count: 32))))
+        config.refreshVerifyKeyFiles = ["/previous", "/access"]
+        do {
+            _ = try TokenKeys.load(config, readFile: { files[$0] ?? "" })
+            Issue.record("the access key was taken as a previous refresh key")
+        } catch {
+            #expect(error.mentions("tokens.refresh_verify_key_files"))
+        }
+        config.refreshVerifyKeyFiles = ["/previous"]
+        #expect(try TokenKeys.load(config, readFile: { files[$0] ?? "" }).refresh.verificationKeys.count == 2)
+    }
+
     @Test func theSameKeyFileForBothTypesIsRefused() throws {
         let key = try JWTKey.generate(.es256)
         let text = try key.privateJWK().text

@@ -23,7 +23,7 @@ import Testing
         #expect(request.cookieValues("missing").isEmpty)
         #expect(Request(params: [], body: []).cookieValues("auth_device").isEmpty)
         let many = (0..<20).map { "auth_device=v\($0)" }.joined(separator: "; ")
-        #expect(Request(params: [("HTTP_COOKIE", many)], body: []).cookieValues("auth_device").count == 8, "bounded")
+        #expect(Request(params: [("HTTP_COOKIE", many)], body: []).cookieValues("auth_device").count == DeviceCookies.maxValues, "bounded")
     }
 
     @Test func oneCookieIsFoundAsTheDictionaryWouldHaveIt() {

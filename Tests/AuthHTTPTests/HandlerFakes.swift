@@ -58,7 +58,7 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     func user(id: String) throws(AuthError) -> User? { try answer("user", userExists ? Self.user : nil) }
     /// The device cookies issued, with the cookie values the client sent.
     var devicesIssued: [[String]] = []
-    func deviceCookie(after user: User, client: ClientContext) -> DeviceCookies.Issued? {
+    func deviceCookie(for userID: String, client: ClientContext) throws(AuthError) -> DeviceCookies.Issued? {
         devicesIssued.append(client.devices)
         return DeviceCookies.Issued(value: "device-\(devicesIssued.count)", maxAge: 86_400)
     }

@@ -146,6 +146,13 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         let refused = harness.send("POST", "/api/auth/login", json: #"{"email":"a@example.com","password":"whatever"}"#)
         #expect(refused.status == 401 && refused.values(of: "Set-Cookie").isEmpty)
         #expect(harness.domain.devicesIssued.count == 3)
+        // A password change forgets the account's devices; the browser that made it is marked again.
+        harness.domain.failure = nil
+        let changed = harness.send(
+            "POST", "/api/auth/password", json: #"{"currentPassword":"old one","newPassword":"new enough"}"#, bearer: "good",
+            cookies: "auth_device=mine")
+        #expect(changed.status == 200 && changed.values(of: "Set-Cookie").contains { $0.hasPrefix("auth_device=device-4;") })
+        #expect(harness.domain.devicesIssued.last == ["mine"])
     }
 
     @Test func refreshClearsTheCookiesOnlyWhenTheTokenIsRefused() throws {

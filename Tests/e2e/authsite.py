@@ -52,11 +52,11 @@ def refresh_cookie_re(max_age=604800, secure=True):
                       + ("; Secure" if secure else "") + "$")
 
 
-DEVICE_ENTRY_RE = r"[A-Za-z0-9_-]{75}"
+DEVICE_ENTRY_RE = r"[A-Za-z0-9_-]{96}"
 
 
 def device_cookie_re(max_age=365 * 86400, secure=True):
-    """The device cookie (#15 item 3): one to five entries of 56 bytes in base64url, joined by dots (group 1)."""
+    """The device cookie (#15 item 3): one to five entries of 72 bytes in base64url, joined by dots (group 1)."""
     return re.compile(rf"^auth_device=({DEVICE_ENTRY_RE}(?:\.{DEVICE_ENTRY_RE}){{0,4}}); Path=/api/auth; "
                       rf"Max-Age={max_age}; HttpOnly; SameSite=Strict" + ("; Secure" if secure else "") + "$")
 

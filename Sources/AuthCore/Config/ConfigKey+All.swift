@@ -132,8 +132,9 @@ extension ConfigKey {
         ),
         .duration(
             "cookies.device_lifetime", "JWT_COOKIE_DEVICE_LIFETIME", \.throttle.deviceLifetime, default: .seconds(365 * 86_400),
-            max: .seconds(3660 * 86_400),
-            "how long a browser stays known after its last successful login (the `auth_device` cookie; `0s`: device cookies off)"),
+            max: .seconds(400 * 86_400),
+            "how long a browser stays known after its last successful login (the `auth_device` cookie; at most 400 days, browsers' cap; `0s`: device cookies off)"
+        ),
         .list(
             "http.allowed_origins", "JWT_ALLOWED_ORIGINS", \.http.allowedOrigins, each: .origin, defaultText: "empty (same origin only)",
             "origins allowed to make cross-origin state-changing requests (comma-separated)"),

@@ -21,12 +21,13 @@ extension AccountService {
         // logins is refused here at once and cannot hold the threads the other routes need).
         guard hasher.enterQueue() else { throw AuthError.busy }
         defer { hasher.leaveQueue() }
-        // One read for known and unknown emails alike; a device is known only to an account that exists.
+        // One read for known and unknown emails alike; a device is known only to an account that exists (for an
+        // unknown email the same checks run against no account, so that the two cost the same).
         let found = try users.credentials(email: email)
+        let known = devices.recognize(
+            userID: found?.user.id ?? "", epoch: found?.authEpoch ?? 0, in: client.devices, now: clock.now())
         let device = found.flatMap { found in
-            devices.recognize(userID: found.user.id, in: client.devices, now: clock.now()).map {
-                ThrottleService.deviceSubject(userID: found.user.id, device: $0)
-            }
+            known.map { ThrottleService.deviceSubject(userID: found.user.id, device: $0) }
         }
         let state = try throttle.reserveLogin(email: email, ip: client.ip, device: device)
         if let (scope, wait) = state.refusal {

@@ -68,11 +68,13 @@ public final class AccountService: AccountOperations {
         try users.list(limit: limit)
     }
 
-    /// The device cookie for the browser of `client` once `user` has completed an authentication on it (a login, a
-    /// registration): a new entry for this account first, the browser's other entries kept; `nil` when device
-    /// cookies are off. Never call it before the authentication is complete.
-    public func deviceCookie(after user: User, client: ClientContext) -> DeviceCookies.Issued? {
-        devices.issue(userID: user.id, keeping: client.devices, now: clock.now())
+    /// The device cookie for the browser of `client` once the user has completed an authentication on it (a login, a
+    /// registration, a password change): a new entry for this account at its current authentication epoch first,
+    /// the browser's other entries kept; `nil` when device cookies are off or the user is gone. Never call it before
+    /// the authentication is complete.
+    public func deviceCookie(for userID: String, client: ClientContext) throws(AuthError) -> DeviceCookies.Issued? {
+        guard devices.isEnabled, let epoch = try users.authEpoch(id: userID) else { return nil }
+        return devices.issue(userID: userID, epoch: epoch, keeping: client.devices, now: clock.now())
     }
 
     /// Registers a user and starts a session. Attempts count against the client address, before any hashing and

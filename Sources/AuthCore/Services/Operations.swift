@@ -10,8 +10,8 @@ public protocol AccountOperations: AnyObject {
     func changePassword(userID: String, current: String, new: String, keepingSession: String?, keepingAPIKeys: Bool) throws(AuthError)
     func reauthenticate(userID: String, sessionID: String, password: String) throws(AuthError)
     func user(id: String) throws(AuthError) -> User?
-    /// The device cookie after a completed authentication (see ``AccountService/deviceCookie(after:client:)``).
-    func deviceCookie(after user: User, client: ClientContext) -> DeviceCookies.Issued?
+    /// The device cookie after a completed authentication (see ``AccountService/deviceCookie(for:client:)``).
+    func deviceCookie(for userID: String, client: ClientContext) throws(AuthError) -> DeviceCookies.Issued?
 }
 
 /// What the HTTP handlers need of the sessions (``SessionService`` in production).

@@ -23,7 +23,7 @@ public struct ThrottleService {
         self.clock = clock
     }
 
-    /// What a login's two throttles say about an attempt reserved with ``reserveLogin(email:ip:)``.
+    /// What a login's throttles say about an attempt reserved with ``reserveLogin(email:ip:device:)``.
     package struct LoginThrottle {
         /// Seconds to wait when the account is over its limit, or `nil`.
         package var accountWait: Int?

@@ -12,6 +12,8 @@ package struct UserStore {
     package struct Credentials {
         package let user: User
         package let passwordHash: String?
+        /// Raised by every password set: what device cookies are bound to.
+        package let authEpoch: Int64
     }
 
     /// Inserts a user. An email already taken throws ``AuthError/emailTaken``.
@@ -53,10 +55,19 @@ package struct UserStore {
         try database.run { connection throws(MariaDBError) in
             guard
                 let row = try connection.query(
-                    "SELECT \(Self.columns), u.password_hash FROM users u WHERE u.email = ?", [.string(email)]
+                    "SELECT \(Self.columns), u.password_hash, u.auth_epoch FROM users u WHERE u.email = ?", [.string(email)]
                 ).first
             else { return nil }
-            return Credentials(user: try Self.user(from: row), passwordHash: try row.optionalString("password_hash"))
+            return Credentials(
+                user: try Self.user(from: row), passwordHash: try row.optionalString("password_hash"),
+                authEpoch: try row.int("auth_epoch"))
+        }
+    }
+
+    /// A user's authentication epoch (``Credentials/authEpoch``), if the user exists.
+    package func authEpoch(id: String) throws(AuthError) -> Int64? {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query("SELECT auth_epoch FROM users WHERE id = ?", [.string(id)]).first?.int("auth_epoch")
         }
     }
 
@@ -77,11 +88,12 @@ package struct UserStore {
         }
     }
 
-    /// Sets a password hash. Returns whether the user exists.
+    /// Sets a password hash and raises the authentication epoch (device cookies issued before are strangers after it).
+    /// Returns whether the user exists.
     package func setPasswordHash(id: String, _ hash: String, at now: Date) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
-                "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
+                "UPDATE users SET password_hash = ?, auth_epoch = auth_epoch + 1, updated_at = ? WHERE id = ?",
                 [.string(hash), .date(now), .string(id)]
             ).affectedRows == 1
         }

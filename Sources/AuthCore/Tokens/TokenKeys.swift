@@ -65,6 +65,13 @@ public struct TokenKeys: Sendable {
         {
             problems.append(.init(key: "tokens.refresh_key_file", message: "must be a different key from the access key"))
         }
+        // A previous refresh key still verifies refresh tokens and recognises device cookies: the access key (which
+        // other applications may hold to verify access tokens) must never be one of them.
+        if let access, let refresh, let a = try? access.signingKey.thumbprint(),
+            refresh.verificationKeys.contains(where: { $0 !== refresh.signingKey && (try? $0.thumbprint()) == a })
+        {
+            problems.append(.init(key: "tokens.refresh_verify_key_files", message: "must not hold the access key"))
+        }
         guard problems.isEmpty, let access, let refresh else { throw ConfigError(problems: problems) }
         return TokenKeys(access: access, refresh: refresh)
     }

@@ -133,5 +133,10 @@ public struct Migration: Sendable {
                     scope VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT 'full'
                 """,
             ]),
+        // Device cookies (docs/security.md, *Lockout as a weapon*) are bound to this number, which every password set
+        // by any means raises: entries issued before a password change are strangers after it.
+        Migration(
+            version: 5, name: "users_auth_epoch",
+            statements: ["ALTER TABLE users ADD COLUMN IF NOT EXISTS auth_epoch INT UNSIGNED NOT NULL DEFAULT 0"]),
     ]
 }
