@@ -75,41 +75,62 @@ static int pairs_feed(pairs_t *pairs, const unsigned char *bytes, uint32_t count
     return 0;
 }
 
+/* libfcgi's SetError: the reader closes (and the error sticks, but parsing goes on where the reader is read again).
+   While reading the parameters, ReadParams then meets the end of its stream: at a pair boundary it returns success,
+   and FCGX_Accept_r re-types the reader for stdin (content and padding left are dropped: what follows is read as a
+   header); in the middle of a pair it fails, and the connection is closed. Before a request, FCGX_Accept_r closes
+   the connection; while reading stdin, the server stops reading this request (its input failed). */
+static void fail(void) {
+    if (reader.phase == PHASE_PARAMS && reader.params.state == 0 && reader.params.length_bytes == 0) {
+        reader.phase = PHASE_STDIN;
+        reader.content = 0;
+        reader.padding = 0;
+        reader.part = PART_HEADER;
+    } else {
+        reader.phase = PHASE_DONE;
+    }
+}
+
 /* A whole header: what libfcgi's ProcessHeader decides, as far as it moves bytes. */
 static void take_header(void) {
     const unsigned char *h = reader.header;
     int type = h[1], id = (h[2] << 8) | h[3];
+    reader.part = PART_HEADER;
+    reader.content_is = 0;
+    if (h[0] != 1) { fail(); return; }          /* unsupported version: checked before the lengths are taken */
     reader.content = ((uint32_t)h[4] << 8) | h[5];
     reader.padding = h[6];
-    reader.content_is = 0;
-    if (h[0] != 1) { reader.phase = PHASE_DONE; return; }          /* unsupported version: libfcgi ends it */
     if (type == 1 /* FCGI_BEGIN_REQUEST */) {
-        if (id == 0 || reader.content != 8) { reader.phase = PHASE_DONE; return; }
+        if (id == 0 || reader.content != 8) { fail(); return; }
         if (reader.phase == PHASE_BEGIN) {
             reader.request_id = id;
-            reader.content_is = 3;                   /* read as the body; the padding is then dropped */
-        }                                            /* else: multiplexing, skipped whole */
+            reader.content_is = 3;               /* read as the body; the padding is then dropped */
+        }                                        /* else: multiplexing, skipped whole */
     } else if (id == 0) {
-        /* A management record: FCGI_GET_VALUES content is read as pairs; any other type's content flows into the
-           stream being read (parameters included), as libfcgi leaves it unread. Before any request, such content
-           ends libfcgi's wait for one: it closes. */
+        /* A management record: FCGI_GET_VALUES content is read as pairs; any other type's content is left unread
+           and so delivered to the stream being read (the parameters included). Before any request, delivered
+           content ends libfcgi's wait for one: it closes. */
         if (type == 9) reader.content_is = 2, memset(&reader.values, 0, sizeof(reader.values));
         else if (reader.phase == PHASE_PARAMS) reader.content_is = 1;
         else if (reader.phase == PHASE_BEGIN && reader.content > 0) { reader.phase = PHASE_DONE; return; }
     } else if (id == reader.request_id && reader.phase != PHASE_BEGIN) {
         int expected = reader.phase == PHASE_PARAMS ? 4 : 5;
-        if (type != expected) { reader.phase = PHASE_DONE; return; } /* a protocol error to libfcgi */
+        if (type != expected) { fail(); return; } /* a protocol error to libfcgi */
         if (reader.content == 0) {
-            /* The stream's end. After the parameters, the reader is re-typed for stdin, which drops this record's
-               padding; after stdin, the request has its input and this reader reads no more. */
-            if (reader.phase == PHASE_PARAMS) reader.phase = PHASE_STDIN, reader.padding = 0;
-            else reader.phase = PHASE_DONE;
+            /* The stream's end: the parameters' end is a clean end of ReadParams only at a pair boundary (then
+               the reader is re-typed for stdin, dropping this record's padding); after stdin, this reader is done. */
+            if (reader.phase == PHASE_PARAMS) {
+                reader.content = 0;
+                fail();
+            } else {
+                reader.phase = PHASE_DONE;
+            }
             return;
         }
         if (reader.phase == PHASE_PARAMS) reader.content_is = 1;
     } else if (id == reader.request_id) {
-        /* Before BEGIN_REQUEST, a record of the previous request's id: libfcgi's reader has type 0, so any type is
-           a protocol error, and a type 0 record's content is delivered, which ends the wait: closed either way. */
+        /* Before BEGIN_REQUEST, a record of the previous request's id: libfcgi's new reader has type 0, so any
+           other type is a protocol error, and a type 0 record ends the wait (delivered or at its end): closed. */
         reader.phase = PHASE_DONE;
         return;
     } /* else: a record of no request, or of another one: skipped */
@@ -136,6 +157,12 @@ int CFastCGIReadGuard_feed(int fd, const unsigned char *bytes, long count) {
             reader.content -= take;
             at += take;
             if (reader.content == 0) {
+                if (reader.content_is == 2 && (reader.values.state != 0 || reader.values.length_bytes != 0)) {
+                    /* FCGI_GET_VALUES content that ends in the middle of a pair: ReadParams fails, and with it the
+                       record (a protocol error). */
+                    fail();
+                    continue;
+                }
                 if (reader.content_is == 3) {
                     /* The begin body is read; libfcgi re-types the reader for the parameters, which drops the rest
                        of the record (its padding is read as the next header). (A role it does not know ends the

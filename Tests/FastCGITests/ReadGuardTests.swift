@@ -74,6 +74,19 @@ import Testing
         #expect(feed(record(1, 1, [0, 1, 1, 0, 0, 0, 0, 0]) + record(4, 9, [], padding: 8) + record(4, 1), step: 3) == nil)
     }
 
+    /// libfcgi's errors close its reader but do not stop its parsing: an error in the parameters (a header of another
+    /// version, a record of the wrong type) ends them, and what follows is read as stdin's records.
+    @Test func parsingGoesOnAfterAnErrorInTheParameters() {
+        let begin = record(1, 1, [0, 1, 1, 0, 0, 0, 0, 0]) + record(4, 1, pair("A", "b"))
+        let otherVersion: [UInt8] = [0x11, 4, 1, 1, 0, 0, 0, 0x14]
+        #expect(feed(begin + otherVersion + record(9, 0, hugePair), step: 1) != nil)
+        #expect(feed(begin + record(5, 1, [1, 2]) + record(9, 0, hugePair), step: 3) != nil)
+        #expect(feed(begin + otherVersion + record(5, 1, [1, 2]) + record(5, 1), step: 2) == nil)
+        // An error in the middle of a pair fails the request instead: nothing more is read.
+        let midPair = record(1, 1, [0, 1, 1, 0, 0, 0, 0, 0]) + record(4, 1, [1])
+        #expect(feed(midPair + otherVersion + record(9, 0, hugePair), step: 1) == nil)
+    }
+
     @Test func otherDescriptorsAreNotFollowed() {
         CFastCGIReadGuard_begin(Self.fd, 0)
         let bad = record(9, 0, hugePair)

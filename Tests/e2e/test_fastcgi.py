@@ -462,7 +462,7 @@ def test_a_login_flood_is_answered_busy_later_without_holding_threads(start_work
 
 @pytest.mark.parametrize("seed", ["overflowing-param-length", "unknown-management-record-in-params",
                                   "begin-padding-read-as-records", "management-records-before-begin",
-                                  "get-values-after-params"])
+                                  "get-values-after-params", "get-values-after-a-version-error"])
 def test_parameters_libfcgi_would_abort_on_are_refused_unread(start_worker, seed):
     """Inputs scripts/fuzz fastcgi found: parameter lengths whose allocation fails make libfcgi assert and abort the
     whole worker. The server looks at the waiting bytes first and closes such a connection unread."""
