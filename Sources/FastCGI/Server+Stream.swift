@@ -2,6 +2,8 @@ import CFastCGI
 import CFastCGIReadGuard
 import Glibc
 public import Logging
+import ProcessManager
+import Synchronization
 
 extension Server {
     /// Answers one connection's worth of bytes as this server would answer them on a socket: libfcgi's record and
@@ -20,6 +22,8 @@ extension Server {
         _ = fcntl(pair[1], F_SETFL, fcntl(pair[1], F_GETFL) | O_NONBLOCK)
         input.withUnsafeBytes { bytes in _ = write(pair[1], bytes.baseAddress, bytes.count) }
         shutdown(pair[1], Int32(SHUT_WR))
+        let output = DrainedOutput(fd: pair[1])
+        let drain = drainThread(output)
 
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         FCGX_InitRequest(request, -1, 0)
@@ -49,16 +53,28 @@ extension Server {
         }
         request.deallocate()
         server.heldAnswers.sendAll()
-
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let got = chunk.withUnsafeMutableBytes { read(pair[1], $0.baseAddress, $0.count) }
-            if got <= 0 { break }
-            output += chunk[0..<got]
-        }
+        output.done.store(true, ordering: .releasing)
+        drain?.join()
         close(pair[1])
-        return output
+        return output.collected.withLock { $0 }
+    }
+
+    /// Reads what the server writes to the other end of the pair while it runs (the pair's buffer is small: a server
+    /// that answers many records would otherwise block in write), until the end or, once `done`, nothing more waits.
+    private static func drainThread(_ output: DrainedOutput) -> OSThread? {
+        try? OSThread(name: "fcgi-fuzz-drain") {
+            var chunk = [UInt8](repeating: 0, count: 16_384)
+            while true {
+                var peer = pollfd(fd: output.fd, events: Int16(POLLIN), revents: 0)
+                if poll(&peer, 1, 1) == 0 {
+                    if output.done.load(ordering: .acquiring) { return }
+                    continue
+                }
+                let got = chunk.withUnsafeMutableBytes { read(output.fd, $0.baseAddress, $0.count) }
+                if got <= 0 { return }
+                output.collected.withLock { $0 += chunk[0..<got] }
+            }
+        }
     }
 
     /// Whether the next request's parameters on `connection` may go to libfcgi: complete within 256 KiB and 5 s, no
@@ -89,4 +105,12 @@ extension Server {
         clock_gettime(CLOCK_MONOTONIC, &now)
         return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
     }
+}
+
+/// What the drain thread of ``Server/answer(connectionBytes:configuration:handler:logger:)`` collects.
+private final class DrainedOutput: Sendable {
+    let fd: Int32
+    let collected = Mutex<[UInt8]>([])
+    let done = Atomic(false)
+    init(fd: Int32) { self.fd = fd }
 }
