@@ -28,6 +28,9 @@ extension APIError {
             self = APIError(
                 status: 403, code: "reauthentication_required",
                 message: "Enter your password again (send it as `password`): this needs a recent sign-in")
+        case .resetTokenInvalid:
+            self = APIError(
+                status: 400, code: "reset_token_invalid", message: "This link is not valid any more: ask for a new one")
         case .databaseUnavailable: self = .unavailable
         case .databaseFailure, .internalFailure: self = .internalError
         }
@@ -52,7 +55,7 @@ extension AuthError.Code {
         case .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked, .invalidCredentials:
             true
         case .throttled, .emailTaken, .invalidInput, .weakPassword, .notFound, .reauthenticationRequired, .busy, .databaseUnavailable,
-            .databaseFailure, .internalFailure:
+            .databaseFailure, .internalFailure, .resetTokenInvalid:
             false
         }
     }

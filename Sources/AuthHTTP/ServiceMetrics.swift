@@ -127,7 +127,8 @@ extension ServiceMetrics.Event {
         case .busy: .loginBusy
         case .invalidCredentials, .invalidInput, .weakPassword, .emailTaken, .notFound, .reauthenticationRequired, .invalidToken,
             .tokenExpired,
-            .tokenReused, .sessionExpired, .sessionRevoked, .databaseUnavailable, .databaseFailure, .internalFailure:
+            .tokenReused, .sessionExpired, .sessionRevoked, .databaseUnavailable, .databaseFailure, .internalFailure,
+            .resetTokenInvalid:
             .loginFailed
         }
     }
@@ -138,7 +139,8 @@ extension ServiceMetrics.Event {
         case .tokenReused: .refreshReuse
         case .invalidToken, .tokenExpired, .sessionExpired, .sessionRevoked, .invalidCredentials, .throttled, .emailTaken,
             .reauthenticationRequired, .busy,
-            .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure, .internalFailure:
+            .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure, .internalFailure,
+            .resetTokenInvalid:
             .refreshFailed
         }
     }

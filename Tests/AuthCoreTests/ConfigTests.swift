@@ -96,6 +96,7 @@ import Testing
         case "http.trusted_proxies", "metrics.allow": "10.0.0.0/8"
         case "tokens.access_verify_key_files", "tokens.refresh_verify_key_files": "/etc/jwt-authd/old.jwk"
         case "tokens.issuer", "tokens.audience": "example"
+        case "mail.from": "Example <noreply@mail.example>"
         case "tokens.refresh_ttl": "14d"
         case "tokens.session_max_age": "60d"
         case "passwords.argon2_memory_kib", "server.max_body_bytes": "65537"

@@ -39,6 +39,9 @@ extension Config {
         if http.cookieHostPrefix && !http.cookieSecure {
             reader.problem("cookies.host_prefix", "needs cookies.secure = true (browsers refuse a __Host- cookie without Secure)")
         }
+        if MailAddress(parsing: mail.from) == nil {
+            reader.problem("mail.from", "is not an address (`Site <noreply@example.com>` or `noreply@example.com`)")
+        }
         if tokens.refreshTTL <= tokens.accessTTL {
             reader.problem("tokens.refresh_ttl", "must be longer than tokens.access_ttl")
         }

@@ -31,6 +31,8 @@ public struct Config: Sendable {
     public var throttle = Throttle()
     /// Re-authentication and API keys.
     public var accounts = Accounts()
+    /// Mail: the sender (more in #16's next steps: transports).
+    public var mail = Mail()
     /// What the HTTP handlers need: cookies, cross-site rules, proxies, pages, metrics access, request logging.
     public var http = HTTP()
     /// Where and how much to log.
@@ -115,12 +117,23 @@ public struct Config: Sendable {
         public var reauthWindow = Duration.zero
         /// The lifetime of a new API key that names no expiry; zero: such keys do not expire.
         public var apiKeyLifetime = Duration.zero
+        /// How long a password reset link works.
+        public var resetTokenLifetime = Duration.zero
+    }
+
+    /// Mail the service sends (password reset links).
+    public struct Mail: Sendable {
+        /// `mail.from`: `Name <address>` or an address.
+        public var from = ""
     }
 
     /// Failure limits per fixed window, counted in MariaDB (shared by all workers and hosts).
     public struct Throttle: Sendable {
         public var loginPerAccount = 0
         public var loginPerIP = 0
+        /// Password reset requests per account (email) and per client address per window.
+        public var forgotPerAccount = 0
+        public var forgotPerIP = 0
         /// Failed logins per known device (a browser with a valid device cookie for the account) per window.
         public var loginPerDevice = 0
         /// How long a device cookie's entry is honoured; zero: device cookies are off.

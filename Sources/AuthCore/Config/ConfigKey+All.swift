@@ -104,6 +104,14 @@ extension ConfigKey {
             "failed logins per known device per window: a browser whose `auth_device` cookie says it signed in to the account before is counted on its own, not against the account's or the address's limit, so that nobody can lock the owner out (see [docs/security.md](docs/security.md))"
         ),
         .integer(
+            "throttle.forgot_per_account", "JWT_THROTTLE_FORGOT_PER_ACCOUNT", \.throttle.forgotPerAccount, default: 5,
+            in: 1...1_000_000,
+            "password reset requests per account (email) per window, counted alike for unknown addresses (the mail flows of #16 are being built: the routes are not served yet)"
+        ),
+        .integer(
+            "throttle.forgot_per_ip", "JWT_THROTTLE_FORGOT_PER_IP", \.throttle.forgotPerIP, default: 20, in: 1...1_000_000,
+            "password reset requests per client address per window"),
+        .integer(
             "throttle.register_per_ip", "JWT_THROTTLE_REGISTER_PER_IP", \.throttle.registerPerIP, default: 20, in: 1...1_000_000,
             "registrations per client address per window"),
         .integer(
@@ -124,6 +132,13 @@ extension ConfigKey {
             "accounts.api_key_lifetime", "JWT_API_KEY_LIFETIME", \.accounts.apiKeyLifetime, default: .seconds(90 * 86_400),
             max: .seconds(3660 * 86_400),
             "lifetime of an API key created without `expiresAt` (`0s`: such keys never expire)"),
+        .text(
+            "mail.from", "JWT_AUTHD_MAIL_FROM", \.mail.from, default: "jwt-authd <noreply@localhost.localdomain>",
+            "the sender of the service's mail (`Site <noreply@example.com>`; its domain also names each Message-ID; #16, not sent yet)"),
+        .duration(
+            "accounts.reset_token_lifetime", "JWT_RESET_TOKEN_LIFETIME", \.accounts.resetTokenLifetime,
+            default: .seconds(30 * 60), max: .seconds(86_400), positive: true,
+            "how long a password reset link works (single use; a newer request or any password change ends it sooner; #16, not served yet)"),
         .cookieSecure(
             "cookies.secure", "JWT_COOKIE_SECURE", "`Secure` on auth cookies; `false` is refused outside `environment = development`"),
         .flag(

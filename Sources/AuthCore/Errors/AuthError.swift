@@ -20,6 +20,9 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound = "not_found"
         /// The act needs a recent authentication (the password again).
         case reauthenticationRequired = "reauthentication_required"
+        /// A one-time token (a password reset link's) that is unknown, used, expired or no longer bound: a code of its
+        /// own (a bad access token is `invalid_token`, 401).
+        case resetTokenInvalid = "reset_token_invalid"
         /// Password hashing is saturated (a flood of logins): nothing was checked; try again shortly.
         case busy = "service_busy"
         /// The database cannot be reached (connection refused or lost): worth a retry later.

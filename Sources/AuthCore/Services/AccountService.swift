@@ -9,15 +9,25 @@ public final class AccountService: AccountOperations {
     let throttle: ThrottleService
     let sessions: SessionService
     let devices: DeviceCookies
+    let database: Database
+    let oneTimeTokens: OneTimeTokenStore
+    let outbox: MailOutboxStore
+    let mail: MailComposer
+    let resetTokenLifetime: Duration
     let clock: any AuthClock
     let logger: Logger
 
     init(
-        policy: PasswordPolicy, hasher: any PasswordHashing, database: Database, throttle: ThrottleService,
-        sessions: SessionService, devices: DeviceCookies, clock: any AuthClock, logger: Logger
+        settings: AuthSettings, hasher: any PasswordHashing, database: Database, throttle: ThrottleService,
+        sessions: SessionService, clock: any AuthClock, logger: Logger
     ) {
-        self.policy = policy
-        self.devices = devices
+        policy = settings.passwordPolicy
+        devices = settings.devices
+        mail = settings.mail
+        resetTokenLifetime = settings.resetTokenLifetime
+        self.database = database
+        oneTimeTokens = OneTimeTokenStore(database: database)
+        outbox = MailOutboxStore(database: database)
         self.hasher = hasher
         users = UserStore(database: database)
         self.throttle = throttle

@@ -30,8 +30,8 @@ public final class AuthServices {
         throttle = ThrottleService(limits: settings.throttle, database: database, clock: clock)
         sessions = SessionService(settings: settings, issuer: tokens, database: database, clock: clock, logger: logger)
         accounts = AccountService(
-            policy: settings.passwordPolicy, hasher: hasher, database: database, throttle: throttle,
-            sessions: sessions, devices: settings.devices, clock: clock, logger: logger)
+            settings: settings, hasher: hasher, database: database, throttle: throttle, sessions: sessions, clock: clock,
+            logger: logger)
         apiKeys = APIKeyService(database: database, clock: clock, defaultLifetime: settings.apiKeyLifetime)
         cleanup = CleanupService(database: database, throttleWindow: settings.throttle.window.timeInterval, clock: clock)
     }

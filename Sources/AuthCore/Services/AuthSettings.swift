@@ -21,6 +21,10 @@ public struct AuthSettings: Sendable {
     public let apiKeyLifetime: Duration
     /// Signs and recognises device cookies (the per-device login limit).
     public let devices: DeviceCookies
+    /// The messages the service mails.
+    public let mail: MailComposer
+    /// How long a password reset link works.
+    public let resetTokenLifetime: Duration
 
     public init(config: Config, keys: TokenKeys) {
         let tokens = config.tokens
@@ -40,6 +44,10 @@ public struct AuthSettings: Sendable {
         reauthWindow = config.accounts.reauthWindow
         apiKeyLifetime = config.accounts.apiKeyLifetime
         devices = DeviceCookies(refreshKeys: keys.refresh, lifetime: config.throttle.deviceLifetime)
+        // Config.load has checked `mail.from`; a hand-made Config falls back to a harmless sender.
+        mail = MailComposer(
+            from: MailAddress(parsing: config.mail.from) ?? MailAddress(parsing: "noreply@localhost.localdomain")!)
+        resetTokenLifetime = config.accounts.resetTokenLifetime
     }
 
     /// The Argon2id parameters of new hashes.

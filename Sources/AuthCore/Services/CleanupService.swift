@@ -15,7 +15,8 @@ public struct CleanupService {
     /// Deletes, in batches of `batchSize` rows (short transactions, no long locks): refresh tokens past their expiry
     /// (a replay of one fails its `exp` check before any lookup), sessions past their absolute expiry or revoked more
     /// than `retention` ago (their tokens go with them), API keys expired or revoked more than `retention` ago, and
-    /// throttle windows that have ended.
+    /// throttle windows that have ended, one-time tokens expired or consumed (a day kept, for support questions) and
+    /// outbox rows sent or failed more than `retention` ago.
     public func cleanup(batchSize: Int = 1000, retention: TimeInterval = 30 * 86_400) throws(AuthError) -> CleanupReport {
         let now = clock.now()
         let old = now.addingTimeInterval(-retention)
@@ -26,6 +27,9 @@ public struct CleanupService {
         report.throttleRows = try store.drain(
             .throttle, olderThan: [now.addingTimeInterval(-throttleWindow)],
             batchSize: batchSize)
+        let day = now.addingTimeInterval(-86_400)
+        report.oneTimeTokens = try store.drain(.oneTimeTokens, olderThan: [day, day], batchSize: batchSize)
+        report.mail = try store.drain(.mailOutbox, olderThan: [old], batchSize: batchSize)
         return report
     }
 
@@ -45,8 +49,11 @@ public struct CleanupReport: Sendable, Equatable, CustomStringConvertible {
     public var sessions = 0
     public var apiKeys = 0
     public var throttleRows = 0
+    public var oneTimeTokens = 0
+    public var mail = 0
     public init() {}
     public var description: String {
         "refresh_tokens=\(refreshTokens) sessions=\(sessions) api_keys=\(apiKeys) auth_throttle=\(throttleRows)"
+            + " one_time_tokens=\(oneTimeTokens) mail_outbox=\(mail)"
     }
 }

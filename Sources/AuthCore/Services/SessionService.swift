@@ -100,11 +100,17 @@ public final class SessionService: SessionOperations {
     public func revokeAllSessions(of userID: String, keeping: String? = nil, keepingAPIKeys: Bool = false) throws(AuthError) -> Int {
         let now = clock.now()
         return try database.transaction { _ throws(AuthError) in
-            let revoked = try sessions.revokeAll(of: userID, keeping: keeping ?? "", now: now)
-            try tokens.revokeAll(of: userID, keeping: keeping ?? "", now: now)
-            if !keepingAPIKeys { _ = try apiKeys.revokeAll(of: userID, now: now) }
-            return revoked
+            try revokeAllInTransaction(of: userID, keeping: keeping, keepingAPIKeys: keepingAPIKeys, now: now)
         }
+    }
+
+    /// ``revokeAllSessions(of:keeping:keepingAPIKeys:)`` inside the caller's transaction.
+    @discardableResult
+    func revokeAllInTransaction(of userID: String, keeping: String?, keepingAPIKeys: Bool, now: Date) throws(AuthError) -> Int {
+        let revoked = try sessions.revokeAll(of: userID, keeping: keeping ?? "", now: now)
+        try tokens.revokeAll(of: userID, keeping: keeping ?? "", now: now)
+        if !keepingAPIKeys { _ = try apiKeys.revokeAll(of: userID, now: now) }
+        return revoked
     }
 
     /// Records that the session's user has just authenticated again (the password entered on this session).

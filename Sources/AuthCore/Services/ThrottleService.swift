@@ -6,6 +6,8 @@ public enum ThrottleScope: String, Sendable {
     case loginAccount = "login_account"
     case loginIP = "login_ip"
     case loginDevice = "login_device"
+    case forgotAccount = "forgot_account"
+    case forgotIP = "forgot_ip"
     case registerIP = "register_ip"
     case passwordChange = "password_account"
 }
@@ -46,6 +48,8 @@ public struct ThrottleService {
         case .loginAccount: limits.loginPerAccount
         case .loginIP: limits.loginPerIP
         case .loginDevice: limits.loginPerDevice
+        case .forgotAccount: limits.forgotPerAccount
+        case .forgotIP: limits.forgotPerIP
         case .registerIP: limits.registerPerIP
         case .passwordChange: limits.passwordChangePerAccount
         }
@@ -57,8 +61,8 @@ public struct ThrottleService {
     private func key(_ scope: ThrottleScope, _ subject: String) -> [UInt8] {
         let subject =
             switch scope {
-            case .loginIP, .registerIP: addressSubject(subject)
-            case .loginAccount: EmailAddress.skeleton(subject)
+            case .loginIP, .registerIP, .forgotIP: addressSubject(subject)
+            case .loginAccount, .forgotAccount: EmailAddress.skeleton(subject)
             case .passwordChange, .loginDevice: subject
             }
         return SHA256.hash(Array("\(scope.rawValue)\u{0}\(subject)".utf8))
@@ -135,6 +139,22 @@ public struct ThrottleService {
             [(scope.rawValue, key(scope, subject))], now: now, windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
         guard let count = counts.first else { return nil }
         return wait(scope, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
+    }
+
+    /// Counts a password reset request against the account (its email's skeleton, known or not) and the client
+    /// address, atomically, before anything else; the first limit it is over and its wait, or `nil`.
+    package func reserveForgot(email: String, ip: String) throws(AuthError) -> (scope: ThrottleScope, wait: Int)? {
+        let now = clock.now()
+        let counts = try store.reserve(
+            [(ThrottleScope.forgotAccount.rawValue, key(.forgotAccount, email)), (ThrottleScope.forgotIP.rawValue, key(.forgotIP, ip))],
+            now: now, windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
+        for count in counts {
+            guard let scope = ThrottleScope(rawValue: count.scope),
+                let wait = wait(scope, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
+            else { continue }
+            return (scope, wait)
+        }
+        return nil
     }
 
     /// Gives back an attempt counted by ``reserve(_:_:)`` (one that turned out not to count).

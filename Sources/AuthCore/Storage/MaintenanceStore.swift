@@ -48,6 +48,10 @@ package struct MaintenanceStore {
         case apiKeys
         /// Throttle windows that started before the cutoff.
         case throttle
+        /// One-time tokens expired (1st cutoff) or consumed (2nd) before the cutoffs.
+        case oneTimeTokens
+        /// Outbox rows sent or failed before the cutoff (they keep no body; the queued ones always stay).
+        case mailOutbox
 
         var deleteSQL: String {
             switch self {
@@ -55,6 +59,8 @@ package struct MaintenanceStore {
             case .refreshTokens: "DELETE FROM refresh_tokens WHERE expires_at < ?"
             case .apiKeys: "DELETE FROM api_keys WHERE expires_at < ? OR revoked_at < ?"
             case .throttle: "DELETE FROM auth_throttle WHERE window_start < ?"
+            case .oneTimeTokens: "DELETE FROM one_time_tokens WHERE expires_at < ? OR consumed_at < ?"
+            case .mailOutbox: "DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < ?"
             }
         }
     }

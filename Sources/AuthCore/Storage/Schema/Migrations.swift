@@ -138,5 +138,44 @@ public struct Migration: Sendable {
         Migration(
             version: 5, name: "users_auth_epoch",
             statements: ["ALTER TABLE users ADD COLUMN IF NOT EXISTS auth_epoch INT UNSIGNED NOT NULL DEFAULT 0"]),
+        // Single-use tokens sent by mail (only their SHA-256), and the transactional outbox the mail goes through:
+        // a message row exists exactly when its token does (one transaction), and a sender delivers from it.
+        Migration(
+            version: 6, name: "one_time_tokens_mail_outbox",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS one_time_tokens (
+                    token_hash BINARY(32) NOT NULL,
+                    purpose VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    bound_epoch INT UNSIGNED NULL,
+                    bound_email VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+                    created_at DATETIME(6) NOT NULL,
+                    expires_at DATETIME(6) NOT NULL,
+                    consumed_at DATETIME(6) NULL,
+                    PRIMARY KEY (token_hash),
+                    KEY one_time_tokens_user_idx (user_id, purpose),
+                    KEY one_time_tokens_expires_at_idx (expires_at),
+                    CONSTRAINT one_time_tokens_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS mail_outbox (
+                    id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    recipient VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+                    message MEDIUMBLOB NOT NULL,
+                    status VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT 'queued',
+                    attempts INT UNSIGNED NOT NULL DEFAULT 0,
+                    next_attempt_at DATETIME(6) NOT NULL,
+                    claimed_by VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+                    lease_until DATETIME(6) NULL,
+                    last_error VARCHAR(500) NULL,
+                    created_at DATETIME(6) NOT NULL,
+                    sent_at DATETIME(6) NULL,
+                    PRIMARY KEY (id),
+                    KEY mail_outbox_due_idx (status, next_attempt_at)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+            ]),
     ]
 }

@@ -1,0 +1,66 @@
+import CryptoPrimitives
+import FoundationEssentials
+import JOSE
+import Logging
+import Passwords
+
+/// Password reset by mail (#16): a single-use token, its message written to the outbox in the same transaction.
+extension AccountService {
+    /// Asks for a password reset link for `email`. The same answer (nothing, no error) for a known and an unknown
+    /// address, after the same throttle work and the same lookup: only the token and outbox inserts differ. Counted
+    /// per account (its skeleton, known or not) and per client address before anything else.
+    ///
+    /// - Parameter link: Where the message's link goes (the reset page of the site's public URL).
+    /// - Throws: ``AuthError`` `invalidInput` for an address no account can have, `throttled`.
+    public func requestPasswordReset(email rawEmail: String, client: ClientContext, link: MailComposer.Link) throws(AuthError) {
+        let email = EmailAddress.normalize(rawEmail)
+        guard EmailAddress.isPlausible(email) else { throw AuthError(.invalidInput, "Invalid email address") }
+        if let (scope, wait) = try throttle.reserveForgot(email: email, ip: client.ip) {
+            logger.notice(
+                "password reset throttled",
+                metadata: ["event": "password_reset_throttled", "scope": "\(scope.rawValue)", "client.ip": "\(client.ip)"])
+            throw AuthError.throttled(retryAfter: wait)
+        }
+        guard let found = try users.credentials(email: email) else { return }
+        let token = Base64URL.encode(Random.bytes(32))
+        let now = clock.now()
+        let message = mail.passwordReset(to: found.user.email, link: link, token: token, lifetime: resetTokenLifetime, now: now)
+        guard let rendered = message.rendered() else { return }  // a stored address is always plausible
+        try database.transaction { _ throws(AuthError) in
+            try oneTimeTokens.replace(
+                digest: SHA256.hash(Array(token.utf8)), purpose: .passwordReset, userID: found.user.id, epoch: found.authEpoch,
+                email: nil, now: now, expiresAt: now.addingTimeInterval(resetTokenLifetime.timeInterval))
+            try outbox.enqueue(id: Identifier.make(at: now), recipient: found.user.email, message: rendered, now: now)
+        }
+        logger.info("password reset requested", metadata: ["event": "password_reset_requested", "user.id": "\(found.user.id)"])
+    }
+
+    /// Sets a new password with a reset token and signs the user in: in one transaction the token is consumed (a
+    /// conditional update: of concurrent posts of one token only one wins), the password set (the account's epoch
+    /// rises, so older reset tokens and device cookies die) and every session and API key of the user revoked; then a
+    /// new session starts.
+    ///
+    /// - Throws: ``AuthError`` `weakPassword`; `resetTokenInvalid` for a token that is unknown, used, expired, of an
+    ///   older request or from before a password change.
+    public func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> TokenPair {
+        if let problem = policy.problem(with: newPassword) { throw AuthError(.weakPassword, "Password \(problem)") }
+        guard token.utf8.count == 43, let raw = Base64URL.decode(token), raw.count == 32 else { throw AuthError.resetTokenInvalid }
+        // Hashed before the transaction (tens of milliseconds): a conflict re-runs only the statements.
+        let hash = try hashPassword(newPassword)
+        let now = clock.now()
+        let userID = try database.transaction { _ throws(AuthError) in
+            guard let consumed = try oneTimeTokens.consume(digest: SHA256.hash(Array(token.utf8)), purpose: .passwordReset, now: now)
+            else { throw AuthError.resetTokenInvalid }
+            guard try users.setPasswordHash(id: consumed.userID, hash, at: now) else { throw AuthError.resetTokenInvalid }
+            try sessions.revokeAllInTransaction(of: consumed.userID, keeping: nil, keepingAPIKeys: false, now: now)
+            return consumed.userID
+        }
+        guard let user = try users.find(id: userID) else { throw AuthError.resetTokenInvalid }
+        logger.info("password reset", metadata: ["event": "password_reset", "user.id": "\(userID)"])
+        return try sessions.startSession(for: user, client: client)
+    }
+}
+
+extension AuthError {
+    public static let resetTokenInvalid = AuthError(.resetTokenInvalid, "This link is not valid any more")
+}

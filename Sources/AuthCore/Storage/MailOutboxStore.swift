@@ -1,0 +1,127 @@
+package import FoundationEssentials
+import MariaDB
+
+/// The `mail_outbox` table: messages written in the transaction that makes their reason (a token), and delivered
+/// from here by a sender. Owns every statement on that table.
+///
+/// Several senders (hosts) may share the table: a sender claims a row with a committed conditional update
+/// (`claimed_by`, `lease_until`), sends, then marks it. Row locks such as `SKIP LOCKED` would hold on one node only
+/// of a multi-writer Galera cluster; a conditional update is certified cluster-wide. A sender that dies mid-send
+/// leaves a lease that runs out, and the row is sent again (at least once, with the same Message-ID).
+package struct MailOutboxStore {
+    let database: Database
+
+    /// A row claimed for sending.
+    package struct Claimed: Sendable {
+        package let id: String
+        package let recipient: String
+        package let message: [UInt8]
+        package let attempts: Int64
+        package let createdAt: Date
+    }
+
+    /// What the queue holds, for the metrics.
+    package struct Stats: Sendable, Equatable {
+        package var queued = 0
+        package var sent = 0
+        package var failed = 0
+        /// Seconds since the oldest queued message was written; 0 when none is queued.
+        package var oldestQueuedAge: TimeInterval = 0
+    }
+
+    /// Adds a message (inside the caller's transaction).
+    package func enqueue(id: String, recipient: String, message: [UInt8], now: Date) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                """
+                INSERT INTO mail_outbox (id, recipient, message, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?)
+                """, [.string(id), .string(recipient), .bytes(message), .date(now), .date(now)])
+        }
+    }
+
+    /// Claims up to `limit` due messages for `sender` until `leaseUntil`: each by its own conditional update
+    /// (committed at once), so that another sender claiming at the same moment gets other rows or none.
+    package func claimDue(sender: String, now: Date, leaseUntil: Date, limit: Int) throws(AuthError) -> [Claimed] {
+        try database.run { connection throws(MariaDBError) in
+            let due = try connection.query(
+                """
+                SELECT id FROM mail_outbox WHERE status = 'queued' AND next_attempt_at <= ?
+                    AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at LIMIT ?
+                """, [.date(now), .date(now), .int(Int64(limit))]
+            ).map { row throws(MariaDBError) in try row.string("id") }
+            var claimed: [Claimed] = []
+            for id in due {
+                let taken = try connection.execute(
+                    """
+                    UPDATE mail_outbox SET claimed_by = ?, lease_until = ?, attempts = attempts + 1
+                    WHERE id = ? AND status = 'queued' AND (lease_until IS NULL OR lease_until < ?)
+                    """, [.string(sender), .date(leaseUntil), .string(id), .date(now)])
+                guard taken.affectedRows == 1,
+                    let row = try connection.query(
+                        "SELECT recipient, message, attempts, created_at FROM mail_outbox WHERE id = ? AND claimed_by = ?",
+                        [.string(id), .string(sender)]
+                    ).first
+                else { continue }
+                claimed.append(
+                    Claimed(
+                        id: id, recipient: try row.string("recipient"), message: try row.bytes("message"),
+                        attempts: try row.int("attempts"), createdAt: try row.date("created_at")))
+            }
+            return claimed
+        }
+    }
+
+    /// Delivered: the row is kept as sent, without its body (the body holds a link with a live token).
+    package func markSent(id: String, sender: String, now: Date) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                """
+                UPDATE mail_outbox SET status = 'sent', sent_at = ?, message = '', claimed_by = NULL, lease_until = NULL,
+                    last_error = NULL WHERE id = ? AND claimed_by = ?
+                """, [.date(now), .string(id), .string(sender)])
+        }
+    }
+
+    /// Not delivered this time: tried again at `next`.
+    package func markRetry(id: String, sender: String, next: Date, error: String) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                """
+                UPDATE mail_outbox SET next_attempt_at = ?, claimed_by = NULL, lease_until = NULL, last_error = ?
+                WHERE id = ? AND claimed_by = ?
+                """, [.date(next), .string(String(error.prefix(500))), .string(id), .string(sender)])
+        }
+    }
+
+    /// Given up (a permanent refusal, or too old): kept as failed, without its body.
+    package func markFailed(id: String, sender: String, error: String) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                """
+                UPDATE mail_outbox SET status = 'failed', message = '', claimed_by = NULL, lease_until = NULL,
+                    last_error = ? WHERE id = ? AND claimed_by = ?
+                """, [.string(String(error.prefix(500))), .string(id), .string(sender)])
+        }
+    }
+
+    /// Counts by status and the age of the oldest queued message.
+    package func stats(now: Date) throws(AuthError) -> Stats {
+        try database.run { connection throws(MariaDBError) in
+            var stats = Stats()
+            for row in try connection.query(
+                "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM mail_outbox GROUP BY status")
+            {
+                let count = Int(try row.int("n"))
+                switch try row.string("status") {
+                case "queued":
+                    stats.queued = count
+                    if let oldest = try row.optionalDate("oldest") { stats.oldestQueuedAge = max(0, now.timeIntervalSince(oldest)) }
+                case "sent": stats.sent = count
+                case "failed": stats.failed = count
+                default: break
+                }
+            }
+            return stats
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package import FoundationEssentials
+import MariaDB
+
+/// The `one_time_tokens` table: single-use tokens sent by mail, by the SHA-256 of the token (never the token), with
+/// their purpose, user, expiry and what they are bound to. Owns every statement on that table. Every method runs on
+/// the caller's connection, so that a service can put it in one transaction with the mail that carries the token.
+package struct OneTimeTokenStore {
+    let database: Database
+
+    /// What a token is for.
+    package enum Purpose: String, Sendable {
+        case passwordReset = "reset"
+        case emailVerification = "verify"
+        case emailChange = "email_change"
+    }
+
+    /// A consumed token: its user and the address it was bound to.
+    package struct Consumed {
+        package let userID: String
+        package let email: String?
+    }
+
+    /// Retires the user's unconsumed tokens of `purpose` (a new request invalidates the older ones), then inserts
+    /// the new one. `epoch`: the token dies when the account's authentication epoch moves on (a password set by any
+    /// other means); `email`: the address it was sent to.
+    package func replace(
+        digest: [UInt8], purpose: Purpose, userID: String, epoch: Int64?, email: String?, now: Date, expiresAt: Date
+    ) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                "UPDATE one_time_tokens SET consumed_at = ? WHERE user_id = ? AND purpose = ? AND consumed_at IS NULL",
+                [.date(now), .string(userID), .string(purpose.rawValue)])
+            try connection.execute(
+                """
+                INSERT INTO one_time_tokens (token_hash, purpose, user_id, bound_epoch, bound_email, created_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .bytes(digest), .string(purpose.rawValue), .string(userID), epoch.map { .int($0) } ?? .null,
+                    email.map { .string($0) } ?? .null, .date(now), .date(expiresAt),
+                ])
+        }
+    }
+
+    /// Consumes a token: one conditional update, so that of two concurrent posts of one token only one can win (the
+    /// other updates nothing, or on a multi-writer cluster fails certification and, run again, finds it consumed).
+    /// A token that is unknown, of another purpose, used, expired, or whose binding no longer holds (the epoch moved
+    /// on) consumes nothing: `nil`. Run it in the transaction that acts on it.
+    package func consume(digest: [UInt8], purpose: Purpose, now: Date) throws(AuthError) -> Consumed? {
+        try database.run { connection throws(MariaDBError) in
+            let updated = try connection.execute(
+                """
+                UPDATE one_time_tokens t JOIN users u ON u.id = t.user_id SET t.consumed_at = ?
+                WHERE t.token_hash = ? AND t.purpose = ? AND t.consumed_at IS NULL AND t.expires_at > ?
+                    AND (t.bound_epoch IS NULL OR t.bound_epoch = u.auth_epoch)
+                """,
+                [.date(now), .bytes(digest), .string(purpose.rawValue), .date(now)])
+            guard updated.affectedRows == 1 else { return nil }
+            guard
+                let row = try connection.query(
+                    "SELECT user_id, bound_email FROM one_time_tokens WHERE token_hash = ?", [.bytes(digest)]
+                ).first
+            else { return nil }
+            return Consumed(userID: try row.string("user_id"), email: try row.optionalString("bound_email"))
+        }
+    }
+}
