@@ -10,7 +10,7 @@ struct JWTAuthd: ParsableCommand {
         abstract: "JWT authentication service: a FastCGI responder for nginx, with refresh tokens in MariaDB.",
         version: version,
         subcommands: [
-            Serve.self, Migrate.self, UserCommand.self, SessionsCommand.self, APIKeyCommand.self, Cleanup.self,
+            Serve.self, Migrate.self, UserCommand.self, SessionsCommand.self, APIKeyCommand.self, Cleanup.self, MailCommand.self,
             ConfigCommand.self, Keys.self, BenchJOSE.self, VersionCommand.self,
         ]
     )

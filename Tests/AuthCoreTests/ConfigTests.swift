@@ -73,6 +73,8 @@ import Testing
             var env = Self.minimal
             // Insecure cookies are refused outside development.
             if key.name == "cookies.secure" { env["JWT_AUTHD_ENV"] = "development" }
+            // The file transport needs its folder.
+            if key.name == "mail.transport" { env["JWT_AUTHD_MAIL_DIR"] = "/var/spool/jwt-authd" }
             let base = env
             env[key.env] = value
             let fromEnvironment = try load(env: env).describedLines().first { $0.key == key.name }?.value
@@ -97,6 +99,8 @@ import Testing
         case "tokens.access_verify_key_files", "tokens.refresh_verify_key_files": "/etc/jwt-authd/old.jwk"
         case "tokens.issuer", "tokens.audience": "example"
         case "mail.from": "Example <noreply@mail.example>"
+        case "mail.transport": "file"
+        case "mail.file_dir": "/var/spool/jwt-authd"
         case "tokens.refresh_ttl": "14d"
         case "tokens.session_max_age": "60d"
         case "passwords.argon2_memory_kib", "server.max_body_bytes": "65537"

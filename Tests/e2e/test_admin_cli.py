@@ -186,3 +186,34 @@ def test_every_secret_file_must_be_private_and_owned_by_root_or_the_service(auth
     result = cli(authd_bin, {k: v for k, v in base_env.items() if k != "JWT_REFRESH_SECRET"}, "config", "check",
                  "--config", str(toml), "--listen", "127.0.0.1:9")
     assert result.returncode == 78 and f"{toml} is readable by every user" in result.stderr, result.stderr
+
+
+def test_mail_deliver_writes_each_queued_message_once_to_the_folder(authd_bin, base_env, mariadb, rundir):
+    """#16 (first step): the outbox delivered by ``mail deliver`` through the ``file`` transport: each message as
+    ``<id>.eml``, mode 0600 (it holds a live link), once; ``mail queue`` counts. A message is queued by hand here (the
+    routes that queue them are the next step)."""
+    import os
+    import stat
+    folder = rundir / "mail-out"
+    env = {**base_env, "JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_MAIL_DIR": str(folder)}
+    dbname = base_env["DATABASE_URL"].split("?")[0].rsplit("/", 1)[-1]
+    message = "From: <a@example.com>\\r\\nTo: <b@example.com>\\r\\nSubject: hi\\r\\n\\r\\nhello\\r\\n"
+    mariadb.sql(f"INSERT INTO `{dbname}`.mail_outbox (id, recipient, message, next_attempt_at, created_at) VALUES "
+                f"('0190b5a4-0000-7000-8000-00000000e2e1', 'b@example.com', '{message}', NOW(6), NOW(6))")
+    assert "queued 1" in cli(authd_bin, env, "mail", "queue").stdout
+    first = cli(authd_bin, env, "mail", "deliver", "--once")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "sent 1, retried 0, failed 0"
+    written = folder / "0190b5a4-0000-7000-8000-00000000e2e1.eml"
+    assert written.read_bytes() == b"From: <a@example.com>\r\nTo: <b@example.com>\r\nSubject: hi\r\n\r\nhello\r\n"
+    assert stat.S_IMODE(os.stat(written).st_mode) == 0o600
+    assert [p.name for p in folder.iterdir()] == [written.name], "no temporary file left"
+    assert cli(authd_bin, env, "mail", "deliver", "--once").stdout.strip() == "sent 0, retried 0, failed 0"
+    assert "queued 0" in cli(authd_bin, env, "mail", "queue").stdout and "sent 1" in cli(authd_bin, env, "mail", "queue").stdout
+    # Without a transport there is nothing to deliver with; without a folder the file transport cannot start.
+    off = cli(authd_bin, base_env, "mail", "deliver", "--once")
+    assert off.returncode != 0 and "mail.transport is none" in off.stderr
+    nofolder = cli(authd_bin, {**base_env, "JWT_AUTHD_MAIL_TRANSPORT": "file"}, "mail", "deliver", "--once")
+    assert nofolder.returncode == 78 and "mail.file_dir" in nofolder.stderr
+    bad = cli(authd_bin, {**base_env, "JWT_AUTHD_MAIL_TRANSPORT": "carrier-pigeon"}, "mail", "queue")
+    assert bad.returncode == 78 and "mail.transport" in bad.stderr

@@ -42,6 +42,9 @@ extension Config {
         if MailAddress(parsing: mail.from) == nil {
             reader.problem("mail.from", "is not an address (`Site <noreply@example.com>` or `noreply@example.com`)")
         }
+        if mail.transport == .file && mail.fileDirectory.isEmpty {
+            reader.problem("mail.file_dir", "is required with mail.transport = file")
+        }
         if tokens.refreshTTL <= tokens.accessTTL {
             reader.problem("tokens.refresh_ttl", "must be longer than tokens.access_ttl")
         }

@@ -125,6 +125,16 @@ public struct Config: Sendable {
     public struct Mail: Sendable {
         /// `mail.from`: `Name <address>` or an address.
         public var from = ""
+        /// How mail leaves: not at all, or as `.eml` files in a folder (sendmail and SMTP are #16's next step).
+        public var transport = Transport.none
+        /// The folder of the `file` transport.
+        public var fileDirectory = ""
+        /// A message that still fails after this long in the queue is given up.
+        public var maxAge = Duration.zero
+
+        public enum Transport: String, Sendable, CaseIterable {
+            case none, file
+        }
     }
 
     /// Failure limits per fixed window, counted in MariaDB (shared by all workers and hosts).

@@ -135,6 +135,16 @@ extension ConfigKey {
         .text(
             "mail.from", "JWT_AUTHD_MAIL_FROM", \.mail.from, default: "jwt-authd <noreply@localhost.localdomain>",
             "the sender of the service's mail (`Site <noreply@example.com>`; its domain also names each Message-ID; #16, not sent yet)"),
+        .mailTransport(
+            "mail.transport", "JWT_AUTHD_MAIL_TRANSPORT",
+            "how mail leaves: `none` (nothing is sent) or `file` (one `.eml` per message in `mail.file_dir`, for development); `sendmail` and `smtp` come with #16's next step"
+        ),
+        .optionalText(
+            "mail.file_dir", "JWT_AUTHD_MAIL_DIR", \.mail.fileDirectory,
+            "the folder of the `file` transport (created if missing; messages are written mode 0600: they hold live links)"),
+        .duration(
+            "mail.max_age", "JWT_AUTHD_MAIL_MAX_AGE", \.mail.maxAge, default: .seconds(86_400), max: .seconds(30 * 86_400),
+            positive: true, "a message that still cannot be delivered after this long in the queue is given up"),
         .duration(
             "accounts.reset_token_lifetime", "JWT_RESET_TOKEN_LIFETIME", \.accounts.resetTokenLifetime,
             default: .seconds(30 * 60), max: .seconds(86_400), positive: true,

@@ -132,6 +132,21 @@ extension ConfigKey {
             }, show: { "\($0.passwords.argon2MemoryKiB)" })
     }
 
+    /// `mail.transport`: one of the transports by name.
+    static func mailTransport(_ name: String, _ env: String, _ summary: String) -> ConfigKey {
+        ConfigKey(
+            name: name, env: env, defaultText: "`none`", summary: summary, isSecret: false,
+            read: { reader, config in
+                guard let text = reader.raw(name, env) else { return }
+                guard let transport = Config.Mail.Transport(rawValue: text.lowercased()) else {
+                    let known = Config.Mail.Transport.allCases.map(\.rawValue).joined(separator: ", ")
+                    reader.problem(name, "must be one of \(known)")
+                    return
+                }
+                config.mail.transport = transport
+            }, show: { $0.mail.transport.rawValue })
+    }
+
     /// Secure cookies everywhere but in development, unless set.
     static func cookieSecure(_ name: String, _ env: String, _ summary: String) -> ConfigKey {
         ConfigKey(

@@ -79,6 +79,14 @@ extension ConfigKey {
             }, show: { $0[keyPath: path] })
     }
 
+    /// Free text that may stay unset (empty).
+    static func optionalText(_ name: String, _ env: String, _ path: Path<String>, _ summary: String) -> ConfigKey {
+        ConfigKey(
+            name: name, env: env, defaultText: "unset", summary: summary, isSecret: false,
+            read: { reader, config in config[keyPath: path] = reader.raw(name, env) ?? "" },
+            show: { $0[keyPath: path] })
+    }
+
     /// A path on this site (`/auth/login`): no scheme, no `//`, no backslash, no space.
     static func page(_ name: String, _ env: String, _ path: Path<String>, default value: String, _ summary: String) -> ConfigKey {
         ConfigKey(

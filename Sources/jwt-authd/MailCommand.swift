@@ -1,0 +1,70 @@
+import ArgumentParser
+import AuthCore
+import FoundationEssentials
+import Glibc
+import Logging
+
+struct MailCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mail", abstract: "Deliver and inspect the mail outbox.", subcommands: [Deliver.self, Queue.self])
+
+    struct Deliver: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Deliver due messages through mail.transport (once, or every --interval until stopped).",
+            discussion: """
+                Several senders (hosts) may run at once: each message is claimed by one of them. Delivery is at least \
+                once: a sender that dies between the server's acceptance and its mark sends the message again, with \
+                the same Message-ID, when its claim runs out.
+                """)
+        @OptionGroup var options: ConfigOptions
+        @Flag(help: "One pass, then exit.") var once = false
+        @Option(help: "Seconds between passes.") var interval: Double = 1
+
+        func run() throws {
+            guard interval > 0, interval <= 60 else { throw ValidationError("--interval must be above 0 and at most 60") }
+            let logger = Logger(label: "jwt-authd.mail")
+            let graph = ServiceGraph.loadOrExit(configPath: options.config, requiresListen: false)
+            let transport: any MailTransport
+            switch graph.config.mail.transport {
+            case .none: throw CommandError("mail.transport is none: nothing can be delivered")
+            case .file: transport = FileMailTransport(directory: graph.config.mail.fileDirectory)
+            }
+            let services: AuthServices
+            do {
+                services = try graph.commandServices(logger: logger)
+            } catch {
+                throw CommandError("cannot reach MariaDB: \(error)")
+            }
+            let delivery = MailDeliveryService(database: services.database, logger: logger, maxAge: graph.config.mail.maxAge)
+            let sender = "\(Self.hostName())/\(getpid())"
+            repeat {
+                do {
+                    let report = try delivery.deliverDue(sender: sender, transport: transport)
+                    if once { print("sent \(report.sent), retried \(report.retried), failed \(report.failed)") }
+                } catch {
+                    // The database may be away for a while: the next pass tries again.
+                    logger.error("mail delivery pass failed", metadata: ["error": "\(error)"])
+                    if once { throw error }
+                }
+                if !once { usleep(UInt32(interval * 1_000_000)) }
+            } while !once
+        }
+
+        static func hostName() -> String {
+            var name = [CChar](repeating: 0, count: 256)
+            guard gethostname(&name, name.count - 1) == 0 else { return "host" }
+            return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+
+    struct Queue: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The outbox: queued, sent and failed counts.")
+        @OptionGroup var options: ConfigOptions
+        func run() throws {
+            let logger = Logger(label: "jwt-authd.mail")
+            let services = ServiceGraph.adminServices(configPath: options.config, logger: logger)
+            let stats = try MailDeliveryService(database: services.database, logger: logger, maxAge: .seconds(86_400)).stats()
+            print("queued \(stats.queued) (oldest \(Int(stats.oldestQueuedAge)) s), sent \(stats.sent), failed \(stats.failed)")
+        }
+    }
+}
