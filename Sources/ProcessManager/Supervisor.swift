@@ -13,6 +13,8 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
         /// How often the cleanup child runs (`nil`: never), and its command line.
         public var cleanupInterval: Duration?
         public var cleanupArguments: [String] = []
+        /// Long-running helper children (the mail sender), started with the pool.
+        public var companions: [CompanionSpec] = []
         /// The log file that SIGUSR1 reopens (`nil`: standard error, nothing to reopen).
         public var logFile: String?
         /// Where crashes and replacements are counted in the pool's shared memory.
@@ -32,9 +34,10 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
 
     public private(set) var pool: WorkerPool<C>
     private let configuration: Configuration
-    private let control: any ProcessControl
-    private let clock: C
-    private let logger: Logger
+    let control: any ProcessControl
+    let clock: C
+    let logger: Logger
+    var companions: [Companion<C>]
     private let validateReload: () -> String?
     /// Worker starts so far: beyond the first round, each one is a replacement.
     private var spawnedWorkers = 0
@@ -53,6 +56,7 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
         self.logger = logger
         self.validateReload = validateReload
         pool = WorkerPool(configuration: configuration.pool, clock: clock)
+        companions = configuration.companions.map { Companion(spec: $0, now: clock.now) }
         // The first cleanup soon after start (at most a minute), then every interval.
         nextCleanup = configuration.cleanupInterval.map { clock.now.advanced(by: min($0, .seconds(60))) }
     }
@@ -66,7 +70,11 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
     }
 
     /// Starts every worker; an exit status if the pool is already done.
-    func start() -> Int32? { perform(pool.start()) }
+    func start() -> Int32? {
+        let status = perform(pool.start())
+        if status == nil { tendCompanions() }
+        return status
+    }
 
     /// One turn of the loop: waits for a signal at most until the next deadline, then acts on it, on exited
     /// children, on time and on the cleanup schedule. Returns the exit status once the pool is done.
@@ -81,7 +89,9 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
         actions += reap()  // a SIGCHLD can be merged with another signal
         actions += pool.tick()
         startCleanupIfDue()
-        return perform(actions)
+        let status = perform(actions)
+        tendCompanions()
+        return status
     }
 
     /// What a signal means.
@@ -101,6 +111,7 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
                     metadata: ["problem": "\(problem)"])
                 return []
             }
+            restartCompanions()
             return pool.handle(.reload)
         case SIGUSR1:
             reopenLog()
@@ -129,6 +140,7 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
     func reap() -> [PoolAction] {
         var actions: [PoolAction] = []
         while let (pid, status) = control.reapOne() {
+            if companionExited(pid: pid, status: status) { continue }
             if pid == cleanupPID {
                 cleanupPID = nil
                 if status != .exited(0) { logger.error("the periodic cleanup failed", metadata: ["status": "\(status)"]) }
@@ -179,6 +191,7 @@ public final class Supervisor<C: Clock & Sendable> where C.Duration == Duration 
                 case .error: logger.error("\(message)")
                 }
             case .exit(let status):
+                stopCompanions()
                 return status
             }
         }

@@ -182,6 +182,12 @@ struct Serve: ParsableCommand {
             pool: pool, workerArguments: workerArguments(), counters: ServiceMetrics.counterLayout)
         if config.server.cleanupInterval > .zero { configuration.cleanupInterval = config.server.cleanupInterval }
         configuration.cleanupArguments = ["cleanup", "--lock"] + (options.config.map { ["--config", $0] } ?? [])
+        // The outbox's sender, when mail leaves at all (a first attempt within a second of a message's commit).
+        if config.mail.transport != .none {
+            configuration.companions = [
+                CompanionSpec(name: "mail sender", arguments: ["mail", "deliver"] + (options.config.map { ["--config", $0] } ?? []))
+            ]
+        }
         configuration.logFile = config.log.file
         let control = SystemProcessControl(
             listenFD: socket.fd, slots: config.server.workers,

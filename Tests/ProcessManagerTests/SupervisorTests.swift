@@ -169,3 +169,63 @@ final class FakeProcessControl: ProcessControl, @unchecked Sendable {
         #expect(control.workers.count == 1)
     }
 }
+
+/// #16: the mail sender runs beside the workers as a companion child of the supervisor.
+@Suite struct CompanionTests {
+    let clock = ManualClock()
+    let control = FakeProcessControl()
+    let lines = LogCapture()
+
+    func supervisor() -> Supervisor<ManualClock> {
+        var configuration = Supervisor<ManualClock>.Configuration(
+            pool: .init(workers: 1, drainTimeout: .seconds(30)), workerArguments: ["serve", "--worker"],
+            counters: CounterLayout(countersPerSlot: 4, workerCrashes: 0, workerReplacements: 1))
+        configuration.companions = [CompanionSpec(name: "mail sender", arguments: ["mail", "deliver"])]
+        let supervisor = Supervisor(
+            configuration: configuration, control: control, clock: clock,
+            logger: Logger(label: "test", factory: { [lines] _ in lines }), validateReload: { nil })
+        #expect(supervisor.start() == nil)
+        return supervisor
+    }
+
+    var senders: [Int32] { control.spawned.filter { $0.arguments == ["mail", "deliver"] }.map(\.pid) }
+
+    @Test func itStartsWithThePoolAndComesBackAfterAnExitWithADoublingWait() {
+        let supervisor = supervisor()
+        #expect(senders.count == 1 && control.workers.count == 1)
+        control.exits = [(senders[0], .exited(1))]
+        _ = supervisor.step()
+        #expect(lines.all.contains { $0.contains("the mail sender exited") })
+        #expect(senders.count == 1, "not at once")
+        #expect(control.counted.isEmpty && control.workers.count == 1, "no worker crash, no worker replaced")
+        clock.set(1)
+        _ = supervisor.step()
+        #expect(senders.count == 2)
+        control.exits = [(senders[1], .signaled(9))]
+        _ = supervisor.step()
+        clock.set(2)
+        _ = supervisor.step()
+        #expect(senders.count == 2, "the second wait is 2 s")
+        clock.set(3)
+        _ = supervisor.step()
+        #expect(senders.count == 3)
+    }
+
+    @Test func aReloadRestartsItAndAStopEndsIt() {
+        let supervisor = supervisor()
+        let first = senders[0]
+        control.signals = [(SIGHUP, 0)]
+        _ = supervisor.step()
+        #expect(control.signalled(SIGTERM).contains(first), "asked to stop, to come back with the new configuration")
+        control.exits = [(first, .exited(0))]
+        _ = supervisor.step()
+        #expect(senders.count == 2, "started again at once")
+        #expect(!lines.all.contains { $0.contains("the mail sender exited") })
+        control.signals = [(SIGTERM, 0)]
+        _ = supervisor.step()
+        #expect(control.signalled(SIGTERM).contains(senders[1]))
+        control.exits = [(senders[1], .exited(0))]
+        _ = supervisor.step()
+        #expect(senders.count == 2, "not started again while stopping")
+    }
+}

@@ -217,3 +217,36 @@ def test_mail_deliver_writes_each_queued_message_once_to_the_folder(authd_bin, b
     assert nofolder.returncode == 78 and "mail.file_dir" in nofolder.stderr
     bad = cli(authd_bin, {**base_env, "JWT_AUTHD_MAIL_TRANSPORT": "carrier-pigeon"}, "mail", "queue")
     assert bad.returncode == 78 and "mail.transport" in bad.stderr
+
+
+def test_serve_starts_the_mail_sender_which_delivers_within_seconds(authd_bin, base_env, mariadb, rundir, start_worker):
+    """``serve`` runs the outbox's sender beside its workers when mail leaves at all: a queued message is written
+    within 5 s of its commit; the sender stops with the service."""
+    import os
+    import signal
+    import time
+    folder = rundir / "mail-served"
+    worker = start_worker(env={"JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_MAIL_DIR": str(folder)})
+    dbname = base_env["DATABASE_URL"].split("?")[0].rsplit("/", 1)[-1]
+    mariadb.sql(f"INSERT INTO `{dbname}`.mail_outbox (id, recipient, message, next_attempt_at, created_at) VALUES "
+                f"('0190b5a4-0000-7000-8000-00000000e2e2', 'c@example.com', 'Subject: served\\r\\n\\r\\nhi\\r\\n', "
+                f"NOW(6), NOW(6))")
+    written = folder / "0190b5a4-0000-7000-8000-00000000e2e2.eml"
+    harness.wait_until(written.exists, 5, "the mail sender to write the message", interval=0.1)
+    assert "mail sender started" in harness.tail(worker.log_path)
+    senders = subprocess.run(["pgrep", "-f", "mail deliver"], capture_output=True, text=True).stdout.split()
+    assert senders, "the sender runs as a child process"
+    os.kill(worker.proc.pid, signal.SIGTERM)  # the supervisor only: it must stop its sender itself
+    worker.proc.wait(timeout=20)
+
+    def a_sender_runs():
+        for pid in senders:
+            try:
+                with open(f"/proc/{pid}/cmdline") as cmdline:
+                    if "mail\x00deliver" in cmdline.read():
+                        return True
+            except OSError:
+                pass
+        return False
+
+    harness.wait_until(lambda: not a_sender_runs(), 10, "the mail sender to stop with the service", interval=0.1)
