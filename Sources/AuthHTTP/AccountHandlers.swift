@@ -78,7 +78,7 @@ enum AccountHandlers {
 
     /// A completed authentication: the token pair's cookies, and the browser marked as known to the account (the
     /// device cookie, whose attempts count apart from the account's anonymous limit).
-    private static func success(
+    static func success(
         _ pair: TokenPair, status: Int, body: BodyFields, client: ClientContext, context: AuthResponder.Context
     ) -> Response {
         context.trace.userID = pair.user.id

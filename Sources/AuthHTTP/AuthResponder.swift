@@ -85,7 +85,10 @@ public final class AuthResponder: RequestHandler {
     /// after a CORS preflight this service never answers) and a Bearer token that verifies. Any other
     /// `Authorization` exempts nothing: behind HTTP Basic, browsers attach it to cross-site posts by themselves.
     private func needsCrossSiteCheck(_ request: Request) -> Bool {
-        if request.path == "/api/auth/login" || request.path == "/api/auth/register" { return true }
+        // A reset signs the browser in (login CSRF), and a cross-site page must not send mail in a user's name.
+        if ["/api/auth/login", "/api/auth/register", "/api/auth/password/forgot", "/api/auth/password/reset"].contains(request.path) {
+            return true
+        }
         if request.field(.apiKey) != nil { return false }
         if let authorization = request.field(.authorization), let token = Caller.bearerToken(in: authorization),
             (try? context.tokens.verifyAccessToken(token)) != nil

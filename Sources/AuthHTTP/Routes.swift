@@ -19,6 +19,8 @@ enum Routes {
             ("DELETE", "/api/auth/sessions/{id}", SessionHandlers.revoke),
             ("GET", "/api/auth/me", AccountHandlers.me),
             ("POST", "/api/auth/password", AccountHandlers.changePassword),
+            ("POST", "/api/auth/password/forgot", PasswordResetHandlers.forgot),
+            ("POST", "/api/auth/password/reset", PasswordResetHandlers.reset),
             ("GET", "/api/auth/verify", VerifyHandler.handle),
             ("POST", "/api/auth/api-keys", APIKeyHandlers.create),
             ("GET", "/api/auth/api-keys", APIKeyHandlers.list),

@@ -74,7 +74,10 @@ import Testing
             // Insecure cookies are refused outside development.
             if key.name == "cookies.secure" { env["JWT_AUTHD_ENV"] = "development" }
             // The file transport needs its folder.
-            if key.name == "mail.transport" { env["JWT_AUTHD_MAIL_DIR"] = "/var/spool/jwt-authd" }
+            if key.name == "mail.transport" {
+                env["JWT_AUTHD_MAIL_DIR"] = "/var/spool/jwt-authd"
+                env["JWT_AUTHD_PUBLIC_URL"] = "https://site.example"
+            }
             let base = env
             env[key.env] = value
             let fromEnvironment = try load(env: env).describedLines().first { $0.key == key.name }?.value
@@ -100,6 +103,7 @@ import Testing
         case "tokens.issuer", "tokens.audience": "example"
         case "mail.from": "Example <noreply@mail.example>"
         case "mail.transport": "file"
+        case "http.public_url": "https://site.example"
         case "mail.file_dir": "/var/spool/jwt-authd"
         case "tokens.refresh_ttl": "14d"
         case "tokens.session_max_age": "60d"
@@ -154,6 +158,29 @@ import Testing
         #expect(try load(env: env).http.cookieHostPrefix)
         env["JWT_COOKIE_SECURE"] = "false"
         #expect(try #require(problems(env: env)).mentions("cookies.host_prefix"))
+    }
+
+    /// #16: links in mail need the site's address outside development, and a URL that is only a site's.
+    @Test func mailNeedsAPublicURLOutsideDevelopmentAndAFolderForFiles() throws {
+        var env = Self.minimal
+        env["JWT_AUTHD_MAIL_TRANSPORT"] = "file"
+        env["JWT_AUTHD_MAIL_DIR"] = "/var/spool/jwt-authd"
+        #expect(try #require(problems(env: env)).mentions("http.public_url"))
+        for bad in ["example.com", "ftp://example.com", "https://", "https://user@example.com", "https://example.com/?q=1", "https://a b"] {
+            env["JWT_AUTHD_PUBLIC_URL"] = bad
+            #expect(try #require(problems(env: env)).mentions("http.public_url"), "\(bad)")
+        }
+        env["JWT_AUTHD_PUBLIC_URL"] = "https://www.example.com:8443/site"
+        let config = try load(env: env)
+        #expect(config.http.mailEnabled && config.http.publicURL == "https://www.example.com:8443/site")
+        env["JWT_AUTHD_PUBLIC_URL"] = nil
+        env["JWT_AUTHD_ENV"] = "development"
+        env["JWT_COOKIE_SECURE"] = "false"
+        #expect(try load(env: env).http.publicURL.isEmpty, "development links use the request's host")
+        env["JWT_AUTHD_MAIL_DIR"] = nil
+        #expect(try #require(problems(env: env)).mentions("mail.file_dir"))
+        env["JWT_AUTHD_MAIL_TRANSPORT"] = "smtp-someday"
+        #expect(try #require(problems(env: env)).mentions("mail.transport"))
     }
 
     @Test func theMetricsTokenComesFromTheEnvironmentOrAFileAndIsMasked() throws {

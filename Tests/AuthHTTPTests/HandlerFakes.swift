@@ -58,6 +58,15 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     func user(id: String) throws(AuthError) -> User? { try answer("user", userExists ? Self.user : nil) }
     /// The device cookies issued, with the cookie values the client sent.
     var devicesIssued: [[String]] = []
+    /// The reset links asked for.
+    var resetLinks: [MailComposer.Link] = []
+    func requestPasswordReset(email: String, client: ClientContext, link: MailComposer.Link) throws(AuthError) {
+        try answer("forgot", ())
+        resetLinks.append(link)
+    }
+    func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> TokenPair {
+        try answer("reset", Self.pair)
+    }
     func deviceCookie(for userID: String, client: ClientContext) throws(AuthError) -> DeviceCookies.Issued? {
         devicesIssued.append(client.devices)
         return DeviceCookies.Issued(value: "device-\(devicesIssued.count)", maxAge: 86_400)
@@ -155,6 +164,8 @@ struct HandlerHarness {
         if !body.isEmpty { params.append(("CONTENT_LENGTH", String(body.count))) }
         if let bearer { params.append(("HTTP_AUTHORIZATION", "Bearer \(bearer)")) }
         if let cookies { params.append(("HTTP_COOKIE", cookies)) }
+        // A header given here replaces the default of the same name.
+        params.removeAll { param in headers.contains { $0.0 == param.0 } }
         params += headers
         return responder.handle(Request(params: params, body: body))
     }

@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+import harness
+
 from authsite import (ACCESS_CLEARED, CHEAP_HASHING, PASSWORD, REFRESH_CLEARED, TIMESTAMP_RE, UUID_RE,
                       access_cookie_re, assert_same_site, device_cookie_re, jwt_header, jwt_payload, query_of, refresh_cookie_re,
                       set_cookie_headers, unique_email)
@@ -1025,3 +1027,65 @@ def test_jwks_publishes_the_eddsa_key_that_signs_access_tokens(start_site, authd
     public = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4)))
     public.verify(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)), signing_input.encode())
     assert client.me().status_code == 200
+
+
+# --- password reset by mail (#16) ---------------------------------------------------------------
+
+
+def test_password_reset_by_mail_through_nginx(start_site, rundir):
+    """Forgot → the message the service's own sender wrote (file transport) → the link's token → a new password that
+    signs this browser in, with every other session and API key of the user ended; an unknown address gets the same
+    answer and no mail; the token works once."""
+    import email
+    import email.policy
+    folder = rundir / "mail-api"
+    site = start_site("mail", {**LENIENT, "JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_MAIL_DIR": str(folder),
+                               "JWT_AUTHD_PUBLIC_URL": "https://site.example", "JWT_AUTHD_MAIL_FROM": "Site <noreply@site.example>"})
+    address = unique_email("reset")
+    owner = site.client()
+    user = owner.register(email=address)
+    elsewhere = site.client()
+    elsewhere.login(address)
+    key = ok_json(owner.post("/api/auth/api-keys", json={"name": "ci"}), 201)["key"]
+
+    known = site.client().post("/api/auth/password/forgot", json={"email": address.upper()})
+    unknown = site.client().post("/api/auth/password/forgot", json={"email": unique_email("nobody")})
+    for response in (known, unknown):
+        assert ok_json(response, 202) == {"status": "accepted"}
+        assert set_cookie_headers(response) == []
+    harness.wait_until(lambda: folder.is_dir() and any(folder.glob("*.eml")), 5, "the mail sender to write the message")
+    time.sleep(1.5)  # a second message, if one were wrongly queued for the unknown address, would be written by now
+    files = list(folder.glob("*.eml"))
+    assert len(files) == 1, files
+    message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert message["To"].addresses[0].addr_spec == address
+    sender = message["From"].addresses[0]
+    assert (sender.display_name, sender.addr_spec) == ("Site", "noreply@site.example")
+    assert message["Subject"] == "Reset your Site password" and message["Message-ID"].endswith("@site.example>")
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    token = re.search(r"https://site\.example/auth/reset\?token=([A-Za-z0-9_-]{43})", text).group(1)
+    assert f'href="https://site.example/auth/reset?token={token}"' in html
+
+    browser = site.client()
+    response = browser.post("/api/auth/password/reset", json={"token": token, "newPassword": "a brand new password"})
+    assert ok_json(response) == {"user": user}
+    assert_auth_cookies(response, device=True)
+    assert ok_json(browser.me())["user"]["id"] == user["id"]
+    error_of(owner.me(), 401, "session_revoked")
+    error_of(elsewhere.me(), 401, "session_revoked")
+    assert site.client().get("/api/auth/verify", headers={"X-API-Key": key}).status_code == 401
+    site.client().login(address, password="a brand new password")
+    error_of(site.client().post("/api/auth/login", json={"email": address, "password": PASSWORD}), 401)
+    again = site.client().post("/api/auth/password/reset", json={"token": token, "newPassword": "yet another one!"})
+    error_of(again, 400, "reset_token_invalid")
+    # A cross-site page can neither ask for mail in a user's name nor sign a browser in with a token.
+    for path, body in (("/api/auth/password/forgot", {"email": address}),
+                       ("/api/auth/password/reset", {"token": token, "newPassword": "cross site pw"})):
+        error_of(site.client().post(path, json=body, headers={"Sec-Fetch-Site": "cross-site",
+                                                               "Origin": "https://evil.example"}), 403, "cross_site_request")
+
+
+def test_forgot_without_mail_says_so(site):
+    response = site.client().post("/api/auth/password/forgot", json={"email": unique_email()})
+    error_of(response, 503, "mail_unavailable")

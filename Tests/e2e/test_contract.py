@@ -66,6 +66,11 @@ def site(start_site, authd_bin, rundir):
         # Let generated registrations and logins through rather than spend the run on 429s.
         "JWT_THROTTLE_REGISTER_PER_IP": "100000",
         "JWT_THROTTLE_LOGIN_PER_IP": "100000",
+        "JWT_THROTTLE_FORGOT_PER_IP": "100000",
+        # Mail on (written to files), so that the reset routes answer as a site with mail does.
+        "JWT_AUTHD_MAIL_TRANSPORT": "file",
+        "JWT_AUTHD_MAIL_DIR": str(rundir / "contract-mail"),
+        "JWT_AUTHD_PUBLIC_URL": "https://site.example",
     })
 
 

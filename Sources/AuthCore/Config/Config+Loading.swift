@@ -13,6 +13,8 @@ extension Config {
         // A placeholder URL until `database.url` is read (a missing one is a problem, so it is never returned).
         var config = Config(databaseURL: try! DatabaseURL(parsing: "mariadb://localhost/placeholder"))
         for key in ConfigKey.all { key.read(&reader, &config) }
+        config.http.mailEnabled = config.mail.transport != .none
+        config.http.isDevelopment = config.environment == .development
         config.checkRelations(&reader)
         if !reader.problems.isEmpty { throw ConfigError(problems: reader.problems) }
         return config
@@ -42,6 +44,12 @@ extension Config {
         if MailAddress(parsing: mail.from) == nil {
             reader.problem("mail.from", "is not an address (`Site <noreply@example.com>` or `noreply@example.com`)")
         }
+        if !http.publicURL.isEmpty && !Self.isPublicURL(http.publicURL) {
+            reader.problem("http.public_url", "must be an http(s) URL of the site: `https://example.com` (no query, no user)")
+        } else if http.publicURL.isEmpty && mail.transport != .none && environment != .development {
+            reader.problem(
+                "http.public_url", "is required when mail.transport is not none outside development (the links in mail)")
+        }
         if mail.transport == .file && mail.fileDirectory.isEmpty {
             reader.problem("mail.file_dir", "is required with mail.transport = file")
         }
@@ -51,6 +59,14 @@ extension Config {
         if tokens.sessionMaxAge < tokens.refreshTTL {
             reader.problem("tokens.session_max_age", "must be at least tokens.refresh_ttl")
         }
+    }
+
+    /// `https://host[:port][/path]`: no query, fragment, user or white space.
+    static func isPublicURL(_ text: String) -> Bool {
+        guard text.hasPrefix("https://") || text.hasPrefix("http://") else { return false }
+        let rest = text.drop(while: { $0 != "/" }).dropFirst(2)
+        guard let host = rest.split(separator: "/", omittingEmptySubsequences: false).first, !host.isEmpty else { return false }
+        return !text.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7F || "?#@\\\"<>".unicodeScalars.contains($0) }
     }
 
     /// The effective configuration as `key = value` lines, secrets masked (for `config check`), in the table's order.

@@ -175,6 +175,17 @@ public struct Config: Sendable {
         public var registerPage = ""
         /// Where browsers go after a login when no valid `callbackUrl` is given.
         public var defaultRedirect = ""
+        /// The page that asks for a password reset link, and the one the link opens (it posts the token).
+        public var forgotPage = ""
+        public var resetPage = ""
+        /// The site's public base URL for links in mail (`https://example.com`); empty: in development, the request's
+        /// own scheme and host.
+        public var publicURL = ""
+        /// Whether mail leaves at all (`mail.transport` is not `none`): the routes that send mail answer 503
+        /// `mail_unavailable` otherwise.
+        public var mailEnabled = false
+        /// `environment = development`.
+        public var isDevelopment = false
         /// Addresses (IPs or CIDR ranges) allowed to read `/api/auth/metrics`; empty turns the route off.
         public var metricsAllow: [String] = []
         /// A bearer token scrapes of `/api/auth/metrics` must present, besides coming from ``metricsAllow``.

@@ -106,7 +106,7 @@ extension ConfigKey {
         .integer(
             "throttle.forgot_per_account", "JWT_THROTTLE_FORGOT_PER_ACCOUNT", \.throttle.forgotPerAccount, default: 5,
             in: 1...1_000_000,
-            "password reset requests per account (email) per window, counted alike for unknown addresses (the mail flows of #16 are being built: the routes are not served yet)"
+            "password reset requests per account (email) per window, counted alike for unknown addresses (`POST /api/auth/password/forgot`)"
         ),
         .integer(
             "throttle.forgot_per_ip", "JWT_THROTTLE_FORGOT_PER_IP", \.throttle.forgotPerIP, default: 20, in: 1...1_000_000,
@@ -134,10 +134,10 @@ extension ConfigKey {
             "lifetime of an API key created without `expiresAt` (`0s`: such keys never expire)"),
         .text(
             "mail.from", "JWT_AUTHD_MAIL_FROM", \.mail.from, default: "jwt-authd <noreply@localhost.localdomain>",
-            "the sender of the service's mail (`Site <noreply@example.com>`; its domain also names each Message-ID; #16, not sent yet)"),
+            "the sender of the service's mail (`Site <noreply@example.com>`; its domain also names each Message-ID)"),
         .mailTransport(
             "mail.transport", "JWT_AUTHD_MAIL_TRANSPORT",
-            "how mail leaves: `none` (nothing is sent) or `file` (one `.eml` per message in `mail.file_dir`, for development); `sendmail` and `smtp` come with #16's next step"
+            "how mail leaves: `none` (nothing is sent) or `file` (one `.eml` per message in `mail.file_dir`, for development); `sendmail` and `smtp` are #16's next step"
         ),
         .optionalText(
             "mail.file_dir", "JWT_AUTHD_MAIL_DIR", \.mail.fileDirectory,
@@ -148,7 +148,7 @@ extension ConfigKey {
         .duration(
             "accounts.reset_token_lifetime", "JWT_RESET_TOKEN_LIFETIME", \.accounts.resetTokenLifetime,
             default: .seconds(30 * 60), max: .seconds(86_400), positive: true,
-            "how long a password reset link works (single use; a newer request or any password change ends it sooner; #16, not served yet)"),
+            "how long a password reset link works (single use; a newer request or any password change ends it sooner)"),
         .cookieSecure(
             "cookies.secure", "JWT_COOKIE_SECURE", "`Secure` on auth cookies; `false` is refused outside `environment = development`"),
         .flag(
@@ -173,6 +173,16 @@ extension ConfigKey {
             "http.login_page", "JWT_LOGIN_PAGE", \.http.loginPage, default: "/auth/login",
             "the login page browsers are sent to (failed renewals, form errors)"),
         .page("http.register_page", "JWT_REGISTER_PAGE", \.http.registerPage, default: "/auth/register", "the registration page (form errors)"),
+        .page(
+            "http.forgot_page", "JWT_FORGOT_PAGE", \.http.forgotPage, default: "/auth/forgot",
+            "the page that asks for a password reset link (form posts come back there)"),
+        .page(
+            "http.reset_page", "JWT_RESET_PAGE", \.http.resetPage, default: "/auth/reset",
+            "the page a reset link opens (`?token=…`; it posts the token with the new password: opening it consumes nothing)"),
+        .optionalText(
+            "http.public_url", "JWT_AUTHD_PUBLIC_URL", \.http.publicURL,
+            "the site's base URL for links in mail (`https://example.com`); required when mail is on outside development, where links otherwise use the request's host"
+        ),
         .page(
             "http.default_redirect", "JWT_DEFAULT_REDIRECT", \.http.defaultRedirect, default: "/dashboard",
             "where browsers go after a login when `callbackUrl` is missing or not a same-site path"),

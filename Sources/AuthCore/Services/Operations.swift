@@ -12,6 +12,8 @@ public protocol AccountOperations: AnyObject {
     func user(id: String) throws(AuthError) -> User?
     /// The device cookie after a completed authentication (see ``AccountService/deviceCookie(for:client:)``).
     func deviceCookie(for userID: String, client: ClientContext) throws(AuthError) -> DeviceCookies.Issued?
+    func requestPasswordReset(email: String, client: ClientContext, link: MailComposer.Link) throws(AuthError)
+    func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> TokenPair
 }
 
 /// What the HTTP handlers need of the sessions (``SessionService`` in production).
