@@ -3,6 +3,7 @@ import AuthCore
 import FoundationEssentials
 import Glibc
 import Logging
+import ProcessManager
 
 struct MailCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,9 +20,12 @@ struct MailCommand: ParsableCommand {
         @OptionGroup var options: ConfigOptions
         @Flag(help: "One pass, then exit.") var once = false
         @Option(help: "Seconds between passes.") var interval: Double = 1
+        /// Set by `serve` for its companion: the sender ends with its supervisor (and at once if it is already gone).
+        @Option(name: .customLong("supervisor-pid"), help: .hidden) var supervisorPID: Int32?
 
         func run() throws {
             guard interval > 0, interval <= 60 else { throw ValidationError("--interval must be above 0 and at most 60") }
+            if let supervisorPID, !ProcessSignals.terminateWithParent(expectedParent: supervisorPID) { throw ExitCode(0) }
             let logger = Logger(label: "jwt-authd.mail")
             let graph = ServiceGraph.loadOrExit(configPath: options.config, requiresListen: false)
             let transport: any MailTransport

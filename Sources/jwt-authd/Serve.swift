@@ -185,7 +185,9 @@ struct Serve: ParsableCommand {
         // The outbox's sender, when mail leaves at all (a first attempt within a second of a message's commit).
         if config.mail.transport != .none {
             configuration.companions = [
-                CompanionSpec(name: "mail sender", arguments: ["mail", "deliver"] + (options.config.map { ["--config", $0] } ?? []))
+                CompanionSpec(
+                    name: "mail sender",
+                    arguments: ["mail", "deliver", "--supervisor-pid", String(getpid())] + (options.config.map { ["--config", $0] } ?? []))
             ]
         }
         configuration.logFile = config.log.file

@@ -195,7 +195,8 @@ def test_mail_deliver_writes_each_queued_message_once_to_the_folder(authd_bin, b
     import os
     import stat
     folder = rundir / "mail-out"
-    env = {**base_env, "JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_MAIL_DIR": str(folder)}
+    env = {**base_env, "JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_MAIL_DIR": str(folder),
+           "JWT_AUTHD_PUBLIC_URL": "https://site.example"}
     dbname = base_env["DATABASE_URL"].split("?")[0].rsplit("/", 1)[-1]
     message = "From: <a@example.com>\\r\\nTo: <b@example.com>\\r\\nSubject: hi\\r\\n\\r\\nhello\\r\\n"
     mariadb.sql(f"INSERT INTO `{dbname}`.mail_outbox (id, recipient, message, next_attempt_at, created_at) VALUES "
@@ -213,7 +214,8 @@ def test_mail_deliver_writes_each_queued_message_once_to_the_folder(authd_bin, b
     # Without a transport there is nothing to deliver with; without a folder the file transport cannot start.
     off = cli(authd_bin, base_env, "mail", "deliver", "--once")
     assert off.returncode != 0 and "mail.transport is none" in off.stderr
-    nofolder = cli(authd_bin, {**base_env, "JWT_AUTHD_MAIL_TRANSPORT": "file"}, "mail", "deliver", "--once")
+    nofolder = cli(authd_bin, {**base_env, "JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_PUBLIC_URL": "https://site.example"},
+                   "mail", "deliver", "--once")
     assert nofolder.returncode == 78 and "mail.file_dir" in nofolder.stderr
     bad = cli(authd_bin, {**base_env, "JWT_AUTHD_MAIL_TRANSPORT": "carrier-pigeon"}, "mail", "queue")
     assert bad.returncode == 78 and "mail.transport" in bad.stderr
@@ -226,7 +228,8 @@ def test_serve_starts_the_mail_sender_which_delivers_within_seconds(authd_bin, b
     import signal
     import time
     folder = rundir / "mail-served"
-    worker = start_worker(env={"JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_MAIL_DIR": str(folder)})
+    worker = start_worker(env={"JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_MAIL_DIR": str(folder),
+                               "JWT_AUTHD_PUBLIC_URL": "https://site.example"})
     dbname = base_env["DATABASE_URL"].split("?")[0].rsplit("/", 1)[-1]
     mariadb.sql(f"INSERT INTO `{dbname}`.mail_outbox (id, recipient, message, next_attempt_at, created_at) VALUES "
                 f"('0190b5a4-0000-7000-8000-00000000e2e2', 'c@example.com', 'Subject: served\\r\\n\\r\\nhi\\r\\n', "
@@ -234,8 +237,9 @@ def test_serve_starts_the_mail_sender_which_delivers_within_seconds(authd_bin, b
     written = folder / "0190b5a4-0000-7000-8000-00000000e2e2.eml"
     harness.wait_until(written.exists, 5, "the mail sender to write the message", interval=0.1)
     assert "mail sender started" in harness.tail(worker.log_path)
-    senders = subprocess.run(["pgrep", "-f", "mail deliver"], capture_output=True, text=True).stdout.split()
-    assert senders, "the sender runs as a child process"
+    senders = subprocess.run(["pgrep", "-P", str(worker.proc.pid), "-f", "mail deliver"], capture_output=True,
+                             text=True).stdout.split()
+    assert len(senders) == 1, "the sender runs as a child process of the supervisor"
     os.kill(worker.proc.pid, signal.SIGTERM)  # the supervisor only: it must stop its sender itself
     worker.proc.wait(timeout=20)
 
@@ -250,3 +254,14 @@ def test_serve_starts_the_mail_sender_which_delivers_within_seconds(authd_bin, b
         return False
 
     harness.wait_until(lambda: not a_sender_runs(), 10, "the mail sender to stop with the service", interval=0.1)
+
+    # A supervisor that is killed outright (no chance to stop its children) takes its sender with it too.
+    worker = start_worker(env={"JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_MAIL_DIR": str(folder),
+                               "JWT_AUTHD_PUBLIC_URL": "https://site.example"})
+    harness.wait_until(lambda: subprocess.run(["pgrep", "-P", str(worker.proc.pid), "-f", "mail deliver"],
+                                              capture_output=True).returncode == 0, 5, "the sender to start")
+    senders = subprocess.run(["pgrep", "-P", str(worker.proc.pid), "-f", "mail deliver"], capture_output=True,
+                             text=True).stdout.split()
+    os.kill(worker.proc.pid, signal.SIGKILL)
+    worker.proc.wait(timeout=20)
+    harness.wait_until(lambda: not a_sender_runs(), 10, "the orphaned sender to end", interval=0.1)
