@@ -1,6 +1,5 @@
 import AuthCore
 import FastCGI
-import Logging
 import Passwords
 import StrictJSON
 
@@ -55,7 +54,6 @@ enum PasswordResetHandlers {
         }
         switch outcome {
         case .success(let pair):
-            context.logger.info("password reset", metadata: ["event": "password_reset", "user.id": "\(pair.user.id)"])
             return AccountHandlers.success(pair, status: 200, body: body, client: client, context: context)
         case .failure(let error):
             return try fail(APIError(error), body: body, page: page, token: token)
