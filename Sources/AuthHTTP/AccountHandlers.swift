@@ -100,11 +100,16 @@ enum AccountHandlers {
     /// A JSON error, or for a browser form a 303 back to its page with the error code.
     private static func fail(_ error: APIError, body: BodyFields, page: String, context: AuthResponder.Context) throws(APIError) -> Response {
         guard body.isForm else { throw error }
-        var location = "\(page)?error=\(error.code)&callbackUrl=\(FormDecoding.encode(callback(body, context)))"
+        return formRedirect(error, to: "\(page)?error=\(error.code)&callbackUrl=\(FormDecoding.encode(callback(body, context)))")
+    }
+
+    /// A form's 303 back to its page (`location` already names the error): `&retryAfter=N` when throttled, and a held
+    /// error (a busy refusal: see APIError.holdMilliseconds) is held as a redirect too.
+    static func formRedirect(_ error: APIError, to location: String) -> Response {
+        var location = location
         if error.status == 429, let wait = error.headers.first(where: { $0.name == "Retry-After" })?.value {
             location += "&retryAfter=\(wait)"
         }
-        // A held error (a busy refusal: see APIError.holdMilliseconds) is held as a redirect too.
         var redirect = Response(status: 303, headers: [("Location", location), ("Cache-Control", "no-store")])
         redirect.holdMilliseconds = error.holdMilliseconds
         return redirect

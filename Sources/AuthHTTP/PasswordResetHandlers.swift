@@ -78,12 +78,7 @@ enum PasswordResetHandlers {
         if !token.isEmpty, token.utf8.count <= 64, token.utf8.allSatisfy({ base64URLAlphabet.contains($0) }) {
             location += "&token=\(token)"
         }
-        if error.status == 429, let wait = error.headers.first(where: { $0.name == "Retry-After" })?.value {
-            location += "&retryAfter=\(wait)"
-        }
-        var redirect = Response(status: 303, headers: [("Location", location), ("Cache-Control", "no-store")])
-        redirect.holdMilliseconds = error.holdMilliseconds
-        return redirect
+        return AccountHandlers.formRedirect(error, to: location)
     }
 
     private static let base64URLAlphabet = Set(Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8))
