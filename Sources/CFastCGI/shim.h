@@ -179,17 +179,16 @@ static inline int CFastCGI_accept_waiter_create(int listen_fd, int wake_fd) {
     return ep;
 }
 
-/* Waits on an accept waiter. Returns 2 when the wake-up pipe fired, 1 when the listen socket is readable, 0 when
-   interrupted, -1 on error (errno set). */
+/* Waits on an accept waiter. Returns a mask: 1 when the listen socket is readable, 2 when the wake-up pipe fired
+   (both may come in one wait); 0 when interrupted, -1 on error (errno set). The listen socket is registered with
+   EPOLLEXCLUSIVE, so its readiness wakes one waiter of all the processes sharing it: the waiter that gets it must
+   try an accept even when the wake-up came with it, or the connection waits in the backlog for the next one. */
 static inline int CFastCGI_accept_waiter_wait(int ep, int wake_fd) {
     struct epoll_event events[2];
     int count = epoll_wait(ep, events, 2, -1);
     if (count < 0) return errno == EINTR ? 0 : -1;
     int result = 0;
-    for (int i = 0; i < count; i++) {
-        if (events[i].data.fd == wake_fd) return 2;
-        result = 1;
-    }
+    for (int i = 0; i < count; i++) result |= events[i].data.fd == wake_fd ? 2 : 1;
     return result;
 }
 #endif

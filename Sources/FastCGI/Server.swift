@@ -258,16 +258,16 @@ public final class Server: Sendable {
         idleAcceptors.add(1, ordering: .relaxed)
         defer { idleAcceptors.subtract(1, ordering: .relaxed) }
         while !isStopping {
-            switch CFastCGI_accept_waiter_wait(waiter, wakeRead) {
-            case 2:
-                return nil
-            case 1:
-                break
-            case 0:
-                continue
-            default:
+            let events = CFastCGI_accept_waiter_wait(waiter, wakeRead)
+            if events < 0 {
                 logger.error("epoll_wait on the listen socket failed", metadata: ["errno": "\(errno)"])
                 usleep(100_000)
+                continue
+            }
+            // The listen socket's readiness wakes one waiter of every process sharing it (EPOLLEXCLUSIVE): this one
+            // takes the connection even when the stop's wake-up came with it, else nobody is woken for it.
+            guard events & 1 != 0 else {
+                if events & 2 != 0 { return nil }
                 continue
             }
             let connection = CFastCGI_accept_cloexec(listenFD)
