@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CProcess"),
         // libfcgi's reads pass through this target's OS_Read (see its header): C, since it must be a C symbol.
         .target(name: "CFastCGIReadGuard", swiftSettings: safeSettings),
@@ -47,6 +48,11 @@ let package = Package(
         .target(
             name: "CryptoPrimitives",
             dependencies: ["COpenSSL"],
+            swiftSettings: commonSettings
+        ),
+        .target(
+            name: "SMTP",
+            dependencies: ["CCurl"],
             swiftSettings: commonSettings
         ),
 
@@ -94,7 +100,7 @@ let package = Package(
             name: "jwt-authd",
             dependencies: [
                 "AuthCore", "AuthHTTP", "FastCGI", "MariaDB", "JOSE", "StrictJSON", "Passwords", "ProcessManager",
-                "CryptoPrimitives",
+                "CryptoPrimitives", "SMTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -153,6 +159,11 @@ let package = Package(
         .testTarget(
             name: "ProcessManagerTests",
             dependencies: ["ProcessManager", "TestSupport"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "SMTPTests",
+            dependencies: ["SMTP", "CCurl"],
             swiftSettings: commonSettings
         ),
         .testTarget(

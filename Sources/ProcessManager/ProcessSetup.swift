@@ -2,6 +2,13 @@ import Glibc
 
 /// Dropping root after the socket is bound, and log files that SIGUSR1 reopens.
 public enum ProcessSetup {
+    /// This machine's name (`gethostname`), or `host` when it cannot be read.
+    public static func hostName() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count - 1) == 0 else { return "host" }
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// Switches to `user` (and `group`, else the user's primary group) with their supplementary groups, and makes
     /// a unix socket file theirs so the mode applies as configured. Only when running as root.
     ///

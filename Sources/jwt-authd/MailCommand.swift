@@ -7,7 +7,8 @@ import ProcessManager
 
 struct MailCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "mail", abstract: "Deliver and inspect the mail outbox.", subcommands: [Deliver.self, Queue.self])
+        commandName: "mail", abstract: "Deliver and inspect the mail outbox; send a test message.",
+        subcommands: [Deliver.self, Queue.self, Test.self])
 
     struct Deliver: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -28,10 +29,8 @@ struct MailCommand: ParsableCommand {
             if let supervisorPID, !ProcessSignals.terminateWithParent(expectedParent: supervisorPID) { throw ExitCode(0) }
             let logger = Logger(label: "jwt-authd.mail")
             let graph = ServiceGraph.loadOrExit(configPath: options.config, requiresListen: false)
-            let transport: any MailTransport
-            switch graph.config.mail.transport {
-            case .none: throw CommandError("mail.transport is none: nothing can be delivered")
-            case .file: transport = FileMailTransport(directory: graph.config.mail.fileDirectory)
+            guard let transport = MailTransports.make(graph.config.mail) else {
+                throw CommandError("mail.transport is none: nothing can be delivered")
             }
             let services: AuthServices
             do {
@@ -39,8 +38,11 @@ struct MailCommand: ParsableCommand {
             } catch {
                 throw CommandError("cannot reach MariaDB: \(error)")
             }
-            let delivery = MailDeliveryService(database: services.database, logger: logger, maxAge: graph.config.mail.maxAge)
-            let sender = "\(Self.hostName())/\(getpid())"
+            let delivery = MailDeliveryService(
+                database: services.database, logger: logger, maxAge: graph.config.mail.maxAge,
+                firstRetry: graph.config.mail.retryDelay, lease: max(.seconds(60), graph.config.mail.smtpTimeout * 4))
+            let sender = "\(ProcessSetup.hostName())/\(getpid())"
+            if !once { logger.info("mail sender started", metadata: ["transport": "\(MailTransports.describe(graph.config.mail))"]) }
             repeat {
                 do {
                     let report = try delivery.deliverDue(sender: sender, transport: transport)
@@ -52,23 +54,6 @@ struct MailCommand: ParsableCommand {
                 }
                 if !once { usleep(UInt32(interval * 1_000_000)) }
             } while !once
-        }
-
-        static func hostName() -> String {
-            var name = [CChar](repeating: 0, count: 256)
-            guard gethostname(&name, name.count - 1) == 0 else { return "host" }
-            return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-    }
-
-    struct Queue: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The outbox: queued, sent and failed counts.")
-        @OptionGroup var options: ConfigOptions
-        func run() throws {
-            let logger = Logger(label: "jwt-authd.mail")
-            let services = ServiceGraph.adminServices(configPath: options.config, logger: logger)
-            let stats = try MailDeliveryService(database: services.database, logger: logger, maxAge: .seconds(86_400)).stats()
-            print("queued \(stats.queued) (oldest \(Int(stats.oldestQueuedAge)) s), sent \(stats.sent), failed \(stats.failed)")
         }
     }
 }

@@ -210,7 +210,13 @@ struct Serve: ParsableCommand {
             "supervising",
             metadata: [
                 "listen": "\(socket.address)", "workers": "\(config.server.workers)", "threads": "\(config.server.threads)",
+                "mail": "\(MailTransports.describe(config.mail))",
             ])
+        if config.mail.transport == .none {
+            logger.notice(
+                "mail.transport is none: password reset answers 503 mail_unavailable until a transport is set",
+                metadata: ["event": "mail_off"])
+        }
         return supervisor.run()
     }
 

@@ -52,6 +52,8 @@ TIERS = {
     "load": "the supervisor under a wrk load through nginx (test_under_load.py)",
     "metrics": "Prometheus metrics over the worker pool (test_metrics.py)",
     "cli": "the admin commands and start-up refusing a bad configuration (test_admin_cli.py)",
+    "mail": "mail through a real SMTP server (aiosmtpd): the outbox's sender over SMTP, STARTTLS and AUTH, the "
+            "server down and back, two supervisors, sendmail through msmtp (test_mail.py)",
     "apache": "behind Apache httpd + mod_fcgid with deploy/apache/ (test_apache.py)",
     "browser": "the demo site and clients/js/auth.js in headless Chromium (test_browser.py)",
     "contract": "docs/openapi.yaml against the live service with schemathesis (test_contract.py)",

@@ -53,6 +53,15 @@ extension Config {
         if mail.transport == .file && mail.fileDirectory.isEmpty {
             reader.problem("mail.file_dir", "is required with mail.transport = file")
         }
+        if mail.transport == .smtp && mail.smtpURL == nil {
+            reader.problem("mail.smtp_url", "is required with mail.transport = smtp (`smtp://user:password@host:587`)")
+        }
+        if mail.smtpURL?.implicitTLS == true && mail.smtpTLS == .none {
+            reader.problem("mail.smtp_tls", "is none, but mail.smtp_url is smtps:// (TLS from the first byte)")
+        }
+        if mail.transport == .sendmail && !mail.sendmailPath.hasPrefix("/") {
+            reader.problem("mail.sendmail_path", "must be an absolute path (`/usr/sbin/sendmail`)")
+        }
         if tokens.refreshTTL <= tokens.accessTTL {
             reader.problem("tokens.refresh_ttl", "must be longer than tokens.access_ttl")
         }

@@ -125,15 +125,48 @@ public struct Config: Sendable {
     public struct Mail: Sendable {
         /// `mail.from`: `Name <address>` or an address.
         public var from = ""
-        /// How mail leaves: not at all, or as `.eml` files in a folder (sendmail and SMTP are #16's next step).
+        /// How mail leaves: not at all, as `.eml` files in a folder, through the local sendmail, or over SMTP.
         public var transport = Transport.none
         /// The folder of the `file` transport.
         public var fileDirectory = ""
         /// A message that still fails after this long in the queue is given up.
         public var maxAge = Duration.zero
+        /// The first wait after a failed attempt; each next one doubles, up to an hour.
+        public var retryDelay = Duration.zero
+        /// The `smtp` transport's server (`mail.smtp_url`), with its credentials.
+        public var smtpURL: SMTPURL?
+        /// `mail.smtp_tls` as written.
+        public var smtpTLS = SMTPTLS.auto
+        /// A CA bundle to trust for the SMTP server instead of the system's.
+        public var smtpCAFile = ""
+        /// One SMTP exchange's limit.
+        public var smtpTimeout = Duration.zero
+        /// The `sendmail` transport's program.
+        public var sendmailPath = ""
 
         public enum Transport: String, Sendable, CaseIterable {
-            case none, file
+            case none, file, sendmail, smtp
+        }
+
+        /// `mail.smtp_tls`: `auto` is TLS for every server but one on this machine.
+        public enum SMTPTLS: String, Sendable, CaseIterable {
+            case auto, starttls, none
+        }
+
+        /// How the SMTP connection is protected, from the URL and `mail.smtp_tls`: TLS from the first byte for
+        /// `smtps://`; else STARTTLS (required: no TLS, no message), except `none`, and `auto` to a loopback relay.
+        public var smtpSecurity: SMTPSecurity {
+            guard let smtpURL else { return .startTLS }
+            if smtpURL.implicitTLS { return .implicitTLS }
+            switch smtpTLS {
+            case .starttls: return .startTLS
+            case .none: return .plain
+            case .auto: return smtpURL.isLoopback ? .plain : .startTLS
+            }
+        }
+
+        public enum SMTPSecurity: Sendable, Equatable {
+            case implicitTLS, startTLS, plain
         }
     }
 

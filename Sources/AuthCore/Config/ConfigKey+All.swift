@@ -137,8 +137,29 @@ extension ConfigKey {
             "the sender of the service's mail (`Site <noreply@example.com>`; its domain also names each Message-ID)"),
         .mailTransport(
             "mail.transport", "JWT_AUTHD_MAIL_TRANSPORT",
-            "how mail leaves: `none` (nothing is sent) or `file` (one `.eml` per message in `mail.file_dir`, for development); `sendmail` and `smtp` are #16's next step"
+            "how mail leaves: `none` (nothing is sent; the routes that need mail answer 503 `mail_unavailable`), `smtp` (to `mail.smtp_url`), `sendmail` (piped to `mail.sendmail_path`: shared hosting) or `file` (one `.eml` per message in `mail.file_dir`, for development)"
         ),
+        .smtpURL(
+            "mail.smtp_url", "JWT_AUTHD_SMTP_URL",
+            "the `smtp` transport's server: `smtp://user:password@mail.example.com:587` (STARTTLS; percent-escape reserved characters of the credentials) or `smtps://…:465` (TLS from the first byte); `mail.smtp_url_file` or `JWT_AUTHD_SMTP_URL_FILE` reads it from a file"
+        ),
+        .smtpTLS(
+            "mail.smtp_tls", "JWT_AUTHD_SMTP_TLS",
+            "`auto`: STARTTLS with certificate verification, required (no TLS, no message) for every `smtp://` server but a loopback relay (`localhost`, `127.0.0.1`, `[::1]`), which is spoken to in plain; `starttls`: required for loopback too; `none`: plain SMTP to any host (only on a network you trust)"
+        ),
+        .optionalText(
+            "mail.smtp_ca_file", "JWT_AUTHD_SMTP_CA_FILE", \.mail.smtpCAFile,
+            "a PEM file of the CAs that may sign the SMTP server's certificate, instead of the system's (a private CA)"),
+        .duration(
+            "mail.smtp_timeout", "JWT_AUTHD_SMTP_TIMEOUT", \.mail.smtpTimeout, default: .seconds(30), max: .seconds(600),
+            positive: true, "the longest one SMTP exchange (or one sendmail run) may take; then it is retried later"),
+        .text(
+            "mail.sendmail_path", "JWT_AUTHD_SENDMAIL", \.mail.sendmailPath, default: "/usr/sbin/sendmail",
+            "the `sendmail` transport's program, run as `sendmail -t -i` with the message on its input (exit 0: handed over; 75: later; others: refused)"
+        ),
+        .duration(
+            "mail.retry_delay", "JWT_AUTHD_MAIL_RETRY_DELAY", \.mail.retryDelay, default: .seconds(30), max: .seconds(3600),
+            positive: true, "the wait after a message's first failed attempt; each next one doubles, up to an hour"),
         .optionalText(
             "mail.file_dir", "JWT_AUTHD_MAIL_DIR", \.mail.fileDirectory,
             "the folder of the `file` transport (created if missing; messages are written mode 0600: they hold live links)"),

@@ -147,6 +147,33 @@ extension ConfigKey {
             }, show: { $0.mail.transport.rawValue })
     }
 
+    /// `mail.smtp_url`, a secret (it may hold the password): parsed, never shown.
+    static func smtpURL(_ name: String, _ env: String, _ summary: String) -> ConfigKey {
+        ConfigKey(
+            name: name, env: env, defaultText: "unset", summary: summary, isSecret: true,
+            read: { reader, config in
+                guard let text = reader.raw(name, env, isSecret: true), !text.isEmpty else { return }
+                do throws(SMTPURLError) {
+                    config.mail.smtpURL = try SMTPURL(parsing: text)
+                } catch {
+                    reader.problem(name, "\(error.reason) (`smtp://user:password@host:587` or `smtps://host:465`)")
+                }
+            }, show: { $0.mail.smtpURL?.description ?? "" })
+    }
+
+    static func smtpTLS(_ name: String, _ env: String, _ summary: String) -> ConfigKey {
+        ConfigKey(
+            name: name, env: env, defaultText: "`auto`", summary: summary, isSecret: false,
+            read: { reader, config in
+                guard let text = reader.raw(name, env) else { return }
+                guard let mode = Config.Mail.SMTPTLS(rawValue: text.lowercased()) else {
+                    reader.problem(name, "must be one of \(Config.Mail.SMTPTLS.allCases.map(\.rawValue).joined(separator: ", "))")
+                    return
+                }
+                config.mail.smtpTLS = mode
+            }, show: { $0.mail.smtpTLS.rawValue })
+    }
+
     /// Secure cookies everywhere but in development, unless set.
     static func cookieSecure(_ name: String, _ env: String, _ summary: String) -> ConfigKey {
         ConfigKey(

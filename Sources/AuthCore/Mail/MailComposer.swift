@@ -55,6 +55,19 @@ public struct MailComposer: Sendable {
             messageID: MailMessage.newMessageID(from: from, at: now), date: now)
     }
 
+    /// `jwt-authd mail test`: shows that mail from this service reaches `recipient`.
+    public func test(to recipient: String, now: Date) -> MailMessage {
+        let text = "This is a test message from \(siteName) (jwt-authd mail test). Its mail settings work.\n"
+        let html = """
+            <!doctype html><html><body style="font-family: sans-serif">
+            <p>This is a test message from \(Self.escape(siteName)) (<code>jwt-authd mail test</code>). Its mail \
+            settings work.</p></body></html>
+            """
+        return MailMessage(
+            from: from, to: recipient, subject: "\(siteName): test message", text: text, html: html,
+            messageID: MailMessage.newMessageID(from: from, at: now), date: now)
+    }
+
     /// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped.
     static func escape(_ text: String) -> String {
         var out = ""

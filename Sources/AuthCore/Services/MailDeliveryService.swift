@@ -88,8 +88,47 @@ public struct MailDeliveryService {
     }
 
     /// The queue's counts and the age of its oldest queued message (the mail metrics).
-    public func stats() throws(AuthError) -> (queued: Int, sent: Int, failed: Int, oldestQueuedAge: TimeInterval) {
+    public func stats() throws(AuthError) -> MailQueueStats {
         let stats = try outbox.stats(now: clock.now())
-        return (stats.queued, stats.sent, stats.failed, stats.oldestQueuedAge)
+        return MailQueueStats(
+            queued: stats.queued, sent: stats.sent, retried: stats.retried, failed: stats.failed,
+            oldestQueuedAge: stats.oldestQueuedAge)
     }
+
+    /// The unsent messages (queued and failed), oldest first, without their bodies.
+    public func unsent(limit: Int = 100) throws(AuthError) -> [MailQueueEntry] {
+        try outbox.unsent(limit: limit).map {
+            MailQueueEntry(
+                id: $0.id, recipient: $0.recipient, status: $0.status, attempts: Int($0.attempts), createdAt: $0.createdAt,
+                nextAttemptAt: $0.nextAttemptAt, lastError: $0.lastError)
+        }
+    }
+
+    /// Makes queued messages (all, or one) due now. Returns how many.
+    public func retryNow(id: String?) throws(AuthError) -> Int { try outbox.retryNow(id: id, now: clock.now()) }
+
+    /// Deletes one unsent message that no sender is sending now. Returns whether it did.
+    public func drop(id: String) throws(AuthError) -> Bool { try outbox.drop(id: id, now: clock.now()) }
+}
+
+/// The queue in numbers: what the mail metrics show.
+public struct MailQueueStats: Sendable, Equatable {
+    public var queued: Int
+    public var sent: Int
+    /// Attempts after a message's first, over the messages kept (until the cleanup removes them).
+    public var retried: Int
+    public var failed: Int
+    /// Seconds since the oldest queued message was written (0: none queued).
+    public var oldestQueuedAge: TimeInterval
+}
+
+/// One unsent message, as `mail queue` lists it.
+public struct MailQueueEntry: Sendable, Equatable {
+    public var id: String
+    public var recipient: String
+    public var status: String
+    public var attempts: Int
+    public var createdAt: Date
+    public var nextAttemptAt: Date
+    public var lastError: String?
 }

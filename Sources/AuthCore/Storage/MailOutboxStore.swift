@@ -25,6 +25,8 @@ package struct MailOutboxStore {
         package var queued = 0
         package var sent = 0
         package var failed = 0
+        /// Attempts after a message's first, over every message still kept (sent and failed ones until cleanup).
+        package var retried = 0
         /// Seconds since the oldest queued message was written; 0 when none is queued.
         package var oldestQueuedAge: TimeInterval = 0
     }
@@ -109,9 +111,13 @@ package struct MailOutboxStore {
         try database.run { connection throws(MariaDBError) in
             var stats = Stats()
             for row in try connection.query(
-                "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM mail_outbox GROUP BY status")
+                """
+                SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest, CAST(SUM(GREATEST(attempts - 1, 0)) AS SIGNED) AS retries
+                    FROM mail_outbox GROUP BY status
+                """)
             {
                 let count = Int(try row.int("n"))
+                stats.retried += Int(try row.int("retries"))
                 switch try row.string("status") {
                 case "queued":
                     stats.queued = count
@@ -122,6 +128,59 @@ package struct MailOutboxStore {
                 }
             }
             return stats
+        }
+    }
+
+    /// One row as `mail queue` lists it (never its body: it holds a live link).
+    package struct Entry: Sendable, Equatable {
+        package let id: String
+        package let recipient: String
+        package let status: String
+        package let attempts: Int64
+        package let createdAt: Date
+        package let nextAttemptAt: Date
+        package let lastError: String?
+    }
+
+    /// The messages not yet sent (queued and failed), oldest first.
+    package func unsent(limit: Int) throws(AuthError) -> [Entry] {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(
+                """
+                SELECT id, recipient, status, attempts, created_at, next_attempt_at, last_error FROM mail_outbox
+                    WHERE status IN ('queued', 'failed') ORDER BY created_at, id LIMIT ?
+                """, [.int(Int64(limit))]
+            ).map { row throws(MariaDBError) in
+                Entry(
+                    id: try row.string("id"), recipient: try row.string("recipient"), status: try row.string("status"),
+                    attempts: try row.int("attempts"), createdAt: try row.date("created_at"),
+                    nextAttemptAt: try row.date("next_attempt_at"), lastError: try row.optionalString("last_error"))
+            }
+        }
+    }
+
+    /// Makes queued messages due now (all, or the one `id`): their back-off wait is skipped. Returns how many.
+    package func retryNow(id: String?, now: Date) throws(AuthError) -> Int {
+        try database.run { connection throws(MariaDBError) in
+            if let id {
+                return try connection.execute(
+                    "UPDATE mail_outbox SET next_attempt_at = ? WHERE status = 'queued' AND id = ?", [.date(now), .string(id)]
+                ).affectedRows
+            }
+            return try connection.execute("UPDATE mail_outbox SET next_attempt_at = ? WHERE status = 'queued'", [.date(now)])
+                .affectedRows
+        }
+    }
+
+    /// Deletes one unsent message (queued or failed) that no sender holds now. Returns whether it did.
+    package func drop(id: String, now: Date) throws(AuthError) -> Bool {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                """
+                DELETE FROM mail_outbox WHERE id = ? AND status IN ('queued', 'failed')
+                    AND (lease_until IS NULL OR lease_until < ?)
+                """, [.string(id), .date(now)]
+            ).affectedRows == 1
         }
     }
 }
