@@ -31,6 +31,10 @@ extension APIError {
         case .resetTokenInvalid:
             self = APIError(
                 status: 400, code: "reset_token_invalid", message: "This link is not valid any more: ask for a new one")
+        case .emailTokenInvalid:
+            self = APIError(
+                status: 400, code: "email_token_invalid", message: "This link is not valid any more: ask for a new one")
+        case .emailUnverified: self = .emailUnverified
         case .databaseUnavailable: self = .unavailable
         case .databaseFailure, .internalFailure: self = .internalError
         }
@@ -44,6 +48,9 @@ extension APIError {
     static let crossSite = APIError(status: 403, code: "cross_site_request", message: "Cross-site request refused")
     static let insufficientScope = APIError(
         status: 403, code: "insufficient_scope", message: "This API key may only read (GET, HEAD, OPTIONS)")
+    static let emailUnverified = APIError(
+        status: 403, code: "email_unverified",
+        message: "Confirm your email address first: open the link we sent (POST /api/auth/email/verify/resend sends a new one)")
     static let userNotFound = APIError(status: 404, code: "user_not_found", message: "User not found")
 }
 
@@ -55,7 +62,7 @@ extension AuthError.Code {
         case .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked, .invalidCredentials:
             true
         case .throttled, .emailTaken, .invalidInput, .weakPassword, .notFound, .reauthenticationRequired, .busy, .databaseUnavailable,
-            .databaseFailure, .internalFailure, .resetTokenInvalid:
+            .databaseFailure, .internalFailure, .resetTokenInvalid, .emailTokenInvalid, .emailUnverified:
             false
         }
     }

@@ -29,13 +29,21 @@ enum AccountHandlers {
         }
         let name = nameField.text.flatMap { $0.trimmingSpacesAndTabs.isEmpty ? nil : $0.trimmingSpacesAndTabs }
         let client = context.client(request, devices: true)
+        let links = EmailHandlers.links(context, request)
         let outcome = context.attempt(request) { () throws(AuthError) in
-            try context.accounts.register(email: email, password: password, name: name, client: client)
+            try context.accounts.register(email: email, password: password, name: name, client: client, links: links)
         }
         switch outcome {
-        case .success(let pair):
+        case .success(.signedIn(let pair)):
             context.logger.info("registered", metadata: ["event": "user_registered", "user.id": "\(pair.user.id)"])
             return success(pair, status: 201, body: body, client: client, context: context)
+        case .success(.verificationRequired):
+            // No session until the address is confirmed; the same answer for a taken address when enumeration-safe.
+            if body.isForm {
+                return Response(
+                    status: 303, headers: [("Location", "\(context.http.verifyEmailPage)?status=sent"), ("Cache-Control", "no-store")])
+            }
+            return .json(status: 202, .object([("status", .string("verification_required"))]))
         case .failure(let error):
             return try fail(APIError(error), body: body, page: page, context: context)
         }

@@ -86,7 +86,8 @@ public final class AuthResponder: RequestHandler {
     /// `Authorization` exempts nothing: behind HTTP Basic, browsers attach it to cross-site posts by themselves.
     private func needsCrossSiteCheck(_ request: Request) -> Bool {
         // A reset signs the browser in (login CSRF), and a cross-site page must not send mail in a user's name.
-        if ["/api/auth/login", "/api/auth/register", "/api/auth/password/forgot", "/api/auth/password/reset"].contains(request.path) {
+        // So must a verification: it would mark an address (or change an account's) in another's name.
+        if Self.alwaysChecked.contains(request.path) {
             return true
         }
         if request.field(.apiKey) != nil { return false }
@@ -98,6 +99,11 @@ public final class AuthResponder: RequestHandler {
         let cookies = request.cookies
         return cookies[context.cookies.accessName] != nil || cookies[AuthCookies.refreshName] != nil
     }
+
+    private static let alwaysChecked: Set<String> = [
+        "/api/auth/login", "/api/auth/register", "/api/auth/password/forgot", "/api/auth/password/reset", "/api/auth/email/verify",
+        "/api/auth/email/verify/resend",
+    ]
 
     /// The response for a body over the limit, for ``FastCGI/ServerConfiguration/payloadTooLarge``.
     public static var payloadTooLargeResponse: Response { APIError.payloadTooLarge.response }

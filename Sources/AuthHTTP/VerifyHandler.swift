@@ -6,7 +6,7 @@ import Passwords
 /// `GET /api/auth/verify`, for nginx `auth_request`: 204 with `X-Auth-*` headers, 401, or 403.
 ///
 /// JWTs are checked without the database (the fastest route). nginx may send `X-Auth-Require-Role` (roles allowed,
-/// comma-separated) and `X-Auth-Guest-Only: 1` (for login pages: 204 only when *not* authenticated); it sets them
+/// comma-separated), `X-Auth-Require-Verified: 1` (403 `email_unverified` for an unverified address) and `X-Auth-Guest-Only: 1` (for login pages: 204 only when *not* authenticated); it sets them
 /// from its own configuration, never from the client.
 enum VerifyHandler {
     /// Errors carry `X-Auth-Error: <code>` (nginx cannot read a subrequest's body; its snippets answer with the code).
@@ -19,6 +19,7 @@ enum VerifyHandler {
             context.metrics.record(.accessVerifyFailed)
             var response = error.response
             response.headers.append(("X-Auth-Error", error.code))
+            if error.code == APIError.emailUnverified.code { response.headers.append(("X-Auth-Verify-Page", context.http.verifyEmailPage)) }
             return response
         }
     }
@@ -46,10 +47,10 @@ enum VerifyHandler {
         {
             throw APIError.crossSite
         }
-        let (id, email, role): (String, String, String)
+        let (id, email, role, verified): (String, String, String, Bool)
         switch caller {
-        case .jwt(let claims): (id, email, role) = (claims.userID, claims.email, claims.role)
-        case .apiKey(let key): (id, email, role) = (key.user.id, key.user.email, key.user.role)
+        case .jwt(let claims): (id, email, role, verified) = (claims.userID, claims.email, claims.role, claims.emailVerified)
+        case .apiKey(let key): (id, email, role, verified) = (key.user.id, key.user.email, key.user.role, key.user.emailVerifiedAt != nil)
         }
         // A read-only key passes only safe methods; without the gated request's method (a gate set up without
         // X-Original-Method), nothing.
@@ -61,10 +62,15 @@ enum VerifyHandler {
             let allowed = required.split(separator: ",").map { $0.trimmingCharacters(" \t") }
             guard allowed.contains(role) else { throw APIError.forbidden }
         }
+        // nginx's $jwt_authd_require_verified_email (set by the site's configuration, never by the client).
+        if let required = request.field(.authRequireVerified), ["1", "on", "true", "yes"].contains(required.lowercased()), !verified {
+            throw APIError.emailUnverified
+        }
         return Response(
             status: 204,
             headers: [
-                ("X-Auth-User-Id", id), ("X-Auth-Email", email), ("X-Auth-Role", role),
+                ("X-Auth-User-Id", id), ("X-Auth-Email", email), ("X-Auth-Email-Verified", verified ? "true" : "false"),
+                ("X-Auth-Role", role),
                 ("X-Auth-Method", caller.method), ("X-Auth-Scopes", caller.scope.rawValue), ("Cache-Control", "no-store"),
             ])
     }

@@ -97,7 +97,7 @@ extension Request {
         case requestMethod, documentURI, requestURI, queryString, remoteAddress, requestID
         case contentType, contentLength
         case authorization, cookie, apiKey, origin, secFetchSite, host, forwardedFor, userAgent
-        case authGuestOnly, authRequireRole, originalMethod, originalURI
+        case authGuestOnly, authRequireRole, authRequireVerified, originalMethod, originalURI
 
         /// The CGI parameter's name.
         public var cgiName: String {
@@ -120,13 +120,14 @@ extension Request {
             case .userAgent: "HTTP_USER_AGENT"
             case .authGuestOnly: "HTTP_X_AUTH_GUEST_ONLY"
             case .authRequireRole: "HTTP_X_AUTH_REQUIRE_ROLE"
+            case .authRequireVerified: "HTTP_X_AUTH_REQUIRE_VERIFIED"
             case .originalMethod: "HTTP_X_ORIGINAL_METHOD"
             case .originalURI: "HTTP_X_ORIGINAL_URI"
             }
         }
 
         /// The longest name's length.
-        private static let longestName = 24
+        private static let longestName = allCases.map(\.cgiName.utf8.count).max()!
         /// Every name's bytes, one after the other, and by name length the fields (first and end index into
         /// `fieldsByLength`): flat tables, so one pass over the parameters retains and allocates nothing.
         private static let nameBytes: [UInt8] = allCases.flatMap { Array($0.cgiName.utf8) }

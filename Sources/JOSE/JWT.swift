@@ -30,6 +30,12 @@ public struct VerifiedJWT: Sendable {
     /// A string claim, or `nil` when absent or not a string.
     public func string(_ name: String) -> String? { claims[name]?.stringValue }
 
+    /// A boolean claim, or `nil` when absent or not a boolean.
+    public func bool(_ name: String) -> Bool? {
+        if case .bool(let value)? = claims[name] { return value }
+        return nil
+    }
+
     /// A numeric claim, or `nil` when absent or not a number.
     public func number(_ name: String) -> Double? { claims[name]?.numberValue }
 }

@@ -206,9 +206,11 @@ final class AccountTests {
 
     @Test func registrationIsThrottledPerAddress() throws {
         let client = ClientContext(ip: "192.0.2.99")
-        for index in 0..<4 { _ = try auth.accounts.register(email: "new\(index)@example.com", password: "correct horse", name: nil, client: client) }
+        for index in 0..<4 {
+            _ = try auth.accounts.register(email: "new\(index)@example.com", password: "correct horse", name: nil, client: client, links: nil)
+        }
         #expect(throws: AuthError.throttled(retryAfter: 0)) {
-            try self.auth.accounts.register(email: "new9@example.com", password: "correct horse", name: nil, client: client)
+            try self.auth.accounts.register(email: "new9@example.com", password: "correct horse", name: nil, client: client, links: nil)
         }
     }
 

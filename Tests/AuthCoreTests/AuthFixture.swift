@@ -6,6 +6,7 @@ import MariaDB
 import Passwords
 import Synchronization
 import TestSupport
+import Testing
 
 /// A clock the tests move by hand: nothing sleeps to wait for an expiry.
 final class ManualClock: AuthClock {
@@ -100,4 +101,30 @@ final class AuthFixture: @unchecked Sendable {
     }
 
     static let client = ClientContext(ip: "203.0.113.7", userAgent: "tests")
+}
+
+extension AuthFixture {
+    /// The plain-text part of the newest queued message to `recipient`, decoded as a mail reader would.
+    func mailedText(to recipient: String) throws -> String {
+        let connection = try Connection(url: url)
+        defer { connection.close() }
+        let row = try #require(
+            try connection.query(
+                "SELECT message FROM mail_outbox WHERE recipient = ? AND status = 'queued' ORDER BY created_at DESC, id DESC LIMIT 1",
+                [.string(recipient)]
+            ).first)
+        let raw = String(decoding: try row.bytes("message"), as: UTF8.self)
+        #expect(raw.contains("To: <\(recipient)>"))
+        let boundary = try #require(raw.components(separatedBy: "boundary=\"").dropFirst().first?.components(separatedBy: "\"").first)
+        let textPart = raw.components(separatedBy: "--\(boundary)")[1]
+        let encoded = textPart.components(separatedBy: "\r\n\r\n")[1].replacingOccurrences(of: "\r\n", with: "")
+        return String(decoding: try #require(Data(base64Encoded: encoded)), as: UTF8.self)
+    }
+
+    /// The token of the link to `page` (`https://site.example/auth/reset?token=`) in the newest message to `recipient`.
+    func mailedToken(to recipient: String, page: String) throws -> String {
+        let text = try mailedText(to: recipient)
+        let url = try #require(text.split(separator: "\n").first { $0.hasPrefix(page) }, "\(text)")
+        return String(url.dropFirst(page.count))
+    }
 }

@@ -144,7 +144,7 @@ struct ConcurrencyTests {
         let registrations = onThreads(16) { index in
             outcome {
                 _ = try auths.value[index].accounts.register(
-                    email: "new\(index)@example.com", password: "long enough", name: nil, client: AuthFixture.client)
+                    email: "new\(index)@example.com", password: "long enough", name: nil, client: AuthFixture.client, links: nil)
             }
         }
         #expect(registrations.filter { $0 == "ok" }.count == 4, "\(registrations)")

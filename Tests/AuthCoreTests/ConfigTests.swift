@@ -73,8 +73,13 @@ import Testing
             var env = Self.minimal
             // Insecure cookies are refused outside development.
             if key.name == "cookies.secure" { env["JWT_AUTHD_ENV"] = "development" }
+            // Enumeration-safe registration needs verified addresses and mail.
+            if key.name == "registration.enumeration_safe" {
+                env["JWT_REQUIRE_VERIFIED_EMAIL"] = "true"
+                env["JWT_AUTHD_MAIL_TRANSPORT"] = "file"
+            }
             // The file transport needs its folder.
-            if key.name == "mail.transport" {
+            if key.name == "mail.transport" || key.name == "registration.enumeration_safe" {
                 env["JWT_AUTHD_MAIL_DIR"] = "/var/spool/jwt-authd"
                 env["JWT_AUTHD_PUBLIC_URL"] = "https://site.example"
             }

@@ -28,7 +28,7 @@ final class LoginFloodTests {
                 try self.auth.accounts.login(email: "olga@example.com", password: "correct horse", client: self.client)
             }
             #expect(throws: AuthError.busy) {
-                try self.auth.accounts.register(email: "new@example.com", password: "correct horse", name: nil, client: self.client)
+                try self.auth.accounts.register(email: "new@example.com", password: "correct horse", name: nil, client: self.client, links: nil)
             }
         }
         #expect(try fixture.count("SELECT COUNT(*) AS n FROM auth_throttle") == rows, "nothing written")

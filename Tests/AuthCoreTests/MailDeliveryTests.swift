@@ -67,4 +67,34 @@ final class MailDeliveryTests {
         #expect(try delivery.stats().queued == 0)
         #expect(retry.seen.withLock { $0 } == ["later@example.com", "later@example.com"])
     }
+
+    @Test func theQueueIsCountedListedRetriedAndDropped() throws {
+        let fresh = try enqueue("fresh@example.com")  // never tried: no retry counted
+        #expect(try delivery.stats() == MailQueueStats(queued: 1, sent: 0, retried: 0, failed: 0, oldestQueuedAge: 0))
+        fixture.clock.advance(1)
+        _ = try enqueue("later@example.com")
+        fixture.clock.advance(1)
+        _ = try enqueue("bounce@example.com")
+        let transport = ScriptedTransport([
+            "later@example.com": [.transient("421 busy"), .transient("421 busy")], "bounce@example.com": [.permanent("550 no")],
+            "fresh@example.com": [.transient("421 busy")],
+        ])
+        _ = try delivery.deliverDue(sender: "t", transport: transport)
+        fixture.clock.advance(31)
+        _ = try delivery.deliverDue(sender: "t", transport: transport)
+        let stats = try delivery.stats()
+        #expect(stats.queued == 1 && stats.sent == 1 && stats.failed == 1 && stats.retried == 2, "\(stats)")
+        #expect(stats.oldestQueuedAge == 32)
+        let unsent = try delivery.unsent()
+        #expect(unsent.map(\.recipient) == ["later@example.com", "bounce@example.com"])
+        #expect(unsent.map(\.status) == ["queued", "failed"] && unsent[1].lastError == "550 no")
+        // Retry now skips the back-off wait (60 s now); a failed message has no body left to retry.
+        #expect(try delivery.deliverDue(sender: "t", transport: transport) == .init())
+        #expect(try delivery.retryNow(id: unsent[1].id) == 0)
+        #expect(try delivery.retryNow(id: nil) == 1)
+        #expect(try delivery.deliverDue(sender: "t", transport: transport) == .init(sent: 1))
+        #expect(try delivery.drop(id: unsent[1].id) && !delivery.drop(id: unsent[1].id))
+        #expect(try !delivery.drop(id: fresh), "a sent message is kept until the cleanup")
+        #expect(try delivery.unsent().isEmpty)
+    }
 }

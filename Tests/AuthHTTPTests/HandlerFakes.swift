@@ -41,8 +41,25 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     }
 
     var passwordPolicy: PasswordPolicy { PasswordPolicy(minimumCharacters: 8) }
-    func register(email: String, password: String, name: String?, client: ClientContext) throws(AuthError) -> TokenPair {
-        try answer("register", Self.pair)
+    /// Registration signs in unless this is set (the site requires a verified address).
+    var registrationNeedsVerification = false
+    /// The account mail links registrations were given (`nil`: no mail).
+    var registrationLinks: [AccountMailLinks?] = []
+    func register(email: String, password: String, name: String?, client: ClientContext, links: AccountMailLinks?)
+        throws(AuthError) -> Registration
+    {
+        registrationLinks.append(links)
+        return try answer("register", registrationNeedsVerification ? .verificationRequired : .signedIn(Self.pair))
+    }
+    /// The verification links and user ids asked for.
+    var verificationRequests: [(email: String?, userID: String?, link: MailComposer.Link)] = []
+    func verifyEmail(token: String) throws(AuthError) -> User { try answer("verifyEmail", Self.user) }
+    func resendVerification(email: String?, userID: String?, client: ClientContext, link: MailComposer.Link) throws(AuthError) {
+        try answer("resendVerification", ())
+        verificationRequests.append((email, userID, link))
+    }
+    func requestEmailChange(userID: String, newEmail: String, password: String, link: MailComposer.Link) throws(AuthError) {
+        try answer("requestEmailChange", ())
     }
     func login(email: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair {
         try answer("login", Self.pair)
@@ -117,6 +134,10 @@ struct FakeTokens: AccessTokenVerifying {
     func verifyAccessToken(_ token: String) throws(AuthError) -> AccessClaims {
         switch token {
         case "good": return Self.claims
+        case "verified":
+            return AccessClaims(
+                userID: Self.claims.userID, email: Self.claims.email, role: "user", emailVerified: true,
+                sessionID: Self.claims.sessionID, tokenID: "jti", expiresAt: FakeDomain.now)
         case "expired": throw AuthError.tokenExpired
         default: throw AuthError.invalidToken
         }

@@ -12,7 +12,8 @@ let expectedMapping: [AuthError.Code: (status: Int, code: String)] = [
     .tokenExpired: (401, "token_expired"), .tokenReused: (401, "token_reused"), .sessionExpired: (401, "session_expired"),
     .sessionRevoked: (401, "session_revoked"), .notFound: (404, "not_found"),
     .reauthenticationRequired: (403, "reauthentication_required"), .busy: (503, "service_busy"),
-    .resetTokenInvalid: (400, "reset_token_invalid"),
+    .resetTokenInvalid: (400, "reset_token_invalid"), .emailTokenInvalid: (400, "email_token_invalid"),
+    .emailUnverified: (403, "email_unverified"),
     .databaseUnavailable: (503, "service_unavailable"), .databaseFailure: (500, "internal_error"),
     .internalFailure: (500, "internal_error"),
 ]

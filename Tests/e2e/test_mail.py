@@ -73,11 +73,12 @@ def test_a_reset_link_arrives_over_smtp_and_resets_the_password(start_site, smtp
     address = unique_email("smtp")
     owner = site.client()
     user = owner.register(email=address)
+    wait_for_messages(smtp, 1, timeout=5)  # the registration's verification link
     forgot(site, address)
     forgot(site, unique_email("nobody"))
-    [received] = wait_for_messages(smtp, 1, timeout=5)  # the first attempt within 5 s of the commit
+    received = wait_for_messages(smtp, 2, timeout=5)[1]  # the first attempt within 5 s of the commit
     time.sleep(1.5)
-    assert len(smtp.messages()) == 1, "an unknown address gets no mail"
+    assert len(smtp.messages()) == 2, "an unknown address gets no mail"
     assert received.mail_from == "noreply@site.example" and received.rcpt_tos == [address]
     assert not received.tls and received.login is None, "a loopback relay is spoken to in plain"
     message = received.message
@@ -96,7 +97,7 @@ def test_a_reset_link_arrives_over_smtp_and_resets_the_password(start_site, smtp
     assert owner.me().status_code == 401
     site.client().login(address, password="a new password by mail")
     harness.wait_until(lambda: "mail sent" in site.worker.log_text(), 5, "the sender's log line")
-    assert "250 2.0.0 Ok: queued as TEST1" in site.worker.log_text()
+    assert "250 2.0.0 Ok: queued as TEST2" in site.worker.log_text()
 
 
 def test_starttls_with_verification_and_auth(authd_bin, base_env, rundir):
@@ -236,3 +237,111 @@ def test_mail_configuration_mistakes_stop_the_start_naming_the_key(authd_bin, ba
         result = cli(authd_bin, env, "mail", "test", "--to", "a@example.com")
         assert result.returncode != 0 and key in result.stderr and words in result.stderr, (overrides, result.stderr)
         assert "p%zz" not in result.stderr
+
+
+VERIFY_LINK = re.compile(r"https://site\.example/auth/verify-email\?token=([A-Za-z0-9_-]{43})")
+
+
+def link_token(received, pattern=VERIFY_LINK):
+    message = received.message
+    text = message.get_body(("plain",)).get_content()
+    token = pattern.search(text).group(1)
+    assert f'href="https://site.example/auth/verify-email?token={token}"' in message.get_body(("html",)).get_content() \
+        or pattern is not VERIFY_LINK
+    return token
+
+
+def messages_to(server, address):
+    return [m for m in server.messages() if m.rcpt_tos == [address]]
+
+
+def test_verify_resend_and_change_email_through_nginx(start_site, smtp):
+    """Registration mails a verification link; the link's page posts it; the access token and the gate then say
+    verified. A change of address mails the new one a link and the old one a notice; the change happens on the
+    link; the old address no longer signs in. Tokens are single-use and of one purpose."""
+    site = start_site("verify", {**SITE, "JWT_AUTHD_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}"})
+    address = unique_email("verify")
+    client = site.client()
+    user = client.register(email=address)
+    harness.wait_until(lambda: messages_to(smtp, address), 5, "the verification message")
+    [welcome] = messages_to(smtp, address)
+    assert welcome.message["Subject"] == "Confirm your email address for Site"
+    token = link_token(welcome)
+    # Opening the link's page consumes nothing: it shows a button that posts the token.
+    page = site.client().get(f"/auth/verify-email?token={token}", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and f'value="{token}"' in page.text and 'action="/api/auth/email/verify"' in page.text
+    gate = client.get("/api/protected/verified/x")
+    assert gate.status_code == 403 and gate.json()["code"] == "email_unverified"
+    assert client.get("/account", headers={"Accept": "text/html"}).headers["Location"] == "/auth/verify-email?status=unverified"
+    assert client.get("/api/protected/x").json()["emailVerified"] == "false"
+    # A verification token is no reset token; a reset token is no verification token.
+    wrong = site.client().post("/api/auth/password/reset", json={"token": token, "newPassword": "whatever it is"})
+    assert wrong.status_code == 400 and wrong.json()["code"] == "reset_token_invalid"
+    verified = site.client().post("/api/auth/email/verify", json={"token": token})
+    assert verified.status_code == 200 and verified.json()["user"]["emailVerified"] is True
+    again = site.client().post("/api/auth/email/verify", json={"token": token})
+    assert again.status_code == 400 and again.json()["code"] == "email_token_invalid"
+    assert client.post("/api/auth/refresh").status_code == 200  # the next access token says verified
+    assert client.get("/api/protected/verified/x").json()["emailVerified"] == "true"
+    assert client.get("/account", headers={"Accept": "text/html"}).status_code == 200
+    # Verified: a resend answers the same and mails nothing.
+    assert site.client().post("/api/auth/email/verify/resend", json={"email": address}).status_code == 202
+    time.sleep(1.5)
+    assert len(messages_to(smtp, address)) == 1
+
+    new_address = unique_email("moved")
+    wrong_password = client.post("/api/auth/email/change", json={"newEmail": new_address, "password": "not my password"})
+    assert wrong_password.status_code == 401
+    changed = client.post("/api/auth/email/change", json={"newEmail": new_address, "password": authsite.PASSWORD})
+    assert changed.status_code == 202 and changed.json() == {"status": "accepted"}
+    harness.wait_until(lambda: messages_to(smtp, new_address) and len(messages_to(smtp, address)) == 2, 5, "both messages")
+    notice = messages_to(smtp, address)[-1].message
+    assert notice["Subject"] == "Your Site email address is about to change"
+    assert new_address in notice.get_body(("plain",)).get_content() and "token=" not in notice.as_string()
+    confirm = link_token(messages_to(smtp, new_address)[0])
+    assert client.me().json()["user"]["email"] == address, "nothing changes before the link is used"
+    done = site.client().post("/api/auth/email/verify", data={"token": confirm},
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 303 and done.headers["Location"] == "/auth/verify-email?status=verified"
+    assert client.me().json()["user"] == {**user, "email": new_address, "emailVerified": True}
+    site.client().login(new_address)
+    assert site.client().post("/api/auth/login", json={"email": address, "password": authsite.PASSWORD}).status_code == 401
+    # Taken addresses: the same answer, and nothing mailed.
+    other = unique_email("other")
+    site.client().register(email=other)
+    harness.wait_until(lambda: messages_to(smtp, other), 5, "the other's verification")
+    before = len(smtp.messages())
+    assert client.post("/api/auth/email/change", json={"newEmail": other, "password": authsite.PASSWORD}).status_code == 202
+    time.sleep(1.5)
+    assert len(smtp.messages()) == before
+
+
+def test_a_site_that_requires_verified_addresses(start_site, smtp):
+    """Registration signs no one in and mails a link; login answers 403 email_unverified (only with the right
+    password) until the address is verified; the resend route needs no session. Enumeration-safe registration
+    answers a taken address the same and mails its owner."""
+    site = start_site("strict", {**SITE, "JWT_AUTHD_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
+                                 "JWT_REQUIRE_VERIFIED_EMAIL": "true", "JWT_REGISTRATION_ENUMERATION_SAFE": "true"})
+    address = unique_email("strict")
+    registered = site.client().post("/api/auth/register", json={"email": address, "password": authsite.PASSWORD})
+    assert registered.status_code == 202 and registered.json() == {"status": "verification_required"}
+    assert "Set-Cookie" not in registered.headers
+    taken = site.client().post("/api/auth/register", json={"email": address.upper(), "password": "another password"})
+    assert (taken.status_code, taken.json()) == (202, {"status": "verification_required"})
+    harness.wait_until(lambda: len(messages_to(smtp, address)) == 2, 5, "the link and the owner's notice")
+    subjects = sorted(m.message["Subject"] for m in messages_to(smtp, address))
+    assert subjects == ["Confirm your email address for Site", "You already have a Site account"]
+    wrong = site.client().post("/api/auth/login", json={"email": address, "password": "wrong password"})
+    assert wrong.status_code == 401
+    unverified = site.client().post("/api/auth/login", json={"email": address, "password": authsite.PASSWORD})
+    assert unverified.status_code == 403 and unverified.json()["code"] == "email_unverified"
+    assert "Set-Cookie" not in unverified.headers
+    resent = site.client().post("/api/auth/email/verify/resend", json={"email": address})
+    assert resent.status_code == 202
+    harness.wait_until(lambda: len(messages_to(smtp, address)) == 3, 5, "the new link")
+    newest = messages_to(smtp, address)[-1]
+    older = [m for m in messages_to(smtp, address)[:-1] if "verify-email" in m.message.get_body(("plain",)).get_content()]
+    stale = site.client().post("/api/auth/email/verify", json={"token": link_token(older[0])})
+    assert stale.status_code == 400, "a newer link ends the older one"
+    assert site.client().post("/api/auth/email/verify", json={"token": link_token(newest)}).status_code == 200
+    site.client().login(address)

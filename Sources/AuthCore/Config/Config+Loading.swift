@@ -15,6 +15,7 @@ extension Config {
         for key in ConfigKey.all { key.read(&reader, &config) }
         config.http.mailEnabled = config.mail.transport != .none
         config.http.isDevelopment = config.environment == .development
+        config.http.requireVerifiedEmail = config.accounts.requireVerifiedEmail
         config.checkRelations(&reader)
         if !reader.problems.isEmpty { throw ConfigError(problems: reader.problems) }
         return config
@@ -52,6 +53,14 @@ extension Config {
         }
         if mail.transport == .file && mail.fileDirectory.isEmpty {
             reader.problem("mail.file_dir", "is required with mail.transport = file")
+        }
+        if accounts.enumerationSafeRegistration && (!accounts.requireVerifiedEmail || mail.transport == .none) {
+            reader.problem(
+                "registration.enumeration_safe",
+                """
+                needs accounts.require_verified_email = true and a mail.transport: a taken address can answer like a \
+                new one only when neither signs anyone in, and its owner is told by mail
+                """)
         }
         if mail.transport == .smtp && mail.smtpURL == nil {
             reader.problem("mail.smtp_url", "is required with mail.transport = smtp (`smtp://user:password@host:587`)")

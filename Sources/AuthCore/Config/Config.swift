@@ -119,6 +119,12 @@ public struct Config: Sendable {
         public var apiKeyLifetime = Duration.zero
         /// How long a password reset link works.
         public var resetTokenLifetime = Duration.zero
+        /// How long an email verification (or change) link works.
+        public var verifyTokenLifetime = Duration.zero
+        /// Login (and the gate's switch) answer 403 `email_unverified` until the address is verified.
+        public var requireVerifiedEmail = false
+        /// Registering a taken address answers like a new registration and mails its owner instead.
+        public var enumerationSafeRegistration = false
     }
 
     /// Mail the service sends (password reset links).
@@ -211,6 +217,10 @@ public struct Config: Sendable {
         /// The page that asks for a password reset link, and the one the link opens (it posts the token).
         public var forgotPage = ""
         public var resetPage = ""
+        /// The page an email verification link opens (it posts the token).
+        public var verifyEmailPage = ""
+        /// Registration answers 202 without a session (`accounts.require_verified_email`).
+        public var requireVerifiedEmail = false
         /// The site's public base URL for links in mail (`https://example.com`); empty: in development, the request's
         /// own scheme and host.
         public var publicURL = ""

@@ -170,6 +170,20 @@ extension ConfigKey {
             "accounts.reset_token_lifetime", "JWT_RESET_TOKEN_LIFETIME", \.accounts.resetTokenLifetime,
             default: .seconds(30 * 60), max: .seconds(86_400), positive: true,
             "how long a password reset link works (single use; a newer request or any password change ends it sooner)"),
+        .duration(
+            "accounts.verify_token_lifetime", "JWT_VERIFY_TOKEN_LIFETIME", \.accounts.verifyTokenLifetime,
+            default: .seconds(48 * 3600), max: .seconds(30 * 86_400), positive: true,
+            "how long an email verification or email change link works (single use; a newer one ends it, and it works only for the address it was sent to)"
+        ),
+        .flag(
+            "accounts.require_verified_email", "JWT_REQUIRE_VERIFIED_EMAIL", \.accounts.requireVerifiedEmail, default: false,
+            "login answers 403 `email_unverified` until the account's address is verified, and registration signs no one in (it mails the link)"
+        ),
+        .flag(
+            "registration.enumeration_safe", "JWT_REGISTRATION_ENUMERATION_SAFE", \.accounts.enumerationSafeRegistration,
+            default: false,
+            "registering a taken address answers 202 like a new one and mails its owner instead (needs `accounts.require_verified_email` and mail)"
+        ),
         .cookieSecure(
             "cookies.secure", "JWT_COOKIE_SECURE", "`Secure` on auth cookies; `false` is refused outside `environment = development`"),
         .flag(
@@ -200,6 +214,10 @@ extension ConfigKey {
         .page(
             "http.reset_page", "JWT_RESET_PAGE", \.http.resetPage, default: "/auth/reset",
             "the page a reset link opens (`?token=…`; it posts the token with the new password: opening it consumes nothing)"),
+        .page(
+            "http.verify_email_page", "JWT_VERIFY_EMAIL_PAGE", \.http.verifyEmailPage, default: "/auth/verify-email",
+            "the page a verification or email change link opens (`?token=…`; it posts the token); also where the gate sends a browser whose address is unverified"
+        ),
         .optionalText(
             "http.public_url", "JWT_AUTHD_PUBLIC_URL", \.http.publicURL,
             "the site's base URL for links in mail (`https://example.com`); required when mail is on outside development, where links otherwise use the request's host"

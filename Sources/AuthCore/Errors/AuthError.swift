@@ -23,6 +23,11 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         /// A one-time token (a password reset link's) that is unknown, used, expired or no longer bound: a code of its
         /// own (a bad access token is `invalid_token`, 401).
         case resetTokenInvalid = "reset_token_invalid"
+        /// An email verification or change link's token that is unknown, used, expired or no longer bound to the
+        /// account's address.
+        case emailTokenInvalid = "email_token_invalid"
+        /// The account's address is not verified and the site requires it (`accounts.require_verified_email`).
+        case emailUnverified = "email_unverified"
         /// Password hashing is saturated (a flood of logins): nothing was checked; try again shortly.
         case busy = "service_busy"
         /// The database cannot be reached (connection refused or lost): worth a retry later.

@@ -1,6 +1,6 @@
 public import FoundationEssentials
 
-/// The messages the service sends, from built-in templates: who they come from and the pages their links open.
+/// The messages the service sends, from their templates (``MailTemplates``): who they come from and the pages their links open.
 /// Links point to pages (which post the token), never to a state-changing GET: mail scanners open links.
 public struct MailComposer: Sendable {
     /// `mail.from`.
@@ -8,8 +8,12 @@ public struct MailComposer: Sendable {
     /// The site's name in the messages (the sender's display name, or its domain).
     public var siteName: String { from.name ?? from.domain }
 
-    public init(from: MailAddress) {
+    /// The texts (built in, or from `mail.templates_dir`).
+    public let templates: MailTemplates
+
+    public init(from: MailAddress, templates: MailTemplates = MailTemplates()) {
         self.from = from
+        self.templates = templates
     }
 
     /// Where a link goes: the site's public base URL (`http.public_url`, or in development the request's own) and
@@ -32,40 +36,63 @@ public struct MailComposer: Sendable {
 
     /// "Reset your password": the link and how long it works.
     public func passwordReset(to recipient: String, link: Link, token: String, lifetime: Duration, now: Date) -> MailMessage {
-        let url = link.url(token: token)
-        let minutes = Int(lifetime.timeInterval / 60)
-        let text = """
-            Someone (we hope you) asked to reset the password of your \(siteName) account, \(recipient).
+        compose(
+            .passwordReset, to: recipient, values: ["email": recipient, "link": link.url(token: token), "expires": Self.span(lifetime)],
+            now: now)
+    }
 
-            Open this link to choose a new password. It works once, for \(minutes) minutes:
-            \(url)
+    /// "Confirm your address": the verification link, sent to the address it confirms.
+    public func verifyEmail(to recipient: String, link: Link, token: String, lifetime: Duration, now: Date) -> MailMessage {
+        compose(
+            .verifyEmail, to: recipient, values: ["email": recipient, "link": link.url(token: token), "expires": Self.span(lifetime)],
+            now: now)
+    }
 
-            If you did not ask for this, ignore this message: your password stays as it is.
-            """
-        let html = """
-            <!doctype html><html><body style="font-family: sans-serif">
-            <p>Someone (we hope you) asked to reset the password of your \(Self.escape(siteName)) account, \
-            \(Self.escape(recipient)).</p>
-            <p><a href="\(Self.escape(url))">Choose a new password</a> (the link works once, for \(minutes) minutes).</p>
-            <p>If you did not ask for this, ignore this message: your password stays as it is.</p>
-            </body></html>
-            """
-        return MailMessage(
-            from: from, to: recipient, subject: "Reset your \(siteName) password", text: text, html: html,
-            messageID: MailMessage.newMessageID(from: from, at: now), date: now)
+    /// "Confirm your new address": the change's link, sent to the new address.
+    public func changeEmail(to newAddress: String, account: String, link: Link, token: String, lifetime: Duration, now: Date)
+        -> MailMessage
+    {
+        compose(
+            .changeEmail, to: newAddress,
+            values: ["email": account, "new_email": newAddress, "link": link.url(token: token), "expires": Self.span(lifetime)],
+            now: now)
+    }
+
+    /// "Your address is about to change": the notice to the old address (no link: it must not undo anything by GET).
+    public func emailChangedNotice(to oldAddress: String, newAddress: String, now: Date) -> MailMessage {
+        compose(.emailChangedNotice, to: oldAddress, values: ["email": oldAddress, "new_email": newAddress], now: now)
+    }
+
+    /// "You already have an account": to the owner of an address someone tried to register again (enumeration-safe
+    /// registration), with the way to a new password.
+    public func accountExists(to recipient: String, forgotPage: Link, now: Date) -> MailMessage {
+        let trimmed = forgotPage.base.hasSuffix("/") ? String(forgotPage.base.dropLast()) : forgotPage.base
+        return compose(.accountExists, to: recipient, values: ["email": recipient, "reset_link": trimmed + forgotPage.page], now: now)
     }
 
     /// `jwt-authd mail test`: shows that mail from this service reaches `recipient`.
     public func test(to recipient: String, now: Date) -> MailMessage {
-        let text = "This is a test message from \(siteName) (jwt-authd mail test). Its mail settings work.\n"
-        let html = """
-            <!doctype html><html><body style="font-family: sans-serif">
-            <p>This is a test message from \(Self.escape(siteName)) (<code>jwt-authd mail test</code>). Its mail \
-            settings work.</p></body></html>
-            """
+        compose(.test, to: recipient, values: ["email": recipient], now: now)
+    }
+
+    /// A message of `kind` from its template; `site` is always filled in.
+    func compose(_ kind: MailTemplates.Kind, to recipient: String, values: [String: String], now: Date) -> MailMessage {
+        let template = templates[kind]
+        var values = values
+        values["site"] = siteName
         return MailMessage(
-            from: from, to: recipient, subject: "\(siteName): test message", text: text, html: html,
+            from: from, to: recipient, subject: MailTemplates.fill(template.subject, values),
+            text: MailTemplates.fill(template.text, values), html: MailTemplates.fill(template.html, values, escape: Self.escape),
             messageID: MailMessage.newMessageID(from: from, at: now), date: now)
+    }
+
+    /// "30 minutes", "48 hours", "3 days": how long a link works.
+    static func span(_ lifetime: Duration) -> String {
+        let minutes = Int(lifetime.timeInterval / 60)
+        if minutes < 120 { return minutes == 1 ? "1 minute" : "\(minutes) minutes" }
+        let hours = minutes / 60
+        if hours <= 72 || hours % 24 != 0 { return "\(hours) hours" }
+        return "\(hours / 24) days"
     }
 
     /// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped.

@@ -55,6 +55,11 @@ extension AccountService {
             throw AuthError.invalidCredentials
         }
         try throttle.release(email: email, ip: client.ip, device: device)
+        // Only after the password: whether an address is verified is not told to someone who does not have it.
+        if requireVerifiedEmail && found.user.emailVerifiedAt == nil {
+            logger.info("login of an unverified address", metadata: ["event": "login_unverified", "user.id": "\(found.user.id)"])
+            throw AuthError.emailUnverified
+        }
         if needsRehash, let stored = found.passwordHash, let upgraded = try? hashPassword(password) {
             try users.upgradePasswordHash(id: found.user.id, from: stored, to: upgraded, at: clock.now())
             logger.info("password rehashed", metadata: ["event": "password_rehashed", "user.id": "\(found.user.id)"])

@@ -49,9 +49,11 @@ extension AccountService {
         let hash = try hashPassword(newPassword)
         let now = clock.now()
         let userID = try database.transaction { _ throws(AuthError) in
-            guard let consumed = try oneTimeTokens.consume(digest: SHA256.hash(Array(token.utf8)), purpose: .passwordReset, now: now)
+            guard let consumed = try oneTimeTokens.consume(digest: SHA256.hash(Array(token.utf8)), purposes: [.passwordReset], now: now)
             else { throw AuthError.resetTokenInvalid }
             guard try users.setPasswordHash(id: consumed.userID, hash, at: now) else { throw AuthError.resetTokenInvalid }
+            // The link reached the account's address: that proves it as a verification link would.
+            _ = try users.markEmailVerified(id: consumed.userID, at: now)
             try sessions.revokeAllInTransaction(of: consumed.userID, keeping: nil, keepingAPIKeys: false, now: now)
             return consumed.userID
         }

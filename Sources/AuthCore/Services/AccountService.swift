@@ -14,6 +14,9 @@ public final class AccountService: AccountOperations {
     let outbox: MailOutboxStore
     let mail: MailComposer
     let resetTokenLifetime: Duration
+    let verifyTokenLifetime: Duration
+    let requireVerifiedEmail: Bool
+    let enumerationSafeRegistration: Bool
     let clock: any AuthClock
     let logger: Logger
 
@@ -25,6 +28,9 @@ public final class AccountService: AccountOperations {
         devices = settings.devices
         mail = settings.mail
         resetTokenLifetime = settings.resetTokenLifetime
+        verifyTokenLifetime = settings.verifyTokenLifetime
+        requireVerifiedEmail = settings.requireVerifiedEmail
+        enumerationSafeRegistration = settings.enumerationSafeRegistration
         self.database = database
         oneTimeTokens = OneTimeTokenStore(database: database)
         outbox = MailOutboxStore(database: database)
@@ -45,6 +51,13 @@ public final class AccountService: AccountOperations {
     public func createUser(email rawEmail: String, password: String?, name: String? = nil, role: String = "user")
         throws(AuthError) -> User
     {
+        let (user, hash) = try newUser(email: rawEmail, password: password, name: name, role: role)
+        try users.insert(user, passwordHash: hash, at: user.createdAt)
+        return user
+    }
+
+    /// A new user's record and password hash, checked (address, role, name, password policy) but not stored.
+    func newUser(email rawEmail: String, password: String?, name: String?, role: String) throws(AuthError) -> (User, String?) {
         let email = EmailAddress.normalize(rawEmail)
         guard EmailAddress.isPlausible(email) else { throw AuthError(.invalidInput, "Invalid email address") }
         guard Self.isValid(role: role) else { throw AuthError(.invalidInput, "Invalid role") }
@@ -55,11 +68,7 @@ public final class AccountService: AccountOperations {
             hash = try hashPassword(password)
         }
         let now = clock.now()
-        let user = User(
-            id: Identifier.make(at: now), email: email, name: name, role: role, emailVerifiedAt: nil,
-            createdAt: now)
-        try users.insert(user, passwordHash: hash, at: now)
-        return user
+        return (User(id: Identifier.make(at: now), email: email, name: name, role: role, emailVerifiedAt: nil, createdAt: now), hash)
     }
 
     /// A user by id.
@@ -87,23 +96,37 @@ public final class AccountService: AccountOperations {
         return devices.issue(userID: userID, epoch: epoch, keeping: client.devices, now: clock.now())
     }
 
-    /// Registers a user and starts a session. Attempts count against the client address, before any hashing and
-    /// atomically (concurrent registrations cannot exceed the limit); one refused because the hashing queue was busy
-    /// gives its count back.
-    public func register(email: String, password: String, name: String?, client: ClientContext) throws(AuthError)
-        -> TokenPair
+    /// Registers a user and, unless the site requires a verified address, starts a session. Attempts count against
+    /// the client address, before any hashing and atomically (concurrent registrations cannot exceed the limit); one
+    /// refused because the hashing queue was busy gives its count back.
+    ///
+    /// With `links` (the site sends mail) the verification message is written with the user, in one transaction. With
+    /// enumeration-safe registration a taken address answers like a new one, and its owner gets "you already have an
+    /// account" instead: the password is hashed either way, so the two cost about the same.
+    public func register(email: String, password: String, name: String?, client: ClientContext, links: AccountMailLinks?)
+        throws(AuthError) -> Registration
     {
         guard hasher.enterQueue() else { throw AuthError.busy }
         defer { hasher.leaveQueue() }
         if let wait = try throttle.reserve(.registerIP, client.ip) { throw AuthError.throttled(retryAfter: wait) }
         let user: User
         do {
-            user = try createUser(email: email, password: password, name: name)
+            let (candidate, hash) = try newUser(email: email, password: password, name: name, role: "user")
+            user = candidate
+            try database.transaction { _ throws(AuthError) in
+                try users.insert(user, passwordHash: hash, at: user.createdAt)
+                if let links { try queueVerification(for: user, link: links.verify, now: user.createdAt) }
+            }
         } catch {
             if error.code == .busy { try throttle.giveBack(.registerIP, client.ip) }
+            if error.code == .emailTaken, enumerationSafeRegistration, let links {
+                try queueAccountExists(email: EmailAddress.normalize(email), link: links.forgot)
+                return .verificationRequired
+            }
             throw error
         }
-        return try sessions.startSession(for: user, client: client)
+        if requireVerifiedEmail { return .verificationRequired }
+        return .signedIn(try sessions.startSession(for: user, client: client))
     }
 
     /// A user's own password change: checks the current password (throttled), then revokes every other session.
@@ -127,7 +150,7 @@ public final class AccountService: AccountOperations {
 
     /// Counted before the check, atomically (concurrent guesses on one session cannot exceed the limit): a wrong
     /// password keeps its count, anything else gives it back.
-    private func checkCurrentPassword(userID: String, _ current: String) throws(AuthError) {
+    func checkCurrentPassword(userID: String, _ current: String) throws(AuthError) {
         guard !current.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
         if let wait = try throttle.reserve(.passwordChange, userID) { throw AuthError.throttled(retryAfter: wait) }
         let stored = try users.passwordHash(id: userID)

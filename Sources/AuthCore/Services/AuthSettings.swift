@@ -25,6 +25,12 @@ public struct AuthSettings: Sendable {
     public let mail: MailComposer
     /// How long a password reset link works.
     public let resetTokenLifetime: Duration
+    /// How long an email verification or change link works.
+    public let verifyTokenLifetime: Duration
+    /// Login refuses an unverified address (`accounts.require_verified_email`).
+    public let requireVerifiedEmail: Bool
+    /// Registering a taken address answers like a new one and mails its owner.
+    public let enumerationSafeRegistration: Bool
 
     public init(config: Config, keys: TokenKeys) {
         let tokens = config.tokens
@@ -48,6 +54,9 @@ public struct AuthSettings: Sendable {
         mail = MailComposer(
             from: MailAddress(parsing: config.mail.from) ?? MailAddress(parsing: "noreply@localhost.localdomain")!)
         resetTokenLifetime = config.accounts.resetTokenLifetime
+        verifyTokenLifetime = config.accounts.verifyTokenLifetime
+        requireVerifiedEmail = config.accounts.requireVerifiedEmail
+        enumerationSafeRegistration = config.accounts.enumerationSafeRegistration
     }
 
     /// The Argon2id parameters of new hashes.

@@ -5,7 +5,8 @@ public import Passwords
 public protocol AccountOperations: AnyObject {
     /// The policy new passwords are checked against (field errors before any work).
     var passwordPolicy: PasswordPolicy { get }
-    func register(email: String, password: String, name: String?, client: ClientContext) throws(AuthError) -> TokenPair
+    func register(email: String, password: String, name: String?, client: ClientContext, links: AccountMailLinks?)
+        throws(AuthError) -> Registration
     func login(email: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair
     func changePassword(userID: String, current: String, new: String, keepingSession: String?, keepingAPIKeys: Bool) throws(AuthError)
     func reauthenticate(userID: String, sessionID: String, password: String) throws(AuthError)
@@ -14,6 +15,9 @@ public protocol AccountOperations: AnyObject {
     func deviceCookie(for userID: String, client: ClientContext) throws(AuthError) -> DeviceCookies.Issued?
     func requestPasswordReset(email: String, client: ClientContext, link: MailComposer.Link) throws(AuthError)
     func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> TokenPair
+    func verifyEmail(token: String) throws(AuthError) -> User
+    func resendVerification(email: String?, userID: String?, client: ClientContext, link: MailComposer.Link) throws(AuthError)
+    func requestEmailChange(userID: String, newEmail: String, password: String, link: MailComposer.Link) throws(AuthError)
 }
 
 /// What the HTTP handlers need of the sessions (``SessionService`` in production).

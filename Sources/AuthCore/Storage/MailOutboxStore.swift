@@ -112,7 +112,7 @@ package struct MailOutboxStore {
             var stats = Stats()
             for row in try connection.query(
                 """
-                SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest, CAST(SUM(GREATEST(attempts - 1, 0)) AS SIGNED) AS retries
+                SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest, CAST(SUM(CASE WHEN attempts > 1 THEN attempts - 1 ELSE 0 END) AS SIGNED) AS retries
                     FROM mail_outbox GROUP BY status
                 """)
             {

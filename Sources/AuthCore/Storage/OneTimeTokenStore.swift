@@ -14,8 +14,9 @@ package struct OneTimeTokenStore {
         case emailChange = "email_change"
     }
 
-    /// A consumed token: its user and the address it was bound to.
+    /// A consumed token: its purpose, its user and the address it was bound to.
     package struct Consumed {
+        package let purpose: Purpose
         package let userID: String
         package let email: String?
     }
@@ -46,22 +47,35 @@ package struct OneTimeTokenStore {
     /// other updates nothing, or on a multi-writer cluster fails certification and, run again, finds it consumed).
     /// A token that is unknown, of another purpose, used, expired, or whose binding no longer holds (the epoch moved
     /// on) consumes nothing: `nil`. Run it in the transaction that acts on it.
-    package func consume(digest: [UInt8], purpose: Purpose, now: Date) throws(AuthError) -> Consumed? {
-        try database.run { connection throws(MariaDBError) in
+    /// A verification token works only while the account still has the address it was sent to.
+    package func consume(digest: [UInt8], purposes: [Purpose], now: Date) throws(AuthError) -> Consumed? {
+        precondition(!purposes.isEmpty && purposes.count <= 3)
+        let marks = Array(repeating: "?", count: purposes.count).joined(separator: ", ")
+        return try database.run { connection throws(MariaDBError) in
             let updated = try connection.execute(
                 """
                 UPDATE one_time_tokens t JOIN users u ON u.id = t.user_id SET t.consumed_at = ?
-                WHERE t.token_hash = ? AND t.purpose = ? AND t.consumed_at IS NULL AND t.expires_at > ?
+                WHERE t.token_hash = ? AND t.purpose IN (\(marks)) AND t.consumed_at IS NULL AND t.expires_at > ?
                     AND (t.bound_epoch IS NULL OR t.bound_epoch = u.auth_epoch)
+                    AND (t.purpose <> 'verify' OR t.bound_email = u.email)
                 """,
-                [.date(now), .bytes(digest), .string(purpose.rawValue), .date(now)])
+                [.date(now), .bytes(digest)] + purposes.map { .string($0.rawValue) } + [.date(now)])
             guard updated.affectedRows == 1 else { return nil }
             guard
                 let row = try connection.query(
-                    "SELECT user_id, bound_email FROM one_time_tokens WHERE token_hash = ?", [.bytes(digest)]
-                ).first
+                    "SELECT purpose, user_id, bound_email FROM one_time_tokens WHERE token_hash = ?", [.bytes(digest)]
+                ).first,
+                let purpose = Purpose(rawValue: try row.string("purpose"))
             else { return nil }
-            return Consumed(userID: try row.string("user_id"), email: try row.optionalString("bound_email"))
+            return Consumed(purpose: purpose, userID: try row.string("user_id"), email: try row.optionalString("bound_email"))
+        }
+    }
+
+    /// Retires every unused token of the user (its address changed: links sent to the old one must die).
+    package func retireAll(of userID: String, now: Date) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                "UPDATE one_time_tokens SET consumed_at = ? WHERE user_id = ? AND consumed_at IS NULL", [.date(now), .string(userID)])
         }
     }
 }

@@ -130,6 +130,21 @@ package struct UserStore {
         }
     }
 
+    /// Replaces the address with a confirmed new one (verified now). An address taken meanwhile throws
+    /// ``AuthError/emailTaken``. Returns whether the user exists.
+    package func changeEmail(id: String, to email: String, at now: Date) throws(AuthError) -> Bool {
+        do {
+            return try database.run { connection throws(MariaDBError) in
+                try connection.execute(
+                    "UPDATE users SET email = ?, email_verified_at = ?, updated_at = ? WHERE id = ?",
+                    [.string(email), .date(now), .date(now), .string(id)]
+                ).affectedRows == 1
+            }
+        } catch let error where error.storage?.kind == .duplicateKey {
+            throw AuthError.emailTaken
+        }
+    }
+
     /// Deletes a user; sessions, tokens and API keys go with it (foreign keys cascade). Returns whether it existed.
     package func delete(id: String) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in

@@ -34,7 +34,8 @@ public struct TokenIssuer: Sendable {
             let email = verified.string("email"), let role = verified.string("role"), let exp = verified.number("exp")
         else { throw AuthError.invalidToken }
         return AccessClaims(
-            userID: sub, email: email, role: role, sessionID: sid, tokenID: jti,
+            userID: sub, email: email, role: role, emailVerified: verified.bool("email_verified") ?? false, sessionID: sid,
+            tokenID: jti,
             expiresAt: Date(timeIntervalSince1970: exp))
     }
 
@@ -63,8 +64,9 @@ public struct TokenIssuer: Sendable {
         let issued = Int64(now.timeIntervalSince1970)
         do {
             let access = try settings.accessSigner.sign([
-                ("sub", .string(user.id)), ("email", .string(user.email)), ("role", .string(user.role)),
-                ("sid", .string(sessionID)), ("jti", .string(Identifier.make(at: now))),
+                ("sub", .string(user.id)), ("email", .string(user.email)),
+                ("email_verified", .bool(user.emailVerifiedAt != nil)), ("role", .string(user.role)), ("sid", .string(sessionID)),
+                ("jti", .string(Identifier.make(at: now))),
                 ("iss", .string(settings.issuer)), ("aud", .string(settings.audience)),
                 ("iat", .int(issued)), ("exp", .int(issued + Int64(settings.accessTTL.wholeSeconds))),
             ])
