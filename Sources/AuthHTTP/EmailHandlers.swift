@@ -35,7 +35,12 @@ enum EmailHandlers {
             return try fail(PasswordResetHandlers.mailUnavailable, body: body, page: page)
         }
         var userID: String?
-        let email = body.string("email").text
+        // Present but not a string (`null` too): refused, not taken for "no address, use the session".
+        let field = body.string("email")
+        if field.text == nil && body.json?["email"] != nil {
+            return try fail(.invalidFields([("email", "must be a valid email address")]), body: body, page: page)
+        }
+        let email = field.text
         if email == nil {
             guard let caller = try Caller.identify(request, context), case .jwt(let claims) = caller else {
                 return try fail(.invalidFields([("email", "is required (or sign in)")]), body: body, page: page)

@@ -58,9 +58,30 @@ enum Routes {
                     headers: [("WWW-Authenticate", "Bearer realm=\"metrics\"")])
             }
         }
+        var body = context.metrics.render()
+        if context.http.mailEnabled { body += mailMetrics(context) }
         return Response(
-            status: 200, headers: [("Content-Type", "text/plain; version=0.0.4"), ("Cache-Control", "no-store")],
-            body: context.metrics.render())
+            status: 200, headers: [("Content-Type", "text/plain; version=0.0.4"), ("Cache-Control", "no-store")], body: body)
+    }
+
+    /// The outbox, read from MariaDB at each scrape (so every host shows the shared queue). When it cannot be read,
+    /// only `jwt_authd_mail_queue_readable 0`.
+    static func mailMetrics(_ context: AuthResponder.Context) -> [UInt8] {
+        guard let stats = try? context.accounts.mailQueueStats() else {
+            return Array("# TYPE jwt_authd_mail_queue_readable gauge\njwt_authd_mail_queue_readable 0\n".utf8)
+        }
+        var out = "# TYPE jwt_authd_mail_queue_readable gauge\njwt_authd_mail_queue_readable 1\n"
+        out += "# HELP jwt_authd_mail_messages Messages in the outbox by status (sent and failed ones until the cleanup).\n"
+        out += "# TYPE jwt_authd_mail_messages gauge\n"
+        for (status, count) in [("queued", stats.queued), ("sent", stats.sent), ("failed", stats.failed)] {
+            out += "jwt_authd_mail_messages{status=\"\(status)\"} \(count)\n"
+        }
+        out += "# HELP jwt_authd_mail_retries Attempts after a message's first, over the messages in the outbox.\n"
+        out += "# TYPE jwt_authd_mail_retries gauge\njwt_authd_mail_retries \(stats.retried)\n"
+        out += "# HELP jwt_authd_mail_oldest_queued_age_seconds Age of the oldest message not yet sent (0: none).\n"
+        out += "# TYPE jwt_authd_mail_oldest_queued_age_seconds gauge\n"
+        out += "jwt_authd_mail_oldest_queued_age_seconds \(Int(stats.oldestQueuedAge))\n"
+        return Array(out.utf8)
     }
 
     /// `GET /.well-known/jwks.json`: the public access keys (404 for HS256).

@@ -55,8 +55,7 @@ extension MailCommand {
             guard let transport = MailTransports.make(graph.config.mail) else {
                 throw CommandError("mail.transport is none: set mail.transport (smtp, sendmail or file) first")
             }
-            guard let from = MailAddress(parsing: graph.config.mail.from) else { throw CommandError("mail.from is not an address") }
-            let message = MailComposer(from: from).test(to: to, now: Date())
+            let message = graph.settings.mail.test(to: to, now: Date())
             guard let bytes = message.rendered() else { throw CommandError("\(to) is not an address") }
             print("sending to \(to) through \(MailTransports.describe(graph.config.mail))")
             switch transport.send(bytes, id: "test-\(Identifier.make(at: Date()))", to: to) {

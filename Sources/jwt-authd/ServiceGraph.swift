@@ -38,6 +38,7 @@ struct ServiceGraph {
     ) throws(Failure) -> ServiceGraph {
         let config: Config
         let keys: TokenKeys
+        let templates: MailTemplates
         do throws(ConfigError) {
             var sources = try ConfigLoading.sources(configPath: configPath, flags: flags)
             sources.requiresListen = requiresListen
@@ -46,12 +47,13 @@ struct ServiceGraph {
                 SecretFileCheck.files(config: config, sources: sources), serviceUser: serviceUser)
             if !permissionProblems.isEmpty { throw ConfigError(problems: permissionProblems) }
             keys = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
+            templates = try MailTemplateFiles.load(directory: config.mail.templatesDirectory)
         } catch {
             throw .configuration(error)
         }
         do {
             let hasher = try Argon2Hasher(parameters: AuthSettings.argon2Parameters(config))
-            return ServiceGraph(config: config, settings: AuthSettings(config: config, keys: keys), hasher: hasher)
+            return ServiceGraph(config: config, settings: AuthSettings(config: config, keys: keys, templates: templates), hasher: hasher)
         } catch {
             throw .hasher("\(error)")
         }

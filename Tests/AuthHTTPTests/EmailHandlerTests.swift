@@ -42,6 +42,11 @@ import Testing
         #expect(neither.status == 400 && neither.errorCode == "invalid_request")
         let bad = harness.send("POST", "/api/auth/email/verify/resend", json: #"{"email":"nope"}"#)
         #expect(bad.status == 400)
+        for wrong in [#"{"email":{}}"#, #"{"email":42}"#, #"{"email":["a@example.com"]}"#, #"{"email":null}"#] {
+            let typed = harness.send("POST", "/api/auth/email/verify/resend", json: wrong, bearer: "good")
+            #expect(typed.status == 400, "a signed-in caller's wrongly typed address is refused, not ignored: \(wrong)")
+        }
+        #expect(harness.domain.verificationRequests.count == 2)
         let form = harness.send("POST", "/api/auth/email/verify/resend", form: "email=a%40example.com")
         #expect(form.values(of: "Location") == ["/auth/verify-email?status=sent"])
     }
@@ -99,5 +104,24 @@ import Testing
             headers: [("HTTP_SEC_FETCH_SITE", "cross-site"), ("HTTP_ORIGIN", "https://evil.example")])
         #expect(response.status == 403 && response.errorCode == "cross_site_request")
         #expect(harness.domain.calls.isEmpty)
+    }
+
+    @Test func theMetricsShowTheOutboxWhenMailIsOn() throws {
+        let env = mailOn.merging(["JWT_METRICS_ALLOW": "203.0.113.0/24"]) { $1 }
+        let harness = try HandlerHarness(env: env)
+        let text = String(decoding: harness.send("GET", "/api/auth/metrics").body, as: UTF8.self)
+        for line in [
+            "jwt_authd_mail_queue_readable 1", #"jwt_authd_mail_messages{status="queued"} 2"#, #"jwt_authd_mail_messages{status="sent"} 5"#,
+            #"jwt_authd_mail_messages{status="failed"} 1"#, "jwt_authd_mail_retries 3", "jwt_authd_mail_oldest_queued_age_seconds 42",
+        ] {
+            #expect(text.split(separator: "\n").contains { $0 == line }, "\(line)")
+        }
+        harness.domain.failure = AuthError(.databaseUnavailable, "down")
+        let down = String(decoding: harness.send("GET", "/api/auth/metrics").body, as: UTF8.self)
+        #expect(down.contains("jwt_authd_mail_queue_readable 0\n") && !down.contains("jwt_authd_mail_messages"))
+        let off = try HandlerHarness(env: ["JWT_METRICS_ALLOW": "203.0.113.0/24"])
+        let quiet = String(decoding: off.send("GET", "/api/auth/metrics").body, as: UTF8.self)
+        #expect(quiet.contains("jwt_authd_requests_total") || quiet.contains("# TYPE"))
+        #expect(!quiet.contains("jwt_authd_mail") && off.domain.calls.isEmpty, "no mail, no outbox read")
     }
 }

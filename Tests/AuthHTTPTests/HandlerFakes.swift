@@ -61,6 +61,9 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     func requestEmailChange(userID: String, newEmail: String, password: String, link: MailComposer.Link) throws(AuthError) {
         try answer("requestEmailChange", ())
     }
+    func mailQueueStats() throws(AuthError) -> MailQueueStats {
+        try answer("mailQueueStats", MailQueueStats(queued: 2, sent: 5, retried: 3, failed: 1, oldestQueuedAge: 42.7))
+    }
     func login(email: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair {
         try answer("login", Self.pair)
     }

@@ -454,3 +454,91 @@ def test_sign_out_another_device(site, browsers, module_sql):
     b.driver.refresh()
     assert b.dashboard_ready() == email
     no_script_errors(b)
+
+
+# --- account mail (#16): a real SMTP server, the links' pages ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smtp_server():
+    from smtp_server import SMTPServer
+    import harness
+    server = SMTPServer(harness.free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def mail_site(start_site, smtp_server):
+    return start_site("web-mail", {**ENV, "JWT_AUTHD_MAIL_TRANSPORT": "smtp",
+                                   "JWT_AUTHD_SMTP_URL": f"smtp://127.0.0.1:{smtp_server.port}",
+                                   "JWT_AUTHD_PUBLIC_URL": "https://site.example", "JWT_AUTHD_MAIL_RETRY_DELAY": "1s",
+                                   "JWT_AUTHD_MAIL_FROM": "Demo <noreply@site.example>"})
+
+
+def mailed_link(server, email, subject, page):
+    """The path and query of the link to ``page`` in the newest message to ``email`` with ``subject`` (the site's
+    public URL is https://site.example: the browser opens the same path on the test site)."""
+    import harness
+
+    def newest():
+        found = [m.message for m in server.messages() if m.rcpt_tos == [email] and m.message["Subject"] == subject]
+        return found[-1] if found else None
+
+    message = harness.wait_until(newest, 10, f"the message {subject!r} to {email}")
+    text = message.get_body(("plain",)).get_content()
+    return re.search(rf"https://site\.example({re.escape(page)}\?token=[A-Za-z0-9_-]{{43}})", text).group(1)
+
+
+def test_forgot_password_by_mail_then_a_new_password_signs_in(mail_site, smtp_server, browsers):
+    """Login page → "Forgot your password?" → the form → the message at the SMTP server → its link → a new password
+    → the dashboard, signed in. The link works once."""
+    email = account(mail_site)
+    b = browsers.open(mail_site)
+    b.get("/auth/login")
+    b.find("a[href='/auth/forgot']").click()
+    b.wait_path("/auth/forgot")
+    b.fill({"#email": email})
+    b.find("#forgot-form button[type=submit]").click()
+    b.wait_path(r"/auth/forgot\?status=accepted")
+    assert "on its way" in b.text("#status")
+    link = mailed_link(smtp_server, email, "Reset your Demo password", "/auth/reset")
+    b.get(link)
+    b.fill({"#newPassword": "a brand new passphrase"})
+    b.find("#reset-form button[type=submit]").click()
+    b.wait_path("/dashboard")
+    assert b.dashboard_ready() == email
+    assert requests.post(mail_site.url("/api/auth/login"), json={"email": email, "password": PASSWORD}).status_code == 401
+    # The link again: the page still shows the form (opening uses nothing), and posting it says the link is spent.
+    b.get(link)
+    b.fill({"#newPassword": "yet another passphrase"})
+    b.find("#reset-form button[type=submit]").click()
+    b.wait_path(r"/auth/reset\?error=reset_token_invalid&token=.*")
+    assert "not valid any more" in b.text("#form-error")
+    no_script_errors(b)
+
+
+def test_the_verification_link_confirms_the_address_only_when_its_button_is_pressed(mail_site, smtp_server, browsers):
+    email = account(mail_site)
+    link = mailed_link(smtp_server, email, "Confirm your email address for Demo", "/auth/verify-email")
+    b = browsers.open(mail_site)
+    sign_in(b, email)
+    b.get("/account")
+    b.wait_path(r"/auth/verify-email\?status=unverified")
+    assert "Confirm your address first" in b.text("#status")
+    b.get(link)
+    b.find("#verify-form button[type=submit]")  # shown, not yet pressed: the address is not confirmed by opening
+    client = mail_site.client()
+    client.login(email)
+    assert client.me().json()["user"]["emailVerified"] is False
+    b.find("#verify-form button[type=submit]").click()
+    b.wait_path(r"/auth/verify-email\?status=verified")
+    assert "Your address is confirmed" in b.text("#status")
+    assert client.me().json()["user"]["emailVerified"] is True
+    # The browser's access token still says unverified until the next rotation: without it, the gate sends the
+    # browser through the renew route, whose new token says verified, and the verified-only page opens.
+    b.driver.delete_cookie("access_token")
+    b.get("/account")
+    b.wait_path("/account")
+    assert b.dashboard_ready() == email
+    no_script_errors(b)

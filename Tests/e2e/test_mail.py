@@ -345,3 +345,28 @@ def test_a_site_that_requires_verified_addresses(start_site, smtp):
     assert stale.status_code == 400, "a newer link ends the older one"
     assert site.client().post("/api/auth/email/verify", json={"token": link_token(newest)}).status_code == 200
     site.client().login(address)
+
+
+def test_templates_from_a_folder_replace_the_built_in_texts(authd_bin, base_env, rundir, smtp):
+    folder = rundir / "templates"
+    folder.mkdir(exist_ok=True)
+    (folder / "test.subject").write_text("Hello from {{site}} to {{email}}\n")
+    (folder / "test.html").write_text("<p>{{site}} says hi to {{email}}</p>\n")
+    env = {**base_env, **SITE, "JWT_AUTHD_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}", "JWT_AUTHD_MAIL_TEMPLATES_DIR": str(folder),
+           "JWT_AUTHD_MAIL_FROM": "A&B <noreply@site.example>"}
+    sent = cli(authd_bin, env, "mail", "test", "--to", "t@example.com")
+    assert sent.returncode == 0, sent.stderr
+    message = smtp.messages()[-1].message
+    assert message["Subject"] == "Hello from A&B to t@example.com"
+    assert message.get_body(("html",)).get_content() == "<p>A&amp;B says hi to t@example.com</p>\n", "escaped in HTML"
+    assert "Its mail settings work" in message.get_body(("plain",)).get_content(), "the text part stays built in"
+    # Mistakes stop the start, naming the file.
+    (folder / "test.txt").write_text("Hi {{nmae}}\n")
+    typo = cli(authd_bin, env, "mail", "test", "--to", "t@example.com")
+    assert typo.returncode == 78 and "mail.templates_dir" in typo.stderr and "test.txt uses {{nmae}}" in typo.stderr
+    (folder / "test.txt").unlink()
+    (folder / "pasword-reset.txt").write_text("x")
+    stray = cli(authd_bin, env, "mail", "test", "--to", "t@example.com")
+    assert stray.returncode == 78 and "pasword-reset.txt is no template" in stray.stderr
+    missing = cli(authd_bin, {**env, "JWT_AUTHD_MAIL_TEMPLATES_DIR": str(rundir / "nowhere")}, "mail", "test", "--to", "t@example.com")
+    assert missing.returncode == 78 and "is not a readable folder" in missing.stderr

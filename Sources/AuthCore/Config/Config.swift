@@ -149,6 +149,8 @@ public struct Config: Sendable {
         public var smtpTimeout = Duration.zero
         /// The `sendmail` transport's program.
         public var sendmailPath = ""
+        /// A folder of templates replacing the built-in texts (`<kind>.subject`, `.txt`, `.html`); empty: none.
+        public var templatesDirectory = ""
 
         public enum Transport: String, Sendable, CaseIterable {
             case none, file, sendmail, smtp

@@ -157,6 +157,10 @@ extension ConfigKey {
             "mail.sendmail_path", "JWT_AUTHD_SENDMAIL", \.mail.sendmailPath, default: "/usr/sbin/sendmail",
             "the `sendmail` transport's program, run as `sendmail -t -i` with the message on its input (exit 0: handed over; 75: later; others: refused)"
         ),
+        .optionalText(
+            "mail.templates_dir", "JWT_AUTHD_MAIL_TEMPLATES_DIR", \.mail.templatesDirectory,
+            "a folder of files replacing the built-in texts: `<kind>.subject`, `<kind>.txt`, `<kind>.html` for the kinds `password-reset`, `verify-email`, `change-email`, `email-change-notice`, `account-exists`, `test`, with `{{placeholders}}` (see docs/operations.md#mail); checked at start"
+        ),
         .duration(
             "mail.retry_delay", "JWT_AUTHD_MAIL_RETRY_DELAY", \.mail.retryDelay, default: .seconds(30), max: .seconds(3600),
             positive: true, "the wait after a message's first failed attempt; each next one doubles, up to an hour"),

@@ -120,6 +120,14 @@ extension AccountService {
         logger.info("email change requested", metadata: ["event": "email_change_requested", "user.id": "\(userID)"])
     }
 
+    /// The outbox in numbers, for the metrics: one grouped read of a table the cleanup keeps small.
+    public func mailQueueStats() throws(AuthError) -> MailQueueStats {
+        let stats = try outbox.stats(now: clock.now())
+        return MailQueueStats(
+            queued: stats.queued, sent: stats.sent, retried: stats.retried, failed: stats.failed,
+            oldestQueuedAge: stats.oldestQueuedAge)
+    }
+
     /// Writes a verification token for the user's current address and its message (inside the caller's transaction).
     func queueVerification(for user: User, link: MailComposer.Link, now: Date) throws(AuthError) {
         let token = Base64URL.encode(Random.bytes(32))

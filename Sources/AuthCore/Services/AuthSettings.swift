@@ -32,7 +32,7 @@ public struct AuthSettings: Sendable {
     /// Registering a taken address answers like a new one and mails its owner.
     public let enumerationSafeRegistration: Bool
 
-    public init(config: Config, keys: TokenKeys) {
+    public init(config: Config, keys: TokenKeys, templates: MailTemplates = MailTemplates()) {
         let tokens = config.tokens
         accessTTL = tokens.accessTTL
         refreshTTL = tokens.refreshTTL
@@ -52,7 +52,8 @@ public struct AuthSettings: Sendable {
         devices = DeviceCookies(refreshKeys: keys.refresh, lifetime: config.throttle.deviceLifetime)
         // Config.load has checked `mail.from`; a hand-made Config falls back to a harmless sender.
         mail = MailComposer(
-            from: MailAddress(parsing: config.mail.from) ?? MailAddress(parsing: "noreply@localhost.localdomain")!)
+            from: MailAddress(parsing: config.mail.from) ?? MailAddress(parsing: "noreply@localhost.localdomain")!,
+            templates: templates)
         resetTokenLifetime = config.accounts.resetTokenLifetime
         verifyTokenLifetime = config.accounts.verifyTokenLifetime
         requireVerifiedEmail = config.accounts.requireVerifiedEmail

@@ -113,6 +113,14 @@ public struct MailDeliveryService {
 
 /// The queue in numbers: what the mail metrics show.
 public struct MailQueueStats: Sendable, Equatable {
+    public init(queued: Int, sent: Int, retried: Int, failed: Int, oldestQueuedAge: TimeInterval) {
+        self.queued = queued
+        self.sent = sent
+        self.retried = retried
+        self.failed = failed
+        self.oldestQueuedAge = oldestQueuedAge
+    }
+
     public var queued: Int
     public var sent: Int
     /// Attempts after a message's first, over the messages kept (until the cleanup removes them).

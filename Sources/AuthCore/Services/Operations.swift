@@ -18,6 +18,8 @@ public protocol AccountOperations: AnyObject {
     func verifyEmail(token: String) throws(AuthError) -> User
     func resendVerification(email: String?, userID: String?, client: ClientContext, link: MailComposer.Link) throws(AuthError)
     func requestEmailChange(userID: String, newEmail: String, password: String, link: MailComposer.Link) throws(AuthError)
+    /// The outbox in numbers (the mail metrics).
+    func mailQueueStats() throws(AuthError) -> MailQueueStats
 }
 
 /// What the HTTP handlers need of the sessions (``SessionService`` in production).
