@@ -40,10 +40,11 @@ enum AccountHandlers {
         case .success(.verificationRequired):
             // No session until the address is confirmed; the same answer for a taken address when enumeration-safe.
             if body.isForm {
-                return Response(
-                    status: 303, headers: [("Location", "\(context.http.verifyEmailPage)?status=sent"), ("Cache-Control", "no-store")])
+                return context.atMailAnswerTime(
+                    Response(
+                        status: 303, headers: [("Location", "\(context.http.verifyEmailPage)?status=sent"), ("Cache-Control", "no-store")]))
             }
-            return .json(status: 202, .object([("status", .string("verification_required"))]))
+            return context.atMailAnswerTime(.json(status: 202, .object([("status", .string("verification_required"))])))
         case .failure(let error):
             return try fail(APIError(error), body: body, page: page, context: context)
         }

@@ -34,6 +34,7 @@ public final class AuthResponder: RequestHandler {
     public func handle(_ request: Request) -> Response {
         let started = ContinuousClock.now
         context.trace.userID = nil
+        context.trace.startedMilliseconds = Server.monotonicMilliseconds()
         let response = dispatch(request)
         let elapsed = ContinuousClock.now - started
         let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000

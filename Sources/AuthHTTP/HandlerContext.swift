@@ -61,9 +61,25 @@ extension AuthResponder {
 /// Per-request facts the handlers learn, for the request log line.
 final class RequestTrace {
     var userID: String?
+    /// When the request's handling began (``AuthResponder/handle(_:)``), on the held answers' clock.
+    var startedMilliseconds = 0
 }
 
 extension AuthResponder.Context {
+    /// `response`, held so that it leaves no sooner than `http.mail_answer_time` after the request arrived: the routes
+    /// whose known and unknown addresses differ only by database writes (a token, a message) answer alike in time.
+    /// The hold costs no thread (``FastCGI/Response/holdMilliseconds``).
+    func atMailAnswerTime(_ response: Response) -> Response {
+        let parts = http.mailAnswerTime.components
+        let floor = Int(parts.seconds) * 1000 + Int(parts.attoseconds / 1_000_000_000_000_000)
+        // The due time counts from the request's arrival, not from now: how long the handler took does not show.
+        let left = trace.startedMilliseconds + floor - Server.monotonicMilliseconds()
+        guard floor > 0, left > 0 else { return response }
+        var held = response
+        held.holdMilliseconds = max(held.holdMilliseconds, left)
+        return held
+    }
+
     /// The client's address (behind trusted proxies, the nearest untrusted `X-Forwarded-For` hop).
     func clientAddress(_ request: Request) -> String {
         addresses.resolve(remoteAddress: request.remoteAddress, forwardedFor: request.field(.forwardedFor))

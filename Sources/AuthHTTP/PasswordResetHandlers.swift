@@ -28,9 +28,10 @@ enum PasswordResetHandlers {
         }
         if case .failure(let error) = outcome { return try fail(APIError(error), body: body, page: page) }
         if body.isForm {
-            return Response(status: 303, headers: [("Location", "\(page)?status=accepted"), ("Cache-Control", "no-store")])
+            return context.atMailAnswerTime(
+                Response(status: 303, headers: [("Location", "\(page)?status=accepted"), ("Cache-Control", "no-store")]))
         }
-        return .json(status: 202, .object([("status", .string("accepted"))]))
+        return context.atMailAnswerTime(.json(status: 202, .object([("status", .string("accepted"))])))
     }
 
     /// `POST /api/auth/password/reset` `{token, newPassword}`: sets the password, ends every session and API key of

@@ -159,8 +159,10 @@ static inline int CFastCGI_socketpair(int fds[2]) {
 
 /* Accept waiting without a thundering herd: each server thread owns an epoll instance that watches the shared
    listen socket with EPOLLEXCLUSIVE (so one new connection wakes one waiter, not every thread of every process) and
-   the wake-up pipe without it (so a stop wakes everybody). Returns the epoll descriptor, or -1 with errno set. */
-static inline int CFastCGI_accept_waiter_create(int listen_fd, int wake_fd) {
+   the wake-up pipe without it (so a stop wakes everybody), and the pipe that announces a kept connection handed back
+   after a held answer, with EPOLLEXCLUSIVE too (one connection, one thread). Returns the epoll descriptor, or -1
+   with errno set. */
+static inline int CFastCGI_accept_waiter_create(int listen_fd, int wake_fd, int return_fd) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return -1;
     struct epoll_event listen_event = {0};
@@ -169,8 +171,12 @@ static inline int CFastCGI_accept_waiter_create(int listen_fd, int wake_fd) {
     struct epoll_event wake_event = {0};
     wake_event.events = EPOLLIN;
     wake_event.data.fd = wake_fd;
+    struct epoll_event return_event = {0};
+    return_event.events = EPOLLIN | EPOLLEXCLUSIVE;
+    return_event.data.fd = return_fd;
     if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &listen_event) < 0
-        || epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &wake_event) < 0) {
+        || epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &wake_event) < 0
+        || epoll_ctl(ep, EPOLL_CTL_ADD, return_fd, &return_event) < 0) {
         int saved = errno;
         close(ep);
         errno = saved;
@@ -179,16 +185,20 @@ static inline int CFastCGI_accept_waiter_create(int listen_fd, int wake_fd) {
     return ep;
 }
 
-/* Waits on an accept waiter. Returns a mask: 1 when the listen socket is readable, 2 when the wake-up pipe fired
-   (both may come in one wait); 0 when interrupted, -1 on error (errno set). The listen socket is registered with
+/* Waits on an accept waiter. Returns a mask: 1 when the listen socket is readable, 2 when the wake-up pipe fired, 4
+   when a kept connection was handed back (several may come in one wait); 0 when interrupted, -1 on error (errno
+   set). The listen socket is registered with
    EPOLLEXCLUSIVE, so its readiness wakes one waiter of all the processes sharing it: the waiter that gets it must
    try an accept even when the wake-up came with it, or the connection waits in the backlog for the next one. */
-static inline int CFastCGI_accept_waiter_wait(int ep, int wake_fd) {
-    struct epoll_event events[2];
-    int count = epoll_wait(ep, events, 2, -1);
+static inline int CFastCGI_accept_waiter_wait(int ep, int listen_fd, int wake_fd) {
+    struct epoll_event events[3];
+    int count = epoll_wait(ep, events, 3, -1);
     if (count < 0) return errno == EINTR ? 0 : -1;
     int result = 0;
-    for (int i = 0; i < count; i++) result |= events[i].data.fd == wake_fd ? 2 : 1;
+    for (int i = 0; i < count; i++) {
+        int fd = events[i].data.fd;
+        result |= fd == listen_fd ? 1 : fd == wake_fd ? 2 : 4;
+    }
     return result;
 }
 #endif

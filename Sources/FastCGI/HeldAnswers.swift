@@ -8,8 +8,10 @@ import Synchronization
 /// own connections instead of by this process's CPU.
 ///
 /// The request thread writes nothing: it hands the connection and the complete FastCGI records of the answer here and
-/// goes back to accepting. One thread per process sends each answer when it is due and closes the connection. At
-/// most `capacity` answers are held (each holds a descriptor); beyond that, answers go out at once.
+/// goes back to accepting. One thread per process sends each answer when it is due, then hands the connection back
+/// to the server's threads as an idle kept connection (nginx asked to keep it: closing it would race nginx's next
+/// request on it, which fails as a 502 for a POST). At most `capacity` answers are held (each holds a descriptor);
+/// beyond that, answers go out at once. Once the server stops, connections are closed after their answer instead.
 final class HeldAnswers: Sendable {
     private struct Held {
         let connection: Int32
@@ -19,9 +21,45 @@ final class HeldAnswers: Sendable {
 
     private let capacity: Int
     private let pending = Mutex<[Held]>([])
+    /// Connections whose answer went out, for a server thread to wait on (``takeReturned()``).
+    private let returned = Mutex<[Int32]>([])
+    private let returning = Atomic<Bool>(true)
+    /// A byte per returned connection (level-triggered, registered with EPOLLEXCLUSIVE in every thread's waiter).
+    let returnRead: Int32
+    private let returnWrite: Int32
 
     init(capacity: Int) {
         self.capacity = capacity
+        var fds: [Int32] = [-1, -1]
+        _ = CFastCGI_pipe2(&fds, O_CLOEXEC | O_NONBLOCK)
+        returnRead = fds[0]
+        returnWrite = fds[1]
+    }
+
+    deinit {
+        for connection in returned.withLock({ $0 }) { close(connection) }
+        if returnRead >= 0 { close(returnRead) }
+        if returnWrite >= 0 { close(returnWrite) }
+    }
+
+    /// A connection handed back after its held answer, or `nil` when another thread took it first. Another waiter is
+    /// woken when more are left.
+    func takeReturned() -> Int32? {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { bytes in
+            while read(returnRead, bytes.baseAddress, bytes.count) > 0 {}
+        }
+        return returned.withLock { queue in
+            guard !queue.isEmpty else { return nil }
+            let connection = queue.removeFirst()
+            if !queue.isEmpty { signalReturned() }
+            return connection
+        }
+    }
+
+    /// Wakes one waiter for a returned connection (also one that was woken with another event and left it).
+    func signalReturned() {
+        var byte: UInt8 = 1
+        _ = write(returnWrite, &byte, 1)
     }
 
     /// Starts the sending thread.
@@ -42,17 +80,32 @@ final class HeldAnswers: Sendable {
         }
     }
 
-    /// Sends every held answer now (the server is stopping: its process is about to end).
+    /// Sends every held answer now and closes every connection, held or returned (the server is stopping: its
+    /// process is about to end).
     func sendAll() {
+        returning.store(false, ordering: .releasing)
         for answer in pending.withLock({ held in
             defer { held.removeAll() }
             return held
         }) { send(answer) }
+        for connection in returned.withLock({ queue in
+            defer { queue.removeAll() }
+            return queue
+        }) {
+            shutdown(connection, Int32(SHUT_RDWR))
+            close(connection)
+        }
     }
 
     private func send(_ answer: Held) {
-        answer.records.withUnsafeBytes { bytes in
-            _ = Glibc.send(answer.connection, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        let sent = answer.records.withUnsafeBytes { bytes in
+            Glibc.send(answer.connection, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        }
+        // Handed back whole or not at all: a part-sent answer (the peer's buffer full) leaves the stream cut.
+        if sent == answer.records.count && returning.load(ordering: .acquiring) && returnWrite >= 0 {
+            returned.withLock { $0.append(answer.connection) }
+            signalReturned()
+            return
         }
         shutdown(answer.connection, Int32(SHUT_RDWR))
         close(answer.connection)

@@ -154,4 +154,24 @@ extension Server {
         }
         return filled
     }
+
+    /// Closes a connection after its response: our side's end first (nginx reads the whole response, then end of
+    /// file), then, for up to 2 s, whatever the peer still sends is read and dropped until it closes too, so the
+    /// close cannot reset a connection whose response the peer has not read yet (TCP sends a reset when unread data
+    /// is left behind). libfcgi does the same with select(); this uses poll().
+    func closeAfterResponse(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        let connection = request.pointee.ipcFd
+        guard connection >= 0 else { return }
+        request.pointee.ipcFd = -1
+        FCGX_Free(request, 0)
+        if shutdown(connection, Int32(SHUT_WR)) == 0 {
+            let deadline = Self.monotonicMilliseconds() + 2000
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { trash in
+                while Self.waitReadable(connection, until: deadline),
+                    Glibc.read(connection, trash.baseAddress, trash.count) > 0
+                {}
+            }
+        }
+        close(connection)
+    }
 }

@@ -100,7 +100,8 @@ extension Server {
         }
     }
 
-    static func monotonicMilliseconds() -> Int {
+    /// The clock of held answers (``Response/holdMilliseconds`` counts from it): CLOCK_MONOTONIC in milliseconds.
+    public static func monotonicMilliseconds() -> Int {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return now.tv_sec * 1000 + now.tv_nsec / 1_000_000

@@ -156,7 +156,7 @@ public final class Server: Sendable {
         // listen_sock -1: libfcgi must never accept by itself (it would block where our wake-up cannot reach it);
         // when a connection ends, its accept fails at once with EBADF and control comes back here.
         FCGX_InitRequest(request, -1, 0)
-        let waiter = CFastCGI_accept_waiter_create(listenFD, wakeRead)
+        let waiter = CFastCGI_accept_waiter_create(listenFD, wakeRead, heldAnswers.returnRead)
         defer {
             drop(request)
             request.deallocate()
@@ -169,11 +169,13 @@ public final class Server: Sendable {
         // (Not `while !isStopping`: a thread that holds a kept connection when the stop comes lingers on it first.)
         while true {
             if request.pointee.ipcFd < 0 {
-                guard let connection = acceptConnection(waiter: waiter) else { break }
+                guard let (connection, kept) = acceptConnection(waiter: waiter) else { break }
                 request.pointee.ipcFd = connection
                 // FCGX_Accept_r first finishes the "previous" request and would close a descriptor it thinks is not
                 // kept; the next BEGIN_REQUEST record sets the real flag.
                 request.pointee.keepConnection = 1
+                // A kept connection handed back after a held answer: idle until nginx's next request, like any other.
+                if kept { continue }
             } else {
                 switch waitOnKeptConnection(request.pointee.ipcFd) {
                 case .readable:
@@ -226,26 +228,6 @@ public final class Server: Sendable {
         FCGX_Free(request, 0)
     }
 
-    /// Closes a connection after its response: our side's end first (nginx reads the whole response, then end of
-    /// file), then, for up to 2 s, whatever the peer still sends is read and dropped until it closes too, so the
-    /// close cannot reset a connection whose response the peer has not read yet (TCP sends a reset when unread data
-    /// is left behind). libfcgi does the same with select(); this uses poll().
-    private func closeAfterResponse(_ request: UnsafeMutablePointer<FCGX_Request>) {
-        let connection = request.pointee.ipcFd
-        guard connection >= 0 else { return }
-        request.pointee.ipcFd = -1
-        FCGX_Free(request, 0)
-        if shutdown(connection, Int32(SHUT_WR)) == 0 {
-            let deadline = Self.monotonicMilliseconds() + 2000
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { trash in
-                while Self.waitReadable(connection, until: deadline),
-                    Glibc.read(connection, trash.baseAddress, trash.count) > 0
-                {}
-            }
-        }
-        close(connection)
-    }
-
     /// While stopping: waits up to the linger time for one more request on an idle kept connection. `true` when
     /// one came (serve it; the connection closes after its response), `false` when the connection was closed unused.
     /// (Readable can also mean nginx closed it: libfcgi then finds out and the thread leaves.)
@@ -253,23 +235,27 @@ public final class Server: Sendable {
         Self.waitReadable(connection, until: Self.monotonicMilliseconds() + Int(configuration.drainLingerMilliseconds))
     }
 
-    /// Waits for a new connection; `nil` when the server is stopping.
-    private func acceptConnection(waiter: Int32) -> Int32? {
+    /// Waits for a new connection, or a kept one handed back after a held answer (`kept`); `nil` when the server is
+    /// stopping.
+    private func acceptConnection(waiter: Int32) -> (connection: Int32, kept: Bool)? {
         idleAcceptors.add(1, ordering: .relaxed)
         defer { idleAcceptors.subtract(1, ordering: .relaxed) }
         while !isStopping {
-            let events = CFastCGI_accept_waiter_wait(waiter, wakeRead)
+            let events = CFastCGI_accept_waiter_wait(waiter, listenFD, wakeRead)
             if events < 0 {
                 logger.error("epoll_wait on the listen socket failed", metadata: ["errno": "\(errno)"])
                 usleep(100_000)
                 continue
             }
             // The listen socket's readiness wakes one waiter of every process sharing it (EPOLLEXCLUSIVE): this one
-            // takes the connection even when the stop's wake-up came with it, else nobody is woken for it.
+            // takes the connection even when the stop's wake-up came with it, else nobody is woken for it. A returned
+            // connection that came with it is announced again, for another thread.
             guard events & 1 != 0 else {
                 if events & 2 != 0 { return nil }
+                if events & 4 != 0, let kept = heldAnswers.takeReturned() { return (kept, true) }
                 continue
             }
+            if events & 4 != 0 { heldAnswers.signalReturned() }
             let connection = CFastCGI_accept_cloexec(listenFD)
             if connection >= 0 {
                 yieldClaimed.store(false, ordering: .releasing)
@@ -282,7 +268,7 @@ public final class Server: Sendable {
                     close(connection)
                     continue
                 }
-                return connection
+                return (connection, false)
             }
             switch errno {
             case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO:

@@ -111,6 +111,7 @@ import Testing
         case "http.public_url": "https://site.example"
         case "mail.file_dir": "/var/spool/jwt-authd"
         case "mail.smtp_tls": "starttls"
+        case "accounts.mail_answer_time": "250ms"
         case "mail.smtp_ca_file": "/etc/ssl/private-ca.pem"
         case "mail.sendmail_path": "/usr/lib/sendmail"
         case "tokens.refresh_ttl": "14d"

@@ -124,4 +124,26 @@ import Testing
         #expect(quiet.contains("jwt_authd_requests_total") || quiet.contains("# TYPE"))
         #expect(!quiet.contains("jwt_authd_mail") && off.domain.calls.isEmpty, "no mail, no outbox read")
     }
+
+    @Test func theRoutesThatMayMailAnswerAtTheSameTimeForKnownAndUnknownAddresses() throws {
+        let harness = try HandlerHarness(env: mailOn)
+        let signedIn = #"{"newEmail":"b@example.com","password":"correct horse"}"#
+        let answers = [
+            harness.send("POST", "/api/auth/password/forgot", json: #"{"email":"a@example.com"}"#),
+            harness.send("POST", "/api/auth/password/forgot", form: "email=a%40example.com"),
+            harness.send("POST", "/api/auth/email/verify/resend", json: #"{"email":"a@example.com"}"#),
+            harness.send("POST", "/api/auth/email/change", json: signedIn, bearer: "good"),
+        ]
+        for answer in answers {
+            // Held until 100 ms (accounts.mail_answer_time) after arrival; the fake answered within a few.
+            #expect(answer.holdMilliseconds > 50 && answer.holdMilliseconds <= 100, "\(answer.status) \(answer.holdMilliseconds)")
+        }
+        harness.domain.registrationNeedsVerification = true
+        let registered = harness.send("POST", "/api/auth/register", json: #"{"email":"a@example.com","password":"correct horse"}"#)
+        #expect(registered.status == 202 && registered.holdMilliseconds > 50)
+        // Refusals before any lookup are not held; nor is anything when the floor is off.
+        #expect(harness.send("POST", "/api/auth/password/forgot", json: #"{"email":"nope"}"#).holdMilliseconds == 0)
+        let off = try HandlerHarness(env: mailOn.merging(["JWT_MAIL_ANSWER_TIME": "0s"]) { $1 })
+        #expect(off.send("POST", "/api/auth/password/forgot", json: #"{"email":"a@example.com"}"#).holdMilliseconds == 0)
+    }
 }

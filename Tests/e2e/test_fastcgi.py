@@ -460,6 +460,25 @@ def test_a_login_flood_is_answered_busy_later_without_holding_threads(start_work
     assert_serves(worker)
 
 
+def test_a_held_answer_hands_the_kept_connection_back(start_worker, rundir):
+    """An answer held by the worker (here forgot's, until accounts.mail_answer_time after arrival) goes out on the
+    connection the web server asked to keep, and that connection then serves the next request: the worker does not
+    close it under nginx, whose next request on it would fail."""
+    worker = start_worker(env={"JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_MAIL_DIR": str(rundir / "held-mail"),
+                               "JWT_AUTHD_PUBLIC_URL": "https://site.example", "JWT_MAIL_ANSWER_TIME": "300ms"})
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(worker.address.removeprefix("unix:"))
+        for n in range(3):
+            body = json.dumps({"email": f"held-{n}@example.com"}).encode()
+            params = http_params("POST", "/api/auth/password/forgot", body_length=len(body), content_type="application/json")
+            started = time.monotonic()
+            held = fcgi_request(worker.address, params, body, keep_conn=True, sock=sock)
+            assert held.status == 202 and time.monotonic() - started >= 0.29, (held.status, time.monotonic() - started)
+            again = fcgi_request(worker.address, http_params("GET", "/api/auth/health"), keep_conn=True, sock=sock)
+            assert again.status == 200
+
+
 @pytest.mark.parametrize("seed", ["overflowing-param-length", "unknown-management-record-in-params",
                                   "begin-padding-read-as-records", "management-records-before-begin",
                                   "get-values-after-params", "get-values-after-a-version-error"])

@@ -370,3 +370,20 @@ def test_templates_from_a_folder_replace_the_built_in_texts(authd_bin, base_env,
     assert stray.returncode == 78 and "pasword-reset.txt is no template" in stray.stderr
     missing = cli(authd_bin, {**env, "JWT_AUTHD_MAIL_TEMPLATES_DIR": str(rundir / "nowhere")}, "mail", "test", "--to", "t@example.com")
     assert missing.returncode == 78 and "is not a readable folder" in missing.stderr
+
+
+def test_held_answers_leave_nginx_kept_connections_usable(start_site, smtp):
+    """The routes that may mail answer after `accounts.mail_answer_time` from the worker's held-answer queue; the kept
+    FastCGI connection nginx asked for is handed back afterwards, not closed under it (a close raced nginx's next
+    request on that connection: a 502 for a POST)."""
+    site = start_site("held", {**SITE, "JWT_AUTHD_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}"})
+    client = site.client()
+    statuses = []
+    for n in range(30):
+        started = time.monotonic()
+        response = client.post("/api/auth/password/forgot", json={"email": f"held-{n}@example.com"})
+        statuses.append((response.status_code, time.monotonic() - started >= 0.095))
+        statuses.append((client.get("/api/auth/health").status_code, True))
+    assert statuses == [(202, True), (200, True)] * 30, statuses
+    errors = site.nginx.error_log.read_text()
+    assert "Broken pipe" not in errors and "prematurely closed" not in errors, errors[-2000:]

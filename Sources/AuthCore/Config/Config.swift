@@ -219,6 +219,9 @@ public struct Config: Sendable {
         /// The page that asks for a password reset link, and the one the link opens (it posts the token).
         public var forgotPage = ""
         public var resetPage = ""
+        /// The routes that may mail (forgot, resend, email change, a registration waiting for verification) answer no
+        /// sooner than this after the request arrived (zero: at once).
+        public var mailAnswerTime = Duration.zero
         /// The page an email verification link opens (it posts the token).
         public var verifyEmailPage = ""
         /// Registration answers 202 without a session (`accounts.require_verified_email`).

@@ -175,6 +175,11 @@ extension ConfigKey {
             default: .seconds(30 * 60), max: .seconds(86_400), positive: true,
             "how long a password reset link works (single use; a newer request or any password change ends it sooner)"),
         .duration(
+            "accounts.mail_answer_time", "JWT_MAIL_ANSWER_TIME", \.http.mailAnswerTime, default: .milliseconds(100),
+            max: .seconds(10), milliseconds: true,
+            "the routes that may send mail (forgot, verification resend, email change, a registration that waits for verification) answer no sooner than this after the request arrived, so that a known address (whose token and message are written) and an unknown one take the same time; the wait holds no thread; `0s`: answer at once"
+        ),
+        .duration(
             "accounts.verify_token_lifetime", "JWT_VERIFY_TOKEN_LIFETIME", \.accounts.verifyTokenLifetime,
             default: .seconds(48 * 3600), max: .seconds(30 * 86_400), positive: true,
             "how long an email verification or email change link works (single use; a newer one ends it, and it works only for the address it was sent to)"

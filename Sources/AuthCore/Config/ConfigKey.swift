@@ -48,12 +48,12 @@ extension ConfigKey {
     /// A duration in whole seconds (`30s`, `15m`, `7d`, `1h30m`) up to `max`; `positive`: zero is refused.
     static func duration(
         _ name: String, _ env: String, _ path: Path<Duration>, default value: Duration, max: Duration,
-        positive: Bool = false, _ summary: String
+        positive: Bool = false, milliseconds: Bool = false, _ summary: String
     ) -> ConfigKey {
         ConfigKey(
             name: name, env: env, defaultText: "`\(DurationText.format(value))`", summary: summary, isSecret: false,
             read: { reader, config in
-                let parsed = reader.raw(name, env).flatMap { reader.duration(name, $0, max: max) } ?? value
+                let parsed = reader.raw(name, env).flatMap { reader.duration(name, $0, max: max, milliseconds: milliseconds) } ?? value
                 if positive && parsed == .zero { reader.problem(name, "must be longer than 0s") }
                 config[keyPath: path] = parsed
             }, show: { DurationText.format($0[keyPath: path]) })

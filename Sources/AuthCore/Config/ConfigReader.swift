@@ -60,13 +60,11 @@ struct ConfigReader {
     }
 
     /// A duration in whole seconds up to `max`, or `nil` with a problem.
-    mutating func duration(_ name: String, _ text: String, max: Duration) -> Duration? {
-        guard let millis = DurationText.milliseconds(text), millis % 1000 == 0, Duration.milliseconds(millis) <= max else {
-            problem(
-                name,
-                """
-                must be a duration in whole seconds such as 30s, 15m, 7d (at most \(DurationText.format(max))), got '\(text)'
-                """)
+    mutating func duration(_ name: String, _ text: String, max: Duration, milliseconds: Bool = false) -> Duration? {
+        guard let millis = DurationText.milliseconds(text), milliseconds || millis % 1000 == 0, Duration.milliseconds(millis) <= max
+        else {
+            let examples = milliseconds ? "250ms, 2s" : "in whole seconds such as 30s, 15m, 7d"
+            problem(name, "must be a duration \(examples) (at most \(DurationText.format(max))), got '\(text)'")
             return nil
         }
         return .milliseconds(millis)

@@ -56,6 +56,11 @@ public enum DurationText {
         return "\(seconds)s"
     }
 
-    /// Formats a duration in whole seconds (`15m`, `7d`, `10s`).
-    public static func format(_ duration: Duration) -> String { format(seconds: Int(duration.components.seconds)) }
+    /// Formats a duration in whole seconds (`15m`, `7d`, `10s`), or milliseconds when it has a fraction (`250ms`).
+    public static func format(_ duration: Duration) -> String {
+        let parts = duration.components
+        let millis = parts.attoseconds / 1_000_000_000_000_000
+        if millis != 0 { return "\(parts.seconds * 1000 + millis)ms" }
+        return format(seconds: Int(parts.seconds))
+    }
 }
