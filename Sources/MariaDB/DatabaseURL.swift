@@ -194,7 +194,9 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         return text
     }
 
-    static func percentDecoded(_ text: Substring) -> String? {
+    /// Percent-decodes a URL part (`%40` → `@`); `nil` for a malformed escape or bytes that are not UTF-8. (Also
+    /// the SMTP URL's credentials.)
+    public static func percentDecoded(_ text: Substring) -> String? {
         guard text.contains("%") else { return String(text) }
         var bytes: [UInt8] = []
         var iterator = text.utf8.makeIterator()

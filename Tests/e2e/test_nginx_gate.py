@@ -23,7 +23,7 @@ pytestmark = pytest.mark.gate
 
 ENV = {**CHEAP_HASHING, "JWT_THROTTLE_LOGIN_PER_IP": "100000", "JWT_THROTTLE_REGISTER_PER_IP": "100000"}
 SPOOFED = {"X-Auth-User-Id": "00000000-0000-7000-8000-000000000666", "X-Auth-Email": "mallory@evil.example",
-           "X-Auth-Role": "admin", "X-Auth-Method": "api-key", "X-Auth-Scopes": "full"}
+           "X-Auth-Role": "admin", "X-Auth-Method": "api-key", "X-Auth-Scopes": "full", "X-Auth-Email-Verified": "true"}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,8 @@ def app_view(response):
 def assert_identity(view, user, method="jwt"):
     assert (view["userId"], view["email"], view["role"], view["authMethod"]) == \
         (user["id"], user["email"], user["role"], method)
+    # The gate's own answer: these accounts never verified their address (a spoofed "true" does not get through).
+    assert view["emailVerified"] == "false"
 
 
 def make_admin(module_sql, client, user):
@@ -228,7 +230,8 @@ def test_spoofed_identity_never_reaches_the_app(site, signed_in):
         assert_identity(view, user)
     # Ungated and guest pages: the client's X-Auth-* headers are removed.
     view = app_view(site.client().get("/", headers={**SPOOFED, "X-Auth-Require-Role": "x", "X-Auth-Guest-Only": "1"}))
-    assert {view[key] for key in ("userId", "email", "role", "authMethod", "scopes", "requireRole", "guestOnly")} == {""}
+    assert {view[key] for key in ("userId", "email", "role", "authMethod", "scopes", "requireRole", "guestOnly",
+                                  "emailVerified")} == {""}
     # A forged identity without credentials does not pass the gate at all.
     assert site.client().get("/api/protected/items", headers=SPOOFED).status_code == 401
     assert site.client().get("/dashboard", headers=SPOOFED).status_code == 303

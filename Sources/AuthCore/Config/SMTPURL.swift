@@ -1,3 +1,5 @@
+import MariaDB
+
 /// `mail.smtp_url`: `smtp://[user[:password]@]host[:port][/ehlo-name]` (STARTTLS, port 25 by default) or
 /// `smtps://…` (TLS from the first byte, port 465). The credentials are percent-decoded and kept apart from the URL
 /// given to the client, so the URL can be logged.
@@ -110,28 +112,10 @@ public struct SMTPURL: Sendable, Equatable, CustomStringConvertible {
             && text.allSatisfy { $0.isASCIILetterOrDigit || $0 == "." || $0 == "-" }
     }
 
+    /// A percent-decoded credential: `nil` for a malformed escape, bytes that are not UTF-8, or a NUL.
     private static func percentDecoded(_ text: Substring) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        guard !bytes.contains(0) else { return nil }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        guard let decoded = DatabaseURL.percentDecoded(text), !decoded.utf8.contains(0) else { return nil }
+        return decoded
     }
 }
 
