@@ -104,6 +104,39 @@ static inline int COpenSSL_hkdf_sha256(const uint8_t *secret, size_t secret_leng
     return ok;
 }
 
+/* MARK: HMAC with a named digest (one shot), and AES-256-GCM */
+
+/* HMAC of message under key with digest "SHA1", "SHA256" or "SHA512" (TOTP); out has room for 64 bytes; *out_length
+   receives the MAC's length. */
+static inline int COpenSSL_hmac(const char *digest, const uint8_t *key, size_t key_length, const uint8_t *message,
+                                size_t length, uint8_t *out, size_t *out_length) {
+    static const uint8_t empty[1] = {0};
+    return EVP_Q_mac(NULL, "HMAC", NULL, digest, NULL, key_length ? key : empty, key_length, length ? message : empty,
+                     length, out, 64, out_length) != NULL;
+}
+
+/* AES-256-GCM with a 12-byte nonce and a 16-byte tag. seal: ciphertext_out has plaintext's length. open: 1 only
+   when the tag authenticates the ciphertext and the additional data. */
+static inline int COpenSSL_aes256gcm(int seal, const uint8_t *key, const uint8_t *nonce, const uint8_t *aad,
+                                     size_t aad_length, const uint8_t *input, size_t length, uint8_t *output,
+                                     uint8_t *tag) {
+    EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
+    if (!context) return 0;
+    int out_length = 0;
+    int ok = EVP_CipherInit_ex(context, EVP_aes_256_gcm(), NULL, NULL, NULL, seal)
+        && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, 12, NULL)
+        && EVP_CipherInit_ex(context, NULL, NULL, key, nonce, seal)
+        && (aad_length == 0 || EVP_CipherUpdate(context, NULL, &out_length, aad, (int)aad_length))
+        && (length == 0 || EVP_CipherUpdate(context, output, &out_length, input, (int)length));
+    if (ok && !seal) ok = EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, 16, tag);
+    uint8_t final_block[16];
+    ok = ok && EVP_CipherFinal_ex(context, final_block, &out_length) == 1;
+    if (ok && seal) ok = EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, 16, tag);
+    EVP_CIPHER_CTX_free(context);
+    if (!ok && !seal && length > 0) OPENSSL_cleanse(output, length);
+    return ok;
+}
+
 /* MARK: Keys */
 
 enum { COpenSSL_KEY_OTHER = 0, COpenSSL_KEY_ED25519 = 1, COpenSSL_KEY_P256 = 2 };
