@@ -30,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CQRencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
         .systemLibrary(name: "CProcess"),
         // libfcgi's reads pass through this target's OS_Read (see its header): C, since it must be a C symbol.
         .target(name: "CFastCGIReadGuard", swiftSettings: safeSettings),
@@ -53,6 +54,11 @@ let package = Package(
         .target(
             name: "SMTP",
             dependencies: ["CCurl"],
+            swiftSettings: commonSettings
+        ),
+        .target(
+            name: "QRCode",
+            dependencies: ["CQRencode"],
             swiftSettings: commonSettings
         ),
 
@@ -159,6 +165,11 @@ let package = Package(
         .testTarget(
             name: "ProcessManagerTests",
             dependencies: ["ProcessManager", "TestSupport"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "QRCodeTests",
+            dependencies: ["QRCode"],
             swiftSettings: commonSettings
         ),
         .testTarget(
