@@ -101,12 +101,19 @@ extension Server {
             request.pointee.keepConnection = 0
             return .tooLarge
         }
-        if declaredLength == 0 { return .complete([]) }
         if let declaredLength {
             var body = [UInt8](repeating: 0, count: declaredLength)
-            let filled = body.withUnsafeMutableBufferPointer { read(into: $0, from: request) }
+            let filled = declaredLength == 0 ? 0 : body.withUnsafeMutableBufferPointer { read(into: $0, from: request) }
             if FCGX_GetError(request.pointee.in) != 0 { return .broken }
             body.removeSubrange(filled...)
+            // The stream's end (its empty FCGI_STDIN record) is read too, also when it comes after the body: left
+            // unread on a kept connection, it would be taken for the start of the next request, which then fails.
+            // More bytes than declared: the stream cannot be trusted; the connection closes after the answer.
+            guard filled == declaredLength, atEndOfInput(request) else {
+                if FCGX_GetError(request.pointee.in) != 0 { return .broken }
+                request.pointee.keepConnection = 0
+                return .invalidLength
+            }
             return .complete(body)
         }
         // No length given (nginx sends an empty CONTENT_LENGTH on GET): read in chunks, one past the limit at most,
@@ -134,6 +141,11 @@ extension Server {
             return .tooLarge
         }
         return .complete(body)
+    }
+
+    /// Whether the input stream ends here (reading its end-of-stream record, waiting for it if it is still on its way).
+    private func atEndOfInput(_ request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1) { probe in read(into: probe, from: request, once: true) == 0 }
     }
 
     /// Reads stdin into `buffer` until it is full or the stream ends (or once, for chunked reading).

@@ -460,6 +460,31 @@ def test_a_login_flood_is_answered_busy_later_without_holding_threads(start_work
     assert_serves(worker)
 
 
+def test_a_late_end_of_body_does_not_break_the_next_request_on_a_kept_connection(start_worker):
+    """The empty STDIN record that ends a body may come after the body itself (and after the worker read it): it is
+    read with the request, not taken for the start of the next request on the kept connection (which then failed and
+    closed the connection)."""
+    worker = start_worker()
+    connection = FastCGIConnection(worker.address, timeout=10)
+    try:
+        for n in range(3):
+            body = json.dumps({"email": f"late-{n}@example.com", "password": "wrong password"}).encode()
+            connection.begin(http_params("POST", "/api/auth/login", body_length=len(body), content_type="application/json"),
+                             keep_conn=True)
+            connection.send_stdin(body)
+            time.sleep(0.3)  # the worker has read the body by now
+            connection.end_stdin()
+            assert connection.read_response().status == 401
+            assert connection.request(http_params("GET", "/api/auth/health"), keep_conn=True).status == 200
+        # More body than declared: refused, and the connection is not kept.
+        connection.begin(http_params("POST", "/api/auth/login", body_length=2, content_type="application/json"), keep_conn=True)
+        connection.send_stdin(b"{}xx")
+        connection.end_stdin()
+        assert connection.read_response().status == 400
+    finally:
+        connection.close()
+
+
 def test_a_held_answer_hands_the_kept_connection_back(start_worker, rundir):
     """An answer held by the worker (here forgot's, until accounts.mail_answer_time after arrival) goes out on the
     connection the web server asked to keep, and that connection then serves the next request: the worker does not
