@@ -35,6 +35,9 @@ extension APIError {
             self = APIError(
                 status: 400, code: "email_token_invalid", message: "This link is not valid any more: ask for a new one")
         case .emailUnverified: self = .emailUnverified
+        case .invalidCode: self = APIError(status: 401, code: "invalid_code", message: "Invalid code")
+        case .mfaUnavailable:
+            self = APIError(status: 503, code: "mfa_unavailable", message: "Second factors are not set up on this site")
         case .databaseUnavailable: self = .unavailable
         case .databaseFailure, .internalFailure: self = .internalError
         }
@@ -59,10 +62,10 @@ extension AuthError.Code {
     /// service, after which the same credential may succeed.
     var refusesTheCredential: Bool {
         switch self {
-        case .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked, .invalidCredentials:
+        case .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked, .invalidCredentials, .invalidCode:
             true
         case .throttled, .emailTaken, .invalidInput, .weakPassword, .notFound, .reauthenticationRequired, .busy, .databaseUnavailable,
-            .databaseFailure, .internalFailure, .resetTokenInvalid, .emailTokenInvalid, .emailUnverified:
+            .databaseFailure, .internalFailure, .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .mfaUnavailable:
             false
         }
     }

@@ -128,7 +128,7 @@ extension ServiceMetrics.Event {
         case .invalidCredentials, .invalidInput, .weakPassword, .emailTaken, .notFound, .reauthenticationRequired, .invalidToken,
             .tokenExpired,
             .tokenReused, .sessionExpired, .sessionRevoked, .databaseUnavailable, .databaseFailure, .internalFailure,
-            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified:
+            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .invalidCode, .mfaUnavailable:
             .loginFailed
         }
     }
@@ -140,7 +140,7 @@ extension ServiceMetrics.Event {
         case .invalidToken, .tokenExpired, .sessionExpired, .sessionRevoked, .invalidCredentials, .throttled, .emailTaken,
             .reauthenticationRequired, .busy,
             .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure, .internalFailure,
-            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified:
+            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .invalidCode, .mfaUnavailable:
             .refreshFailed
         }
     }

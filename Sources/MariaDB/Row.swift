@@ -85,7 +85,14 @@ public struct Row: Sendable {
 
     /// A non-NULL binary column.
     public func bytes(_ name: String) throws(MariaDBError) -> [UInt8] {
+        guard let value = try optionalBytes(name) else { throw mismatch(name, "non-NULL binary", .null) }
+        return value
+    }
+
+    /// A binary column that may be NULL.
+    public func optionalBytes(_ name: String) throws(MariaDBError) -> [UInt8]? {
         switch try value(name) {
+        case .null: return nil
         case .bytes(let data): return data
         case let other: throw mismatch(name, "binary", other)
         }

@@ -18,6 +18,7 @@ enum SecretFileCheck {
         ] {
             for path in paths where holdsASigningKey(path) { files.append((key, path)) }
         }
+        for reference in config.mfa.keyReferences { files.append(("mfa.encryption_keys", reference.path)) }
         for key in ConfigKey.all where key.isSecret {
             if let path = sources.environment[key.env + "_FILE"] { files.append((key.name, path)) }
             if case .string(let path)? = sources.file[key.name + "_file"] { files.append((key.name, path)) }

@@ -39,6 +39,7 @@ struct ServiceGraph {
         let config: Config
         let keys: TokenKeys
         let templates: MailTemplates
+        let mfaKeys: MFAKeyRing?
         do throws(ConfigError) {
             var sources = try ConfigLoading.sources(configPath: configPath, flags: flags)
             sources.requiresListen = requiresListen
@@ -48,12 +49,15 @@ struct ServiceGraph {
             if !permissionProblems.isEmpty { throw ConfigError(problems: permissionProblems) }
             keys = try TokenKeys.load(config.tokens, readFile: ConfigSources.readTextFile)
             templates = try MailTemplateFiles.load(directory: config.mail.templatesDirectory)
+            mfaKeys = try MFAKeyFiles.load(config.mfa.keyReferences)
         } catch {
             throw .configuration(error)
         }
         do {
             let hasher = try Argon2Hasher(parameters: AuthSettings.argon2Parameters(config))
-            return ServiceGraph(config: config, settings: AuthSettings(config: config, keys: keys, templates: templates), hasher: hasher)
+            return ServiceGraph(
+                config: config, settings: AuthSettings(config: config, keys: keys, templates: templates, mfaKeys: mfaKeys),
+                hasher: hasher)
         } catch {
             throw .hasher("\(error)")
         }

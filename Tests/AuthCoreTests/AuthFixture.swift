@@ -61,11 +61,14 @@ final class AuthFixture: @unchecked Sendable {
     // @unchecked Sendable: immutable after init apart from the clock and hasher, which lock internally.
     let url: DatabaseURL
     let settings: AuthSettings
+    /// What the settings were built from (to build others, as another host would).
+    let config: Config
+    let tokenKeys: TokenKeys
     let clock = ManualClock()
     let hasher = CountingHasher()
     let logs = LogCapture()
 
-    init(env extra: [String: String] = [:]) throws {
+    init(env extra: [String: String] = [:], mfaKeys: MFAKeyRing? = nil) throws {
         url = try TestDatabase.create(prefix: "auth")
         let admin = try Connection(url: url)
         try Migrator(connection: admin).migrate()
@@ -75,8 +78,9 @@ final class AuthFixture: @unchecked Sendable {
             "JWT_ACCESS_SECRET": String(repeating: "a", count: 32), "JWT_REFRESH_SECRET": String(repeating: "r", count: 32),
         ]
         env.merge(extra) { $1 }
-        let config = try Config.load(sources: ConfigSources(environment: env))
-        settings = AuthSettings(config: config, keys: try TokenKeys.load(config.tokens, readFile: { _ in "" }))
+        config = try Config.load(sources: ConfigSources(environment: env))
+        tokenKeys = try TokenKeys.load(config.tokens, readFile: { _ in "" })
+        settings = AuthSettings(config: config, keys: tokenKeys, mfaKeys: mfaKeys)
     }
 
     deinit { TestDatabase.drop(url) }

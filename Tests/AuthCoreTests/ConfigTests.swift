@@ -112,6 +112,8 @@ import Testing
         case "mail.file_dir": "/var/spool/jwt-authd"
         case "mail.smtp_tls": "starttls"
         case "accounts.mail_answer_time": "250ms"
+        case "mfa.encryption_keys": "k1:/etc/jwt-authd/mfa-k1.key"
+        case "mfa.totp_digits": "8"
         case "mail.smtp_ca_file": "/etc/ssl/private-ca.pem"
         case "mail.sendmail_path": "/usr/lib/sendmail"
         case "tokens.refresh_ttl": "14d"

@@ -13,7 +13,7 @@ let expectedMapping: [AuthError.Code: (status: Int, code: String)] = [
     .sessionRevoked: (401, "session_revoked"), .notFound: (404, "not_found"),
     .reauthenticationRequired: (403, "reauthentication_required"), .busy: (503, "service_busy"),
     .resetTokenInvalid: (400, "reset_token_invalid"), .emailTokenInvalid: (400, "email_token_invalid"),
-    .emailUnverified: (403, "email_unverified"),
+    .emailUnverified: (403, "email_unverified"), .invalidCode: (401, "invalid_code"), .mfaUnavailable: (503, "mfa_unavailable"),
     .databaseUnavailable: (503, "service_unavailable"), .databaseFailure: (500, "internal_error"),
     .internalFailure: (500, "internal_error"),
 ]
@@ -197,7 +197,7 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         let response = harness.send("GET", "/api/auth/renew", cookies: "refresh_token=r", query: "return_to=/a?b=1&c=<2>")
         let definite: Set<AuthError.Code> = [
             .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked,
-            .invalidCredentials,
+            .invalidCredentials, .invalidCode,
         ]
         if definite.contains(code) {
             #expect(response.status == 303, "\(code)")

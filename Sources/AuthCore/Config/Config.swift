@@ -31,8 +31,10 @@ public struct Config: Sendable {
     public var throttle = Throttle()
     /// Re-authentication and API keys.
     public var accounts = Accounts()
-    /// Mail: the sender (more in #16's next steps: transports).
+    /// Mail: the sender, the transport, the templates.
     public var mail = Mail()
+    /// Second factors: the keys of their secrets, TOTP's parameters.
+    public var mfa = MFA()
     /// What the HTTP handlers need: cookies, cross-site rules, proxies, pages, metrics access, request logging.
     public var http = HTTP()
     /// Where and how much to log.
@@ -125,6 +127,21 @@ public struct Config: Sendable {
         public var requireVerifiedEmail = false
         /// Registering a taken address answers like a new registration and mails its owner instead.
         public var enumerationSafeRegistration = false
+    }
+
+    /// Second factors (#17).
+    public struct MFA: Sendable {
+        /// `id:path` of the keys that seal factor secrets: the first seals, every one opens.
+        public var encryptionKeys: [String] = []
+        /// The name authenticator apps show (`issuer` of the otpauth URI); empty: `mail.from`'s name or domain.
+        public var issuer = ""
+        /// TOTP's digits, step and skew (steps accepted either side of now).
+        public var totpDigits = 6
+        public var totpPeriod = Duration.zero
+        public var totpSkew = 1
+
+        /// The keys, parsed (Config.load has checked every entry).
+        public var keyReferences: [MFAKeyReference] { encryptionKeys.compactMap(MFAKeyReference.init) }
     }
 
     /// Mail the service sends (password reset links).

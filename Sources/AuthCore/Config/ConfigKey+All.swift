@@ -174,6 +174,23 @@ extension ConfigKey {
             "accounts.reset_token_lifetime", "JWT_RESET_TOKEN_LIFETIME", \.accounts.resetTokenLifetime,
             default: .seconds(30 * 60), max: .seconds(86_400), positive: true,
             "how long a password reset link works (single use; a newer request or any password change ends it sooner)"),
+        .list(
+            "mfa.encryption_keys", "JWT_MFA_ENCRYPTION_KEYS", \.mfa.encryptionKeys, each: .keyReference,
+            defaultText: "none (MFA answers 503 `mfa_unavailable`)",
+            "the keys that seal second-factor secrets (AES-256-GCM): `ID:/path`, comma-separated; each file holds 32 random bytes in base64 (`openssl rand -base64 32`) and is private to the service; the first seals, every one opens, so keys rotate (see docs/operations.md)"
+        ),
+        .optionalText(
+            "mfa.issuer", "JWT_MFA_ISSUER", \.mfa.issuer,
+            "the name authenticator apps show for the account (default: `mail.from`'s name, or its domain)"),
+        .integer(
+            "mfa.totp_digits", "JWT_MFA_TOTP_DIGITS", \.mfa.totpDigits, default: 6, in: 6...8,
+            "digits of a TOTP code (6: what every authenticator app shows)"),
+        .duration(
+            "mfa.totp_period", "JWT_MFA_TOTP_PERIOD", \.mfa.totpPeriod, default: .seconds(30), max: .seconds(120), positive: true,
+            "the step of TOTP codes (30s: what every authenticator app uses)"),
+        .integer(
+            "mfa.totp_skew", "JWT_MFA_TOTP_SKEW", \.mfa.totpSkew, default: 1, in: 0...3,
+            "steps of clock difference accepted either side of now (1: a code from the previous or next 30 s works)"),
         .duration(
             "accounts.mail_answer_time", "JWT_MAIL_ANSWER_TIME", \.http.mailAnswerTime, default: .milliseconds(100),
             max: .seconds(10), milliseconds: true,

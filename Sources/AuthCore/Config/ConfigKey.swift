@@ -106,7 +106,7 @@ extension ConfigKey {
 
     /// What each entry of a list must be.
     enum ListEntry: Sendable {
-        case any, origin, address
+        case any, origin, address, keyReference
 
         /// The problem with an entry, or `nil`.
         func problem(_ entry: String) -> String? {
@@ -119,6 +119,10 @@ extension ConfigKey {
             case .address:
                 let valid = entry.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" || $0 == "/" }
                 return valid ? nil : "'\(entry)' must be an IP address or CIDR range"
+            case .keyReference:
+                return MFAKeyReference(entry) == nil
+                    ? "'\(entry)' must be ID:/absolute/path (an id of 1 to 32 letters, digits, - or _; the file holds 32 random bytes in base64)"
+                    : nil
             }
         }
     }

@@ -28,6 +28,10 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         case emailTokenInvalid = "email_token_invalid"
         /// The account's address is not verified and the site requires it (`accounts.require_verified_email`).
         case emailUnverified = "email_unverified"
+        /// A second factor's code (or recovery code) that is wrong, used, or has nothing pending to confirm.
+        case invalidCode = "invalid_code"
+        /// No `mfa.encryption_keys`: second factors cannot be used on this site.
+        case mfaUnavailable = "mfa_unavailable"
         /// Password hashing is saturated (a flood of logins): nothing was checked; try again shortly.
         case busy = "service_busy"
         /// The database cannot be reached (connection refused or lost): worth a retry later.

@@ -12,6 +12,7 @@ public final class AuthServices {
     public let apiKeys: APIKeyService
     public let throttle: ThrottleService
     public let cleanup: CleanupService
+    public let mfa: MFAService
     public let settings: AuthSettings
 
     /// Composes the services over `database`.
@@ -34,5 +35,6 @@ public final class AuthServices {
             logger: logger)
         apiKeys = APIKeyService(database: database, clock: clock, defaultLifetime: settings.apiKeyLifetime)
         cleanup = CleanupService(database: database, throttleWindow: settings.throttle.window.timeInterval, clock: clock)
+        mfa = MFAService(database: database, keys: settings.mfaKeys, settings: settings.mfa, clock: clock, logger: logger)
     }
 }

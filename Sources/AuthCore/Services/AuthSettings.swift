@@ -31,8 +31,12 @@ public struct AuthSettings: Sendable {
     public let requireVerifiedEmail: Bool
     /// Registering a taken address answers like a new one and mails its owner.
     public let enumerationSafeRegistration: Bool
+    /// The keys of second-factor secrets (`nil`: MFA unavailable).
+    public let mfaKeys: MFAKeyRing?
+    /// TOTP's parameters and issuer.
+    public let mfa: MFAService.Settings
 
-    public init(config: Config, keys: TokenKeys, templates: MailTemplates = MailTemplates()) {
+    public init(config: Config, keys: TokenKeys, templates: MailTemplates = MailTemplates(), mfaKeys: MFAKeyRing? = nil) {
         let tokens = config.tokens
         accessTTL = tokens.accessTTL
         refreshTTL = tokens.refreshTTL
@@ -58,6 +62,10 @@ public struct AuthSettings: Sendable {
         verifyTokenLifetime = config.accounts.verifyTokenLifetime
         requireVerifiedEmail = config.accounts.requireVerifiedEmail
         enumerationSafeRegistration = config.accounts.enumerationSafeRegistration
+        self.mfaKeys = mfaKeys
+        mfa = MFAService.Settings(
+            issuer: config.mfa.issuer.isEmpty ? mail.siteName : config.mfa.issuer, digits: config.mfa.totpDigits,
+            period: Int(config.mfa.totpPeriod.components.seconds), skew: config.mfa.totpSkew)
     }
 
     /// The Argon2id parameters of new hashes.

@@ -30,6 +30,7 @@ public struct CleanupService {
         let day = now.addingTimeInterval(-86_400)
         report.oneTimeTokens = try store.drain(.oneTimeTokens, olderThan: [day, day], batchSize: batchSize)
         report.mail = try store.drain(.mailOutbox, olderThan: [old], batchSize: batchSize)
+        report.pendingFactors = try store.drain(.pendingFactors, olderThan: [now], batchSize: batchSize)
         return report
     }
 
@@ -51,9 +52,10 @@ public struct CleanupReport: Sendable, Equatable, CustomStringConvertible {
     public var throttleRows = 0
     public var oneTimeTokens = 0
     public var mail = 0
+    public var pendingFactors = 0
     public init() {}
     public var description: String {
         "refresh_tokens=\(refreshTokens) sessions=\(sessions) api_keys=\(apiKeys) auth_throttle=\(throttleRows)"
-            + " one_time_tokens=\(oneTimeTokens) mail_outbox=\(mail)"
+            + " one_time_tokens=\(oneTimeTokens) mail_outbox=\(mail) mfa_pending=\(pendingFactors)"
     }
 }

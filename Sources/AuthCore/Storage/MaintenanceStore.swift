@@ -52,6 +52,8 @@ package struct MaintenanceStore {
         case oneTimeTokens
         /// Outbox rows sent or failed before the cutoff (they keep no body; the queued ones always stay).
         case mailOutbox
+        /// Second-factor enrolments never confirmed, expired before the cutoff.
+        case pendingFactors
 
         var deleteSQL: String {
             switch self {
@@ -61,6 +63,7 @@ package struct MaintenanceStore {
             case .throttle: "DELETE FROM auth_throttle WHERE window_start < ?"
             case .oneTimeTokens: "DELETE FROM one_time_tokens WHERE expires_at < ? OR consumed_at < ?"
             case .mailOutbox: "DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < ?"
+            case .pendingFactors: "DELETE FROM mfa_factors WHERE status = 'pending' AND expires_at < ?"
             }
         }
     }

@@ -177,5 +177,42 @@ public struct Migration: Sendable {
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
                 """,
             ]),
+        // Second factors (#17): one row per factor of any kind (TOTP now, passkeys later), its secret sealed with
+        // AES-256-GCM under the key `key_id` names; `last_step` makes a TOTP code usable once across every host (a
+        // conditional update). Recovery codes as keyed HMAC-SHA-256, each usable once.
+        Migration(
+            version: 7, name: "mfa_factors_recovery_codes",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS mfa_factors (
+                    id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    kind VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    name VARCHAR(100) NULL,
+                    status VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT 'pending',
+                    key_id VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NULL,
+                    secret VARBINARY(255) NULL,
+                    last_step BIGINT NULL,
+                    created_at DATETIME(6) NOT NULL,
+                    expires_at DATETIME(6) NULL,
+                    confirmed_at DATETIME(6) NULL,
+                    last_used_at DATETIME(6) NULL,
+                    PRIMARY KEY (id),
+                    KEY mfa_factors_user_idx (user_id, status),
+                    KEY mfa_factors_key_idx (key_id),
+                    CONSTRAINT mfa_factors_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS mfa_recovery_codes (
+                    user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    code_hash BINARY(32) NOT NULL,
+                    created_at DATETIME(6) NOT NULL,
+                    used_at DATETIME(6) NULL,
+                    PRIMARY KEY (user_id, code_hash),
+                    CONSTRAINT mfa_recovery_codes_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+            ]),
     ]
 }

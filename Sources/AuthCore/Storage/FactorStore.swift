@@ -1,0 +1,137 @@
+package import FoundationEssentials
+import MariaDB
+
+/// The `mfa_factors` and `mfa_recovery_codes` tables (#17). Owns every statement on them. Secrets arrive sealed: this
+/// store never sees a factor's secret in the clear.
+package struct FactorStore {
+    let database: Database
+
+    /// One factor row.
+    package struct Factor: Sendable, Equatable {
+        package let id: String
+        package let userID: String
+        package let kind: String
+        package let name: String?
+        package let status: String
+        package let keyID: String?
+        package let secret: [UInt8]?
+        package let lastStep: Int64?
+        package let createdAt: Date
+        package let lastUsedAt: Date?
+    }
+
+    private static let columns = "id, user_id, kind, name, status, key_id, secret, last_step, created_at, last_used_at"
+
+    /// A new pending factor, replacing the user's other pending ones of its kind (a new enrolment replaces an
+    /// unconfirmed one). Inside the caller's transaction.
+    package func insertPending(
+        id: String, userID: String, kind: String, name: String?, keyID: String, secret: [UInt8], now: Date, expiresAt: Date
+    ) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                "DELETE FROM mfa_factors WHERE user_id = ? AND kind = ? AND status = 'pending'", [.string(userID), .string(kind)])
+            try connection.execute(
+                """
+                INSERT INTO mfa_factors (id, user_id, kind, name, status, key_id, secret, created_at, expires_at)
+                VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)
+                """,
+                [
+                    .string(id), .string(userID), .string(kind), name.map { .string($0) } ?? .null, .string(keyID), .bytes(secret),
+                    .date(now), .date(expiresAt),
+                ])
+        }
+    }
+
+    /// The user's pending factor of `kind` that has not expired.
+    package func pending(userID: String, kind: String, now: Date) throws(AuthError) -> Factor? {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(
+                "SELECT \(Self.columns) FROM mfa_factors WHERE user_id = ? AND kind = ? AND status = 'pending' AND expires_at > ?",
+                [.string(userID), .string(kind), .date(now)]
+            ).first.map { row throws(MariaDBError) in try Self.factor(from: row) }
+        }
+    }
+
+    /// The user's active factors, oldest first.
+    package func active(userID: String) throws(AuthError) -> [Factor] {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(
+                "SELECT \(Self.columns) FROM mfa_factors WHERE user_id = ? AND status = 'active' ORDER BY created_at, id",
+                [.string(userID)]
+            ).map { row throws(MariaDBError) in try Self.factor(from: row) }
+        }
+    }
+
+    /// Activates a pending factor whose code was just checked at `step` (a conditional update: still pending, not
+    /// expired). Returns whether it did.
+    package func activate(id: String, userID: String, step: Int64, now: Date) throws(AuthError) -> Bool {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                """
+                UPDATE mfa_factors SET status = 'active', confirmed_at = ?, last_step = ?, last_used_at = ?, expires_at = NULL
+                WHERE id = ? AND user_id = ? AND status = 'pending' AND expires_at > ?
+                """, [.date(now), .int(step), .date(now), .string(id), .string(userID), .date(now)]
+            ).affectedRows == 1
+        }
+    }
+
+    /// Records the use of a code's step: only when it is newer than the last one used (a conditional update, so two
+    /// hosts given one code at once accept it once). Returns whether this use won.
+    package func recordStep(id: String, step: Int64, now: Date) throws(AuthError) -> Bool {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                """
+                UPDATE mfa_factors SET last_step = ?, last_used_at = ?
+                WHERE id = ? AND status = 'active' AND (last_step IS NULL OR last_step < ?)
+                """, [.int(step), .date(now), .string(id), .int(step)]
+            ).affectedRows == 1
+        }
+    }
+
+    /// Deletes one factor of the user. Returns whether it existed.
+    package func delete(id: String, userID: String) throws(AuthError) -> Bool {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute("DELETE FROM mfa_factors WHERE id = ? AND user_id = ?", [.string(id), .string(userID)]).affectedRows == 1
+        }
+    }
+
+    /// Replaces the user's recovery codes (by their keyed digests). Inside the caller's transaction.
+    package func replaceRecoveryCodes(userID: String, digests: [[UInt8]], now: Date) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?", [.string(userID)])
+            for digest in digests {
+                try connection.execute(
+                    "INSERT INTO mfa_recovery_codes (user_id, code_hash, created_at) VALUES (?, ?, ?)",
+                    [.string(userID), .bytes(digest), .date(now)])
+            }
+        }
+    }
+
+    /// Uses a recovery code once (a conditional update). Returns whether it was unused and is now used.
+    package func useRecoveryCode(userID: String, digest: [UInt8], now: Date) throws(AuthError) -> Bool {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                "UPDATE mfa_recovery_codes SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL",
+                [.date(now), .string(userID), .bytes(digest)]
+            ).affectedRows == 1
+        }
+    }
+
+    /// How many unused recovery codes the user has.
+    package func recoveryCodesLeft(userID: String) throws(AuthError) -> Int {
+        try database.run { connection throws(MariaDBError) in
+            Int(
+                try connection.query(
+                    "SELECT COUNT(*) AS n FROM mfa_recovery_codes WHERE user_id = ? AND used_at IS NULL", [.string(userID)]
+                ).first?.int("n") ?? 0)
+        }
+    }
+
+    static func factor(from row: Row) throws(MariaDBError) -> Factor {
+        Factor(
+            id: try row.string("id"), userID: try row.string("user_id"), kind: try row.string("kind"),
+            name: try row.optionalString("name"), status: try row.string("status"), keyID: try row.optionalString("key_id"),
+            secret: try row.optionalBytes("secret"), lastStep: try row.optionalInt("last_step"),
+            createdAt: try row.date("created_at"), lastUsedAt: try row.optionalDate("last_used_at"))
+    }
+}
