@@ -132,6 +132,11 @@ static inline int CFastCGI_params_guard(int fd, uint32_t limit, int window, int 
                     if (type != 4 /* FCGI_PARAMS */) return 0; /* a protocol error to libfcgi */
                     if (content == 0) return 0; /* the parameters are complete and every length was checked */
                     if (CFastCGI_pairs_feed(&params, buffer + at + 8, available, limit) != 0) return -1;
+                } else if (content == 0) {
+                    /* A record of no request, or of another one, without content: libfcgi's skip flag stays set
+                       after it and silently skips the next record's content, whatever that record is (a management
+                       record's included), which this model does not follow. No web server sends one: refused. */
+                    return -1;
                 } /* else: a record of no request, or of another one: libfcgi skips it and reads on */
                 at += 8 + content + padding;
             }

@@ -22,6 +22,7 @@ typedef struct {
     int fd;
     int request_id;
     int phase;
+    int refused;      /* a record this guard does not follow came: every later read fails */
     int part;
     unsigned char header[8];
     int header_have;
@@ -133,12 +134,19 @@ static void take_header(void) {
            other type is a protocol error, and a type 0 record ends the wait (delivered or at its end): closed. */
         reader.phase = PHASE_DONE;
         return;
+    } else if (reader.content == 0) {
+        /* A record of no request, or of another one, without content: libfcgi's skip flag stays set after it and
+           skips the next record's content too, whatever that record is (a FCGI_GET_VALUES one included, whose
+           pairs this guard would then not see). No web server sends one: the read fails. */
+        reader.refused = 1;
+        return;
     } /* else: a record of no request, or of another one: skipped */
     reader.part = reader.content > 0 ? PART_CONTENT : (reader.padding > 0 ? PART_PADDING : PART_HEADER);
 }
 
 int CFastCGIReadGuard_feed(int fd, const unsigned char *bytes, long count) {
     if (fd != reader.fd) return 0;
+    if (reader.refused) return -1;
     long at = 0;
     while (at < count && reader.phase != PHASE_DONE) {
         if (reader.part == PART_HEADER) {
@@ -149,6 +157,7 @@ int CFastCGIReadGuard_feed(int fd, const unsigned char *bytes, long count) {
             if (reader.header_have == 8) {
                 reader.header_have = 0;
                 take_header();
+                if (reader.refused) return -1;
             }
         } else if (reader.part == PART_CONTENT) {
             uint32_t take = reader.content < (uint64_t)(count - at) ? reader.content : (uint32_t)(count - at);

@@ -506,7 +506,8 @@ def test_a_held_answer_hands_the_kept_connection_back(start_worker, rundir):
 
 @pytest.mark.parametrize("seed", ["overflowing-param-length", "unknown-management-record-in-params",
                                   "begin-padding-read-as-records", "management-records-before-begin",
-                                  "get-values-after-params", "get-values-after-a-version-error"])
+                                  "get-values-after-params", "get-values-after-a-version-error",
+                                  "skip-flag-left-by-an-empty-skipped-record"])
 def test_parameters_libfcgi_would_abort_on_are_refused_unread(start_worker, seed):
     """Inputs scripts/fuzz fastcgi found: parameter lengths whose allocation fails make libfcgi assert and abort the
     whole worker. The server looks at the waiting bytes first and closes such a connection unread."""
