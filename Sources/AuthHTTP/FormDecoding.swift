@@ -1,3 +1,5 @@
+import AuthCore
+
 /// `application/x-www-form-urlencoded` decoding.
 public enum FormDecoding {
     /// Pairs of a query or form body; `+` is a space; invalid percent-encodings are kept as typed.
@@ -30,19 +32,6 @@ public enum FormDecoding {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Percent-encodes a value for a query string (unreserved characters and `/` kept).
-    public static func encode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = String(byte, radix: 16, uppercase: true)
-                out += "%" + (hex.count == 1 ? "0" + hex : hex)
-            }
-        }
-        return out
-    }
+    /// Percent-encodes a value for a query string (all but RFC 3986's unreserved characters).
+    public static func encode(_ text: String) -> String { PercentEncoding.unreserved(text) }
 }

@@ -11,6 +11,7 @@ struct JWTAuthd: ParsableCommand {
         version: version,
         subcommands: [
             Serve.self, Migrate.self, UserCommand.self, SessionsCommand.self, APIKeyCommand.self, Cleanup.self, MailCommand.self,
+            MFACommand.self,
             ConfigCommand.self, Keys.self, BenchJOSE.self, VersionCommand.self,
         ]
     )

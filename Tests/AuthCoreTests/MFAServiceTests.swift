@@ -125,6 +125,20 @@ final class MFAServiceTests {
         let secondOnly = try AuthFixture.reusing(fixture, mfaKeys: MFAKeyRing(keys: [Self.second]))
         fixture.clock.advance(30)
         #expect(try !secondOnly.mfa.verifyTOTP(userID: ann.id, code: try code(annEnrolment)))
+        // Re-sealing under the current key, page by page (Bob's tampered row cannot be, and holds nothing up); then
+        // the old key can go.
+        var resealed = 0
+        var unreadable = 0
+        var cursor: String? = ""
+        while let after = cursor {
+            let batch = try rotated.mfa.resealBatch(after: after, batchSize: 1)
+            resealed += batch.resealed
+            unreadable += batch.unreadable
+            cursor = batch.next
+        }
+        #expect(resealed == 1 && unreadable == 1, "Ann's re-sealed, Bob's tampered one left alone; Hal's was under k2")
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM mfa_factors WHERE key_id = 'k1'") == 1)
+        #expect(try secondOnly.mfa.verifyTOTP(userID: ann.id, code: try code(annEnrolment)))
     }
 
     @Test func withoutKeysFactorsAreUnavailable() throws {

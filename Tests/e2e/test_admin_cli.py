@@ -265,3 +265,28 @@ def test_serve_starts_the_mail_sender_which_delivers_within_seconds(authd_bin, b
     os.kill(worker.proc.pid, signal.SIGKILL)
     worker.proc.wait(timeout=20)
     harness.wait_until(lambda: not a_sender_runs(), 10, "the orphaned sender to end", interval=0.1)
+
+
+def test_mfa_keys_are_checked_at_start_and_rotate_key_runs(authd_bin, base_env, rundir):
+    """mfa.encryption_keys: files of 32 random bytes in base64, private to the service; a wrong one stops the start
+    naming the key; `mfa rotate-key` re-seals under the first key (nothing to do on a new database)."""
+    import base64
+    import os
+    first, second = rundir / "mfa-k1.key", rundir / "mfa-k2.key"
+    for path in (first, second):
+        path.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+        path.chmod(0o600)
+    env = {**base_env, "JWT_MFA_ENCRYPTION_KEYS": f"k2:{second},k1:{first}"}
+    rotated = cli(authd_bin, env, "mfa", "rotate-key")
+    assert rotated.returncode == 0 and "re-sealed 0 factor secrets under k2" in rotated.stdout, rotated.stderr
+    short = rundir / "mfa-short.key"
+    short.write_text(base64.b64encode(os.urandom(16)).decode())
+    short.chmod(0o600)
+    for keys, words in ((f"k1:{short}", "must hold 32 random bytes"), (f"k1:{first},k1:{second}", "given twice"),
+                        ("k1:relative/path", "ID:/absolute/path"), (f"k1:{rundir}/missing.key", "cannot be read")):
+        refused = cli(authd_bin, {**base_env, "JWT_MFA_ENCRYPTION_KEYS": keys}, "mfa", "rotate-key")
+        assert refused.returncode == 78 and "mfa.encryption_keys" in refused.stderr and words in refused.stderr, (keys, refused.stderr)
+    first.chmod(0o644)
+    loose = cli(authd_bin, env, "mfa", "rotate-key")
+    assert loose.returncode == 78 and str(first) in loose.stderr, loose.stderr
+

@@ -56,25 +56,9 @@ public struct TOTP: Sendable {
     /// `otpauth://totp/ISSUER:ACCOUNT?secret=…&issuer=…&algorithm=…&digits=…&period=…` (the Key URI format every
     /// authenticator app reads from a QR code).
     public func uri(issuer: String, account: String) -> String {
-        let label = Self.escape(issuer) + ":" + Self.escape(account)
-        return "otpauth://totp/\(label)?secret=\(Base32.encode(secret.bytes))&issuer=\(Self.escape(issuer))"
+        let label = PercentEncoding.unreserved(issuer) + ":" + PercentEncoding.unreserved(account)
+        return "otpauth://totp/\(label)?secret=\(Base32.encode(secret.bytes))&issuer=\(PercentEncoding.unreserved(issuer))"
             + "&algorithm=\(digest.rawValue)&digits=\(digits)&period=\(period)"
-    }
-
-    /// Percent-encodes all but RFC 3986's unreserved characters.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]], as: UTF8.self)
-            }
-        }
-        return out
     }
 }
 

@@ -141,6 +141,30 @@ public final class MFAService {
         return true
     }
 
+    /// Re-seals up to `batchSize` factor secrets after the id `cursor` that another key sealed, under the current
+    /// (first) key; each row on its own. Resumable: call again with the returned `next` until it is `nil`. Rows whose
+    /// key is not configured any more, or whose box does not open, are counted and left alone.
+    public func resealBatch(after cursor: String = "", batchSize: Int = 500) throws(AuthError)
+        -> (resealed: Int, unreadable: Int, next: String?)
+    {
+        guard let keys else { throw AuthError.mfaUnavailable }
+        let rows = try factors.sealedUnderOtherKeys(than: keys.currentID, after: cursor, limit: batchSize)
+        var resealed = 0
+        var unreadable = 0
+        for row in rows {
+            guard let box = row.secret, let keyID = row.keyID,
+                let secret = keys.open(box, keyID: keyID, userID: row.userID, factorID: row.id)
+            else {
+                unreadable += 1
+                logger.error("a factor's secret does not open", metadata: ["event": "mfa_secret_unreadable", "mfa.id": "\(row.id)"])
+                continue
+            }
+            let (newKeyID, newBox) = keys.seal(secret, userID: row.userID, factorID: row.id)
+            if try factors.reseal(id: row.id, from: keyID, to: newKeyID, secret: newBox) { resealed += 1 }
+        }
+        return (resealed, unreadable, rows.count < batchSize ? nil : rows.last?.id)
+    }
+
     /// The step `code` matches for `factor`'s secret, newer than its last used one; `nil` otherwise.
     private func check(_ code: String, _ factor: FactorStore.Factor, _ keys: MFAKeyRing, _ now: Date) throws(AuthError) -> Int64? {
         guard let box = factor.secret, let keyID = factor.keyID,

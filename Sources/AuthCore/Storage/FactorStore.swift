@@ -95,6 +95,28 @@ package struct FactorStore {
         }
     }
 
+    /// Up to `limit` factors after the id `cursor` whose secret is sealed under another key than `keyID` (for
+    /// re-sealing, page by page: a row that cannot be re-sealed does not hold the next ones up).
+    package func sealedUnderOtherKeys(than keyID: String, after cursor: String, limit: Int) throws(AuthError) -> [Factor] {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(
+                "SELECT \(Self.columns) FROM mfa_factors WHERE secret IS NOT NULL AND key_id <> ? AND id > ? ORDER BY id LIMIT ?",
+                [.string(keyID), .string(cursor), .int(Int64(limit))]
+            ).map { row throws(MariaDBError) in try Self.factor(from: row) }
+        }
+    }
+
+    /// Stores a secret re-sealed under `newKeyID`, only if the row is still sealed under `oldKeyID` (another host
+    /// rotating at the same time, or a factor removed meanwhile, leaves it alone). Returns whether it did.
+    package func reseal(id: String, from oldKeyID: String, to newKeyID: String, secret: [UInt8]) throws(AuthError) -> Bool {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                "UPDATE mfa_factors SET key_id = ?, secret = ? WHERE id = ? AND key_id = ?",
+                [.string(newKeyID), .bytes(secret), .string(id), .string(oldKeyID)]
+            ).affectedRows == 1
+        }
+    }
+
     /// Replaces the user's recovery codes (by their keyed digests). Inside the caller's transaction.
     package func replaceRecoveryCodes(userID: String, digests: [[UInt8]], now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
