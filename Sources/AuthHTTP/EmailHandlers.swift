@@ -31,7 +31,7 @@ enum EmailHandlers {
     static func resend(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let body = try BodyFields.parse(request, allowForm: true)
         let page = context.http.verifyEmailPage
-        guard context.http.mailEnabled, let links = links(context, request) else {
+        guard let links = links(context, request) else {
             return try fail(PasswordResetHandlers.mailUnavailable, body: body, page: page)
         }
         var userID: String?
@@ -66,7 +66,7 @@ enum EmailHandlers {
     static func change(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let claims = try Caller.requireSession(request, context)
         let body = try BodyFields.parse(request, allowForm: false)
-        guard context.http.mailEnabled, let links = links(context, request) else { throw PasswordResetHandlers.mailUnavailable }
+        guard let links = links(context, request) else { throw PasswordResetHandlers.mailUnavailable }
         let newEmail = body.string("newEmail").text ?? ""
         let password = body.string("password").text ?? ""
         var fields: [(String, String)] = []

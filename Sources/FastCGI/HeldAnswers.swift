@@ -72,8 +72,8 @@ final class HeldAnswers: Sendable {
         let due = Server.monotonicMilliseconds() + milliseconds
         return pending.withLock { held in
             guard held.count < capacity else { return false }
-            // Every hold of a process is the same length in practice, so appending keeps the list in due order;
-            // an earlier one is put in its place.
+            // Kept in due order: most holds are appended (a busy refusal's second, the mail routes' floor); a
+            // sooner one is put in its place.
             let index = held.lastIndex(where: { $0.due <= due }).map { $0 + 1 } ?? 0
             held.insert(Held(connection: connection, records: records, due: due), at: index)
             return true

@@ -31,7 +31,7 @@ enum MailTemplateFiles {
                 problems.append(.init(key: key, message: "\(directory)/\(name) cannot be read as UTF-8 text"))
                 continue
             }
-            var template = templates[kind] ?? MailTemplates.builtIn[kind]!
+            var template = templates[kind]!  // every kind starts built in
             switch parts[1] {
             case "subject":
                 let line = text.hasSuffix("\n") ? String(text.dropLast()) : text

@@ -38,7 +38,7 @@ public struct MFAKeyRing: Sendable {
 
     /// `nil` without keys (MFA is then off: 503 `mfa_unavailable`).
     public init?(keys: [Key]) {
-        guard let first = keys.first, keys.allSatisfy({ $0.secret.count == 32 }), first.secret.count == 32 else { return nil }
+        guard !keys.isEmpty, keys.allSatisfy({ $0.secret.count == 32 }) else { return nil }
         self.keys = keys
     }
 

@@ -27,11 +27,11 @@ public struct MailComposer: Sendable {
             self.page = page
         }
 
+        /// The page's URL.
+        var pageURL: String { (base.hasSuffix("/") ? String(base.dropLast()) : base) + page }
+
         /// The page's URL with the token as its query (base64url needs no escaping).
-        func url(token: String) -> String {
-            let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
-            return "\(trimmed)\(page)?token=\(token)"
-        }
+        func url(token: String) -> String { "\(pageURL)?token=\(token)" }
     }
 
     /// "Reset your password": the link and how long it works.
@@ -66,8 +66,7 @@ public struct MailComposer: Sendable {
     /// "You already have an account": to the owner of an address someone tried to register again (enumeration-safe
     /// registration), with the way to a new password.
     public func accountExists(to recipient: String, forgotPage: Link, now: Date) -> MailMessage {
-        let trimmed = forgotPage.base.hasSuffix("/") ? String(forgotPage.base.dropLast()) : forgotPage.base
-        return compose(.accountExists, to: recipient, values: ["email": recipient, "reset_link": trimmed + forgotPage.page], now: now)
+        compose(.accountExists, to: recipient, values: ["email": recipient, "reset_link": forgotPage.pageURL], now: now)
     }
 
     /// `jwt-authd mail test`: shows that mail from this service reaches `recipient`.

@@ -1,6 +1,4 @@
-import CryptoPrimitives
 import FoundationEssentials
-import JOSE
 import Logging
 import Passwords
 
@@ -22,13 +20,13 @@ extension AccountService {
             throw AuthError.throttled(retryAfter: wait)
         }
         guard let found = try users.credentials(email: email) else { return }
-        let token = Base64URL.encode(Random.bytes(32))
+        let (token, digest) = OneTimeToken.make()
         let now = clock.now()
         let message = mail.passwordReset(to: found.user.email, link: link, token: token, lifetime: resetTokenLifetime, now: now)
         guard let rendered = message.rendered() else { return }  // a stored address is always plausible
         try database.transaction { _ throws(AuthError) in
             try oneTimeTokens.replace(
-                digest: SHA256.hash(Array(token.utf8)), purpose: .passwordReset, userID: found.user.id, epoch: found.authEpoch,
+                digest: digest, purpose: .passwordReset, userID: found.user.id, epoch: found.authEpoch,
                 email: nil, now: now, expiresAt: now.addingTimeInterval(resetTokenLifetime.timeInterval))
             try outbox.enqueue(id: Identifier.make(at: now), recipient: found.user.email, message: rendered, now: now)
         }
@@ -44,12 +42,12 @@ extension AccountService {
     ///   older request or from before a password change.
     public func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> TokenPair {
         if let problem = policy.problem(with: newPassword) { throw AuthError(.weakPassword, "Password \(problem)") }
-        guard token.utf8.count == 43, let raw = Base64URL.decode(token), raw.count == 32 else { throw AuthError.resetTokenInvalid }
+        guard let digest = OneTimeToken.digest(of: token) else { throw AuthError.resetTokenInvalid }
         // Hashed before the transaction (tens of milliseconds): a conflict re-runs only the statements.
         let hash = try hashPassword(newPassword)
         let now = clock.now()
         let userID = try database.transaction { _ throws(AuthError) in
-            guard let consumed = try oneTimeTokens.consume(digest: SHA256.hash(Array(token.utf8)), purposes: [.passwordReset], now: now)
+            guard let consumed = try oneTimeTokens.consume(digest: digest, purposes: [.passwordReset], now: now)
             else { throw AuthError.resetTokenInvalid }
             guard try users.setPasswordHash(id: consumed.userID, hash, at: now) else { throw AuthError.resetTokenInvalid }
             // The link reached the account's address: that proves it as a verification link would.

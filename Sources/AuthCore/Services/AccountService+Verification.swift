@@ -1,6 +1,4 @@
-import CryptoPrimitives
 import FoundationEssentials
-import JOSE
 import Logging
 import Passwords
 
@@ -36,9 +34,8 @@ extension AccountService {
     ///   account's address changed since, or for a change, its password); `emailTaken` when the new address was
     ///   taken meanwhile (the token is then not used up).
     public func verifyEmail(token: String) throws(AuthError) -> User {
-        guard token.utf8.count == 43, let raw = Base64URL.decode(token), raw.count == 32 else { throw AuthError.emailTokenInvalid }
+        guard let digest = OneTimeToken.digest(of: token) else { throw AuthError.emailTokenInvalid }
         let now = clock.now()
-        let digest = SHA256.hash(Array(token.utf8))
         let (userID, changed) = try database.transaction { _ throws(AuthError) in
             guard let consumed = try oneTimeTokens.consume(digest: digest, purposes: [.emailVerification, .emailChange], now: now)
             else { throw AuthError.emailTokenInvalid }
@@ -104,7 +101,7 @@ extension AccountService {
         guard let user = try users.find(id: userID), let epoch = try users.authEpoch(id: userID) else { throw AuthError.notFound }
         guard newEmail != user.email else { throw AuthError(.invalidInput, "This is already the account's address") }
         guard try users.find(email: newEmail) == nil else { return }
-        let token = Base64URL.encode(Random.bytes(32))
+        let (token, digest) = OneTimeToken.make()
         let now = clock.now()
         let confirmation = mail.changeEmail(
             to: newEmail, account: user.email, link: link, token: token, lifetime: verifyTokenLifetime, now: now)
@@ -112,7 +109,7 @@ extension AccountService {
         guard let confirmationBytes = confirmation.rendered(), let noticeBytes = notice.rendered() else { return }
         try database.transaction { _ throws(AuthError) in
             try oneTimeTokens.replace(
-                digest: SHA256.hash(Array(token.utf8)), purpose: .emailChange, userID: userID, epoch: epoch, email: newEmail,
+                digest: digest, purpose: .emailChange, userID: userID, epoch: epoch, email: newEmail,
                 now: now, expiresAt: now.addingTimeInterval(verifyTokenLifetime.timeInterval))
             try outbox.enqueue(id: Identifier.make(at: now), recipient: newEmail, message: confirmationBytes, now: now)
             try outbox.enqueue(id: Identifier.make(at: now), recipient: user.email, message: noticeBytes, now: now)
@@ -121,20 +118,15 @@ extension AccountService {
     }
 
     /// The outbox in numbers, for the metrics: one grouped read of a table the cleanup keeps small.
-    public func mailQueueStats() throws(AuthError) -> MailQueueStats {
-        let stats = try outbox.stats(now: clock.now())
-        return MailQueueStats(
-            queued: stats.queued, sent: stats.sent, retried: stats.retried, failed: stats.failed,
-            oldestQueuedAge: stats.oldestQueuedAge)
-    }
+    public func mailQueueStats() throws(AuthError) -> MailQueueStats { try outbox.stats(now: clock.now()) }
 
     /// Writes a verification token for the user's current address and its message (inside the caller's transaction).
     func queueVerification(for user: User, link: MailComposer.Link, now: Date) throws(AuthError) {
-        let token = Base64URL.encode(Random.bytes(32))
+        let (token, digest) = OneTimeToken.make()
         let message = mail.verifyEmail(to: user.email, link: link, token: token, lifetime: verifyTokenLifetime, now: now)
         guard let rendered = message.rendered() else { return }
         try oneTimeTokens.replace(
-            digest: SHA256.hash(Array(token.utf8)), purpose: .emailVerification, userID: user.id, epoch: nil, email: user.email,
+            digest: digest, purpose: .emailVerification, userID: user.id, epoch: nil, email: user.email,
             now: now, expiresAt: now.addingTimeInterval(verifyTokenLifetime.timeInterval))
         try outbox.enqueue(id: Identifier.make(at: now), recipient: user.email, message: rendered, now: now)
     }

@@ -83,7 +83,7 @@ public final class MFAService {
         let codes = Self.newRecoveryCodes()
         try database.transaction { _ throws(AuthError) in
             guard try factors.activate(id: pending.id, userID: userID, step: step, now: now) else { throw AuthError.invalidCode }
-            try factors.replaceRecoveryCodes(userID: userID, digests: codes.map { Self.digest($0, key: keys.keys[0]) }, now: now)
+            try factors.replaceRecoveryCodes(userID: userID, digests: Self.digests(of: codes, key: keys.keys[0]), now: now)
         }
         logger.notice("second factor added", metadata: ["event": "mfa_factor_added", "user.id": "\(userID)", "mfa.kind": "totp"])
         return codes
@@ -103,11 +103,11 @@ public final class MFAService {
     /// Uses one recovery code (spaces, dashes and case do not matter). Returns whether it was unused.
     public func useRecoveryCode(userID: String, code: String) throws(AuthError) -> Bool {
         guard let keys else { throw AuthError.mfaUnavailable }
-        let normalized = String(code.lowercased().unicodeScalars.filter { $0 != "-" && $0 != " " })
+        let normalized = Self.normalized(code)
         guard normalized.utf8.count == 16 else { return false }
         let now = clock.now()
         // Digests under every key: a set made before a key rotation still works.
-        for key in keys.keys where try factors.useRecoveryCode(userID: userID, digest: Self.digest(normalized, key: key), now: now) {
+        for key in keys.keys where try factors.useRecoveryCode(userID: userID, digest: Self.digest(ofNormalized: normalized, key: key), now: now) {
             logger.notice("recovery code used", metadata: ["event": "mfa_recovery_code_used", "user.id": "\(userID)"])
             return true
         }
@@ -120,7 +120,7 @@ public final class MFAService {
         let codes = Self.newRecoveryCodes()
         let now = clock.now()
         try database.transaction { _ throws(AuthError) in
-            try factors.replaceRecoveryCodes(userID: userID, digests: codes.map { Self.digest($0, key: keys.keys[0]) }, now: now)
+            try factors.replaceRecoveryCodes(userID: userID, digests: Self.digests(of: codes, key: keys.keys[0]), now: now)
         }
         return codes
     }
@@ -187,10 +187,19 @@ public final class MFAService {
 
     /// The stored form of a recovery code: HMAC-SHA-256 under a key derived from an MFA key (a leaked table alone
     /// does not let anyone test guesses; one keyed hash per try, not an Argon2 check per stored code).
-    static func digest(_ code: String, key: MFAKeyRing.Key) -> [UInt8] {
-        let normalized = String(code.lowercased().unicodeScalars.filter { $0 != "-" && $0 != " " })
+    static func digest(ofNormalized code: String, key: MFAKeyRing.Key) -> [UInt8] {
         let macKey = HKDF.sha256(secret: key.secret, salt: [], info: Array("jwt-authd mfa recovery codes v1".utf8))
-        return HMAC.authenticate(Array(normalized.utf8), key: macKey, digest: .sha256)
+        return HMAC.authenticate(Array(code.utf8), key: macKey, digest: .sha256)
+    }
+
+    /// The digests a new set is stored as.
+    static func digests(of codes: [String], key: MFAKeyRing.Key) -> [[UInt8]] {
+        codes.map { digest(ofNormalized: normalized($0), key: key) }
+    }
+
+    /// A recovery code as typed or shown, in the one form it is hashed in: lower case, no dashes or spaces.
+    static func normalized(_ code: String) -> String {
+        String(code.lowercased().unicodeScalars.filter { $0 != "-" && $0 != " " })
     }
 }
 

@@ -88,12 +88,7 @@ public struct MailDeliveryService {
     }
 
     /// The queue's counts and the age of its oldest queued message (the mail metrics).
-    public func stats() throws(AuthError) -> MailQueueStats {
-        let stats = try outbox.stats(now: clock.now())
-        return MailQueueStats(
-            queued: stats.queued, sent: stats.sent, retried: stats.retried, failed: stats.failed,
-            oldestQueuedAge: stats.oldestQueuedAge)
-    }
+    public func stats() throws(AuthError) -> MailQueueStats { try outbox.stats(now: clock.now()) }
 
     /// The unsent messages (queued and failed), oldest first, without their bodies.
     public func unsent(limit: Int = 100) throws(AuthError) -> [MailQueueEntry] {

@@ -20,17 +20,6 @@ package struct MailOutboxStore {
         package let createdAt: Date
     }
 
-    /// What the queue holds, for the metrics.
-    package struct Stats: Sendable, Equatable {
-        package var queued = 0
-        package var sent = 0
-        package var failed = 0
-        /// Attempts after a message's first, over every message still kept (sent and failed ones until cleanup).
-        package var retried = 0
-        /// Seconds since the oldest queued message was written; 0 when none is queued.
-        package var oldestQueuedAge: TimeInterval = 0
-    }
-
     /// Adds a message (inside the caller's transaction).
     package func enqueue(id: String, recipient: String, message: [UInt8], now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
@@ -107,9 +96,9 @@ package struct MailOutboxStore {
     }
 
     /// Counts by status and the age of the oldest queued message.
-    package func stats(now: Date) throws(AuthError) -> Stats {
+    package func stats(now: Date) throws(AuthError) -> MailQueueStats {
         try database.run { connection throws(MariaDBError) in
-            var stats = Stats()
+            var stats = MailQueueStats(queued: 0, sent: 0, retried: 0, failed: 0, oldestQueuedAge: 0)
             for row in try connection.query(
                 """
                 SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest, CAST(SUM(CASE WHEN attempts > 1 THEN attempts - 1 ELSE 0 END) AS SIGNED) AS retries
