@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "AuthHTTP",
             dependencies: [
-                "AuthCore", "FastCGI", "ProcessManager", "StrictJSON", "Passwords", "JOSE", "CryptoPrimitives",
+                "AuthCore", "FastCGI", "ProcessManager", "StrictJSON", "Passwords", "JOSE", "CryptoPrimitives", "QRCode",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: safeSettings

@@ -27,7 +27,7 @@ extension APIError {
         case .reauthenticationRequired:
             self = APIError(
                 status: 403, code: "reauthentication_required",
-                message: "Enter your password again (send it as `password`): this needs a recent sign-in")
+                message: "This needs a recent sign-in: authenticate again (POST /api/auth/reauthenticate with your password or a code)")
         case .resetTokenInvalid:
             self = APIError(
                 status: 400, code: "reset_token_invalid", message: "This link is not valid any more: ask for a new one")
@@ -36,6 +36,7 @@ extension APIError {
                 status: 400, code: "email_token_invalid", message: "This link is not valid any more: ask for a new one")
         case .emailUnverified: self = .emailUnverified
         case .invalidCode: self = APIError(status: 401, code: "invalid_code", message: "Invalid code")
+        case .mfaRequired: self = .mfaRequired
         case .mfaUnavailable:
             self = APIError(status: 503, code: "mfa_unavailable", message: "Second factors are not set up on this site")
         case .databaseUnavailable: self = .unavailable
@@ -54,6 +55,8 @@ extension APIError {
     static let emailUnverified = APIError(
         status: 403, code: "email_unverified",
         message: "Confirm your email address first: open the link we sent (POST /api/auth/email/verify/resend sends a new one)")
+    static let mfaRequired = APIError(
+        status: 403, code: "mfa_required", message: "This needs a sign-in with a second factor (POST /api/auth/reauthenticate with a code)")
     static let userNotFound = APIError(status: 404, code: "user_not_found", message: "User not found")
 }
 
@@ -65,7 +68,7 @@ extension AuthError.Code {
         case .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked, .invalidCredentials, .invalidCode:
             true
         case .throttled, .emailTaken, .invalidInput, .weakPassword, .notFound, .reauthenticationRequired, .busy, .databaseUnavailable,
-            .databaseFailure, .internalFailure, .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .mfaUnavailable:
+            .databaseFailure, .internalFailure, .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .mfaUnavailable, .mfaRequired:
             false
         }
     }

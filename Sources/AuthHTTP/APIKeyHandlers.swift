@@ -42,7 +42,8 @@ enum APIKeyHandlers {
         }
         let created = try context.domain(request) { () throws(AuthError) in
             if let password {
-                try context.accounts.reauthenticate(userID: claims.userID, sessionID: claims.sessionID, password: password)
+                try context.accounts.reauthenticate(
+                    userID: claims.userID, sessionID: claims.sessionID, password: password, client: context.client(request))
             } else if try !context.sessions.isRecentlyAuthenticated(sessionID: claims.sessionID, userID: claims.userID) {
                 throw AuthError(.reauthenticationRequired, "A recent sign-in is required")
             }

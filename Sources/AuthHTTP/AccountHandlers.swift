@@ -50,7 +50,8 @@ enum AccountHandlers {
         }
     }
 
-    /// `POST /api/auth/login`: 401 with one body for an unknown email or a wrong password.
+    /// `POST /api/auth/login`: 401 with one body for an unknown email or a wrong password; for a user with a second
+    /// factor, the challenge (``SecondFactorHandlers/answer(_:status:body:client:context:)``).
     static func login(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let body = try BodyFields.parse(request, allowForm: true)
         let page = context.http.loginPage
@@ -65,12 +66,12 @@ enum AccountHandlers {
         if !fields.isEmpty { return try fail(.invalidFields(fields), body: body, page: page, context: context) }
         let client = context.client(request, devices: true)
         let outcome = context.attempt(request) { () throws(AuthError) in
-            try context.accounts.login(email: email, password: password, client: client)
+            try context.accounts.signIn(email: email, password: password, client: client)
         }
         switch outcome {
-        case .success(let pair):
-            context.metrics.record(.loginSucceeded)
-            return success(pair, status: 200, body: body, client: client, context: context)
+        case .success(let signIn):
+            context.metrics.record(signIn.pair == nil ? .loginSecondFactorRequired : .loginSucceeded)
+            return SecondFactorHandlers.answer(signIn, status: 200, body: body, client: client, context: context)
         case .failure(let error):
             context.metrics.record(.loginRefused(error.code))
             return try fail(APIError(error), body: body, page: page, context: context)
@@ -79,7 +80,7 @@ enum AccountHandlers {
 
     /// The form's `callbackUrl`. A page without JavaScript can only copy it from its own query string, still
     /// percent-encoded (`%2Fdashboard`): such a value is decoded once more, then checked like any other.
-    private static func callback(_ body: BodyFields, _ context: AuthResponder.Context) -> String {
+    static func callback(_ body: BodyFields, _ context: AuthResponder.Context) -> String {
         var value = body.string("callbackUrl").text
         if let text = value, text.lowercased().hasPrefix("%2f") { value = FormDecoding.percentDecode(Substring(text)) }
         return RedirectTarget.sameSite(value, fallback: context.http.defaultRedirect)

@@ -20,7 +20,7 @@ public final class AuthResponder: RequestHandler {
         self.init(
             context: Context(
                 http: http, accounts: services.accounts, sessions: services.sessions, apiKeys: services.apiKeys,
-                tokens: services.tokens, health: services.database, jwks: Self.jwksDocument(services.settings),
+                factors: services.accounts, tokens: services.tokens, health: services.database, jwks: Self.jwksDocument(services.settings),
                 metrics: metrics, logger: logger))
     }
 

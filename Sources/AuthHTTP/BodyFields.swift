@@ -36,7 +36,7 @@ struct BodyFields {
         }
     }
 
-    enum FieldValue {
+    enum FieldValue: Equatable {
         case absent
         case wrongType
         case value(String)

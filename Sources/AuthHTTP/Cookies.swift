@@ -28,6 +28,25 @@ public struct AuthCookies: Sendable {
         cookie(DeviceCookies.name, issued.value, path: "/api/auth", maxAge: issued.maxAge, sameSite: "Strict")
     }
 
+    /// The name of the cookie of a sign-in waiting for its second factor.
+    public static let mfaPendingName = "mfa_pending"
+
+    /// The cookie of a sign-in waiting for its second factor: only on `/api/auth/mfa` (the verify route), `Strict`
+    /// (only this site's own pages post there), and no credential anywhere else (a random token, not a JWT).
+    public func setMFAPending(_ challenge: MFAChallenge) -> (name: String, value: String) {
+        cookie(Self.mfaPendingName, challenge.token, path: "/api/auth/mfa", maxAge: challenge.expiresIn, sameSite: "Strict")
+    }
+
+    /// Clears the pending sign-in's cookie.
+    public func clearMFAPending() -> (name: String, value: String) {
+        cookie(Self.mfaPendingName, "", path: "/api/auth/mfa", maxAge: 0, sameSite: "Strict")
+    }
+
+    /// The access cookie alone (a reauthentication: the refresh token stays).
+    public func setAccess(_ token: String, maxAge: Int) -> (name: String, value: String) {
+        cookie(accessName, token, path: "/", maxAge: maxAge)
+    }
+
     /// Both cookies for a token pair: the access cookie on `/`, the refresh cookie only on `/api/auth`.
     public func set(_ pair: TokenPair) -> [(name: String, value: String)] {
         [

@@ -11,6 +11,7 @@ extension AuthResponder {
         public let accounts: any AccountOperations
         public let sessions: any SessionOperations
         public let apiKeys: any APIKeyOperations
+        public let factors: any SecondFactorOperations
         public let tokens: any AccessTokenVerifying
         public let health: any DatabaseHealth
         public let logger: Logger
@@ -31,13 +32,14 @@ extension AuthResponder {
         /// - Parameter jwks: The public JWKS document's bytes, or `nil` when the access keys have none.
         public init(
             http config: Config.HTTP, accounts: any AccountOperations, sessions: any SessionOperations,
-            apiKeys: any APIKeyOperations, tokens: any AccessTokenVerifying, health: any DatabaseHealth,
-            jwks: [UInt8]?, metrics: ServiceMetrics, logger: Logger
+            apiKeys: any APIKeyOperations, factors: any SecondFactorOperations, tokens: any AccessTokenVerifying,
+            health: any DatabaseHealth, jwks: [UInt8]?, metrics: ServiceMetrics, logger: Logger
         ) {
             http = config
             self.accounts = accounts
             self.sessions = sessions
             self.apiKeys = apiKeys
+            self.factors = factors
             self.tokens = tokens
             self.health = health
             self.logger = logger

@@ -54,8 +54,9 @@ enum PasswordResetHandlers {
             try context.accounts.resetPassword(token: token, newPassword: newPassword, client: client)
         }
         switch outcome {
-        case .success(let pair):
-            return AccountHandlers.success(pair, status: 200, body: body, client: client, context: context)
+        case .success(let signIn):
+            // A user with a second factor gets its challenge: the mailbox alone never passes it.
+            return SecondFactorHandlers.answer(signIn, status: 200, body: body, client: client, context: context)
         case .failure(let error):
             return try fail(APIError(error), body: body, page: page, token: token)
         }

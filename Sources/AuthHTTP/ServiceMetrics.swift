@@ -13,7 +13,8 @@ public struct ServiceMetrics: Sendable {
     /// Outcomes counted besides requests.
     public enum Event: Int, CaseIterable, Sendable {
         case tokenPairIssued, accessVerifiedOK, accessVerifyFailed, refreshRotated, refreshGrace, refreshReuse,
-            refreshFailed, loginSucceeded, loginFailed, loginThrottled, loginBusy, databaseError
+            refreshFailed, loginSucceeded, loginFailed, loginThrottled, loginBusy, databaseError, loginSecondFactorRequired,
+            mfaSucceeded, mfaFailed, mfaThrottled, recoveryCodeUsed
 
         var series: (name: String, labels: String) {
             switch self {
@@ -29,6 +30,11 @@ public struct ServiceMetrics: Sendable {
             case .loginThrottled: ("jwt_authd_logins_total", "result=\"throttled\"")
             case .loginBusy: ("jwt_authd_logins_total", "result=\"busy\"")
             case .databaseError: ("jwt_authd_database_errors_total", "")
+            case .loginSecondFactorRequired: ("jwt_authd_logins_total", "result=\"mfa_required\"")
+            case .mfaSucceeded: ("jwt_authd_mfa_verifications_total", "result=\"ok\"")
+            case .mfaFailed: ("jwt_authd_mfa_verifications_total", "result=\"failed\"")
+            case .mfaThrottled: ("jwt_authd_mfa_verifications_total", "result=\"throttled\"")
+            case .recoveryCodeUsed: ("jwt_authd_mfa_recovery_codes_used_total", "")
             }
         }
     }
@@ -128,7 +134,7 @@ extension ServiceMetrics.Event {
         case .invalidCredentials, .invalidInput, .weakPassword, .emailTaken, .notFound, .reauthenticationRequired, .invalidToken,
             .tokenExpired,
             .tokenReused, .sessionExpired, .sessionRevoked, .databaseUnavailable, .databaseFailure, .internalFailure,
-            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .invalidCode, .mfaUnavailable:
+            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .invalidCode, .mfaUnavailable, .mfaRequired:
             .loginFailed
         }
     }
@@ -140,7 +146,7 @@ extension ServiceMetrics.Event {
         case .invalidToken, .tokenExpired, .sessionExpired, .sessionRevoked, .invalidCredentials, .throttled, .emailTaken,
             .reauthenticationRequired, .busy,
             .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure, .internalFailure,
-            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .invalidCode, .mfaUnavailable:
+            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .invalidCode, .mfaUnavailable, .mfaRequired:
             .refreshFailed
         }
     }

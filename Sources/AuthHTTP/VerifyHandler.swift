@@ -6,7 +6,8 @@ import Passwords
 /// `GET /api/auth/verify`, for nginx `auth_request`: 204 with `X-Auth-*` headers, 401, or 403.
 ///
 /// JWTs are checked without the database (the fastest route). nginx may send `X-Auth-Require-Role` (roles allowed,
-/// comma-separated), `X-Auth-Require-Verified: 1` (403 `email_unverified` for an unverified address) and `X-Auth-Guest-Only: 1` (for login pages: 204 only when *not* authenticated); it sets them
+/// comma-separated), `X-Auth-Require-Verified: 1` (403 `email_unverified` for an unverified address), `X-Auth-Require-AAL: 2`
+/// (403 `mfa_required` for a session without a second factor, and for API keys) and `X-Auth-Guest-Only: 1` (for login pages: 204 only when *not* authenticated); it sets them
 /// from its own configuration, never from the client.
 enum VerifyHandler {
     /// Errors carry `X-Auth-Error: <code>` (nginx cannot read a subrequest's body; its snippets answer with the code).
@@ -20,6 +21,7 @@ enum VerifyHandler {
             var response = error.response
             response.headers.append(("X-Auth-Error", error.code))
             if error.code == APIError.emailUnverified.code { response.headers.append(("X-Auth-Verify-Page", context.http.verifyEmailPage)) }
+            if error.code == APIError.mfaRequired.code { response.headers.append(("X-Auth-MFA-Page", context.http.mfaPage)) }
             return response
         }
     }
@@ -48,9 +50,15 @@ enum VerifyHandler {
             throw APIError.crossSite
         }
         let (id, email, role, verified): (String, String, String, Bool)
+        // How the session authenticated; an API key is one secret (AAL1) with no `amr` of its own.
+        let (level, methods): (Int, [String])
         switch caller {
-        case .jwt(let claims): (id, email, role, verified) = (claims.userID, claims.email, claims.role, claims.emailVerified)
-        case .apiKey(let key): (id, email, role, verified) = (key.user.id, key.user.email, key.user.role, key.user.emailVerifiedAt != nil)
+        case .jwt(let claims):
+            (id, email, role, verified) = (claims.userID, claims.email, claims.role, claims.emailVerified)
+            (level, methods) = (claims.assuranceLevel, claims.methods)
+        case .apiKey(let key):
+            (id, email, role, verified) = (key.user.id, key.user.email, key.user.role, key.user.emailVerifiedAt != nil)
+            (level, methods) = (1, [])
         }
         // A read-only key passes only safe methods; without the gated request's method (a gate set up without
         // X-Original-Method), nothing.
@@ -66,12 +74,22 @@ enum VerifyHandler {
         if let required = request.field(.authRequireVerified), ["1", "on", "true", "yes"].contains(required.lowercased()), !verified {
             throw APIError.emailUnverified
         }
+        // nginx's $jwt_authd_require_aal: "2" needs a session that used a second factor; any other value but "1" or
+        // empty is a configuration mistake and refuses everyone (fail closed).
+        if let required = request.field(.authRequireAAL)?.trimmingSpacesAndTabs, !required.isEmpty, required != "1" {
+            guard required == "2" else {
+                context.logger.error("unknown X-Auth-Require-AAL value", metadata: ["event": "gate_misconfigured"])
+                throw APIError.forbidden
+            }
+            if level < 2 { throw APIError.mfaRequired }
+        }
         return Response(
             status: 204,
             headers: [
                 ("X-Auth-User-Id", id), ("X-Auth-Email", email), ("X-Auth-Email-Verified", verified ? "true" : "false"),
                 ("X-Auth-Role", role),
-                ("X-Auth-Method", caller.method), ("X-Auth-Scopes", caller.scope.rawValue), ("Cache-Control", "no-store"),
+                ("X-Auth-Method", caller.method), ("X-Auth-Scopes", caller.scope.rawValue),
+                ("X-Auth-AAL", String(level)), ("X-Auth-AMR", methods.joined(separator: " ")), ("Cache-Control", "no-store"),
             ])
     }
 }

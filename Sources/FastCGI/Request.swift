@@ -97,7 +97,7 @@ extension Request {
         case requestMethod, documentURI, requestURI, queryString, remoteAddress, requestID
         case contentType, contentLength
         case authorization, cookie, apiKey, origin, secFetchSite, host, forwardedFor, userAgent
-        case authGuestOnly, authRequireRole, authRequireVerified, originalMethod, originalURI
+        case authGuestOnly, authRequireRole, authRequireVerified, authRequireAAL, originalMethod, originalURI
 
         /// The CGI parameter's name.
         public var cgiName: String {
@@ -121,6 +121,7 @@ extension Request {
             case .authGuestOnly: "HTTP_X_AUTH_GUEST_ONLY"
             case .authRequireRole: "HTTP_X_AUTH_REQUIRE_ROLE"
             case .authRequireVerified: "HTTP_X_AUTH_REQUIRE_VERIFIED"
+            case .authRequireAAL: "HTTP_X_AUTH_REQUIRE_AAL"
             case .originalMethod: "HTTP_X_ORIGINAL_METHOD"
             case .originalURI: "HTTP_X_ORIGINAL_URI"
             }

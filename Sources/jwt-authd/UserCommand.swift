@@ -17,7 +17,7 @@ func adminRun<T>(_ body: () throws -> T) throws -> T {
 struct UserCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Manage users.",
-        subcommands: [Add.self, List.self, Passwd.self, Role.self, VerifyEmail.self, Delete.self])
+        subcommands: [Add.self, List.self, Passwd.self, Role.self, VerifyEmail.self, MFA.self, Delete.self])
 
     static func auth(_ options: ConfigOptions) -> AuthServices {
         ServiceGraph.adminServices(configPath: options.config, logger: Logger(label: "jwt-authd.admin"))

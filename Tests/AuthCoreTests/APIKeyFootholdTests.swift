@@ -48,10 +48,10 @@ final class APIKeyFootholdTests {
         #expect(renewed.sessionID == pair.sessionID)
         #expect(try !auth.sessions.isRecentlyAuthenticated(sessionID: pair.sessionID, userID: user.id))
         #expect(throws: AuthError.invalidCredentials) {
-            try self.auth.accounts.reauthenticate(userID: user.id, sessionID: pair.sessionID, password: "wrong horse")
+            try self.auth.accounts.reauthenticate(userID: user.id, sessionID: pair.sessionID, password: "wrong horse", client: self.client)
         }
         #expect(try !auth.sessions.isRecentlyAuthenticated(sessionID: pair.sessionID, userID: user.id))
-        try auth.accounts.reauthenticate(userID: user.id, sessionID: pair.sessionID, password: "correct horse")
+        try auth.accounts.reauthenticate(userID: user.id, sessionID: pair.sessionID, password: "correct horse", client: self.client)
         #expect(try auth.sessions.isRecentlyAuthenticated(sessionID: pair.sessionID, userID: user.id))
         // Another user's session, or a revoked one, never counts.
         let other = try auth.accounts.createUser(email: "lea@example.com", password: "correct horse")
@@ -62,11 +62,11 @@ final class APIKeyFootholdTests {
         let again = try auth.sessions.startSession(for: user, client: client)
         for _ in 0..<4 {
             #expect(throws: AuthError.invalidCredentials) {
-                try self.auth.accounts.reauthenticate(userID: user.id, sessionID: again.sessionID, password: "guess")
+                try self.auth.accounts.reauthenticate(userID: user.id, sessionID: again.sessionID, password: "guess", client: self.client)
             }
         }
         #expect(throws: AuthError.throttled(retryAfter: 0)) {
-            try self.auth.accounts.reauthenticate(userID: user.id, sessionID: again.sessionID, password: "correct horse")
+            try self.auth.accounts.reauthenticate(userID: user.id, sessionID: again.sessionID, password: "correct horse", client: self.client)
         }
     }
 

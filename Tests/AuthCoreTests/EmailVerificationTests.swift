@@ -161,7 +161,7 @@ final class EmailVerificationTests {
         _ = try auth.accounts.createUser(email: "fay@example.com", password: "correct horse")
         try auth.accounts.requestPasswordReset(email: "fay@example.com", client: client, link: links.forgot)
         let reset = try strict.mailedToken(to: "fay@example.com", page: "https://site.example/auth/forgot?token=")
-        #expect(try auth.accounts.resetPassword(token: reset, newPassword: "battery staple", client: client).user.emailVerifiedAt != nil)
+        #expect(try auth.accounts.resetPassword(token: reset, newPassword: "battery staple", client: client).pair?.user.emailVerifiedAt != nil)
     }
 
     @Test func enumerationSafeRegistrationAnswersAlikeAndMailsTheOwner() throws {

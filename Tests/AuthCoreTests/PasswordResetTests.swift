@@ -40,7 +40,7 @@ final class PasswordResetTests {
             try fixture.count("SELECT COUNT(*) AS n FROM one_time_tokens WHERE token_hash = ?", [.bytes(Array(token.utf8))]) == 0,
             "only the digest is stored")
 
-        let pair = try auth.accounts.resetPassword(token: token, newPassword: "battery staple", client: client)
+        let pair = try #require(try auth.accounts.resetPassword(token: token, newPassword: "battery staple", client: client).pair)
         #expect(pair.user.id == user.id)
         #expect(try !auth.sessions.isSessionActive(old.sessionID), "the old session is revoked")
         #expect(try auth.apiKeys.apiKeys(of: user.id).isEmpty, "and every API key")

@@ -12,7 +12,9 @@ import TestSupport
 /// A domain whose every call answers with what the test set: a value, or an ``AuthError``. The handlers see it
 /// through the same protocols as the real services, so these tests pin the HTTP side alone: status codes, error
 /// bodies, cookies, redirects and metrics.
-final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, DatabaseHealth, @unchecked Sendable {
+final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, SecondFactorOperations, DatabaseHealth,
+    @unchecked Sendable
+{
     // @unchecked Sendable: each test owns its fake and drives it from one thread.
     var failure: AuthError?
     var sessionActive = true
@@ -64,15 +66,17 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     func mailQueueStats() throws(AuthError) -> MailQueueStats {
         try answer("mailQueueStats", MailQueueStats(queued: 2, sent: 5, retried: 3, failed: 1, oldestQueuedAge: 42.7))
     }
-    func login(email: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair {
-        try answer("login", Self.pair)
+    /// Login and reset answer with a challenge instead of the pair when set.
+    var challenge: MFAChallenge?
+    func signIn(email: String, password: String, client: ClientContext) throws(AuthError) -> SignIn {
+        try answer("login", challenge.map { .secondFactorRequired($0) } ?? .signedIn(Self.pair))
     }
     func changePassword(userID: String, current: String, new: String, keepingSession: String?, keepingAPIKeys: Bool)
         throws(AuthError)
     {
         try answer(keepingAPIKeys ? "changePassword(keepingAPIKeys)" : "changePassword", ())
     }
-    func reauthenticate(userID: String, sessionID: String, password: String) throws(AuthError) {
+    func reauthenticate(userID: String, sessionID: String, password: String, client: ClientContext) throws(AuthError) {
         try answer("reauthenticate", ())
     }
     func user(id: String) throws(AuthError) -> User? { try answer("user", userExists ? Self.user : nil) }
@@ -84,8 +88,8 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
         try answer("forgot", ())
         resetLinks.append(link)
     }
-    func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> TokenPair {
-        try answer("reset", Self.pair)
+    func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> SignIn {
+        try answer("reset", challenge.map { .secondFactorRequired($0) } ?? .signedIn(Self.pair))
     }
     func deviceCookie(for userID: String, client: ClientContext) throws(AuthError) -> DeviceCookies.Issued? {
         devicesIssued.append(client.devices)
@@ -126,6 +130,38 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     }
 
     func isReachable() -> Bool { reachable }
+
+    // MARK: Second factors
+    var mfaAvailable = true
+    /// The challenges and proofs second steps were given.
+    private(set) var proofs: [(challenge: String, proof: SecondFactorProof)] = []
+    var isAvailable: Bool { mfaAvailable }
+    func beginTOTP(userID: String, name: String?) throws(AuthError) -> MFAService.Enrolment {
+        try answer(
+            "beginTOTP",
+            MFAService.Enrolment(
+                id: Self.sessionID, secretBase32: "JBSWY3DPEHPK3PXP",
+                otpauthURI: "otpauth://totp/Example:ann%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=Example"))
+    }
+    func confirmTOTP(userID: String, sessionID: String, code: String) throws(AuthError) -> ConfirmedFactor {
+        try answer(
+            "confirmTOTP",
+            ConfirmedFactor(recoveryCodes: ["aaaa-bbbb-cccc-dddd"], accessToken: AccessToken(token: "aal2.access", expiresIn: 900)))
+    }
+    func factors(of userID: String) throws(AuthError) -> (factors: [FactorInfo], recoveryCodesLeft: Int) {
+        try answer("factors", ([FactorInfo(id: Self.sessionID, kind: "totp", name: "phone", createdAt: Self.now, lastUsedAt: nil)], 9))
+    }
+    func removeFactor(id: String, of userID: String) throws(AuthError) -> Bool { try answer("removeFactor", true) }
+    func replaceRecoveryCodes(userID: String) throws(AuthError) -> [String] { try answer("replaceRecoveryCodes", ["x"]) }
+    func completeSignIn(challenge: String, proof: SecondFactorProof, client: ClientContext) throws(AuthError) -> TokenPair {
+        proofs.append((challenge, proof))
+        return try answer("completeSignIn", Self.pair)
+    }
+    func reauthenticate(userID: String, sessionID: String, with: Reauthentication, client: ClientContext) throws(AuthError)
+        -> AccessToken
+    {
+        try answer("reauthenticateWith", AccessToken(token: "fresh.access", expiresIn: 900))
+    }
 }
 
 /// Access tokens for the fake: `good` is valid, `expired` has expired, anything else is refused.
@@ -163,7 +199,8 @@ struct HandlerHarness {
         env.merge(extra) { $1 }
         let config = try Config.load(sources: ConfigSources(environment: env))
         let context = AuthResponder.Context(
-            http: config.http, accounts: domain, sessions: domain, apiKeys: domain, tokens: FakeTokens(), health: domain,
+            http: config.http, accounts: domain, sessions: domain, apiKeys: domain, factors: domain, tokens: FakeTokens(),
+            health: domain,
             jwks: nil, metrics: metrics, logger: Logger(label: "test", factory: { [logs] _ in logs }))
         responder = AuthResponder(context: context)
     }

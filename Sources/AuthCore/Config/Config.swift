@@ -208,6 +208,8 @@ public struct Config: Sendable {
         public var deviceLifetime = Duration.zero
         public var registerPerIP = 0
         public var passwordChangePerAccount = 0
+        /// Wrong second-factor codes per account per window (sign-in challenges and reauthentication together).
+        public var mfaPerAccount = 0
         /// The fixed window.
         public var window = Duration.zero
         /// IPv6 clients are counted per network of this prefix length (an address per /64 is free to have).
@@ -241,6 +243,12 @@ public struct Config: Sendable {
         public var mailAnswerTime = Duration.zero
         /// The page an email verification link opens (it posts the token).
         public var verifyEmailPage = ""
+        /// The second step of a sign-in, and the step-up before an AAL2 location (`?stepUp=1`).
+        public var mfaPage = ""
+        /// The security settings page (enrolment), where users of `mfa.required_roles` without a factor are sent.
+        public var securityPage = ""
+        /// Roles whose users must have a second factor (`mfa.required_roles`).
+        public var mfaRequiredRoles: [String] = []
         /// Registration answers 202 without a session (`accounts.require_verified_email`).
         public var requireVerifiedEmail = false
         /// The site's public base URL for links in mail (`https://example.com`); empty: in development, the request's

@@ -119,6 +119,9 @@ extension ConfigKey {
             in: 1...1_000_000,
             "wrong current passwords on a password change, per account per window"),
         .integer(
+            "throttle.mfa_per_account", "JWT_THROTTLE_MFA_PER_ACCOUNT", \.throttle.mfaPerAccount, default: 20, in: 1...1_000_000,
+            "wrong second-factor codes per account per window (sign-ins and reauthentication together; each pending sign-in also dies after 5)"),
+        .integer(
             "throttle.ipv6_prefix", "JWT_THROTTLE_IPV6_PREFIX", \.throttle.ipv6Prefix, default: 64, in: 32...128,
             "IPv6 clients are counted per network of this prefix length (an attacker has a whole /64 to rotate through); IPv4 per address"),
         .duration(
@@ -188,6 +191,10 @@ extension ConfigKey {
         .duration(
             "mfa.totp_period", "JWT_MFA_TOTP_PERIOD", \.mfa.totpPeriod, default: .seconds(30), max: .seconds(120), positive: true,
             "the step of TOTP codes (30s: what every authenticator app uses)"),
+        .list(
+            "mfa.required_roles", "JWT_MFA_REQUIRED_ROLES", \.http.mfaRequiredRoles, each: .role, defaultText: "empty",
+            "roles whose users must add a second factor: after a sign-in without one they are sent to `http.security_page` (their session is AAL1 and cannot pass a location that requires AAL2)"
+        ),
         .integer(
             "mfa.totp_skew", "JWT_MFA_TOTP_SKEW", \.mfa.totpSkew, default: 1, in: 0...3,
             "steps of clock difference accepted either side of now (1: a code from the previous or next 30 s works)"),
@@ -243,6 +250,14 @@ extension ConfigKey {
         .page(
             "http.verify_email_page", "JWT_VERIFY_EMAIL_PAGE", \.http.verifyEmailPage, default: "/auth/verify-email",
             "the page a verification or email change link opens (`?token=…`; it posts the token); also where the gate sends a browser whose address is unverified"
+        ),
+        .page(
+            "http.mfa_page", "JWT_MFA_PAGE", \.http.mfaPage, default: "/auth/mfa",
+            "the second step of a sign-in (the code), and with `?stepUp=1` the step-up the gate sends a browser to before a location that requires AAL2"
+        ),
+        .page(
+            "http.security_page", "JWT_SECURITY_PAGE", \.http.securityPage, default: "/auth/security",
+            "the security settings page (second factors); users of `mfa.required_roles` without a factor are sent there after signing in"
         ),
         .optionalText(
             "http.public_url", "JWT_AUTHD_PUBLIC_URL", \.http.publicURL,

@@ -106,7 +106,7 @@ extension ConfigKey {
 
     /// What each entry of a list must be.
     enum ListEntry: Sendable {
-        case any, origin, address, keyReference
+        case any, origin, address, keyReference, role
 
         /// The problem with an entry, or `nil`.
         func problem(_ entry: String) -> String? {
@@ -123,6 +123,13 @@ extension ConfigKey {
                 return MFAKeyReference(entry) == nil
                     ? "'\(entry)' must be ID:/absolute/path (an id of 1 to 32 letters, digits, - or _; the file holds 32 random bytes in base64)"
                     : nil
+            case .role:
+                let valid =
+                    !entry.isEmpty && entry.count <= 32
+                    && entry.unicodeScalars.allSatisfy {
+                        $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-")
+                    }
+                return valid ? nil : "'\(entry)' must be a role (1 to 32 letters, digits, _ or -)"
             }
         }
     }

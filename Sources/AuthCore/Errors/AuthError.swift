@@ -32,6 +32,9 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidCode = "invalid_code"
         /// No `mfa.encryption_keys`: second factors cannot be used on this site.
         case mfaUnavailable = "mfa_unavailable"
+        /// The act needs a second factor this session has not used (an AAL2 location, or a sign-in that stopped at
+        /// its second step).
+        case mfaRequired = "mfa_required"
         /// Password hashing is saturated (a flood of logins): nothing was checked; try again shortly.
         case busy = "service_busy"
         /// The database cannot be reached (connection refused or lost): worth a retry later.

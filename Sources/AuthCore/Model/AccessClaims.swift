@@ -10,10 +10,14 @@ public struct AccessClaims: Sendable, Equatable {
     public let sessionID: String
     public let tokenID: String
     public let expiresAt: Date
+    /// The `auth_time` claim: the session's last act of authentication (`nil` in tokens from before it existed).
+    public let authTime: Date?
+    /// The `amr` claim (RFC 8176 values; empty in tokens from before it existed).
+    public let methods: [String]
 
     public init(
         userID: String, email: String, role: String, emailVerified: Bool = false, sessionID: String, tokenID: String,
-        expiresAt: Date
+        expiresAt: Date, authTime: Date? = nil, methods: [String] = []
     ) {
         self.userID = userID
         self.email = email
@@ -22,5 +26,10 @@ public struct AccessClaims: Sendable, Equatable {
         self.sessionID = sessionID
         self.tokenID = tokenID
         self.expiresAt = expiresAt
+        self.authTime = authTime
+        self.methods = methods
     }
+
+    /// 2 when the session used a second factor, else 1.
+    public var assuranceLevel: Int { Authentication.assuranceLevel(of: methods) }
 }

@@ -25,3 +25,15 @@ public struct TokenPair: Sendable {
         self.isGraceReplay = isGraceReplay
     }
 }
+
+/// A new access token alone (after a reauthentication: the session's refresh token stays).
+public struct AccessToken: Sendable {
+    public let token: String
+    /// Its lifetime in seconds (the access cookie's Max-Age).
+    public let expiresIn: Int
+
+    public init(token: String, expiresIn: Int) {
+        self.token = token
+        self.expiresIn = expiresIn
+    }
+}

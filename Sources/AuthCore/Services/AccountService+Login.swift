@@ -11,7 +11,10 @@ extension AccountService {
     /// account's limit does not lock out its owner's browsers. A failure keeps its count; a success forgets the
     /// account's (or device's) and gives the address's back. A success rehashes a hash that is bcrypt, Argon2i or
     /// weaker than the current parameters.
-    public func login(email rawEmail: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair {
+    ///
+    /// A user with an active second factor gets a challenge instead of a session
+    /// (``completeSignIn(challenge:proof:client:)`` finishes it).
+    public func signIn(email rawEmail: String, password: String, client: ClientContext) throws(AuthError) -> SignIn {
         // Before any read: no stored password holds a NUL, and bcrypt would answer it without hashing (a timing tell).
         guard !password.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
         let email = EmailAddress.normalize(rawEmail)
@@ -64,6 +67,15 @@ extension AccountService {
             try users.upgradePasswordHash(id: found.user.id, from: stored, to: upgraded, at: clock.now())
             logger.info("password rehashed", metadata: ["event": "password_rehashed", "user.id": "\(found.user.id)"])
         }
-        return try sessions.startSession(for: found.user, client: client)
+        return try afterFirstFactor(found.user, client: client, purpose: .login)
+    }
+
+    /// ``signIn(email:password:client:)`` for callers that have no second step (tests, tools): a challenge is
+    /// `mfaRequired`.
+    public func login(email: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair {
+        guard let pair = try signIn(email: email, password: password, client: client).pair else {
+            throw AuthError(.mfaRequired, "A second factor is required")
+        }
+        return pair
     }
 }

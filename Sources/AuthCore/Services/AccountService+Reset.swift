@@ -40,7 +40,10 @@ extension AccountService {
     ///
     /// - Throws: ``AuthError`` `weakPassword`; `resetTokenInvalid` for a token that is unknown, used, expired, of an
     ///   older request or from before a password change.
-    public func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> TokenPair {
+    ///
+    /// For a user with an active second factor the reset ends with a challenge, not a session: access to the mailbox
+    /// alone never passes a second factor. A reset's session never counts as a recent authentication.
+    public func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> SignIn {
         if let problem = policy.problem(with: newPassword) { throw AuthError(.weakPassword, "Password \(problem)") }
         guard let digest = OneTimeToken.digest(of: token) else { throw AuthError.resetTokenInvalid }
         // Hashed before the transaction (tens of milliseconds): a conflict re-runs only the statements.
@@ -57,7 +60,7 @@ extension AccountService {
         }
         guard let user = try users.find(id: userID) else { throw AuthError.resetTokenInvalid }
         logger.info("password reset", metadata: ["event": "password_reset", "user.id": "\(userID)"])
-        return try sessions.startSession(for: user, client: client)
+        return try afterFirstFactor(user, client: client, purpose: .reset)
     }
 }
 

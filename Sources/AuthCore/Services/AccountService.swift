@@ -8,6 +8,8 @@ public final class AccountService: AccountOperations {
     let users: UserStore
     let throttle: ThrottleService
     let sessions: SessionService
+    let mfa: MFAService
+    let challenges: MFAChallengeStore
     let devices: DeviceCookies
     let database: Database
     let oneTimeTokens: OneTimeTokenStore
@@ -22,7 +24,7 @@ public final class AccountService: AccountOperations {
 
     init(
         settings: AuthSettings, hasher: any PasswordHashing, database: Database, throttle: ThrottleService,
-        sessions: SessionService, clock: any AuthClock, logger: Logger
+        sessions: SessionService, mfa: MFAService, clock: any AuthClock, logger: Logger
     ) {
         policy = settings.passwordPolicy
         devices = settings.devices
@@ -38,6 +40,8 @@ public final class AccountService: AccountOperations {
         users = UserStore(database: database)
         self.throttle = throttle
         self.sessions = sessions
+        self.mfa = mfa
+        challenges = MFAChallengeStore(database: database)
         self.clock = clock
         self.logger = logger
     }
@@ -138,14 +142,13 @@ public final class AccountService: AccountOperations {
     ) throws(AuthError) {
         try checkCurrentPassword(userID: userID, current)
         try setPassword(userID: userID, new, keepingSession: sessionID, keepingAPIKeys: keepingAPIKeys)
-        if let sessionID { try sessions.recordAuthentication(sessionID: sessionID, userID: userID) }
+        if let sessionID { try sessions.recordAuthentication(sessionID: sessionID, userID: userID, methods: ["pwd"]) }
     }
 
-    /// The password entered again on a signed-in session (to create an API key, say): checked like a password
-    /// change's current password (throttled per account), then recorded as the session's latest authentication.
-    public func reauthenticate(userID: String, sessionID: String, password: String) throws(AuthError) {
-        try checkCurrentPassword(userID: userID, password)
-        try sessions.recordAuthentication(sessionID: sessionID, userID: userID)
+    /// The password entered again on a signed-in session (to create an API key, say): see
+    /// ``reauthenticate(userID:sessionID:with:client:)``.
+    public func reauthenticate(userID: String, sessionID: String, password: String, client: ClientContext) throws(AuthError) {
+        _ = try reauthenticate(userID: userID, sessionID: sessionID, with: .password(password), client: client)
     }
 
     /// Counted before the check, atomically (concurrent guesses on one session cannot exceed the limit): a wrong

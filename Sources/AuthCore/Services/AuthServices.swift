@@ -30,11 +30,11 @@ public final class AuthServices {
         tokens = TokenIssuer(settings: settings, clock: clock)
         throttle = ThrottleService(limits: settings.throttle, database: database, clock: clock)
         sessions = SessionService(settings: settings, issuer: tokens, database: database, clock: clock, logger: logger)
+        mfa = MFAService(database: database, keys: settings.mfaKeys, settings: settings.mfa, clock: clock, logger: logger)
         accounts = AccountService(
-            settings: settings, hasher: hasher, database: database, throttle: throttle, sessions: sessions, clock: clock,
+            settings: settings, hasher: hasher, database: database, throttle: throttle, sessions: sessions, mfa: mfa, clock: clock,
             logger: logger)
         apiKeys = APIKeyService(database: database, clock: clock, defaultLifetime: settings.apiKeyLifetime)
         cleanup = CleanupService(database: database, throttleWindow: settings.throttle.window.timeInterval, clock: clock)
-        mfa = MFAService(database: database, keys: settings.mfaKeys, settings: settings.mfa, clock: clock, logger: logger)
     }
 }

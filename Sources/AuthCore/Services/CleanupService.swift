@@ -31,6 +31,7 @@ public struct CleanupService {
         report.oneTimeTokens = try store.drain(.oneTimeTokens, olderThan: [day, day], batchSize: batchSize)
         report.mail = try store.drain(.mailOutbox, olderThan: [old], batchSize: batchSize)
         report.pendingFactors = try store.drain(.pendingFactors, olderThan: [now], batchSize: batchSize)
+        report.challenges = try store.drain(.challenges, olderThan: [now], batchSize: batchSize)
         return report
     }
 
@@ -53,9 +54,11 @@ public struct CleanupReport: Sendable, Equatable, CustomStringConvertible {
     public var oneTimeTokens = 0
     public var mail = 0
     public var pendingFactors = 0
+    public var challenges = 0
     public init() {}
     public var description: String {
         "refresh_tokens=\(refreshTokens) sessions=\(sessions) api_keys=\(apiKeys) auth_throttle=\(throttleRows)"
             + " one_time_tokens=\(oneTimeTokens) mail_outbox=\(mail) mfa_pending=\(pendingFactors)"
+            + " mfa_challenges=\(challenges)"
     }
 }

@@ -35,6 +35,12 @@ public final class MFAService {
         public let id: String
         public let secretBase32: String
         public let otpauthURI: String
+
+        public init(id: String, secretBase32: String, otpauthURI: String) {
+            self.id = id
+            self.secretBase32 = secretBase32
+            self.otpauthURI = otpauthURI
+        }
     }
 
     /// Recovery codes per set.
@@ -115,8 +121,11 @@ public final class MFAService {
     }
 
     /// A new set of recovery codes (the old ones die).
+    ///
+    /// - Throws: ``AuthError`` `notFound` when the user has no active factor (codes would answer nothing).
     public func replaceRecoveryCodes(userID: String) throws(AuthError) -> [String] {
         guard let keys else { throw AuthError.mfaUnavailable }
+        guard try !factors.activeKinds(userID: userID).isEmpty else { throw AuthError(.notFound, "No second factor to recover") }
         let codes = Self.newRecoveryCodes()
         let now = clock.now()
         try database.transaction { _ throws(AuthError) in
@@ -134,11 +143,31 @@ public final class MFAService {
         )
     }
 
-    /// Removes one factor of the user. Returns whether it existed.
+    /// Removes one factor of the user (and the recovery codes with the last one). Returns whether it existed.
     public func remove(factorID: String, userID: String) throws(AuthError) -> Bool {
-        guard Identifier.isWellFormed(factorID), try factors.delete(id: factorID, userID: userID) else { return false }
-        logger.notice("second factor removed", metadata: ["event": "mfa_factor_removed", "user.id": "\(userID)"])
-        return true
+        guard Identifier.isWellFormed(factorID) else { return false }
+        let removed = try database.transaction { _ throws(AuthError) in
+            guard try factors.delete(id: factorID, userID: userID) else { return false }
+            try factors.dropRecoveryCodesWithoutFactors(userID: userID)
+            return true
+        }
+        if removed { logger.notice("second factor removed", metadata: ["event": "mfa_factor_removed", "user.id": "\(userID)"]) }
+        return removed
+    }
+
+    /// Removes every factor and recovery code of the user (an administrator's reset). Returns how many active factors
+    /// there were.
+    @discardableResult
+    public func removeAll(userID: String) throws(AuthError) -> Int {
+        let removed = try database.transaction { _ throws(AuthError) in try factors.deleteAll(userID: userID) }
+        logger.notice(
+            "second factors reset", metadata: ["event": "mfa_reset", "user.id": "\(userID)", "mfa.removed": "\(removed)"])
+        return removed
+    }
+
+    /// The kinds of the user's active factors (`["totp"]`), without reading any secret.
+    public func activeKinds(userID: String) throws(AuthError) -> [String] {
+        try factors.activeKinds(userID: userID)
     }
 
     /// Re-seals up to `batchSize` factor secrets after the id `cursor` that another key sealed, under the current
@@ -210,6 +239,14 @@ public struct FactorInfo: Sendable, Equatable {
     public let name: String?
     public let createdAt: Date
     public let lastUsedAt: Date?
+
+    public init(id: String, kind: String, name: String?, createdAt: Date, lastUsedAt: Date?) {
+        self.id = id
+        self.kind = kind
+        self.name = name
+        self.createdAt = createdAt
+        self.lastUsedAt = lastUsedAt
+    }
 }
 
 extension AuthError {

@@ -7,19 +7,33 @@ public protocol AccountOperations: AnyObject {
     var passwordPolicy: PasswordPolicy { get }
     func register(email: String, password: String, name: String?, client: ClientContext, links: AccountMailLinks?)
         throws(AuthError) -> Registration
-    func login(email: String, password: String, client: ClientContext) throws(AuthError) -> TokenPair
+    func signIn(email: String, password: String, client: ClientContext) throws(AuthError) -> SignIn
     func changePassword(userID: String, current: String, new: String, keepingSession: String?, keepingAPIKeys: Bool) throws(AuthError)
-    func reauthenticate(userID: String, sessionID: String, password: String) throws(AuthError)
+    func reauthenticate(userID: String, sessionID: String, password: String, client: ClientContext) throws(AuthError)
     func user(id: String) throws(AuthError) -> User?
     /// The device cookie after a completed authentication (see ``AccountService/deviceCookie(for:client:)``).
     func deviceCookie(for userID: String, client: ClientContext) throws(AuthError) -> DeviceCookies.Issued?
     func requestPasswordReset(email: String, client: ClientContext, link: MailComposer.Link) throws(AuthError)
-    func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> TokenPair
+    func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> SignIn
     func verifyEmail(token: String) throws(AuthError) -> User
     func resendVerification(email: String?, userID: String?, client: ClientContext, link: MailComposer.Link) throws(AuthError)
     func requestEmailChange(userID: String, newEmail: String, password: String, link: MailComposer.Link) throws(AuthError)
     /// The outbox in numbers (the mail metrics).
     func mailQueueStats() throws(AuthError) -> MailQueueStats
+}
+
+/// What the HTTP handlers need of second factors (``AccountService`` in production: a sign-in's second step and a
+/// reauthentication start or change sessions).
+public protocol SecondFactorOperations: AnyObject {
+    /// Whether second factors can be used here (`mfa.encryption_keys` is set).
+    var isAvailable: Bool { get }
+    func beginTOTP(userID: String, name: String?) throws(AuthError) -> MFAService.Enrolment
+    func confirmTOTP(userID: String, sessionID: String, code: String) throws(AuthError) -> ConfirmedFactor
+    func factors(of userID: String) throws(AuthError) -> (factors: [FactorInfo], recoveryCodesLeft: Int)
+    func removeFactor(id: String, of userID: String) throws(AuthError) -> Bool
+    func replaceRecoveryCodes(userID: String) throws(AuthError) -> [String]
+    func completeSignIn(challenge: String, proof: SecondFactorProof, client: ClientContext) throws(AuthError) -> TokenPair
+    func reauthenticate(userID: String, sessionID: String, with: Reauthentication, client: ClientContext) throws(AuthError) -> AccessToken
 }
 
 /// What the HTTP handlers need of the sessions (``SessionService`` in production).

@@ -75,14 +75,15 @@ extension SessionService {
             return .rotated(
                 try issuer.pair(
                     user: user, sessionID: claims.family, tokenID: successorID, issuedAt: now,
-                    expiresAt: successorExpiry, now: now))
+                    expiresAt: successorExpiry, authentication: session.authentication, now: now))
         }
-        return try explainInactive(claims, client: client, now: now, wonBeforeConflict: wonBeforeConflict)
+        return try explainInactive(
+            claims, authentication: session.authentication, client: client, now: now, wonBeforeConflict: wonBeforeConflict)
     }
 
     /// The presented token was not active: a grace replay, a plain refusal, or reuse (the family is revoked).
     private func explainInactive(
-        _ claims: TokenIssuer.RefreshClaims, client: ClientContext, now: Date,
+        _ claims: TokenIssuer.RefreshClaims, authentication: Authentication, client: ClientContext, now: Date,
         wonBeforeConflict: Bool
     ) throws(AuthError) -> RotationOutcome {
         guard let presented = try tokens.state(of: claims.tokenID, family: claims.family) else {
@@ -100,7 +101,7 @@ extension SessionService {
             return .grace(
                 try issuer.pair(
                     user: user, sessionID: claims.family, tokenID: active.id,
-                    issuedAt: active.createdAt, expiresAt: active.expiresAt, now: now, grace: true))
+                    issuedAt: active.createdAt, expiresAt: active.expiresAt, authentication: authentication, now: now, grace: true))
         }
         // Reuse of a retired token: revoke the whole family. The caller commits this and then fails the request.
         try revokeFamily(claims.family, now: now)

@@ -35,19 +35,54 @@ public final class SessionService: SessionOperations {
 
     /// Starts a login session for `user`: a session record (the token family) with its absolute lifetime, and its
     /// first refresh token, in one transaction.
-    public func startSession(for user: User, client: ClientContext) throws(AuthError) -> TokenPair {
+    ///
+    /// - Parameters:
+    ///   - methods: How the user authenticated (RFC 8176 `amr` values).
+    ///   - recent: Whether this counts as a recent authentication for the sensitive routes (not after a password
+    ///     reset by mail).
+    public func startSession(
+        for user: User, client: ClientContext, methods: [String] = ["pwd"], recent: Bool = true
+    ) throws(AuthError) -> TokenPair {
+        let started = newSession(for: user, methods: methods)
+        try database.transaction { _ throws(AuthError) in try insert(started, client: client, recent: recent) }
+        return try pair(of: started)
+    }
+
+    /// A session about to start: its ids, lifetimes and authentication.
+    struct NewSession {
+        let user: User
+        let sessionID: String
+        let tokenID: String
+        let sessionExpiry: Date
+        let tokenExpiry: Date
+        let authentication: Authentication
+    }
+
+    /// The ids and lifetimes of a session starting now.
+    func newSession(for user: User, methods: [String]) -> NewSession {
         let now = clock.now()
-        let sessionID = Identifier.make(at: now)
-        let tokenID = Identifier.make(at: now)
         let sessionExpiry = now.addingTimeInterval(settings.sessionMaxAge.timeInterval)
-        let tokenExpiry = min(now.addingTimeInterval(settings.refreshTTL.timeInterval), sessionExpiry)
-        try database.transaction { _ throws(AuthError) in
-            try sessions.insert(id: sessionID, userID: user.id, client: client, now: now, expiresAt: sessionExpiry)
-            try tokens.insert(id: tokenID, userID: user.id, family: sessionID, expiresAt: tokenExpiry, now: now)
-        }
+        return NewSession(
+            user: user, sessionID: Identifier.make(at: now), tokenID: Identifier.make(at: now), sessionExpiry: sessionExpiry,
+            tokenExpiry: min(now.addingTimeInterval(settings.refreshTTL.timeInterval), sessionExpiry),
+            authentication: Authentication(time: now, methods: methods))
+    }
+
+    /// The session's record and first refresh token (inside the caller's transaction).
+    func insert(_ started: NewSession, client: ClientContext, recent: Bool) throws(AuthError) {
+        let now = started.authentication.time
+        try sessions.insert(
+            id: started.sessionID, userID: started.user.id, client: client, now: now, expiresAt: started.sessionExpiry,
+            methods: started.authentication.methods, recent: recent)
+        try tokens.insert(id: started.tokenID, userID: started.user.id, family: started.sessionID, expiresAt: started.tokenExpiry, now: now)
+    }
+
+    /// The first token pair of a started session.
+    func pair(of started: NewSession) throws(AuthError) -> TokenPair {
+        let now = started.authentication.time
         return try issuer.pair(
-            user: user, sessionID: sessionID, tokenID: tokenID, issuedAt: now, expiresAt: tokenExpiry,
-            now: now)
+            user: started.user, sessionID: started.sessionID, tokenID: started.tokenID, issuedAt: now, expiresAt: started.tokenExpiry,
+            authentication: started.authentication, now: now)
     }
 
     /// Whether a session exists, is not revoked, and is within its absolute and idle lifetimes. One indexed read.
@@ -113,10 +148,29 @@ public final class SessionService: SessionOperations {
         return revoked
     }
 
-    /// Records that the session's user has just authenticated again (the password entered on this session).
-    func recordAuthentication(sessionID: String, userID: String) throws(AuthError) {
-        guard Identifier.isWellFormed(sessionID) else { return }
-        try sessions.reauthenticated(sessionID, of: userID, now: clock.now())
+    /// Records a new act of authentication on an active session of `userID` (the password or a code entered again):
+    /// `auth_time` becomes now and `methods` join the session's. Returns the session's authentication, or `nil` when
+    /// there is no such session. Re-runnable whole.
+    @discardableResult
+    func recordAuthentication(sessionID: String, userID: String, methods: [String]) throws(AuthError) -> Authentication? {
+        guard Identifier.isWellFormed(sessionID) else { return nil }
+        let now = clock.now()
+        return try database.transaction { _ throws(AuthError) in
+            guard let session = try sessions.lock(sessionID), session.userID == userID, !session.isRevoked, session.expiresAt > now else {
+                return nil
+            }
+            let updated = session.authentication.adding(methods, at: now)
+            try sessions.reauthenticated(sessionID, of: userID, methods: updated.methods, now: now)
+            return updated
+        }
+    }
+
+    /// A new access token for a session after ``recordAuthentication(sessionID:userID:methods:)`` (its refresh token
+    /// stays).
+    public func accessToken(for user: User, sessionID: String, authentication: Authentication) throws(AuthError) -> AccessToken {
+        AccessToken(
+            token: try issuer.accessToken(user: user, sessionID: sessionID, authentication: authentication, now: clock.now()),
+            expiresIn: settings.accessTTL.wholeSeconds)
     }
 
     /// When the user of an active session last authenticated (login, registration, the password again); `nil` for a

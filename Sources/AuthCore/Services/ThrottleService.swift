@@ -10,6 +10,8 @@ public enum ThrottleScope: String, Sendable {
     case forgotIP = "forgot_ip"
     case registerIP = "register_ip"
     case passwordChange = "password_account"
+    /// Second-factor codes of an account (sign-in challenges and reauthentication together).
+    case mfaAccount = "mfa_account"
 }
 
 /// Failure counting in fixed windows, shared by every worker and host through MariaDB. Subjects are stored as
@@ -52,6 +54,7 @@ public struct ThrottleService {
         case .forgotIP: limits.forgotPerIP
         case .registerIP: limits.registerPerIP
         case .passwordChange: limits.passwordChangePerAccount
+        case .mfaAccount: limits.mfaPerAccount
         }
     }
 
@@ -63,7 +66,7 @@ public struct ThrottleService {
             switch scope {
             case .loginIP, .registerIP, .forgotIP: addressSubject(subject)
             case .loginAccount, .forgotAccount: EmailAddress.skeleton(subject)
-            case .passwordChange, .loginDevice: subject
+            case .passwordChange, .loginDevice, .mfaAccount: subject
             }
         return SHA256.hash(Array("\(scope.rawValue)\u{0}\(subject)".utf8))
     }

@@ -88,6 +88,39 @@ package struct FactorStore {
         }
     }
 
+    /// The kinds of the user's active factors (no secret read), in a fixed order.
+    package func activeKinds(userID: String) throws(AuthError) -> [String] {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(
+                "SELECT DISTINCT kind FROM mfa_factors WHERE user_id = ? AND status = 'active' ORDER BY kind", [.string(userID)]
+            ).map { row throws(MariaDBError) in try row.string("kind") }
+        }
+    }
+
+    /// Deletes the user's recovery codes when no active factor is left (inside the transaction that removed one).
+    package func dropRecoveryCodesWithoutFactors(userID: String) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                """
+                DELETE FROM mfa_recovery_codes WHERE user_id = ?
+                    AND NOT EXISTS (SELECT 1 FROM mfa_factors WHERE user_id = ? AND status = 'active')
+                """, [.string(userID), .string(userID)])
+        }
+    }
+
+    /// Deletes every factor of the user (any status) and the recovery codes. Returns how many active ones there were.
+    package func deleteAll(userID: String) throws(AuthError) -> Int {
+        try database.run { connection throws(MariaDBError) in
+            let active =
+                try connection.query(
+                    "SELECT COUNT(*) AS n FROM mfa_factors WHERE user_id = ? AND status = 'active'", [.string(userID)]
+                ).first?.int("n") ?? 0
+            try connection.execute("DELETE FROM mfa_factors WHERE user_id = ?", [.string(userID)])
+            try connection.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?", [.string(userID)])
+            return Int(active)
+        }
+    }
+
     /// Deletes one factor of the user. Returns whether it existed.
     package func delete(id: String, userID: String) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in

@@ -3,7 +3,9 @@
 /// (Tests/AuthCoreTests/QueryPlanTests.swift).
 package enum HotPathSQL {
     /// Refresh: the session row, locked first (every rotation of a family queues here, in one order).
-    package static let lockSession = "SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = ? FOR UPDATE"
+    package static let lockSession = """
+        SELECT user_id, expires_at, revoked_at, COALESCE(auth_time, created_at) AS auth_time, amr FROM sessions WHERE id = ? FOR UPDATE
+        """
     /// Refresh: retire the presented token, only if it is still active (the conditional update decides the race).
     package static let retireToken = """
         UPDATE refresh_tokens SET revoked_at = ?, rotated_at = ?, replaced_by = ?

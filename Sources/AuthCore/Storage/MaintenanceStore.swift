@@ -54,6 +54,8 @@ package struct MaintenanceStore {
         case mailOutbox
         /// Second-factor enrolments never confirmed, expired before the cutoff.
         case pendingFactors
+        /// Sign-ins that waited for a second factor, expired before the cutoff.
+        case challenges
 
         var deleteSQL: String {
             switch self {
@@ -64,6 +66,7 @@ package struct MaintenanceStore {
             case .oneTimeTokens: "DELETE FROM one_time_tokens WHERE expires_at < ? OR consumed_at < ?"
             case .mailOutbox: "DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < ?"
             case .pendingFactors: "DELETE FROM mfa_factors WHERE status = 'pending' AND expires_at < ?"
+            case .challenges: "DELETE FROM mfa_challenges WHERE expires_at < ?"
             }
         }
     }

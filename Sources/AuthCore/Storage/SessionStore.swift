@@ -11,42 +11,50 @@ package struct SessionStore {
         package let userID: String
         package let expiresAt: Date
         package let isRevoked: Bool
+        /// How and when its user last authenticated.
+        package let authentication: Authentication
     }
 
-    /// Inserts a session.
-    package func insert(id: String, userID: String, client: ClientContext, now: Date, expiresAt: Date) throws(AuthError) {
+    /// Inserts a session. `recent`: whether its authentication counts as recent for the sensitive routes (not after a
+    /// password reset by mail: then `auth_time` stays empty until the user authenticates on it again).
+    package func insert(
+        id: String, userID: String, client: ClientContext, now: Date, expiresAt: Date, methods: [String], recent: Bool
+    ) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
                 """
-                INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, auth_time)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, auth_time, amr)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     .string(id), .string(userID), .date(now), .date(now), .date(expiresAt),
-                    client.userAgent.map { .string($0) } ?? .null, .string(client.ip), .date(now),
+                    client.userAgent.map { .string($0) } ?? .null, .string(client.ip), recent ? .date(now) : .null,
+                    .string(Authentication(time: now, methods: methods).stored),
                 ])
         }
     }
 
-    /// The last act of authentication of an active session of `userID` (login, registration, the password again), or
-    /// `nil` when there is no such session.
+    /// The last act of authentication that counts as recent of an active session of `userID` (login, registration,
+    /// the password or a code again), or `nil` when there is no such session or it began with a reset by mail and
+    /// its user has not authenticated on it since.
     package func authTime(_ id: String, of userID: String, now: Date, idleSince: Date) throws(AuthError) -> Date? {
         try database.run { connection throws(MariaDBError) in
             try connection.query(
                 """
-                SELECT COALESCE(auth_time, created_at) AS auth_time FROM sessions
+                SELECT auth_time FROM sessions
                 WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
                 """, [.string(id), .string(userID), .date(now), .date(idleSince)]
-            ).first?.date("auth_time")
+            ).first?.optionalDate("auth_time")
         }
     }
 
-    /// Records that the session's user has just authenticated again (idempotent).
-    package func reauthenticated(_ id: String, of userID: String, now: Date) throws(AuthError) {
+    /// Records a new act of authentication on the session: `auth_time` now, and its methods (idempotent).
+    package func reauthenticated(_ id: String, of userID: String, methods: [String], now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
-                "UPDATE sessions SET auth_time = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
-                [.date(now), .string(id), .string(userID)], idempotent: true)
+                "UPDATE sessions SET auth_time = ?, amr = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+                [.date(now), .string(Authentication(time: now, methods: methods).stored), .string(id), .string(userID)],
+                idempotent: true)
         }
     }
 
@@ -56,7 +64,9 @@ package struct SessionStore {
             guard let row = try connection.query(HotPathSQL.lockSession, [.string(id)]).first else { return nil }
             return Locked(
                 userID: try row.string("user_id"), expiresAt: try row.date("expires_at"),
-                isRevoked: try row.optionalDate("revoked_at") != nil)
+                isRevoked: try row.optionalDate("revoked_at") != nil,
+                authentication: Authentication(
+                    time: try row.date("auth_time"), methods: Authentication.methods(stored: try row.string("amr"))))
         }
     }
 

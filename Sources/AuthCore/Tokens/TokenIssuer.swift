@@ -33,10 +33,24 @@ public struct TokenIssuer: Sendable {
         guard let sub = verified.string("sub"), let sid = verified.string("sid"), let jti = verified.string("jti"),
             let email = verified.string("email"), let role = verified.string("role"), let exp = verified.number("exp")
         else { throw AuthError.invalidToken }
+        // `amr` must be an array of strings when present; values this service does not issue are dropped.
+        var methods: [String] = []
+        switch verified.claims["amr"] {
+        case nil: break
+        case .array(let values)?:
+            for value in values {
+                guard let text = value.stringValue else { throw AuthError.invalidToken }
+                if Authentication.known.contains(text), !methods.contains(text) { methods.append(text) }
+            }
+        default: throw AuthError.invalidToken
+        }
+        let authTime = try verified.claims["auth_time"].map { value throws(AuthError) in
+            guard let seconds = value.numberValue, seconds.isFinite, seconds >= 0 else { throw AuthError.invalidToken }
+            return Date(timeIntervalSince1970: seconds)
+        }
         return AccessClaims(
             userID: sub, email: email, role: role, emailVerified: verified.bool("email_verified") ?? false, sessionID: sid,
-            tokenID: jti,
-            expiresAt: Date(timeIntervalSince1970: exp))
+            tokenID: jti, expiresAt: Date(timeIntervalSince1970: exp), authTime: authTime, methods: methods)
     }
 
     /// Verifies a refresh token's signature and claims, and that its ids are ours.
@@ -58,18 +72,11 @@ public struct TokenIssuer: Sendable {
     /// The access and refresh token of a session's refresh token record. Signing the same record again gives a
     /// refresh token with the same `jti` (a grace replay answers with the current pair).
     package func pair(
-        user: User, sessionID: String, tokenID: String, issuedAt: Date, expiresAt: Date, now: Date,
-        grace: Bool = false
+        user: User, sessionID: String, tokenID: String, issuedAt: Date, expiresAt: Date, authentication: Authentication,
+        now: Date, grace: Bool = false
     ) throws(AuthError) -> TokenPair {
-        let issued = Int64(now.timeIntervalSince1970)
         do {
-            let access = try settings.accessSigner.sign([
-                ("sub", .string(user.id)), ("email", .string(user.email)),
-                ("email_verified", .bool(user.emailVerifiedAt != nil)), ("role", .string(user.role)), ("sid", .string(sessionID)),
-                ("jti", .string(Identifier.make(at: now))),
-                ("iss", .string(settings.issuer)), ("aud", .string(settings.audience)),
-                ("iat", .int(issued)), ("exp", .int(issued + Int64(settings.accessTTL.wholeSeconds))),
-            ])
+            let access = try accessToken(user: user, sessionID: sessionID, authentication: authentication, now: now)
             let refresh = try settings.refreshSigner.sign([
                 ("sub", .string(user.id)), ("family", .string(sessionID)), ("jti", .string(tokenID)),
                 ("iss", .string(settings.issuer)), ("aud", .string(settings.audience)),
@@ -79,6 +86,24 @@ public struct TokenIssuer: Sendable {
                 accessToken: access, refreshToken: refresh, accessExpiresIn: settings.accessTTL.wholeSeconds,
                 refreshExpiresIn: max(0, Int(expiresAt.timeIntervalSince(now))), sessionID: sessionID,
                 user: user, isGraceReplay: grace)
+        } catch {
+            throw AuthError.internalFailure("token signing: \(error)")
+        }
+    }
+
+    /// A new access token of a session (after a reauthentication: the refresh token stays).
+    package func accessToken(user: User, sessionID: String, authentication: Authentication, now: Date) throws(AuthError) -> String {
+        let issued = Int64(now.timeIntervalSince1970)
+        do {
+            return try settings.accessSigner.sign([
+                ("sub", .string(user.id)), ("email", .string(user.email)),
+                ("email_verified", .bool(user.emailVerifiedAt != nil)), ("role", .string(user.role)), ("sid", .string(sessionID)),
+                ("jti", .string(Identifier.make(at: now))),
+                ("iss", .string(settings.issuer)), ("aud", .string(settings.audience)),
+                ("iat", .int(issued)), ("exp", .int(issued + Int64(settings.accessTTL.wholeSeconds))),
+                ("auth_time", .int(Int64(authentication.time.timeIntervalSince1970))),
+                ("amr", .array(authentication.methods.map { .string($0) })),
+            ])
         } catch {
             throw AuthError.internalFailure("token signing: \(error)")
         }

@@ -214,5 +214,33 @@ public struct Migration: Sendable {
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
                 """,
             ]),
+        // How sessions authenticated (#17): `amr` (RFC 8176 values, comma-separated; sessions from before are
+        // password sessions). Logins waiting for their second factor: a random token's SHA-256 (the `mfa_pending`
+        // cookie), its attempts counted by a conditional update, bound to the account's epoch.
+        Migration(
+            version: 8, name: "session_amr_mfa_challenges",
+            statements: [
+                """
+                ALTER TABLE sessions ADD COLUMN IF NOT EXISTS
+                    amr VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT 'pwd'
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS mfa_challenges (
+                    token_hash BINARY(32) NOT NULL,
+                    user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    purpose VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    methods VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    bound_epoch INT UNSIGNED NOT NULL,
+                    attempts INT UNSIGNED NOT NULL DEFAULT 0,
+                    created_at DATETIME(6) NOT NULL,
+                    expires_at DATETIME(6) NOT NULL,
+                    completed_at DATETIME(6) NULL,
+                    PRIMARY KEY (token_hash),
+                    KEY mfa_challenges_user_idx (user_id),
+                    KEY mfa_challenges_expires_at_idx (expires_at),
+                    CONSTRAINT mfa_challenges_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+            ]),
     ]
 }

@@ -1,0 +1,50 @@
+public import FoundationEssentials
+
+/// How and when a session's user last authenticated: the `auth_time` and `amr` (RFC 8176) of its access tokens.
+///
+/// `methods` holds RFC 8176 values: `pwd` (the password), `otp` (a TOTP or recovery code), later `hwk`/`swk` for
+/// passkeys. The assurance level is 2 when a second factor was used, else 1.
+public struct Authentication: Sendable, Equatable {
+    /// The last act of authentication (login, registration, reset, second factor, reauthentication).
+    public var time: Date
+    /// What was used, in the order first used (no duplicates).
+    public var methods: [String]
+
+    /// Methods that are a second factor: any of them makes a session AAL2.
+    public static let secondFactorMethods: Set<String> = ["otp", "hwk", "swk"]
+
+    public init(time: Date, methods: [String]) {
+        self.time = time
+        self.methods = methods
+    }
+
+    /// 2 when a second factor was used, else 1.
+    public var assuranceLevel: Int { Self.assuranceLevel(of: methods) }
+
+    /// The assurance level of a list of methods.
+    public static func assuranceLevel(of methods: [String]) -> Int {
+        methods.contains(where: secondFactorMethods.contains) ? 2 : 1
+    }
+
+    /// `methods` with `more` added (each once, order kept).
+    public func adding(_ more: [String], at time: Date) -> Authentication {
+        var all = methods
+        for method in more where !all.contains(method) { all.append(method) }
+        return Authentication(time: time, methods: all)
+    }
+
+    /// The stored form: the methods comma-separated.
+    var stored: String { methods.joined(separator: ",") }
+
+    /// The methods of a stored form; unknown or malformed values are dropped (only known values travel in tokens).
+    static func methods(stored text: String) -> [String] {
+        var methods: [String] = []
+        for part in text.split(separator: ",") where known.contains(String(part)) && !methods.contains(String(part)) {
+            methods.append(String(part))
+        }
+        return methods
+    }
+
+    /// Every value this service records.
+    static let known: Set<String> = ["pwd", "otp", "hwk", "swk"]
+}

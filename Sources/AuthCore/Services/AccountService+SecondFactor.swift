@@ -1,0 +1,190 @@
+public import FoundationEssentials
+import Logging
+
+/// What a right password (or reset link) leads to: a session, or the second step of the sign-in.
+public enum SignIn: Sendable {
+    case signedIn(TokenPair)
+    /// The user has an active second factor: no session yet, only a challenge (the `mfa_pending` cookie).
+    case secondFactorRequired(MFAChallenge)
+
+    /// The session's pair, when signed in.
+    public var pair: TokenPair? {
+        if case .signedIn(let pair) = self { return pair }
+        return nil
+    }
+}
+
+/// A sign-in waiting for its second factor.
+public struct MFAChallenge: Sendable {
+    /// The `mfa_pending` cookie's value (only its SHA-256 is stored).
+    public let token: String
+    /// What may answer it: the kinds of the user's active factors, and `recovery_code`.
+    public let factors: [String]
+    /// Seconds the challenge lives.
+    public let expiresIn: Int
+
+    public init(token: String, factors: [String], expiresIn: Int) {
+        self.token = token
+        self.factors = factors
+        self.expiresIn = expiresIn
+    }
+}
+
+/// A second factor presented: a TOTP code, or a recovery code.
+public enum SecondFactorProof: Sendable {
+    case code(String)
+    case recoveryCode(String)
+}
+
+/// Sign-in with a second factor (#17): the challenge after the password, its throttled answer, and the
+/// reauthentication of a signed-in session.
+extension AccountService {
+    /// How long a challenge lives.
+    public static let challengeLifetime: Duration = .seconds(300)
+    /// Codes checked per challenge; the next attempt voids it.
+    public static let attemptsPerChallenge = 5
+
+    /// After the first factor: a session, or, for a user with an active second factor, a challenge.
+    ///
+    /// - Parameter purpose: `.reset` after a password reset by mail: its session never counts as a recent
+    ///   authentication.
+    func afterFirstFactor(_ user: User, client: ClientContext, purpose: MFAChallengeStore.Purpose) throws(AuthError) -> SignIn {
+        let kinds = try mfa.activeKinds(userID: user.id)
+        // A reset's user chose and entered the new password: `pwd` either way; only its recency differs.
+        let methods = ["pwd"]
+        if kinds.isEmpty { return .signedIn(try sessions.startSession(for: user, client: client, methods: methods, recent: purpose == .login)) }
+        // Factors that cannot be checked (the keys are gone) must not be skipped: the sign-in waits for the keys.
+        guard mfa.isAvailable else { throw AuthError.mfaUnavailable }
+        guard let epoch = try users.authEpoch(id: user.id) else { throw AuthError.invalidCredentials }
+        let (token, digest) = OneTimeToken.make()
+        let now = clock.now()
+        try challenges.insert(
+            digest: digest, userID: user.id, purpose: purpose, methods: methods, epoch: epoch, now: now,
+            expiresAt: now.addingTimeInterval(Self.challengeLifetime.timeInterval))
+        logger.info("second factor required", metadata: ["event": "mfa_challenge", "user.id": "\(user.id)"])
+        return .secondFactorRequired(
+            MFAChallenge(token: token, factors: kinds + ["recovery_code"], expiresIn: Self.challengeLifetime.wholeSeconds))
+    }
+
+    /// Finishes a sign-in with its second factor: the challenge's attempt is reserved first (at most
+    /// ``attemptsPerChallenge`` codes are ever checked per challenge, however many arrive at once), then the account's
+    /// second-factor limit, then the code. The challenge is completed and the session started in one transaction.
+    ///
+    /// - Throws: ``AuthError`` `invalidCode` (a wrong or used code, or a challenge that is unknown, expired, used,
+    ///   outlived by a password change or out of attempts), `throttled`, `mfaUnavailable`.
+    public func completeSignIn(challenge token: String, proof: SecondFactorProof, client: ClientContext) throws(AuthError) -> TokenPair {
+        guard let digest = OneTimeToken.digest(of: token) else { throw AuthError.invalidCode }
+        guard let reserved = try challenges.reserveAttempt(digest: digest, limit: Self.attemptsPerChallenge, now: clock.now()) else {
+            logger.info("second factor refused", metadata: ["event": "mfa_challenge_void", "client.ip": "\(client.ip)"])
+            throw AuthError.invalidCode
+        }
+        try checkSecondFactor(userID: reserved.userID, proof, client: client)
+        guard let user = try users.find(id: reserved.userID) else { throw AuthError.invalidCode }
+        let started = sessions.newSession(for: user, methods: reserved.methods + ["otp"])
+        try database.transaction { _ throws(AuthError) in
+            guard try challenges.complete(digest: digest, now: started.authentication.time) else { throw AuthError.invalidCode }
+            try sessions.insert(started, client: client, recent: reserved.purpose == .login)
+        }
+        return try sessions.pair(of: started)
+    }
+
+    /// Checks a second factor of the user, counted against the account's second-factor limit before the check
+    /// (atomically); a right code gives its count back.
+    func checkSecondFactor(userID: String, _ proof: SecondFactorProof, client: ClientContext) throws(AuthError) {
+        if let wait = try throttle.reserve(.mfaAccount, userID) {
+            logger.notice(
+                "second factor throttled", metadata: ["event": "mfa_throttled", "user.id": "\(userID)", "client.ip": "\(client.ip)"])
+            throw AuthError.throttled(retryAfter: wait)
+        }
+        let valid: Bool
+        switch proof {
+        case .code(let code): valid = try mfa.verifyTOTP(userID: userID, code: code)
+        case .recoveryCode(let code): valid = try mfa.useRecoveryCode(userID: userID, code: code)
+        }
+        guard valid else {
+            logger.info("second factor failed", metadata: ["event": "mfa_failed", "user.id": "\(userID)", "client.ip": "\(client.ip)"])
+            throw AuthError.invalidCode
+        }
+        try throttle.giveBack(.mfaAccount, userID)
+    }
+
+    /// The password or a second factor entered again on a signed-in session: checked (a password against the
+    /// password-change and the login throttles, a code against the second-factor one), then recorded as the
+    /// session's latest authentication. Returns a new access token carrying it.
+    ///
+    /// - Throws: ``AuthError`` `invalidCredentials`, `invalidCode`, `throttled`, `sessionRevoked` (the session ended).
+    public func reauthenticate(userID: String, sessionID: String, with proof: Reauthentication, client: ClientContext)
+        throws(AuthError) -> AccessToken
+    {
+        let methods: [String]
+        switch proof {
+        case .password(let password):
+            guard let user = try users.find(id: userID) else { throw AuthError.sessionRevoked }
+            if let wait = try throttle.reserve(.loginAccount, user.email) { throw AuthError.throttled(retryAfter: wait) }
+            do {
+                try checkCurrentPassword(userID: userID, password)
+            } catch {
+                if error.code != .invalidCredentials { try throttle.giveBack(.loginAccount, user.email) }
+                throw error
+            }
+            try throttle.giveBack(.loginAccount, user.email)
+            methods = ["pwd"]
+        case .secondFactor(let factor):
+            try checkSecondFactor(userID: userID, factor, client: client)
+            methods = ["otp"]
+        }
+        guard let authentication = try sessions.recordAuthentication(sessionID: sessionID, userID: userID, methods: methods),
+            let user = try users.find(id: userID)
+        else { throw AuthError.sessionRevoked }
+        return try sessions.accessToken(for: user, sessionID: sessionID, authentication: authentication)
+    }
+}
+
+/// What a reauthentication presents.
+public enum Reauthentication: Sendable {
+    case password(String)
+    case secondFactor(SecondFactorProof)
+}
+
+/// A factor just confirmed: its recovery codes (shown once) and the session's new access token (the code was an act
+/// of authentication: the session is AAL2 from now on).
+public struct ConfirmedFactor: Sendable {
+    public let recoveryCodes: [String]
+    public let accessToken: AccessToken
+
+    public init(recoveryCodes: [String], accessToken: AccessToken) {
+        self.recoveryCodes = recoveryCodes
+        self.accessToken = accessToken
+    }
+}
+
+extension AccountService: SecondFactorOperations {
+    public var isAvailable: Bool { mfa.isAvailable }
+
+    public func beginTOTP(userID: String, name: String?) throws(AuthError) -> MFAService.Enrolment {
+        try mfa.beginTOTP(userID: userID, name: name)
+    }
+
+    /// Activates the pending TOTP factor with its first code; the code also counts as an act of authentication of the
+    /// session that confirmed it.
+    public func confirmTOTP(userID: String, sessionID: String, code: String) throws(AuthError) -> ConfirmedFactor {
+        let codes = try mfa.confirmTOTP(userID: userID, code: code)
+        guard let authentication = try sessions.recordAuthentication(sessionID: sessionID, userID: userID, methods: ["otp"]),
+            let user = try users.find(id: userID)
+        else { throw AuthError.sessionRevoked }
+        return ConfirmedFactor(
+            recoveryCodes: codes, accessToken: try sessions.accessToken(for: user, sessionID: sessionID, authentication: authentication))
+    }
+
+    public func factors(of userID: String) throws(AuthError) -> (factors: [FactorInfo], recoveryCodesLeft: Int) {
+        try mfa.summary(userID: userID)
+    }
+
+    public func removeFactor(id: String, of userID: String) throws(AuthError) -> Bool {
+        try mfa.remove(factorID: id, userID: userID)
+    }
+
+    public func replaceRecoveryCodes(userID: String) throws(AuthError) -> [String] {
+        try mfa.replaceRecoveryCodes(userID: userID)
+    }
+}
