@@ -17,9 +17,14 @@ Standard library plus ``requests``.
 """
 
 import base64
+import hashlib
+import hmac
 import json
+import os
 import re
 import secrets
+import struct
+import time
 from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -29,6 +34,47 @@ import harness
 
 # Cheap password hashing for tests (the README's passwords.* keys).
 CHEAP_HASHING = {"JWT_ARGON2_MEMORY_KIB": "64", "JWT_ARGON2_ITERATIONS": "1"}
+
+
+def mfa_key_env(rundir, key_id="e2e"):
+    """The environment entry of a second-factor key (32 random bytes in base64, private to the service), written
+    into ``rundir`` once."""
+    path = rundir / f"mfa-{key_id}.key"
+    if not path.exists():
+        path.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+        path.chmod(0o600)
+    return {"JWT_MFA_ENCRYPTION_KEYS": f"{key_id}:{path}"}
+
+
+def totp(secret, at=None, digits=6, period=30):
+    """RFC 6238 with SHA-1, written here from the RFC (independent of the service's implementation)."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    counter = int((time.time() if at is None else at) // period)
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return str((int.from_bytes(mac[offset:offset + 4], "big") & 0x7FFFFFFF) % 10 ** digits).zfill(digits)
+
+
+class Authenticator:
+    """A user's authenticator app: hands out codes of steps not used yet (the service accepts each step once, from
+    one step behind to one ahead), waiting for the next step only when all three are spent."""
+
+    def __init__(self, secret, period=30):
+        self.secret = secret
+        self.period = period
+        self.last_step = None
+
+    def code(self):
+        while True:
+            now = int(time.time() // self.period)
+            for step in (now - 1, now, now + 1):
+                if self.last_step is None or step > self.last_step:
+                    # A step about to fall out of the window is skipped (the request takes a moment).
+                    if step == now - 1 and time.time() % self.period > self.period - 3:
+                        continue
+                    self.last_step = step
+                    return totp(self.secret, at=step * self.period + 1, period=self.period)
+            time.sleep(max(0.05, (now + 1) * self.period - time.time()))
 
 PASSWORD = "correct horse battery staple"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -250,6 +296,25 @@ class Client:
         response = self.post("/api/auth/login", json={"email": email, "password": password}, **kwargs)
         assert response.status_code == expect, (response.status_code, response.text)
         return response.json().get("user") if expect == 200 else response
+
+    def enrol_totp(self, name=None):
+        """Adds a TOTP factor (the session must be recent): returns (Authenticator, recovery codes)."""
+        response = self.post("/api/auth/mfa/totp", json={} if name is None else {"name": name})
+        assert response.status_code == 200, (response.status_code, response.text)
+        uri = response.json()["otpauthUri"]
+        secret = parse_qs(urlsplit(uri).query)["secret"][0]
+        app = Authenticator(secret)
+        confirmed = self.post("/api/auth/mfa/totp/confirm", json={"code": app.code()})
+        assert confirmed.status_code == 200, (confirmed.status_code, confirmed.text)
+        return app, confirmed.json()["recoveryCodes"]
+
+    def login_with_code(self, email, app, password=PASSWORD):
+        """Login, then its second step with the app's next code; returns the user."""
+        first = self.post("/api/auth/login", json={"email": email, "password": password})
+        assert first.status_code == 200 and first.json().get("mfaRequired") is True, (first.status_code, first.text)
+        second = self.post("/api/auth/mfa/verify", json={"code": app.code()})
+        assert second.status_code == 200, (second.status_code, second.text)
+        return second.json()["user"]
 
     @property
     def access_token(self):

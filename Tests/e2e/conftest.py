@@ -43,6 +43,7 @@ MARIADB_PROGRAMS = ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin"
 # The tiers: marker -> what its modules test. Every test module has exactly one (module-level pytestmark).
 TIERS = {
     "api": "the auth routes end to end: dev nginx, a worker, MariaDB (test_api.py)",
+    "mfa": "second factors end to end: TOTP enrolment, sign-in with a code, step-up, the AAL2 gate (test_mfa.py)",
     "gate": "the nginx gate: jwt-authd.conf and the gate snippets, with a FastCGI stub (test_nginx_snippets.py) "
             "and with the service (test_nginx_gate.py)",
     "health": "health and body limits through nginx, kept FastCGI connections on and off (test_health.py)",
