@@ -65,7 +65,7 @@ public final class AuthResponder: RequestHandler {
     /// the host-only cookies (the gate's check gets 401 with that code, since nginx cannot pass cookies on), with a
     /// security event; `nil` when each auth cookie appears at most once.
     private func ambiguousCookie(_ request: Request) -> Response? {
-        let names = [context.cookies.accessName, AuthCookies.refreshName]
+        let names = [context.cookies.accessName, AuthCookies.refreshName, AuthCookies.mfaPendingName]
         let counts = request.cookieCounts(names)
         guard let index = counts.firstIndex(where: { $0 > 1 }) else { return nil }
         context.logger.warning(
@@ -78,7 +78,7 @@ public final class AuthResponder: RequestHandler {
         if request.path == "/api/auth/verify" {
             return APIError(status: 401, code: error.code, message: error.message).response.with(headers: [("X-Auth-Error", error.code)])
         }
-        return error.response.with(headers: context.cookies.clear())
+        return error.response.with(headers: context.cookies.clear() + [context.cookies.clearMFAPending()])
     }
 
     /// State changes carried by auth cookies, and every login or registration (against login CSRF, whatever other
@@ -87,7 +87,8 @@ public final class AuthResponder: RequestHandler {
     /// `Authorization` exempts nothing: behind HTTP Basic, browsers attach it to cross-site posts by themselves.
     private func needsCrossSiteCheck(_ request: Request) -> Bool {
         // A reset signs the browser in (login CSRF), and a cross-site page must not send mail in a user's name.
-        // So must a verification: it would mark an address (or change an account's) in another's name.
+        // So must a verification: it would mark an address (or change an account's) in another's name. A sign-in's
+        // second step signs the browser in too.
         if Self.alwaysChecked.contains(request.path) {
             return true
         }
@@ -103,7 +104,7 @@ public final class AuthResponder: RequestHandler {
 
     private static let alwaysChecked: Set<String> = [
         "/api/auth/login", "/api/auth/register", "/api/auth/password/forgot", "/api/auth/password/reset", "/api/auth/email/verify",
-        "/api/auth/email/verify/resend",
+        "/api/auth/email/verify/resend", "/api/auth/mfa/verify",
     ]
 
     /// The response for a body over the limit, for ``FastCGI/ServerConfiguration/payloadTooLarge``.

@@ -53,9 +53,8 @@ enum SecondFactorHandlers {
         } catch {
             return try fail(error, body: body, page: page, context: context)
         }
-        // Exactly one pending cookie: two (one planted by a sibling site) are ambiguous and answer nothing.
-        let values = request.cookieValues(AuthCookies.mfaPendingName)
-        guard values.count == 1, let token = values.first, !token.isEmpty else {
+        // (Two pending cookies never get here: the responder refuses an ambiguous auth cookie first.)
+        guard let token = request.cookie(AuthCookies.mfaPendingName), !token.isEmpty else {
             var response = try fail(APIError(AuthError.invalidCode), body: body, page: page, context: context)
             response.headers.append(context.cookies.clearMFAPending())
             return response
