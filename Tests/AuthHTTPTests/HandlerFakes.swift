@@ -177,6 +177,10 @@ struct FakeTokens: AccessTokenVerifying {
             return AccessClaims(
                 userID: Self.claims.userID, email: Self.claims.email, role: "user", emailVerified: true,
                 sessionID: Self.claims.sessionID, tokenID: "jti", expiresAt: FakeDomain.now)
+        case "aal2":
+            return AccessClaims(
+                userID: Self.claims.userID, email: Self.claims.email, role: "user", sessionID: Self.claims.sessionID, tokenID: "jti",
+                expiresAt: FakeDomain.now, authTime: FakeDomain.now, methods: ["pwd", "otp"])
         case "expired": throw AuthError.tokenExpired
         default: throw AuthError.invalidToken
         }
