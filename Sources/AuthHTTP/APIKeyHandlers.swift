@@ -44,9 +44,9 @@ enum APIKeyHandlers {
             if let password {
                 try context.accounts.reauthenticate(
                     userID: claims.userID, sessionID: claims.sessionID, password: password, client: context.client(request))
-            } else if try !context.sessions.isRecentlyAuthenticated(sessionID: claims.sessionID, userID: claims.userID) {
-                throw AuthError(.reauthenticationRequired, "A recent sign-in is required")
             }
+            // Recent (the password just now counts), and with the second factor when the user has one.
+            try context.factors.requireStepUp(userID: claims.userID, sessionID: claims.sessionID, recent: true)
             return try context.apiKeys.createAPIKey(userID: claims.userID, name: name, expiresAt: expiresAt, scope: scope)
         }
         context.logger.info(

@@ -175,6 +175,8 @@ enum AccountHandlers {
             throw APIError.invalidFields(fields, code: fields.count == 1 && fields[0].0 == "newPassword" ? "weak_password" : "invalid_request")
         }
         try context.domain(request) { () throws(AuthError) in
+            // The current password is the reauthentication; a user with a second factor needs a session that used it.
+            try context.factors.requireStepUp(userID: claims.userID, sessionID: claims.sessionID, recent: false)
             try context.accounts.changePassword(
                 userID: claims.userID, current: current, new: new, keepingSession: claims.sessionID, keepingAPIKeys: keepAPIKeys)
         }

@@ -75,6 +75,7 @@ enum EmailHandlers {
         if password.utf8.contains(0) { fields.append(("password", "must not contain NUL characters")) }
         if !fields.isEmpty { throw APIError.invalidFields(fields) }
         try context.domain(request) { () throws(AuthError) in
+            try context.factors.requireStepUp(userID: claims.userID, sessionID: claims.sessionID, recent: false)
             try context.accounts.requestEmailChange(userID: claims.userID, newEmail: newEmail, password: password, link: links.verify)
         }
         // A free and a taken address differ only by the writes: the same time for both.

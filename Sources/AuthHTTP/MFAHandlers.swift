@@ -101,12 +101,12 @@ enum MFAHandlers {
         guard context.factors.isAvailable else { throw APIError(AuthError.mfaUnavailable) }
     }
 
-    /// 403 `reauthentication_required` unless the session authenticated within `accounts.reauth_window`.
+    /// 403 `reauthentication_required` unless the session authenticated within `accounts.reauth_window`, or
+    /// `mfa_required` when the user has a second factor and the session did not use it.
     static func requireRecentAuthentication(_ claims: AccessClaims, _ context: AuthResponder.Context, _ request: Request) throws(APIError) {
-        guard
-            try context.domain(
-                request, { () throws(AuthError) in try context.sessions.isRecentlyAuthenticated(sessionID: claims.sessionID, userID: claims.userID) })
-        else { throw APIError(AuthError(.reauthenticationRequired, "A recent sign-in is required")) }
+        try context.domain(request) { () throws(AuthError) in
+            try context.factors.requireStepUp(userID: claims.userID, sessionID: claims.sessionID, recent: true)
+        }
     }
 
     /// A code field: a string of at most 64 characters (more cannot be a code: refused before any work).

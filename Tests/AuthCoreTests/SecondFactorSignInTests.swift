@@ -195,6 +195,33 @@ final class SecondFactorSignInTests {
         }
     }
 
+    @Test func aSessionThatNeverUsedTheFactorCannotUndoIt() throws {
+        let user = try auth.accounts.createUser(email: "lu@example.com", password: "correct horse")
+        // A session from before the factor (someone who had the password alone, say).
+        let old = try auth.accounts.login(email: "lu@example.com", password: "correct horse", client: client)
+        try auth.accounts.requireStepUp(userID: user.id, sessionID: old.sessionID, recent: true)
+        let enrolment = try auth.mfa.beginTOTP(userID: user.id, name: nil)
+        let totp = TOTP(secret: SecureBytes(try #require(Base32.decode(enrolment.secretBase32))))
+        _ = try auth.mfa.confirmTOTP(userID: user.id, code: code(totp))
+        #expect(throws: AuthError(.mfaRequired, "")) {
+            try self.auth.accounts.requireStepUp(userID: user.id, sessionID: old.sessionID, recent: false)
+        }
+        _ = try auth.accounts.reauthenticate(userID: user.id, sessionID: old.sessionID, with: .password("correct horse"), client: client)
+        #expect(throws: AuthError(.mfaRequired, ""), "the password again is not the factor") {
+            try self.auth.accounts.requireStepUp(userID: user.id, sessionID: old.sessionID, recent: true)
+        }
+        fixture.clock.advance(30)
+        _ = try auth.accounts.reauthenticate(userID: user.id, sessionID: old.sessionID, with: .secondFactor(.code(code(totp))), client: client)
+        try auth.accounts.requireStepUp(userID: user.id, sessionID: old.sessionID, recent: true)
+        fixture.clock.advance(5 * 60 + 1)
+        #expect(throws: AuthError(.reauthenticationRequired, "")) {
+            try self.auth.accounts.requireStepUp(userID: user.id, sessionID: old.sessionID, recent: true)
+        }
+        try auth.accounts.requireStepUp(userID: user.id, sessionID: old.sessionID, recent: false)
+        try auth.sessions.logout(sessionID: old.sessionID)
+        #expect(throws: AuthError.sessionRevoked) { try self.auth.accounts.requireStepUp(userID: user.id, sessionID: old.sessionID, recent: false) }
+    }
+
     @Test func aResetForAUserWithAFactorEndsWithAChallengeAndItsSessionIsNotRecent() throws {
         let (user, totp, _) = try enrolled("hal@example.com")
         try auth.accounts.requestPasswordReset(

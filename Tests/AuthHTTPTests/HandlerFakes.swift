@@ -78,6 +78,7 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     }
     func reauthenticate(userID: String, sessionID: String, password: String, client: ClientContext) throws(AuthError) {
         try answer("reauthenticate", ())
+        recentlyAuthenticated = true  // as the real one records it
     }
     func user(id: String) throws(AuthError) -> User? { try answer("user", userExists ? Self.user : nil) }
     /// The device cookies issued, with the cookie values the client sent.
@@ -136,6 +137,14 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     /// The challenges and proofs second steps were given.
     private(set) var proofs: [(challenge: String, proof: SecondFactorProof)] = []
     var isAvailable: Bool { mfaAvailable }
+    /// What ``requireStepUp(userID:sessionID:recent:)`` throws besides a stale session (`recentlyAuthenticated`).
+    var stepUpFailure: AuthError?
+    func requireStepUp(userID: String, sessionID: String, recent: Bool) throws(AuthError) {
+        calls.append(recent ? "requireStepUp(recent)" : "requireStepUp")
+        if let failure { throw failure }
+        if recent && !recentlyAuthenticated { throw AuthError(.reauthenticationRequired, "A recent sign-in is required") }
+        if let stepUpFailure { throw stepUpFailure }
+    }
     func beginTOTP(userID: String, name: String?) throws(AuthError) -> MFAService.Enrolment {
         try answer(
             "beginTOTP",

@@ -108,6 +108,22 @@ import Testing
         #expect(harness.send("GET", "/api/auth/mfa", headers: [("HTTP_X_API_KEY", "jwta_x")]).status == 401)
     }
 
+    @Test func sensitiveRoutesOfAUserWithAFactorNeedASessionThatUsedIt() throws {
+        let harness = try HandlerHarness(env: ["JWT_AUTHD_MAIL_TRANSPORT": "file", "JWT_AUTHD_MAIL_DIR": "/tmp/unused"])
+        harness.domain.stepUpFailure = AuthError(.mfaRequired, "")
+        let routes: [(String, String, String)] = [
+            ("POST", "/api/auth/mfa/totp", "{}"), ("DELETE", "/api/auth/mfa/\(FakeDomain.sessionID)", ""),
+            ("POST", "/api/auth/mfa/recovery-codes", ""), ("POST", "/api/auth/api-keys", #"{"name":"ci","password":"correct horse"}"#),
+            ("POST", "/api/auth/password", #"{"currentPassword":"correct horse","newPassword":"battery staple"}"#),
+            ("POST", "/api/auth/email/change", #"{"newEmail":"b@example.com","password":"correct horse"}"#),
+        ]
+        for (method, path, body) in routes {
+            let refused = harness.send(method, path, json: body.isEmpty ? nil : body, bearer: "good")
+            #expect(refused.status == 403 && refused.errorCode == "mfa_required", "\(path): \(refused.text)")
+        }
+        #expect(!harness.domain.calls.contains { ["changePassword", "requestEmailChange", "createAPIKey", "removeFactor"].contains($0) })
+    }
+
     @Test func theGateTellsTheLevelAndRequiresAAL2WhereAsked() throws {
         let harness = try HandlerHarness()
         let one = harness.send("GET", "/api/auth/verify", bearer: "good", headers: [("HTTP_X_AUTH_REQUIRE_AAL", "1")])

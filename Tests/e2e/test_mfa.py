@@ -305,3 +305,29 @@ def test_user_mfa_list_and_reset_from_the_command_line(site, authd_bin):
     assert site.client().login(address)["email"] == address
     assert "has no second factor" in cli("user", "mfa", "list", address).stdout
     assert cli("user", "mfa", "list", unique_email("nobody")).returncode != 0
+
+
+def test_a_session_from_before_the_factor_cannot_undo_it(site):
+    """Someone who had the password and signed in before the owner added a factor keeps an AAL1 session: it must not
+    remove the factor, make recovery codes or API keys, or change the password, even with the password again."""
+    address = unique_email("old")
+    owner = site.client()
+    owner.register(email=address)
+    intruder = site.client()
+    intruder.login(address)
+    owner.enrol_totp()
+    factor = echo(owner.get("/api/auth/mfa"))["factors"][0]["id"]
+    assert intruder.post("/api/auth/reauthenticate", json={"password": PASSWORD}).status_code == 200
+    attempts = {
+        "remove": intruder.delete(f"/api/auth/mfa/{factor}"),
+        "codes": intruder.post("/api/auth/mfa/recovery-codes"),
+        "add": intruder.post("/api/auth/mfa/totp", json={}),
+        "api key": intruder.post("/api/auth/api-keys", json={"name": "backdoor", "password": PASSWORD}),
+        "password": intruder.post("/api/auth/password", json={"currentPassword": PASSWORD, "newPassword": "taken over now"}),
+    }
+    assert {name: error_code(r, 403) for name, r in attempts.items()} == dict.fromkeys(attempts, "mfa_required")
+    assert [f["id"] for f in echo(owner.get("/api/auth/mfa"))["factors"]] == [factor]
+    assert error_code(intruder.get("/api/protected/aal2/x"), 403) == "mfa_required"
+    # The owner's AAL2 session may.
+    assert owner.post("/api/auth/mfa/recovery-codes").status_code == 200
+    assert owner.get("/api/auth/mfa").json()["assuranceLevel"] == 2

@@ -130,7 +130,8 @@ extension ConfigKey {
         .duration(
             "accounts.reauth_window", "JWT_REAUTH_WINDOW", \.accounts.reauthWindow, default: .seconds(5 * 60), max: .seconds(86_400),
             positive: true,
-            "creating an API key needs a login, registration or password entry this recent, else 403 `reauthentication_required`"),
+            "creating an API key, adding or removing a second factor and new recovery codes need a sign-in (login, registration, the password or a code again) this recent, else 403 `reauthentication_required`"
+        ),
         .duration(
             "accounts.api_key_lifetime", "JWT_API_KEY_LIFETIME", \.accounts.apiKeyLifetime, default: .seconds(90 * 86_400),
             max: .seconds(3660 * 86_400),

@@ -159,6 +159,24 @@ public struct ConfirmedFactor: Sendable {
 }
 
 extension AccountService: SecondFactorOperations {
+    /// What a sensitive act needs of the session it comes from: with `recent`, an authentication within
+    /// `accounts.reauth_window`; and, for a user with an active second factor, a session that used one (an AAL1 session
+    /// from before the factor was added, or started with the password alone somehow, must not remove factors, mint
+    /// API keys or change the password: that would undo the factor).
+    ///
+    /// - Throws: ``AuthError`` `reauthenticationRequired`, `mfaRequired`, `sessionRevoked`.
+    public func requireStepUp(userID: String, sessionID: String, recent: Bool) throws(AuthError) {
+        guard let state = try sessions.authenticationState(sessionID: sessionID, userID: userID) else { throw AuthError.sessionRevoked }
+        if recent {
+            guard let at = state.recentAt, clock.now().timeIntervalSince(at) <= sessions.settings.reauthWindow.timeInterval else {
+                throw AuthError(.reauthenticationRequired, "A recent sign-in is required")
+            }
+        }
+        if Authentication.assuranceLevel(of: state.methods) < 2, try !mfa.activeKinds(userID: userID).isEmpty {
+            throw AuthError(.mfaRequired, "This needs a session that used your second factor")
+        }
+    }
+
     public var isAvailable: Bool { mfa.isAvailable }
 
     public func beginTOTP(userID: String, name: String?) throws(AuthError) -> MFAService.Enrolment {

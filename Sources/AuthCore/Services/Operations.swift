@@ -27,6 +27,7 @@ public protocol AccountOperations: AnyObject {
 public protocol SecondFactorOperations: AnyObject {
     /// Whether second factors can be used here (`mfa.encryption_keys` is set).
     var isAvailable: Bool { get }
+    func requireStepUp(userID: String, sessionID: String, recent: Bool) throws(AuthError)
     func beginTOTP(userID: String, name: String?) throws(AuthError) -> MFAService.Enrolment
     func confirmTOTP(userID: String, sessionID: String, code: String) throws(AuthError) -> ConfirmedFactor
     func factors(of userID: String) throws(AuthError) -> (factors: [FactorInfo], recoveryCodesLeft: Int)

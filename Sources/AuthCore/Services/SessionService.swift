@@ -181,6 +181,13 @@ public final class SessionService: SessionOperations {
         return try sessions.authTime(sessionID, of: userID, now: now, idleSince: idleSince(now))
     }
 
+    /// How an active session of `userID` authenticated (see ``SessionStore/authentication(_:of:now:idleSince:)``).
+    func authenticationState(sessionID: String, userID: String) throws(AuthError) -> (recentAt: Date?, methods: [String])? {
+        guard Identifier.isWellFormed(sessionID), Identifier.isWellFormed(userID) else { return nil }
+        let now = clock.now()
+        return try sessions.authentication(sessionID, of: userID, now: now, idleSince: idleSince(now))
+    }
+
     /// Whether the session's user authenticated within `accounts.reauth_window` (what creating an API key needs).
     public func isRecentlyAuthenticated(sessionID: String, userID: String) throws(AuthError) -> Bool {
         guard let last = try lastAuthentication(sessionID: sessionID, userID: userID) else { return false }

@@ -48,6 +48,24 @@ package struct SessionStore {
         }
     }
 
+    /// How an active session of `userID` authenticated: its last recent authentication (`nil` after a reset by mail
+    /// until its user authenticates again) and its methods; `nil` when there is no such session.
+    package func authentication(_ id: String, of userID: String, now: Date, idleSince: Date) throws(AuthError) -> (
+        recentAt: Date?, methods: [String]
+    )? {
+        try database.run { connection throws(MariaDBError) in
+            guard
+                let row = try connection.query(
+                    """
+                    SELECT auth_time, amr FROM sessions
+                    WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
+                    """, [.string(id), .string(userID), .date(now), .date(idleSince)]
+                ).first
+            else { return nil }
+            return (try row.optionalDate("auth_time"), Authentication.methods(stored: try row.string("amr")))
+        }
+    }
+
     /// Records a new act of authentication on the session: `auth_time` now, and its methods (idempotent).
     package func reauthenticated(_ id: String, of userID: String, methods: [String], now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
