@@ -217,6 +217,11 @@ struct Serve: ParsableCommand {
                 "mail.transport is none: password reset answers 503 mail_unavailable until a transport is set",
                 metadata: ["event": "mail_off"])
         }
+        if config.mfa.encryptionKeys.isEmpty {
+            logger.notice(
+                "mfa.encryption_keys is empty: second factors answer 503 mfa_unavailable (and users who have one cannot sign in) until a key is set",
+                metadata: ["event": "mfa_off"])
+        }
         return supervisor.run()
     }
 

@@ -207,3 +207,14 @@ def test_a_worker_killed_while_hashing_leaves_no_password_permit_behind(start_wo
     assert login_unknown_email(supervisor.address).status == 401
     assert time.monotonic() - started < 10
     assert "password-hash permits of an exited worker freed" in supervisor.log_text()
+
+
+def test_the_start_says_when_second_factors_are_off(start_worker, rundir):
+    """No mfa.encryption_keys: said once at start (the MFA routes answer 503 mfa_unavailable); with a key, nothing."""
+    from authsite import mfa_key_env
+    off = start_worker(threads=1, args=("--workers", "1"))
+    wait_for(lambda: "supervising" in off.log_text(), what="the start")
+    assert "mfa.encryption_keys is empty" in off.log_text() and "event=mfa_off" in off.log_text()
+    on = start_worker(threads=1, args=("--workers", "1"), env=mfa_key_env(rundir))
+    wait_for(lambda: "supervising" in on.log_text(), what="the start")
+    assert "mfa_off" not in on.log_text()
