@@ -36,7 +36,7 @@ enum AccountHandlers {
         switch outcome {
         case .success(.signedIn(let pair)):
             context.logger.info("registered", metadata: ["event": "user_registered", "user.id": "\(pair.user.id)"])
-            return success(pair, status: 201, body: body, client: client, context: context)
+            return SecondFactorHandlers.answer(.signedIn(pair), status: 201, body: body, client: client, context: context)
         case .success(.verificationRequired):
             // No session until the address is confirmed; the same answer for a taken address when enumeration-safe.
             if body.isForm {

@@ -32,6 +32,8 @@ import Testing
         #expect(json.status == 200 && json.text.contains(#""mfaEnrolmentRequired":true"#))
         let form = harness.send("POST", "/api/auth/login", form: "email=a%40example.com&password=correct+horse&callbackUrl=%2Fx")
         #expect(form.values(of: "Location") == ["/auth/security?enrol=required&callbackUrl=%2Fx"])
+        let registered = harness.send("POST", "/api/auth/register", json: #"{"email":"a@example.com","password":"correct horse"}"#)
+        #expect(registered.status == 201 && registered.text.contains(#""mfaEnrolmentRequired":true"#))
         let other = try HandlerHarness(env: ["JWT_MFA_REQUIRED_ROLES": "admin"])
         #expect(!other.send("POST", "/api/auth/login", json: #"{"email":"a@example.com","password":"correct horse"}"#).text.contains("mfa"))
     }
