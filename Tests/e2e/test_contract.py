@@ -9,9 +9,11 @@ schemathesis is not a Debian package: it lives in a virtualenv, ``.local/contrac
 it; see ``Tests/e2e/requirements-contract.txt``), or wherever ``JWT_AUTHD_SCHEMATHESIS`` points (its ``st``
 program). Without it the tests skip, and with ``CI=true`` they fail.
 
-The run is authenticated with a registered user's Bearer token; logout and logout-all (which would end that
-session for every later case) run separately with a token of their own. The service signs access tokens with an
-EdDSA key here, so /.well-known/jwks.json answers 200.
+The run is authenticated with a registered user's Bearer token; logout and logout-all, and the revocation of one
+session (schemathesis finds the session's own id in the listing), which would end that session for every later
+case, run separately with tokens of their own. The service signs access tokens with an EdDSA key here, so
+/.well-known/jwks.json answers 200, and has a second-factor key, so the MFA routes answer as where second factors
+are offered.
 """
 
 import os
@@ -71,6 +73,8 @@ def site(start_site, authd_bin, rundir):
         "JWT_AUTHD_MAIL_TRANSPORT": "file",
         "JWT_AUTHD_MAIL_DIR": str(rundir / "contract-mail"),
         "JWT_AUTHD_PUBLIC_URL": "https://site.example",
+        # A second-factor key, so that the MFA routes (#17) answer as on a site that offers them rather than 503.
+        **authsite.mfa_key_env(rundir),
     })
 
 
@@ -120,7 +124,8 @@ def test_openapi_document_is_valid(st):
 
 def test_live_service_conforms(st, site, rundir):
     output = run_schemathesis(st, site, rundir, "main", bearer_token(site),
-                              ["--exclude-path", "/api/auth/logout", "--exclude-path", "/api/auth/logout-all"],
+                              ["--exclude-path", "/api/auth/logout", "--exclude-path", "/api/auth/logout-all",
+                               "--exclude-path", "/api/auth/sessions/{id}"],
                               timeout=80)
     assert "No issues found" in output or " passed" in output, output[-3000:]
 
@@ -128,4 +133,11 @@ def test_live_service_conforms(st, site, rundir):
 def test_logout_routes_conform(st, site, rundir):
     run_schemathesis(st, site, rundir, "logout", bearer_token(site),
                      ["--include-path", "/api/auth/logout", "--include-path", "/api/auth/logout-all"],
+                     timeout=25)
+
+
+def test_session_revocation_conforms(st, site, rundir):
+    """The listing supplies the session's own id, so its revocation is reached (200) here and not in the main run."""
+    run_schemathesis(st, site, rundir, "sessions", bearer_token(site),
+                     ["--include-path", "/api/auth/sessions", "--include-path", "/api/auth/sessions/{id}"],
                      timeout=25)
