@@ -267,6 +267,18 @@ final class SecondFactorSignInTests {
         #expect(throws: AuthError.mfaUnavailable) {
             try keyless.accounts.signIn(email: "kim@example.com", password: "correct horse", client: self.client)
         }
+        // A reset link is not spent meanwhile, and the password stays: the link works once the keys are back.
+        try auth.accounts.requestPasswordReset(
+            email: "kim@example.com", client: client, link: MailComposer.Link(base: "https://site.example", page: "/auth/reset"))
+        let token = try fixture.mailedToken(to: "kim@example.com", page: "https://site.example/auth/reset?token=")
+        #expect(throws: AuthError.mfaUnavailable) {
+            try keyless.accounts.resetPassword(token: token, newPassword: "battery staple", client: self.client)
+        }
+        _ = try challenge("kim@example.com")  // the old password still signs in (to its second step)
+        guard case .secondFactorRequired = try auth.accounts.resetPassword(token: token, newPassword: "battery staple", client: client) else {
+            Issue.record("the link did not work once the keys were back")
+            return
+        }
     }
 
     @Test func accessTokensWithAMalformedAmrOrAuthTimeAreRefused() throws {

@@ -52,6 +52,8 @@ extension AccountService {
         let userID = try database.transaction { _ throws(AuthError) in
             guard let consumed = try oneTimeTokens.consume(digest: digest, purposes: [.passwordReset], now: now)
             else { throw AuthError.resetTokenInvalid }
+            // A factor that cannot be checked now (no keys): nothing changes, and the link keeps working for later.
+            if !mfa.isAvailable, try !mfa.activeKinds(userID: consumed.userID).isEmpty { throw AuthError.mfaUnavailable }
             guard try users.setPasswordHash(id: consumed.userID, hash, at: now) else { throw AuthError.resetTokenInvalid }
             // The link reached the account's address: that proves it as a verification link would.
             _ = try users.markEmailVerified(id: consumed.userID, at: now)
