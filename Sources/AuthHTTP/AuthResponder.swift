@@ -78,7 +78,9 @@ public final class AuthResponder: RequestHandler {
         if request.path == "/api/auth/verify" {
             return APIError(status: 401, code: error.code, message: error.message).response.with(headers: [("X-Auth-Error", error.code)])
         }
-        return error.response.with(headers: context.cookies.clear() + [context.cookies.clearMFAPending()])
+        // The duplicated cookie's own host-only copy is cleared (a pending sign-in's alone, or the session's pair).
+        let cleared = names[index] == AuthCookies.mfaPendingName ? [context.cookies.clearMFAPending()] : context.cookies.clear()
+        return error.response.with(headers: cleared)
     }
 
     /// State changes carried by auth cookies, and every login or registration (against login CSRF, whatever other

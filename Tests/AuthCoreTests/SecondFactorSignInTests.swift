@@ -206,6 +206,10 @@ final class SecondFactorSignInTests {
         #expect(throws: AuthError(.mfaRequired, "")) {
             try self.auth.accounts.requireStepUp(userID: user.id, sessionID: old.sessionID, recent: false)
         }
+        fixture.clock.advance(6 * 60)
+        #expect(throws: AuthError(.mfaRequired, ""), "stale and AAL1: the factor is asked for, not a password that would not do") {
+            try self.auth.accounts.requireStepUp(userID: user.id, sessionID: old.sessionID, recent: true)
+        }
         _ = try auth.accounts.reauthenticate(userID: user.id, sessionID: old.sessionID, with: .password("correct horse"), client: client)
         #expect(throws: AuthError(.mfaRequired, ""), "the password again is not the factor") {
             try self.auth.accounts.requireStepUp(userID: user.id, sessionID: old.sessionID, recent: true)

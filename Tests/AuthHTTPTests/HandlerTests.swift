@@ -305,7 +305,7 @@ var domainRoutes: [(name: String, send: (HandlerHarness) -> Response)] {
         let harness = try HandlerHarness()
         let tossed = harness.send("POST", "/api/auth/refresh", cookies: "refresh_token=planted; refresh_token=mine")
         #expect(tossed.status == 400 && tossed.errorCode == "ambiguous_cookie")
-        #expect(tossed.values(of: "Set-Cookie").count == 3, "the host-only cookies are cleared (the session's and mfa_pending)")
+        #expect(tossed.values(of: "Set-Cookie").count == 2, "the host-only cookies are cleared")
         #expect(harness.domain.calls.isEmpty, "neither value was tried")
         #expect(harness.logs.all.contains { $0.contains("ambiguous_cookie") && $0.contains("refresh_token") })
         let gate = harness.send("GET", "/api/auth/verify", cookies: "access_token=good; access_token=good")

@@ -52,6 +52,7 @@ import Testing
         #expect(harness.domain.proofs.isEmpty, "nothing reaches the domain before the body is right")
         let twice = harness.send("POST", "/api/auth/mfa/verify", json: #"{"code":"123456"}"#, cookies: "\(cookie); mfa_pending=other")
         #expect(twice.status == 400 && twice.errorCode == "ambiguous_cookie")
+        #expect(twice.values(of: "Set-Cookie") == ["mfa_pending=; Path=/api/auth/mfa; Max-Age=0; HttpOnly; SameSite=Strict"])
         let done = harness.send("POST", "/api/auth/mfa/verify", json: #"{"recoveryCode":"aaaa-bbbb"}"#, cookies: cookie)
         #expect(done.status == 200 && done.text.contains(#""user""#))
         let cookies = done.values(of: "Set-Cookie")

@@ -5,7 +5,8 @@ Two sites, both with the refresh grace window off (JWT_REFRESH_GRACE=0s: a refre
 its session, so only the client's single flight can keep two tabs signed in) and the request log on (refreshes
 are counted from the service's ``http.route=/api/auth/refresh`` lines):
 
-  site        access tokens of 15 minutes (the default)
+  site        access tokens of 15 minutes (the default), and a second-factor key (#17: TOTP enrolment, sign-in
+              with a code, the step-up before /admin); the role "ops" requires a second factor
   short_site  access tokens of 3 s and no leeway (JWT_ACCESS_TTL=3s, JWT_LEEWAY=0s): expiry within a test. The
               demo takes the lifetime from localStorage["jwt-authd-demo.accessTtl"] (its default is 900 s).
 
@@ -23,7 +24,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from authsite import CHEAP_HASHING, PASSWORD, unique_email
+from authsite import CHEAP_HASHING, PASSWORD, Authenticator, mfa_key_env, unique_email
 from browser import Browsers, RequestLog, missing_requirements
 from conftest import require
 
@@ -53,8 +54,8 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def site(start_site):
-    return start_site("web", ENV)
+def site(start_site, rundir):
+    return start_site("web", {**ENV, **mfa_key_env(rundir), "JWT_MFA_REQUIRED_ROLES": "ops"})
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +117,12 @@ def active_sessions(module_sql, email):
     out = module_sql("SELECT COUNT(*) FROM sessions s JOIN users u ON u.id = s.user_id "
                      f"WHERE u.email = '{email}' AND s.revoked_at IS NULL")
     return int(out.split()[-1])
+
+
+def page_ready(b, timeout=10):
+    """Wait until the page's script finished setting up (<html data-ready="true">: the MFA and security pages)."""
+    b.wait(lambda b: b.script("return document.documentElement.dataset.ready === 'true'"), timeout, "the page's script")
+    assert "error occurred while processing" not in b.driver.page_source  # nginx's SSI failed
 
 
 def no_script_errors(*browsers):
@@ -453,6 +460,207 @@ def test_sign_out_another_device(site, browsers, module_sql):
     assert active_sessions(module_sql, email) == 1
     b.driver.refresh()
     assert b.dashboard_ready() == email
+    no_script_errors(b)
+
+
+# --- second factors (#17) ---------------------------------------------------------------------------------------
+
+
+WRONG_CODE = "That code did not work. Enter the code your app shows now (each code works once)."
+
+
+def enter_code(b, code, form="#code-form", field="#code"):
+    b.fill({field: code})
+    b.find(f"{form} button[type=submit]").click()
+
+
+def test_second_factor_enrolment_sign_in_and_step_up(site, browsers, module_sql):
+    """An admin adds an authenticator app on the security page (the key read from the page, the codes computed
+    here: authsite.Authenticator, each 30-second step once), sees the recovery codes once, reauthenticates in the
+    page's dialog when the sign-in is no longer recent, signs in again through the code step, and reaches /admin
+    (role admin and a second factor). Two other devices signed in with the password before the app was added: one
+    is asked for a code, not the password, before it may replace the recovery codes; the other is sent to the
+    step-up page on its way to /admin and comes back with a code. Without JavaScript, the code step's forms post to
+    the service (here with a recovery code)."""
+    email = account(site)
+    module_sql(f"UPDATE users SET role = 'admin' WHERE email = '{email}'")
+    b = browsers.open(site)
+    sign_in(b, email)
+    other = browsers.open(site)  # other devices: their sessions used the password only
+    sign_in(other, email)
+    tablet = browsers.open(site)
+    sign_in(tablet, email)
+
+    # No factor yet: /admin sends the session to the step-up page, which can only point to the security settings.
+    b.get("/admin")
+    b.wait_path(re.escape("/auth/mfa?stepUp=1&callbackUrl=/admin"))
+    page_ready(b)
+    assert b.find("#no-factor").is_displayed() and not b.find("#code-form").is_displayed()
+    assert b.find("#enrol-link").get_attribute("href") == site.url("/auth/security?callbackUrl=%2Fadmin")
+
+    # The dashboard links to the security settings.
+    b.get("/dashboard")
+    b.dashboard_ready()
+    assert b.text("#gate-aal") == "signed in with the password only"
+    b.find("#security-link").click()
+    b.wait_path("/auth/security")
+    page_ready(b)
+    assert b.find("#summary").get_attribute("data-factors") == "0"
+    b.fill({"#totp-name": "Pixel"})
+    b.find("#add-totp").click()
+    b.wait(lambda b: b.find("#enrol").is_displayed(), what="the enrolment panel")
+    # The QR code: the service's SVG, inserted as SVG elements (a <rect> and a <path>, nothing else).
+    assert b.script("""const svg = document.querySelector('#totp-qr > svg');
+        return svg instanceof SVGSVGElement && [...svg.querySelectorAll('*')].map(e => e.localName).join() === 'rect,path'
+            && svg.querySelector('path').getAttribute('d').length > 100""")
+    secret = b.text("#totp-secret").replace(" ", "")
+    assert re.fullmatch(r"[A-Z2-7]{16,}", secret), secret
+    assert f"secret={secret}" in b.find("#totp-link").get_attribute("href")
+    app = Authenticator(secret)
+
+    enter_code(b, "000000", "#confirm-form", "#totp-code")
+    b.wait(lambda b: b.text("#confirm-error"), what="the wrong code's message")
+    assert b.text("#confirm-error") == WRONG_CODE
+    enter_code(b, app.code(), "#confirm-form", "#totp-code")
+    b.wait(lambda b: b.find("#codes").is_displayed(), what="the recovery codes")
+    codes = [item.text for item in b.find_all("#recovery-codes li")]
+    assert len(codes) == 10 and all(re.fullmatch(r"[a-z2-7]{4}(-[a-z2-7]{4}){3}", code) for code in codes), codes
+    assert not b.find("#enrol").is_displayed() and b.text("#totp-secret") == ""
+    b.wait(lambda b: b.find("#summary").get_attribute("data-factors") == "1", what="the list of factors")
+    assert b.text("#summary") == "On: one authenticator app, 10 recovery codes left."
+    assert b.text("#factors-body tr td") == "Pixel"
+    assert b.text("#session-aal") == "signed in with a second factor"
+    # Shown once: not after a reload.
+    b.driver.refresh()
+    page_ready(b)
+    assert b.find_all("#recovery-codes li") == [] and not b.find("#codes").is_displayed()
+
+    # Past the reauthentication window (the sessions' last authentication an hour ago): new recovery codes need the
+    # password again, asked in a dialog; the request is then sent again.
+    module_sql("UPDATE sessions s JOIN users u ON u.id = s.user_id SET s.auth_time = s.auth_time - INTERVAL 1 HOUR "
+               f"WHERE u.email = '{email}'")
+    b.find("#new-codes").click()
+    b.wait(lambda b: b.find("#reauth").is_displayed(), what="the reauthentication dialog")
+    assert b.find("#reauth-code-form").is_displayed()
+    b.fill({"#reauth-password": "wrong password"})
+    b.find("#reauth-password-form button[type=submit]").click()
+    b.wait(lambda b: b.text("#reauth-error") == "Wrong password.", what="the wrong password's message")
+    b.fill({"#reauth-password": PASSWORD})
+    b.find("#reauth-password-form button[type=submit]").click()
+    b.wait(lambda b: b.find("#codes").is_displayed(), what="the new recovery codes")
+    assert not b.find("#reauth").is_displayed()
+    new_codes = [item.text for item in b.find_all("#recovery-codes li")]
+    assert len(new_codes) == 10 and not set(new_codes) & set(codes)
+
+    # A device whose session used only the password: once the account has a factor, changing factors needs a
+    # session that used it (a password would only lead to mfa_required): the dialog asks for a code (here a recovery
+    # code), not for the password.
+    tablet.get("/auth/security")
+    page_ready(tablet)
+    tablet.find("#new-codes").click()
+    tablet.wait(lambda b: b.find("#reauth").is_displayed(), what="the reauthentication dialog")
+    assert not tablet.find("#reauth-password-form").is_displayed()
+    enter_code(tablet, new_codes[1], "#reauth-code-form", "#reauth-code")
+    tablet.wait(lambda b: b.find("#codes").is_displayed(), what="the new recovery codes")
+    latest = [item.text for item in tablet.find_all("#recovery-codes li")]
+    assert len(latest) == 10 and not set(latest) & set(new_codes)
+    assert tablet.text("#session-aal") == "signed in with a second factor"
+
+    # The other device: the gate sends it to the step-up page (the query of the page kept), a code, and back.
+    other.get("/admin?tab=users&x=1")
+    other.wait_path(re.escape("/auth/mfa?stepUp=1&callbackUrl=/admin?tab=users&x=1"))
+    page_ready(other)
+    enter_code(other, app.code())
+    other.wait_path(re.escape("/admin?tab=users&x=1"))
+    assert (other.text("#gate-email"), other.text("#gate-aal"), other.text("#gate-amr")) == (email, "2", "pwd otp")
+
+    # Signing in again: the password, then the code step (a wrong code first).
+    b.get("/dashboard")
+    b.dashboard_ready()
+    b.find("#logout").click()
+    b.wait_path(re.escape("/auth/login?callbackUrl=%2Fdashboard"))
+    submit_login(b, email)
+    b.wait_path(re.escape("/auth/mfa?callbackUrl=%2Fdashboard"))
+    page_ready(b)
+    assert "mfa_pending" in b.cookies() and not {"access_token", "refresh_token"} & set(b.cookies())
+    enter_code(b, "000000")
+    b.wait(lambda b: b.text("#form-error"), what="the wrong code's message")
+    assert b.text("#form-error") == WRONG_CODE and b.path.startswith("/auth/mfa")
+    enter_code(b, app.code())
+    b.wait_path("/dashboard")
+    assert b.dashboard_ready() == email
+    assert b.text("#gate-aal") == "signed in with a second factor"
+    assert "mfa_pending" not in b.cookies()
+    b.get("/admin")
+    b.wait_path("/admin")
+    assert (b.text("#gate-email"), b.text("#gate-aal")) == (email, "2")
+    no_script_errors(b, other, tablet)
+
+    # Without JavaScript: the login form's redirect to the code step, a recovery code, the dashboard. The step-up
+    # page keeps the gate's raw callbackUrl whole (SSI), and the service's encoded one.
+    plain = browsers.open(site, javascript=False)
+    plain.get("/auth/mfa?stepUp=1&callbackUrl=/admin?tab=users&x=1")
+    assert plain.find("#code-form").get_attribute("action") == site.url("/api/auth/reauthenticate")
+    assert plain.find("#code-form input[name=callbackUrl]").get_attribute("value") == "/admin?tab=users&x=1"
+    plain.get("/auth/mfa?stepUp=1&error=throttled&callbackUrl=%2Fadmin%3Ftab%3Dusers&retryAfter=5")
+    assert plain.find("#code-form input[name=callbackUrl]").get_attribute("value") == "%2Fadmin%3Ftab%3Dusers"
+    assert plain.text("#form-error") == "Too many attempts. Try again in 5 seconds."
+    assert "error occurred while processing" not in plain.driver.page_source
+    plain.get("/auth/login")
+    submit_login(plain, email)
+    plain.wait_path(re.escape("/auth/mfa?callbackUrl=%2Fdashboard"))
+    assert plain.find("#code-form").get_attribute("action") == site.url("/api/auth/mfa/verify")
+    plain.find("#recovery summary").click()
+    enter_code(plain, latest[0].upper(), "#recovery-form", "#recoveryCode")
+    plain.wait_path("/dashboard")
+    assert plain.text("#gate-email") == email
+    assert plain.text("#gate-aal") == "signed in with a second factor"
+
+
+def add_authenticator(b):
+    """On the security page: add an app (the key read from the page), confirm with its code; returns
+    (Authenticator, recovery codes shown)."""
+    b.find("#add-totp").click()
+    b.wait(lambda b: b.find("#enrol").is_displayed(), what="the enrolment panel")
+    app = Authenticator(b.text("#totp-secret").replace(" ", ""))
+    enter_code(b, app.code(), "#confirm-form", "#totp-code")
+    b.wait(lambda b: b.find("#codes").is_displayed(), what="the recovery codes")
+    return app, [item.text for item in b.find_all("#recovery-codes li")]
+
+
+def test_a_role_that_needs_a_second_factor_is_sent_to_add_one(site, browsers, module_sql):
+    """mfa.required_roles (here "ops"): the login answers mfaEnrolmentRequired; the login page sends the user to the
+    security settings with a banner, and after the app is added, on to where the user was going."""
+    email = account(site)
+    module_sql(f"UPDATE users SET role = 'ops' WHERE email = '{email}'")
+    b = browsers.open(site)
+    b.get("/auth/login?callbackUrl=%2Fdashboard%3Ftab%3Dsessions")
+    submit_login(b, email)
+    b.wait_path(re.escape("/auth/security?enrol=required&callbackUrl=%2Fdashboard%3Ftab%3Dsessions"))
+    page_ready(b)
+    assert b.find("#enrol-required").is_displayed() and not b.find("#continue").is_displayed()
+    assert b.script("return window.demoAuth.getState().mfaEnrolmentRequired") is False  # a new page, a new client
+    _, codes = add_authenticator(b)
+    assert len(codes) == 10 and b.find_all("#enrol-required") == []
+    b.find("#codes-done").click()
+    assert b.find_all("#recovery-codes li") == [] and not b.find("#codes").is_displayed()
+    b.find("#continue-link").click()
+    b.wait_path(re.escape("/dashboard?tab=sessions"))
+    assert b.dashboard_ready() == email
+    assert b.text("#gate-aal") == "signed in with a second factor"
+
+    # Removing the app: the button asks first (a second press), then the list is empty.
+    b.find("#security-link").click()
+    b.wait_path("/auth/security")
+    page_ready(b)
+    b.wait(lambda b: b.find("#summary").get_attribute("data-factors") == "1", what="the list of factors")
+    remove = b.find("#factors-body .remove-factor")
+    remove.click()
+    assert remove.text == "Press again to remove"
+    remove.click()
+    b.wait(lambda b: b.find("#summary").get_attribute("data-factors") == "0", what="the factor's removal")
+    assert b.text("#summary") == "Off: signing in takes only your password."
+    assert not b.find("#factors").is_displayed() and not b.find("#new-codes").is_displayed()
     no_script_errors(b)
 
 

@@ -24,6 +24,58 @@ export interface Session {
   current: boolean;
 }
 
+/**
+ * What login() resolves to for a user with a second factor: nobody is signed in yet; the service keeps the pending
+ * sign-in (5 minutes, 5 codes) in an HttpOnly cookie until verifyMfa() gives a code.
+ */
+export interface MfaChallenge {
+  readonly mfaRequired: true;
+  /** What verifyMfa() accepts for this user: 'totp' (a code of the app), 'recovery_code'. */
+  readonly factors: ReadonlyArray<MfaFactorKind>;
+}
+
+export type MfaFactorKind = 'totp' | 'recovery_code' | (string & {});
+
+/** One second factor of the user (GET /api/auth/mfa). */
+export interface MfaFactor {
+  id: string;
+  kind: 'totp' | (string & {});
+  /** The name given when it was added ("phone"), if any. */
+  name: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+/** GET /api/auth/mfa. */
+export interface MfaSummary {
+  /** False when the site has no second-factor key (the routes that need one answer `mfa_unavailable`). */
+  available: boolean;
+  factors: MfaFactor[];
+  recoveryCodesLeft: number;
+  /** 2 when this session signed in (or reauthenticated) with a second factor, else 1. */
+  assuranceLevel: number;
+}
+
+/** POST /api/auth/mfa/totp: an authenticator app to add, pending until confirmTotp(). */
+export interface TotpEnrolment {
+  id: string;
+  /** otpauth://totp/... (what the QR code holds). */
+  otpauthUri: string;
+  /** The secret in base32, for typing into the app by hand. */
+  secret: string;
+  /**
+   * The QR code as an inline `<svg>` element's markup (only `<svg>`, `<rect>` and `<path>`; no script, no external
+   * reference), made by the service. Insert it as SVG (e.g. DOMParser + importNode), never into an attribute.
+   */
+  qrSvg: string;
+}
+
+/** A code of the authenticator app (`'123456'` is short for `{code: '123456'}`), or a recovery code. */
+export type SecondFactorProof = string | { code: string; recoveryCode?: undefined } | { recoveryCode: string; code?: undefined };
+
+/** What reauthenticate() takes: the password, or a second factor (which makes the session AAL2). */
+export type Reauthentication = { password: string } | Exclude<SecondFactorProof, string> | string;
+
 export type AuthStatus = 'unknown' | 'signed-in' | 'signed-out';
 
 export interface AuthState {
@@ -32,6 +84,11 @@ export interface AuthState {
   readonly user: User | null;
   /** When the tokens were last renewed in this browser as far as this client knows (ms since the epoch). */
   readonly renewedAt: number | null;
+  /**
+   * True after a sign-in in this tab whose answer said that the user's role needs a second factor and the account
+   * has none yet (`mfaEnrolmentRequired`): send the user to add one. False again after confirmTotp() or sign-out.
+   */
+  readonly mfaEnrolmentRequired: boolean;
 }
 
 /** Stable error codes of the service (docs/openapi.yaml, ErrorCode), or `http_<status>` for a non-JSON answer. */
@@ -39,6 +96,13 @@ export type AuthErrorCode =
   | 'invalid_json'
   | 'invalid_request'
   | 'weak_password'
+  | 'reset_token_invalid'
+  | 'email_token_invalid'
+  | 'email_unverified'
+  | 'invalid_code'
+  | 'mfa_required'
+  | 'mfa_unavailable'
+  | 'mail_unavailable'
   | 'unsupported_media_type'
   | 'payload_too_large'
   | 'invalid_credentials'
@@ -49,6 +113,10 @@ export type AuthErrorCode =
   | 'session_expired'
   | 'forbidden'
   | 'cross_site_request'
+  | 'ambiguous_cookie'
+  | 'reauthentication_required'
+  | 'insufficient_scope'
+  | 'invalid_content_length'
   | 'registration_disabled'
   | 'not_found'
   | 'user_not_found'
@@ -56,6 +124,7 @@ export type AuthErrorCode =
   | 'email_taken'
   | 'throttled'
   | 'service_unavailable'
+  | 'service_busy'
   | 'internal_error'
   | (string & {});
 
@@ -125,8 +194,12 @@ export interface AuthClient {
   /** Stop the automatic refresh and the cross-tab listeners. */
   stop(): void;
 
-  /** POST /api/auth/login. Rejects with AuthError (`invalid_credentials`, `throttled` + retryAfter, ...). */
-  login(email: string, password: string): Promise<User>;
+  /**
+   * POST /api/auth/login: the user, or for a user with a second factor an MfaChallenge (test it with
+   * isMfaChallenge; then verifyMfa()). Rejects with AuthError (`invalid_credentials`, `throttled` + retryAfter,
+   * `mfa_unavailable`, ...).
+   */
+  login(email: string, password: string): Promise<User | MfaChallenge>;
   /** POST /api/auth/register. Rejects with AuthError (`email_taken`, `weak_password` + fields, ...). */
   register(details: { email: string; password: string; name?: string | null }): Promise<User>;
   /** POST /api/auth/logout: this session; every tab becomes signed-out. */
@@ -142,6 +215,36 @@ export interface AuthClient {
   /** POST /api/auth/password: the other sessions are revoked. */
   changePassword(currentPassword: string, newPassword: string): Promise<void>;
 
+  /**
+   * POST /api/auth/mfa/verify: the second step of a sign-in (after login() resolved to an MfaChallenge). Resolves
+   * to the user, signed in (every tab learns it). Rejects with AuthError: `invalid_code` (wrong or used code, or
+   * the pending sign-in is over: 5 minutes or 5 wrong codes; then log in again), `throttled` + retryAfter.
+   */
+  verifyMfa(proof: SecondFactorProof): Promise<User>;
+  /**
+   * POST /api/auth/reauthenticate: a new authentication of this session, for the routes that answer 403
+   * `reauthentication_required` (then try the route again) and, with a code, for pages and APIs that need a
+   * second factor (`mfa_required`; the session becomes AAL2). Rejects with AuthError (`invalid_credentials`,
+   * `invalid_code`, `throttled`; the session stays signed in).
+   */
+  reauthenticate(proof: Reauthentication): Promise<void>;
+  /** GET /api/auth/mfa: the user's second factors and the session's assurance level. */
+  mfa(): Promise<MfaSummary>;
+  /**
+   * POST /api/auth/mfa/totp: starts adding an authenticator app (replacing one not yet confirmed). Needs a recent
+   * sign-in (`reauthentication_required`); `mfa_unavailable` without the site's key.
+   */
+  beginTotp(name?: string | null): Promise<TotpEnrolment>;
+  /**
+   * POST /api/auth/mfa/totp/confirm with a code of the app: the factor is active, the session AAL2. Resolves to the
+   * ten recovery codes, shown this once. Rejects with `invalid_code`.
+   */
+  confirmTotp(code: string): Promise<string[]>;
+  /** DELETE /api/auth/mfa/{id} (the recovery codes go with the last factor). Needs a recent sign-in. */
+  removeMfaFactor(id: string): Promise<void>;
+  /** POST /api/auth/mfa/recovery-codes: ten new codes, the old ones die. Needs a recent sign-in. */
+  newRecoveryCodes(): Promise<string[]>;
+
   /** fetch() with the cookies; on 401, one refresh (single flight across tabs) and one retry. */
   fetchWithAuth(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /**
@@ -152,6 +255,9 @@ export interface AuthClient {
 }
 
 export function createAuthClient(options?: AuthClientOptions): AuthClient;
+
+/** True when login() resolved to a second-factor challenge rather than the user. */
+export function isMfaChallenge(result: User | MfaChallenge | null | undefined): result is MfaChallenge;
 
 /**
  * `candidate` if it is a path on this site (the service's callbackUrl rule: one leading "/", no "//", no

@@ -3,7 +3,8 @@
 //   import { createAuthClient } from '/assets/auth.js';
 //   const auth = createAuthClient({ accessTtl: 900 });
 //   const user = await auth.start();          // who is signed in (GET /api/auth/me), or null
-//   await auth.login(email, password);
+//   const result = await auth.login(email, password);   // the user, or a second-factor challenge:
+//   if (isMfaChallenge(result)) await auth.verifyMfa(codeFromTheUser);
 //   const response = await auth.fetchWithAuth('/api/protected/items');
 //
 // The tokens live in the service's HttpOnly cookies (access_token, Path=/; refresh_token, Path=/api/auth): this
@@ -21,6 +22,10 @@
 //   request: the cookies it shares with the other tab are already fresh.
 // - Tabs tell each other about renewals and sign-outs over a BroadcastChannel (storage events where it is
 //   missing).
+// - Second factors (#17): login() of a user with one resolves to `{mfaRequired: true, factors}` (isMfaChallenge)
+//   instead of the user: no session yet, the service holds the pending sign-in in its own HttpOnly cookie until
+//   verifyMfa() gives a code. Routes that change the factors need a recent sign-in (403
+//   `reauthentication_required`): reauthenticate() with the password or a code, then try again.
 
 const DEFAULT_API_BASE = '/api/auth';
 
@@ -33,6 +38,26 @@ export class AuthError extends Error {
     this.code = code;
     this.retryAfter = retryAfter;
     this.fields = fields;
+  }
+}
+
+/**
+ * True for what login() resolves to when the sign-in needs its second step (`{mfaRequired: true, factors}`),
+ * false for the user.
+ */
+export function isMfaChallenge(result) {
+  return result !== null && typeof result === 'object' && result.mfaRequired === true;
+}
+
+// 401 answers about what was presented (a wrong password or code), not about the session: no refresh, no
+// retry (a retry would count the same wrong attempt twice), and the session is not gone.
+const WRONG_PROOF = new Set(['invalid_credentials', 'invalid_code']);
+
+async function wrongProof(response) {
+  try {
+    return WRONG_PROOF.has((await response.clone().json())?.code);
+  } catch {
+    return false;
   }
 }
 
@@ -60,6 +85,25 @@ export function createAuthClient(options = {}) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `'123456'`, `{code}` or `{recoveryCode}` as the body of /mfa/verify and /reauthenticate. */
+function secondFactor(proof) {
+  if (typeof proof === 'string' || typeof proof === 'number') return { code: String(proof) };
+  if (proof && typeof proof === 'object') {
+    if (typeof proof.recoveryCode === 'string' && proof.code == null) return { recoveryCode: proof.recoveryCode };
+    if (proof.code != null && proof.recoveryCode == null) return { code: String(proof.code) };
+  }
+  throw new TypeError('expected a code, {code} or {recoveryCode}');
+}
+
+/** `{password}`, or a second factor as secondFactor() takes it, as the body of /reauthenticate. */
+function reauthentication(proof) {
+  if (proof && typeof proof === 'object' && proof.password != null) {
+    if (proof.code != null || proof.recoveryCode != null) throw new TypeError('expected one of password, code or recoveryCode');
+    return { password: String(proof.password) };
+  }
+  return secondFactor(proof);
+}
 
 function browserStorage() {
   try {
@@ -149,7 +193,7 @@ class AuthClient {
   #storage;
   #channel = null;
   #listeners = new Set();
-  #state = Object.freeze({ status: 'unknown', user: null, renewedAt: null });
+  #state = Object.freeze({ status: 'unknown', user: null, renewedAt: null, mfaEnrolmentRequired: false });
   #inflight = null;
   #timer = null;
   #due = null;
@@ -181,7 +225,8 @@ class AuthClient {
     else this.#lockMode = lock;
     // Methods work detached too (`const { login } = auth`, `useSyncExternalStore(auth.subscribe, auth.getState)`).
     for (const name of ['getState', 'subscribe', 'start', 'stop', 'login', 'register', 'logout', 'logoutAll', 'me',
-      'sessions', 'revokeSession', 'changePassword', 'fetchWithAuth', 'refresh']) {
+      'sessions', 'revokeSession', 'changePassword', 'fetchWithAuth', 'refresh', 'verifyMfa', 'reauthenticate', 'mfa',
+      'beginTotp', 'confirmTotp', 'removeMfaFactor', 'newRecoveryCodes']) {
       this[name] = this[name].bind(this);
     }
     this.#localRenewedAt = this.#shared().renewedAt || 0;
@@ -196,7 +241,10 @@ class AuthClient {
 
   // --- state ------------------------------------------------------------------------------------------------
 
-  /** `{status: 'unknown' | 'signed-in' | 'signed-out', user, renewedAt}`; a new object on every change. */
+  /**
+   * `{status: 'unknown' | 'signed-in' | 'signed-out', user, renewedAt, mfaEnrolmentRequired}`; a new object on
+   * every change.
+   */
   getState() {
     return this.#state;
   }
@@ -218,7 +266,8 @@ class AuthClient {
 
   #set(patch) {
     const next = { ...this.#state, ...patch };
-    if (next.status === this.#state.status && next.user === this.#state.user && next.renewedAt === this.#state.renewedAt) {
+    if (next.status === this.#state.status && next.user === this.#state.user && next.renewedAt === this.#state.renewedAt
+      && next.mfaEnrolmentRequired === this.#state.mfaEnrolmentRequired) {
       return;
     }
     this.#state = Object.freeze(next);
@@ -270,7 +319,11 @@ class AuthClient {
 
   // --- account ----------------------------------------------------------------------------------------------
 
-  /** POST /api/auth/login. Resolves to the user; rejects with an AuthError (`invalid_credentials`, `throttled` with `retryAfter`, ...). */
+  /**
+   * POST /api/auth/login. Resolves to the user, or, for a user with a second factor, to `{mfaRequired: true,
+   * factors}` (see isMfaChallenge): then nobody is signed in until verifyMfa(). Rejects with an AuthError
+   * (`invalid_credentials`, `throttled` with `retryAfter`, `mfa_unavailable`, ...).
+   */
   async login(email, password) {
     return this.#signIn('/login', { email, password });
   }
@@ -282,8 +335,20 @@ class AuthClient {
     return this.#signIn('/register', body);
   }
 
+  /**
+   * POST /api/auth/mfa/verify: the second step of a sign-in that answered `mfaRequired`, with a code of the
+   * authenticator app (`verifyMfa('123456')` or `verifyMfa({code})`) or a recovery code (`verifyMfa({recoveryCode})`).
+   * Resolves to the user (signed in, every tab learns it); rejects with an AuthError: `invalid_code` (a wrong or
+   * used code, or a pending sign-in that expired after 5 minutes or 5 wrong codes: then log in again),
+   * `throttled` with `retryAfter`.
+   */
+  async verifyMfa(proof) {
+    return this.#signIn('/mfa/verify', secondFactor(proof));
+  }
+
   async #signIn(route, body) {
     return this.#withLock(async () => {
+      const sentAt = Date.now();
       let response = await this.#post(route, body);
       // 503 service_busy: password hashing is saturated (a burst or a flood of sign-ins); nothing was checked or
       // counted. Try again when its Retry-After (1 s) says, at most twice (a database outage, Retry-After 5, is not
@@ -296,12 +361,30 @@ class AuthClient {
       }
       if (!response.ok) throw await errorFrom(response);
       const data = await response.json();
+      if (data?.mfaRequired === true) {
+        // No session: the service cleared this browser's session cookies (every tab's) and keeps the pending
+        // sign-in in its mfa_pending cookie, for verifyMfa().
+        this.#signedOut(sentAt, true);
+        return Object.freeze({ mfaRequired: true, factors: Array.isArray(data.factors) ? [...data.factors] : [] });
+      }
       this.#learnTtl(data);
       this.#renewed(Date.now(), 'signed-in');
-      this.#set({ status: 'signed-in', user: data.user ?? null });
+      this.#set({ status: 'signed-in', user: data.user ?? null, mfaEnrolmentRequired: data.mfaEnrolmentRequired === true });
       this.#schedule();
       return data.user ?? null;
     });
+  }
+
+  /**
+   * POST /api/auth/reauthenticate with `{password}`, `{code}` or `{recoveryCode}`: a new authentication of this
+   * session, for the routes that need a recent one (403 `reauthentication_required`) and, with a code, for pages
+   * that need a second factor (the session becomes AAL2). Rejects with an AuthError (`invalid_credentials`,
+   * `invalid_code`, `throttled`...; the session stays signed in).
+   */
+  async reauthenticate(proof = {}) {
+    const response = await this.#session('POST', '/reauthenticate', reauthentication(proof), { renews: true });
+    if (!response.ok) throw await this.#failure(response);
+    this.#renewed(Date.now(), 'renewed');
   }
 
   /** POST /api/auth/logout: revokes this session and clears the cookies; every tab learns it. */
@@ -356,17 +439,63 @@ class AuthClient {
 
   /** POST /api/auth/password: other sessions are revoked; this one stays signed in. */
   async changePassword(currentPassword, newPassword) {
-    const response = await this.fetchWithAuth(`${this.#api}/password`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ currentPassword, newPassword }),
-    });
+    const response = await this.#session('POST', '/password', { currentPassword, newPassword });
     if (!response.ok) throw await this.#failure(response);
+  }
+
+  // --- second factors ---------------------------------------------------------------------------------------------
+
+  /**
+   * GET /api/auth/mfa: `{available, factors: [{id, kind, name, createdAt, lastUsedAt}], recoveryCodesLeft,
+   * assuranceLevel}` (`assuranceLevel` 2: this session signed in with a second factor).
+   */
+  async mfa() {
+    const response = await this.#session('GET', '/mfa');
+    if (!response.ok) throw await this.#failure(response);
+    return response.json();
+  }
+
+  /**
+   * POST /api/auth/mfa/totp: starts adding an authenticator app: `{id, otpauthUri, secret, qrSvg}` (show the QR
+   * code or the secret, then confirmTotp() with a code of the app). Needs a recent sign-in (else
+   * `reauthentication_required`); `mfa_unavailable` where the site has no second factors.
+   */
+  async beginTotp(name) {
+    const body = name == null || name === '' ? {} : { name };
+    const response = await this.#session('POST', '/mfa/totp', body);
+    if (!response.ok) throw await this.#failure(response);
+    return response.json();
+  }
+
+  /**
+   * POST /api/auth/mfa/totp/confirm: activates the app with one of its codes. Resolves to the ten recovery codes
+   * (shown once: the service keeps only their hashes). The code also signs this session in with a second factor.
+   */
+  async confirmTotp(code) {
+    const response = await this.#session('POST', '/mfa/totp/confirm', { code: String(code ?? '') }, { renews: true });
+    if (!response.ok) throw await this.#failure(response);
+    const { recoveryCodes } = await response.json();
+    this.#renewed(Date.now(), 'renewed');
+    this.#set({ mfaEnrolmentRequired: false });
+    return recoveryCodes;
+  }
+
+  /** DELETE /api/auth/mfa/{id}: removes a factor (the recovery codes go with the last one). Needs a recent sign-in. */
+  async removeMfaFactor(id) {
+    const response = await this.#session('DELETE', `/mfa/${encodeURIComponent(id)}`);
+    if (!response.ok) throw await this.#failure(response);
+  }
+
+  /** POST /api/auth/mfa/recovery-codes: ten new recovery codes (the old ones stop working). Needs a recent sign-in. */
+  async newRecoveryCodes() {
+    const response = await this.#session('POST', '/mfa/recovery-codes');
+    if (!response.ok) throw await this.#failure(response);
+    return (await response.json()).recoveryCodes;
   }
 
   async #failure(response) {
     const error = await errorFrom(response);
-    if (response.status === 401 && error.code !== 'invalid_credentials') this.#signedOut(this.#sentAt.get(response) ?? Date.now(), true);
+    if (response.status === 401 && !WRONG_PROOF.has(error.code)) this.#signedOut(this.#sentAt.get(response) ?? Date.now(), true);
     return error;
   }
 
@@ -436,12 +565,36 @@ class AuthClient {
   }
 
   #post(route, body) {
-    const init = { method: 'POST', credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    return this.#request('POST', route, body);
+  }
+
+  #request(method, route, body) {
+    const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
     return this.#fetch(`${this.#api}${route}`, init);
+  }
+
+  /**
+   * A route of the service that needs the session: like fetchWithAuth (on a 401, one refresh and one retry),
+   * except that a 401 about what was presented (a wrong password or code) is returned as it is. `renews`: the
+   * answer sets a new access cookie, so the request runs under the lock, never beside a refresh whose answer
+   * could overwrite it with an older authentication.
+   */
+  async #session(method, route, body, { renews = false } = {}) {
+    const send = async () => {
+      const sentAt = Date.now();
+      const response = await this.#request(method, route, body);
+      this.#sentAt.set(response, sentAt);
+      return response;
+    };
+    const attempt = () => (renews ? this.#withLock(send) : send());
+    const response = await attempt();
+    if (response.status !== 401 || (await wrongProof(response))) return response;
+    if (!(await this.refresh({ since: this.#sentAt.get(response) }))) return response;
+    return attempt();
   }
 
   #learnTtl(data) {
@@ -491,7 +644,7 @@ class AuthClient {
       this.#broadcast({ type: 'signed-out', at: sentAt });
     }
     this.#localRenewedAt = 0;
-    this.#set({ status: 'signed-out', user: null, renewedAt: null });
+    this.#set({ status: 'signed-out', user: null, renewedAt: null, mfaEnrolmentRequired: false });
   }
 
   #broadcast(message) {

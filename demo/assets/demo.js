@@ -30,6 +30,11 @@ const MESSAGES = {
   registration_disabled: 'Registration is closed on this site.',
   cross_site_request: 'The request was refused because it did not come from this site.',
   service_unavailable: 'The sign-in service is unavailable. Please try again in a moment.',
+  invalid_code: 'That code did not work. Enter the code your app shows now (each code works once).',
+  reauthentication_required: 'Confirm it is you first: your password or a code from your app.',
+  mfa_required: 'This needs a sign-in with your second factor: a code from your app.',
+  mfa_unavailable: 'Second factors are not available on this site right now. Please try again later.',
+  ambiguous_cookie: 'Your browser sent its sign-in cookie twice. Please sign in again.',
 };
 
 /** A fixed, human message for an error code (unknown codes get a generic one; the code itself is never shown). */
@@ -40,7 +45,7 @@ export function messageFor(code, retryAfter, fields) {
     message += Number.isInteger(seconds) && seconds > 0 ? ` Try again in ${seconds} seconds.` : ' Try again later.';
   }
   if (fields && typeof fields === 'object') {
-    const labels = { email: 'Email', password: 'Password', name: 'Name' };
+    const labels = { email: 'Email', password: 'Password', name: 'Name', code: 'Code', recoveryCode: 'Recovery code' };
     const details = Object.entries(fields)
       .filter(([field, problem]) => Object.hasOwn(labels, field) && typeof problem === 'string')
       .map(([field, problem]) => `${labels[field]} ${problem}.`);

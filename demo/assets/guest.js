@@ -1,8 +1,9 @@
 // The login and register pages. The forms work without JavaScript (the service answers form posts with 303
 // redirects: to callbackUrl, or back here with ?error=<code>, whose message nginx's SSI renders). With
 // JavaScript they are sent with the client instead: errors show without a reload, and the client records the
-// sign-in for the automatic refresh in every tab.
-import { AuthError, safeRedirectPath } from '/assets/auth.js';
+// sign-in for the automatic refresh in every tab. A user with a second factor goes on to its page (/auth/mfa), as
+// the form post's redirect does; one whose role needs a factor and has none, to the security settings.
+import { AuthError, isMfaChallenge, safeRedirectPath } from '/assets/auth.js';
 import { auth, messageFor } from '/assets/demo.js';
 
 const form = document.querySelector('form[data-auth-form]');
@@ -42,12 +43,17 @@ form.addEventListener('submit', async (event) => {
   const email = form.elements.email.value;
   const password = form.elements.password.value;
   try {
-    if (mode === 'register') {
-      await auth.register({ email, password, name: form.elements.name.value.trim() });
+    const result = mode === 'register'
+      ? await auth.register({ email, password, name: form.elements.name.value.trim() })
+      : await auth.login(email, password);
+    const back = encodeURIComponent(callbackUrl);
+    if (isMfaChallenge(result)) {
+      location.assign(`/auth/mfa?callbackUrl=${back}`); // Back returns to this form
+    } else if (auth.getState().mfaEnrolmentRequired) {
+      location.replace(`/auth/security?enrol=required&callbackUrl=${back}`);
     } else {
-      await auth.login(email, password);
+      location.replace(callbackUrl);
     }
-    location.replace(callbackUrl);
   } catch (error) {
     submit.disabled = false;
     form.removeAttribute('aria-busy');

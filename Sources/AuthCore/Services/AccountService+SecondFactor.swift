@@ -167,13 +167,14 @@ extension AccountService: SecondFactorOperations {
     /// - Throws: ``AuthError`` `reauthenticationRequired`, `mfaRequired`, `sessionRevoked`.
     public func requireStepUp(userID: String, sessionID: String, recent: Bool) throws(AuthError) {
         guard let state = try sessions.authenticationState(sessionID: sessionID, userID: userID) else { throw AuthError.sessionRevoked }
+        // The factor first: a password would not do, so it is not asked for (a code renews both).
+        if Authentication.assuranceLevel(of: state.methods) < 2, try !mfa.activeKinds(userID: userID).isEmpty {
+            throw AuthError(.mfaRequired, "This needs a session that used your second factor")
+        }
         if recent {
             guard let at = state.recentAt, clock.now().timeIntervalSince(at) <= sessions.settings.reauthWindow.timeInterval else {
                 throw AuthError(.reauthenticationRequired, "A recent sign-in is required")
             }
-        }
-        if Authentication.assuranceLevel(of: state.methods) < 2, try !mfa.activeKinds(userID: userID).isEmpty {
-            throw AuthError(.mfaRequired, "This needs a session that used your second factor")
         }
     }
 
