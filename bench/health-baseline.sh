@@ -164,7 +164,7 @@ start_nginx() {
     ln -sfn "$repo/nginx" "$prefix/jwt-authd"   # for jwt-authd.conf's include of jwt-authd/jwt-authd-fastcgi-params.conf
     "$repo/scripts/render-nginx" "$repo/nginx/dev/nginx.conf.template" "$prefix/nginx.conf" \
         PREFIX="$prefix" PORT="$port" APP_PORT="$app_port" UPSTREAM="unix:$1" REPO="$repo" \
-        KEEPALIVE_LINE="$keepalive_line" USER_LINE="$user_line"
+        KEEPALIVE_LINE="$keepalive_line" USER_LINE="$user_line" GATE_CACHE_LINE=
     nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" </dev/null >>"$prefix/nginx.out" 2>&1 &
     nginx_pid=$!
     for ((i = 0; i < 100; i++)); do

@@ -190,6 +190,10 @@ struct FakeTokens: AccessTokenVerifying {
             return AccessClaims(
                 userID: Self.claims.userID, email: Self.claims.email, role: "user", sessionID: Self.claims.sessionID, tokenID: "jti",
                 expiresAt: FakeDomain.now, authTime: FakeDomain.now, methods: ["pwd", "otp"])
+        case "soon":
+            return AccessClaims(
+                userID: Self.claims.userID, email: Self.claims.email, role: "user", sessionID: Self.claims.sessionID, tokenID: "jti",
+                expiresAt: Date().addingTimeInterval(10.5))
         case "expired": throw AuthError.tokenExpired
         default: throw AuthError.invalidToken
         }

@@ -189,7 +189,7 @@ class Site:
     """A worker and the development nginx in front of it; ``env`` overrides the module's service environment
     (a value of None removes the variable)."""
 
-    def __init__(self, binary, base_env, rundir, name, env=None, threads=8, keepalive=2):
+    def __init__(self, binary, base_env, rundir, name, env=None, threads=8, keepalive=2, gate_cache=False):
         merged = {**base_env, **(env or {})}
         self.env = {key: value for key, value in merged.items() if value is not None}
         self.binary = binary
@@ -197,6 +197,7 @@ class Site:
         self.name = name
         self.threads = threads
         self.keepalive = keepalive
+        self.gate_cache = gate_cache
         self.worker = None
         self.nginx = None
 
@@ -205,7 +206,8 @@ class Site:
                                      self.rundir).start()
         try:
             self.nginx = harness.Nginx(harness.REPO, self.rundir / f"nginx-{self.name}", harness.free_port(),
-                                       self.worker.address, keepalive=self.keepalive).start()
+                                       self.worker.address, keepalive=self.keepalive,
+                                       gate_cache=self.gate_cache).start()
         except BaseException:
             self.worker.kill()
             raise

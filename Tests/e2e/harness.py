@@ -344,7 +344,7 @@ class Nginx:
     JSON echo of the X-Auth-* headers it received to other clients.
     """
 
-    def __init__(self, repo, prefix, port, upstream, keep_conn=True, keepalive=2, app_port=None):
+    def __init__(self, repo, prefix, port, upstream, keep_conn=True, keepalive=2, app_port=None, gate_cache=False):
         self.repo = Path(repo)
         self.prefix = Path(prefix)
         self.port = port
@@ -352,6 +352,7 @@ class Nginx:
         self.upstream = upstream
         self.keep_conn = keep_conn
         self.keepalive = keepalive
+        self.gate_cache = gate_cache
         self.conf = self.prefix / "nginx.conf"
         self.error_log = self.prefix / "error.log"
         self.proc = None
@@ -374,6 +375,7 @@ class Nginx:
             "UPSTREAM": self.upstream,
             "REPO": self.repo,
             "KEEPALIVE_LINE": f"keepalive {self.keepalive};" if self.keep_conn else "",
+            "GATE_CACHE_LINE": "set $jwt_authd_gate_cache jwt_authd_gate;" if self.gate_cache else "",
             "USER_LINE": "user root;" if os.geteuid() == 0 else "",
         }
         template = self.repo / "nginx" / "dev" / "nginx.conf.template"

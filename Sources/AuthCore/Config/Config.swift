@@ -265,6 +265,10 @@ public struct Config: Sendable {
         public var metricsToken: Secret?
         /// Whether every request gets a log line (at info level).
         public var logRequests = true
+        /// How long nginx may reuse the gate's answer for a valid access token (never past its `exp`); zero: never.
+        public var gateCacheMax = Duration.zero
+        /// How long nginx may reuse the gate's answer for an API key (revocation takes up to this long); zero: never.
+        public var gateCacheAPIKeys = Duration.zero
 
         public init() {}
     }

@@ -267,6 +267,14 @@ extension ConfigKey {
         .page(
             "http.default_redirect", "JWT_DEFAULT_REDIRECT", \.http.defaultRedirect, default: "/dashboard",
             "where browsers go after a login when `callbackUrl` is missing or not a same-site path"),
+        .duration(
+            "gate.cache_max", "JWT_GATE_CACHE_MAX", \.http.gateCacheMax, default: .seconds(60), max: .seconds(3600),
+            "how long nginx may reuse the gate's answer for a valid access token, never past the token's `exp` (with nginx/jwt-authd-gate-cache.conf; `0s`: never); revocation already takes effect at `exp`, so this changes nothing for sessions"
+        ),
+        .duration(
+            "gate.cache_api_keys", "JWT_GATE_CACHE_API_KEYS", \.http.gateCacheAPIKeys, default: .seconds(5), max: .seconds(300),
+            "how long nginx may reuse the gate's answer for an API key (with the gate cache): a revoked key passes for up to this long; `0s`: never"
+        ),
         .logFile("log.file", "JWT_AUTHD_LOG_FILE", "append logs to this file instead; `SIGUSR1` reopens it (logrotate)"),
         .list(
             "metrics.allow", "JWT_METRICS_ALLOW", \.http.metricsAllow, default: ["127.0.0.0/8", "::1"], each: .address,
