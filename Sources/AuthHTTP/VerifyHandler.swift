@@ -1,7 +1,7 @@
 import AuthCore
 import FastCGI
-import Logging
 import FoundationEssentials
+import Logging
 import Passwords
 
 /// `GET /api/auth/verify`, for nginx `auth_request`: 204 with `X-Auth-*` headers, 401, or 403.
