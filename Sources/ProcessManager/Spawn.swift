@@ -1,3 +1,4 @@
+import CProcess
 import Glibc
 
 /// `posix_spawn` of a program with the file actions the caller prepared: the child starts with no blocked signals
