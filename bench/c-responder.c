@@ -1,9 +1,17 @@
 /*
- * c-responder — the smallest useful libfcgi responder, as a baseline for
- * bench/health-baseline.sh.
+ * c-responder — the smallest useful libfcgi responder, the FastCGI floor that
+ * bench/run (and bench/health-baseline.sh) compares jwt-authd with.
  *
  * Every request gets "Status: 200", "Content-Type: application/json" and the
- * body {"status":"ok"}. N threads each call FCGX_Accept_r on the shared
+ * body {"status":"ok"}, except a gate request: REQUEST_URI /api/auth/verify,
+ * which is what nginx/jwt-authd.conf's gate location sends for every
+ * auth_request subrequest. That one gets what jwt-authd's verify sends for a
+ * valid token: "Status: 204", X-Accel-Expires, the eight X-Auth-* headers
+ * (a user id, an email, a role...: constant values of the same length as
+ * the bench's) and "Cache-Control: no-store", and no body. So bench/run can
+ * put this program behind the same gate location and compare a page gated
+ * by jwt-authd with the same page gated by a responder that checks nothing.
+ * N threads each call FCGX_Accept_r on the shared
  * listen socket WITHOUT libfcgi's example accept mutex: with persistent
  * connections (FCGI_KEEP_CONN) a thread waits inside FCGX_Accept_r for the
  * next request on its kept connection, and a mutex held across that wait
@@ -19,6 +27,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +37,21 @@ static const char response[] =
     "Content-Length: 15\r\n"
     "\r\n"
     "{\"status\":\"ok\"}";
+
+/* The answer of jwt-authd's GET /api/auth/verify to a bench user's access token, header for header. */
+static const char gate_response[] =
+    "Status: 204 No Content\r\n"
+    "X-Accel-Expires: 60\r\n"
+    "X-Auth-User-Id: 019aefd2-5b0c-7c3e-9a41-2f6d8e1b7a90\r\n"
+    "X-Auth-Email: bench-0@example.com\r\n"
+    "X-Auth-Email-Verified: true\r\n"
+    "X-Auth-Role: user\r\n"
+    "X-Auth-Method: jwt\r\n"
+    "X-Auth-Scopes: full\r\n"
+    "X-Auth-AAL: 1\r\n"
+    "X-Auth-AMR: pwd\r\n"
+    "Cache-Control: no-store\r\n"
+    "\r\n";
 
 static int listen_fd = 0;
 
@@ -48,7 +72,11 @@ static void *serve(void *unused)
          */
         while (FCGX_GetStr(discard, sizeof discard, request.in) > 0)
             ;
-        FCGX_PutStr(response, (int)sizeof response - 1, request.out);
+        const char *uri = FCGX_GetParam("REQUEST_URI", request.envp);
+        if (uri != NULL && strcmp(uri, "/api/auth/verify") == 0)
+            FCGX_PutStr(gate_response, (int)sizeof gate_response - 1, request.out);
+        else
+            FCGX_PutStr(response, (int)sizeof response - 1, request.out);
         FCGX_Finish_r(&request);
     }
     return NULL;
