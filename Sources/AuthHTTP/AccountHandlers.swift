@@ -88,16 +88,25 @@ enum AccountHandlers {
 
     /// A completed authentication: the token pair's cookies, and the browser marked as known to the account (the
     /// device cookie, whose attempts count apart from the account's anonymous limit).
+    ///
+    /// With `enrolmentRequired` (a user of `mfa.required_roles` without a factor), JSON says `mfaEnrolmentRequired` and a
+    /// form goes to `http.security_page` first, with the callback.
     static func success(
-        _ pair: TokenPair, status: Int, body: BodyFields, client: ClientContext, context: AuthResponder.Context
+        _ pair: TokenPair, status: Int, body: BodyFields, client: ClientContext, context: AuthResponder.Context,
+        enrolmentRequired: Bool = false
     ) -> Response {
         context.trace.userID = pair.user.id
         context.metrics.record(.tokenPairIssued)
         var response: Response
         if body.isForm {
-            response = Response(status: 303, headers: [("Location", callback(body, context)), ("Cache-Control", "no-store")])
+            let target = callback(body, context)
+            let location =
+                enrolmentRequired ? "\(context.http.securityPage)?enrol=required&callbackUrl=\(FormDecoding.encode(target))" : target
+            response = Response(status: 303, headers: [("Location", location), ("Cache-Control", "no-store")])
         } else {
-            response = .json(status: status, .object([("user", Rendering.user(pair.user))]))
+            var members: [(String, JSON)] = [("user", Rendering.user(pair.user))]
+            if enrolmentRequired { members.append(("mfaEnrolmentRequired", .bool(true))) }
+            response = .json(status: status, .object(members))
         }
         response.headers += context.cookies.set(pair)
         // A failure to read the account's epoch costs only the mark, never the sign-in.
@@ -107,10 +116,12 @@ enum AccountHandlers {
         return response
     }
 
-    /// A JSON error, or for a browser form a 303 back to its page with the error code.
-    private static func fail(_ error: APIError, body: BodyFields, page: String, context: AuthResponder.Context) throws(APIError) -> Response {
+    /// A JSON error, or for a browser form a 303 back to its page (which may carry a query of its own) with the error
+    /// code and the callback.
+    static func fail(_ error: APIError, body: BodyFields, page: String, context: AuthResponder.Context) throws(APIError) -> Response {
         guard body.isForm else { throw error }
-        return formRedirect(error, to: "\(page)?error=\(error.code)&callbackUrl=\(FormDecoding.encode(callback(body, context)))")
+        let separator = page.contains("?") ? "&" : "?"
+        return formRedirect(error, to: "\(page)\(separator)error=\(error.code)&callbackUrl=\(FormDecoding.encode(callback(body, context)))")
     }
 
     /// A form's 303 back to its page (`location` already names the error): `&retryAfter=N` when throttled, and a held

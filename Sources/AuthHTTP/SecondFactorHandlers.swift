@@ -14,17 +14,11 @@ enum SecondFactorHandlers {
     ) -> Response {
         switch signIn {
         case .signedIn(let pair):
-            var response = AccountHandlers.success(pair, status: status, body: body, client: client, context: context)
-            guard context.http.mfaRequiredRoles.contains(pair.user.role) else { return response }
-            // The pair came without a second factor (a user who has one gets a challenge): send the user to add one.
-            if body.isForm {
-                let location =
-                    "\(context.http.securityPage)?enrol=required&callbackUrl=\(FormDecoding.encode(AccountHandlers.callback(body, context)))"
-                response.headers = response.headers.map { $0.name == "Location" ? ("Location", location) : $0 }
-            } else {
-                response.body = JSON.object([("user", Rendering.user(pair.user)), ("mfaEnrolmentRequired", .bool(true))]).bytes
-            }
-            return response
+            // The pair came without a second factor (a user who has one gets a challenge): a user of a role that needs
+            // one is sent to add it.
+            return AccountHandlers.success(
+                pair, status: status, body: body, client: client, context: context,
+                enrolmentRequired: context.http.mfaRequiredRoles.contains(pair.user.role))
         case .secondFactorRequired(let challenge):
             var response: Response
             if body.isForm {
@@ -51,11 +45,11 @@ enum SecondFactorHandlers {
         do throws(APIError) {
             proof = try self.proof(body)
         } catch {
-            return try fail(error, body: body, page: page, context: context)
+            return try AccountHandlers.fail(error, body: body, page: page, context: context)
         }
         // (Two pending cookies never get here: the responder refuses an ambiguous auth cookie first.)
         guard let token = request.cookie(AuthCookies.mfaPendingName), !token.isEmpty else {
-            var response = try fail(APIError(AuthError.invalidCode), body: body, page: page, context: context)
+            var response = try AccountHandlers.fail(APIError(AuthError.invalidCode), body: body, page: page, context: context)
             response.headers.append(context.cookies.clearMFAPending())
             return response
         }
@@ -72,7 +66,7 @@ enum SecondFactorHandlers {
             return response
         case .failure(let error):
             context.metrics.record(error.code == .throttled ? .mfaThrottled : .mfaFailed)
-            return try fail(APIError(error), body: body, page: page, context: context)
+            return try AccountHandlers.fail(APIError(error), body: body, page: page, context: context)
         }
     }
 
@@ -86,7 +80,7 @@ enum SecondFactorHandlers {
         do throws(APIError) {
             presented = try reauthentication(body)
         } catch {
-            return try fail(error, body: body, page: page, context: context)
+            return try AccountHandlers.fail(error, body: body, page: page, context: context)
         }
         let client = context.client(request)
         let outcome = context.attempt(request) { () throws(AuthError) in
@@ -104,7 +98,7 @@ enum SecondFactorHandlers {
             return response
         case .failure(let error):
             if case .secondFactor = presented { context.metrics.record(error.code == .throttled ? .mfaThrottled : .mfaFailed) }
-            return try fail(APIError(error), body: body, page: page, context: context)
+            return try AccountHandlers.fail(APIError(error), body: body, page: page, context: context)
         }
     }
 
@@ -133,13 +127,5 @@ enum SecondFactorHandlers {
     private static func record(_ proof: SecondFactorProof, _ context: AuthResponder.Context) {
         context.metrics.record(.mfaSucceeded)
         if case .recoveryCode = proof { context.metrics.record(.recoveryCodeUsed) }
-    }
-
-    /// A JSON error, or for a form a 303 back to the page with the error code and the callback.
-    private static func fail(_ error: APIError, body: BodyFields, page: String, context: AuthResponder.Context) throws(APIError) -> Response {
-        guard body.isForm else { throw error }
-        let separator = page.contains("?") ? "&" : "?"
-        return AccountHandlers.formRedirect(
-            error, to: "\(page)\(separator)error=\(error.code)&callbackUrl=\(FormDecoding.encode(AccountHandlers.callback(body, context)))")
     }
 }

@@ -103,9 +103,6 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     func revokeAllSessions(of userID: String, keeping: String?, keepingAPIKeys: Bool) throws(AuthError) -> Int {
         try answer(keepingAPIKeys ? "revokeAll(keepingAPIKeys)" : "revokeAll", 2)
     }
-    func isRecentlyAuthenticated(sessionID: String, userID: String) throws(AuthError) -> Bool {
-        try answer("isRecentlyAuthenticated", recentlyAuthenticated)
-    }
     func sessions(of userID: String) throws(AuthError) -> [Session] { try answer("sessions", []) }
     func revokeSession(_ sessionID: String, of userID: String) throws(AuthError) -> Bool { try answer("revokeSession", true) }
     func isSessionActive(_ sessionID: String) throws(AuthError) -> Bool {

@@ -38,10 +38,13 @@ public struct Authentication: Sendable, Equatable {
 
     /// The methods of a stored form; unknown or malformed values are dropped (only known values travel in tokens).
     static func methods(stored text: String) -> [String] {
+        methods(text.split(separator: ",").map(String.init))
+    }
+
+    /// The values this service records, each once, in their order; anything else dropped.
+    static func methods(_ values: [String]) -> [String] {
         var methods: [String] = []
-        for part in text.split(separator: ",") where known.contains(String(part)) && !methods.contains(String(part)) {
-            methods.append(String(part))
-        }
+        for value in values where known.contains(value) && !methods.contains(value) { methods.append(value) }
         return methods
     }
 

@@ -171,10 +171,8 @@ extension AccountService: SecondFactorOperations {
         if Authentication.assuranceLevel(of: state.methods) < 2, try !mfa.activeKinds(userID: userID).isEmpty {
             throw AuthError(.mfaRequired, "This needs a session that used your second factor")
         }
-        if recent {
-            guard let at = state.recentAt, clock.now().timeIntervalSince(at) <= sessions.settings.reauthWindow.timeInterval else {
-                throw AuthError(.reauthenticationRequired, "A recent sign-in is required")
-            }
+        if recent && !sessions.isRecent(state.recentAt) {
+            throw AuthError(.reauthenticationRequired, "A recent sign-in is required")
         }
     }
 

@@ -43,7 +43,6 @@ public protocol SessionOperations: AnyObject {
     func logout(refreshToken: String) throws(AuthError)
     func logout(sessionID: String) throws(AuthError)
     @discardableResult func revokeAllSessions(of userID: String, keeping: String?, keepingAPIKeys: Bool) throws(AuthError) -> Int
-    func isRecentlyAuthenticated(sessionID: String, userID: String) throws(AuthError) -> Bool
     func sessions(of userID: String) throws(AuthError) -> [Session]
     @discardableResult func revokeSession(_ sessionID: String, of userID: String) throws(AuthError) -> Bool
     func isSessionActive(_ sessionID: String) throws(AuthError) -> Bool

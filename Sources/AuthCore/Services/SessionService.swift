@@ -173,14 +173,6 @@ public final class SessionService: SessionOperations {
             expiresIn: settings.accessTTL.wholeSeconds)
     }
 
-    /// When the user of an active session last authenticated (login, registration, the password again); `nil` for a
-    /// session that is not active or not the user's.
-    public func lastAuthentication(sessionID: String, userID: String) throws(AuthError) -> Date? {
-        guard Identifier.isWellFormed(sessionID), Identifier.isWellFormed(userID) else { return nil }
-        let now = clock.now()
-        return try sessions.authTime(sessionID, of: userID, now: now, idleSince: idleSince(now))
-    }
-
     /// How an active session of `userID` authenticated (see ``SessionStore/authentication(_:of:now:idleSince:)``).
     func authenticationState(sessionID: String, userID: String) throws(AuthError) -> (recentAt: Date?, methods: [String])? {
         guard Identifier.isWellFormed(sessionID), Identifier.isWellFormed(userID) else { return nil }
@@ -188,10 +180,16 @@ public final class SessionService: SessionOperations {
         return try sessions.authentication(sessionID, of: userID, now: now, idleSince: idleSince(now))
     }
 
-    /// Whether the session's user authenticated within `accounts.reauth_window` (what creating an API key needs).
+    /// Whether an authentication at `time` is within `accounts.reauth_window` (`nil`: none that counts).
+    func isRecent(_ time: Date?) -> Bool {
+        guard let time else { return false }
+        return clock.now().timeIntervalSince(time) <= settings.reauthWindow.timeInterval
+    }
+
+    /// Whether the session's user authenticated within `accounts.reauth_window` (login, registration, the password or
+    /// a code again; never a reset by mail alone); `false` for a session that is not active or not the user's.
     public func isRecentlyAuthenticated(sessionID: String, userID: String) throws(AuthError) -> Bool {
-        guard let last = try lastAuthentication(sessionID: sessionID, userID: userID) else { return false }
-        return clock.now().timeIntervalSince(last) <= settings.reauthWindow.timeInterval
+        isRecent(try authenticationState(sessionID: sessionID, userID: userID)?.recentAt)
     }
 
     /// Revokes one of the user's own sessions.

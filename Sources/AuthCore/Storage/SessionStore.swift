@@ -34,20 +34,6 @@ package struct SessionStore {
         }
     }
 
-    /// The last act of authentication that counts as recent of an active session of `userID` (login, registration,
-    /// the password or a code again), or `nil` when there is no such session or it began with a reset by mail and
-    /// its user has not authenticated on it since.
-    package func authTime(_ id: String, of userID: String, now: Date, idleSince: Date) throws(AuthError) -> Date? {
-        try database.run { connection throws(MariaDBError) in
-            try connection.query(
-                """
-                SELECT auth_time FROM sessions
-                WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
-                """, [.string(id), .string(userID), .date(now), .date(idleSince)]
-            ).first?.optionalDate("auth_time")
-        }
-    }
-
     /// How an active session of `userID` authenticated: its last recent authentication (`nil` after a reset by mail
     /// until its user authenticates again) and its methods; `nil` when there is no such session.
     package func authentication(_ id: String, of userID: String, now: Date, idleSince: Date) throws(AuthError) -> (

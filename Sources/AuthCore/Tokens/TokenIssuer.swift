@@ -38,10 +38,9 @@ public struct TokenIssuer: Sendable {
         switch verified.claims["amr"] {
         case nil: break
         case .array(let values)?:
-            for value in values {
-                guard let text = value.stringValue else { throw AuthError.invalidToken }
-                if Authentication.known.contains(text), !methods.contains(text) { methods.append(text) }
-            }
+            let texts = values.compactMap(\.stringValue)
+            guard texts.count == values.count else { throw AuthError.invalidToken }
+            methods = Authentication.methods(texts)
         default: throw AuthError.invalidToken
         }
         let authTime = try verified.claims["auth_time"].map { value throws(AuthError) in
