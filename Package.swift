@@ -31,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CQRencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+        .systemLibrary(name: "CCbor", pkgConfig: "libcbor", providers: [.apt(["libcbor-dev"])]),
         .systemLibrary(name: "CProcess"),
         // libfcgi's reads pass through this target's OS_Read (see its header): C, since it must be a C symbol.
         .target(name: "CFastCGIReadGuard", swiftSettings: safeSettings),
@@ -61,6 +62,11 @@ let package = Package(
             dependencies: ["CQRencode"],
             swiftSettings: commonSettings
         ),
+        .target(
+            name: "CBOR",
+            dependencies: ["CCbor"],
+            swiftSettings: commonSettings
+        ),
 
         // MARK: Process infrastructure: worker pool, supervisor driver, signals, threads, shared memory, privileges
         .target(
@@ -85,9 +91,14 @@ let package = Package(
             swiftSettings: safeSettings
         ),
         .target(
+            name: "WebAuthn",
+            dependencies: ["CBOR", "CryptoPrimitives", "JOSE", "StrictJSON"],
+            swiftSettings: safeSettings
+        ),
+        .target(
             name: "AuthCore",
             dependencies: [
-                "MariaDB", "JOSE", "CryptoPrimitives", "Passwords", "StrictJSON",
+                "MariaDB", "JOSE", "CryptoPrimitives", "Passwords", "StrictJSON", "WebAuthn",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: safeSettings
@@ -165,6 +176,11 @@ let package = Package(
         .testTarget(
             name: "ProcessManagerTests",
             dependencies: ["ProcessManager", "TestSupport"],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(
+            name: "WebAuthnTests",
+            dependencies: ["WebAuthn", "CBOR", "CryptoPrimitives", "StrictJSON", "JOSE"],
             swiftSettings: commonSettings
         ),
         .testTarget(

@@ -17,6 +17,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 /* MARK: HMAC-SHA256 with the key set up once: the inner and outer digest states after the padded key block. */
 
@@ -315,6 +316,74 @@ static inline int COpenSSL_es256_verify(EVP_PKEY *key, const uint8_t *message, s
         && EVP_DigestVerify(context, der, (size_t)der_length, message, length) == 1;
     EVP_MD_CTX_free(context);
     CRYPTO_free(der, __FILE__, __LINE__);
+    ERR_clear_error();
+    return ok;
+}
+
+/* MARK: WebAuthn signatures (COSE keys): ECDSA in its DER form, RSA PKCS#1 v1.5, both with SHA-256 */
+
+/* An RSA public key from its modulus and exponent (big-endian); NULL when either is malformed. */
+static inline EVP_PKEY *COpenSSL_rsa_from_ne(const uint8_t *n, size_t n_length, const uint8_t *e, size_t e_length) {
+    EVP_PKEY *key = NULL;
+    BIGNUM *modulus = BN_bin2bn(n, (int)n_length, NULL);
+    BIGNUM *exponent = BN_bin2bn(e, (int)e_length, NULL);
+    OSSL_PARAM_BLD *builder = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *context = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    int ok = builder && context && modulus && exponent && n_length <= 2048 && e_length <= 8
+        && OSSL_PARAM_BLD_push_BN(builder, OSSL_PKEY_PARAM_RSA_N, modulus)
+        && OSSL_PARAM_BLD_push_BN(builder, OSSL_PKEY_PARAM_RSA_E, exponent);
+    if (ok) params = OSSL_PARAM_BLD_to_param(builder);
+    ok = ok && params && EVP_PKEY_fromdata_init(context) == 1 && EVP_PKEY_fromdata(context, &key, EVP_PKEY_PUBLIC_KEY, params) == 1;
+    if (ok) {
+        EVP_PKEY_CTX *check = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+        ok = check && EVP_PKEY_public_check(check) == 1;
+        EVP_PKEY_CTX_free(check);
+    }
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(builder);
+    EVP_PKEY_CTX_free(context);
+    BN_free(modulus);
+    BN_free(exponent);
+    if (!ok) {
+        EVP_PKEY_free(key);
+        ERR_clear_error();
+        return NULL;
+    }
+    return key;
+}
+
+/* The public key of a DER X.509 certificate (the certificate itself is not validated: no chain, no dates); NULL when
+   it does not parse. */
+static inline EVP_PKEY *COpenSSL_certificate_public_key(const uint8_t *der, size_t length) {
+    const uint8_t *cursor = der;
+    X509 *certificate = d2i_X509(NULL, &cursor, (long)length);
+    if (!certificate || cursor != der + length) {
+        X509_free(certificate);
+        ERR_clear_error();
+        return NULL;
+    }
+    EVP_PKEY *key = X509_get_pubkey(certificate);
+    X509_free(certificate);
+    ERR_clear_error();
+    return key;
+}
+
+/* Whether the key is an RSA key. */
+static inline int COpenSSL_key_is_rsa(const EVP_PKEY *key) { return EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA; }
+
+/* The key's size in bits. */
+static inline int COpenSSL_key_bits(const EVP_PKEY *key) { return EVP_PKEY_get_bits(key); }
+
+/* A SHA-256 signature as the key's type defines it: ECDSA as DER (OpenSSL refuses non-minimal DER, r or s of 0 or
+   past the order), RSA as PKCS#1 v1.5. */
+static inline int COpenSSL_verify_sha256(EVP_PKEY *key, const uint8_t *message, size_t length, const uint8_t *signature,
+                                         size_t signature_length) {
+    if (signature_length == 0) return 0;
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    int ok = context && EVP_DigestVerifyInit(context, NULL, EVP_sha256(), NULL, key) == 1
+        && EVP_DigestVerify(context, signature, signature_length, message, length) == 1;
+    EVP_MD_CTX_free(context);
     ERR_clear_error();
     return ok;
 }
