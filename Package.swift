@@ -144,7 +144,7 @@ let package = Package(
         // MARK: Tests
         .target(
             name: "TestSupport",
-            dependencies: ["MariaDB", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MariaDB", "CBOR", "CryptoPrimitives", "JOSE", "StrictJSON", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: commonSettings
         ),
@@ -180,7 +180,8 @@ let package = Package(
         ),
         .testTarget(
             name: "WebAuthnTests",
-            dependencies: ["WebAuthn", "CBOR", "CryptoPrimitives", "StrictJSON", "JOSE"],
+            dependencies: ["WebAuthn", "CBOR", "CryptoPrimitives", "StrictJSON", "JOSE", "TestSupport"],
+            exclude: ["Fixtures"],
             swiftSettings: commonSettings
         ),
         .testTarget(

@@ -39,6 +39,9 @@ extension APIError {
         case .mfaRequired: self = .mfaRequired
         case .mfaUnavailable:
             self = APIError(status: 503, code: "mfa_unavailable", message: "Second factors are not set up on this site")
+        case .passkeyInvalid: self = APIError(status: 400, code: "passkey_invalid", message: error.message)
+        case .passkeysUnavailable:
+            self = APIError(status: 503, code: "passkeys_unavailable", message: "Passkeys are not set up on this site")
         case .databaseUnavailable: self = .unavailable
         case .databaseFailure, .internalFailure: self = .internalError
         }
@@ -68,7 +71,8 @@ extension AuthError.Code {
         case .invalidToken, .tokenExpired, .tokenReused, .sessionExpired, .sessionRevoked, .invalidCredentials, .invalidCode:
             true
         case .throttled, .emailTaken, .invalidInput, .weakPassword, .notFound, .reauthenticationRequired, .busy, .databaseUnavailable,
-            .databaseFailure, .internalFailure, .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .mfaUnavailable, .mfaRequired:
+            .databaseFailure, .internalFailure, .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .mfaUnavailable, .mfaRequired,
+            .passkeyInvalid, .passkeysUnavailable:
             false
         }
     }

@@ -20,7 +20,8 @@ public final class AuthResponder: RequestHandler {
         self.init(
             context: Context(
                 http: http, accounts: services.accounts, sessions: services.sessions, apiKeys: services.apiKeys,
-                factors: services.accounts, tokens: services.tokens, health: services.database, jwks: Self.jwksDocument(services.settings),
+                factors: services.accounts, passkeys: services.accounts, tokens: services.tokens, health: services.database,
+                jwks: Self.jwksDocument(services.settings),
                 metrics: metrics, logger: logger))
     }
 

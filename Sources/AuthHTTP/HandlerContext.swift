@@ -12,6 +12,7 @@ extension AuthResponder {
         public let sessions: any SessionOperations
         public let apiKeys: any APIKeyOperations
         public let factors: any SecondFactorOperations
+        public let passkeys: any PasskeyOperations
         public let tokens: any AccessTokenVerifying
         public let health: any DatabaseHealth
         public let logger: Logger
@@ -32,7 +33,8 @@ extension AuthResponder {
         /// - Parameter jwks: The public JWKS document's bytes, or `nil` when the access keys have none.
         public init(
             http config: Config.HTTP, accounts: any AccountOperations, sessions: any SessionOperations,
-            apiKeys: any APIKeyOperations, factors: any SecondFactorOperations, tokens: any AccessTokenVerifying,
+            apiKeys: any APIKeyOperations, factors: any SecondFactorOperations, passkeys: any PasskeyOperations,
+            tokens: any AccessTokenVerifying,
             health: any DatabaseHealth, jwks: [UInt8]?, metrics: ServiceMetrics, logger: Logger
         ) {
             http = config
@@ -40,6 +42,7 @@ extension AuthResponder {
             self.sessions = sessions
             self.apiKeys = apiKeys
             self.factors = factors
+            self.passkeys = passkeys
             self.tokens = tokens
             self.health = health
             self.logger = logger

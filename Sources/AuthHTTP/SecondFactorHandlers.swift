@@ -105,22 +105,24 @@ enum SecondFactorHandlers {
     /// `{password}`, or a second factor.
     static func reauthentication(_ body: BodyFields) throws(APIError) -> Reauthentication {
         guard body.string("password") != .absent else { return .secondFactor(try proof(body)) }
-        guard body.string("code") == .absent, body.string("recoveryCode") == .absent else {
-            throw APIError.invalidFields([("password", "send one of password, code or recoveryCode")])
+        guard body.string("code") == .absent, body.string("recoveryCode") == .absent, body.json?["passkey"] == nil else {
+            throw APIError.invalidFields([("password", "send one of password, code, recoveryCode or passkey")])
         }
         guard let password = body.string("password").text, !password.isEmpty, password.utf8.count <= 4096, !password.utf8.contains(0)
         else { throw APIError.invalidFields([("password", "must be a non-empty string without NUL characters")]) }
         return .password(password)
     }
 
-    /// `{code}` (a TOTP code) or `{recoveryCode}`: exactly one.
+    /// `{code}` (a TOTP code), `{recoveryCode}` or `{passkey}` (a passkey's assertion, JSON only): exactly one.
     static func proof(_ body: BodyFields) throws(APIError) -> SecondFactorProof {
         let hasCode = body.string("code") != .absent
         let hasRecovery = body.string("recoveryCode") != .absent
-        switch (hasCode, hasRecovery) {
-        case (true, false): return .code(try MFAHandlers.codeField(body, "code"))
-        case (false, true): return .recoveryCode(try MFAHandlers.codeField(body, "recoveryCode"))
-        default: throw APIError.invalidFields([("code", "send either code or recoveryCode")])
+        let hasPasskey = body.json?["passkey"].map { $0 != .null } ?? false
+        switch (hasCode, hasRecovery, hasPasskey) {
+        case (true, false, false): return .code(try MFAHandlers.codeField(body, "code"))
+        case (false, true, false): return .recoveryCode(try MFAHandlers.codeField(body, "recoveryCode"))
+        case (false, false, true): return .passkey(try PasskeyHandlers.credentialField(body, "passkey"))
+        default: throw APIError.invalidFields([("code", "send one of code, recoveryCode or passkey")])
         }
     }
 

@@ -14,7 +14,8 @@ public struct ServiceMetrics: Sendable {
     public enum Event: Int, CaseIterable, Sendable {
         case tokenPairIssued, accessVerifiedOK, accessVerifyFailed, refreshRotated, refreshGrace, refreshReuse,
             refreshFailed, loginSucceeded, loginFailed, loginThrottled, loginBusy, databaseError, loginSecondFactorRequired,
-            mfaSucceeded, mfaFailed, mfaThrottled, recoveryCodeUsed
+            mfaSucceeded, mfaFailed, mfaThrottled, recoveryCodeUsed, passkeyLoginSucceeded, passkeyLoginFailed, passkeyLoginThrottled,
+            passkeyRegistered
 
         var series: (name: String, labels: String) {
             switch self {
@@ -35,6 +36,10 @@ public struct ServiceMetrics: Sendable {
             case .mfaFailed: ("jwt_authd_mfa_verifications_total", "result=\"failed\"")
             case .mfaThrottled: ("jwt_authd_mfa_verifications_total", "result=\"throttled\"")
             case .recoveryCodeUsed: ("jwt_authd_mfa_recovery_codes_used_total", "")
+            case .passkeyLoginSucceeded: ("jwt_authd_passkey_logins_total", "result=\"ok\"")
+            case .passkeyLoginFailed: ("jwt_authd_passkey_logins_total", "result=\"failed\"")
+            case .passkeyLoginThrottled: ("jwt_authd_passkey_logins_total", "result=\"throttled\"")
+            case .passkeyRegistered: ("jwt_authd_passkeys_registered_total", "")
             }
         }
     }
@@ -108,12 +113,16 @@ public struct ServiceMetrics: Sendable {
         out += "jwt_authd_request_duration_seconds_bucket{le=\"+Inf\"} \(cumulative)\n"
         out += "jwt_authd_request_duration_seconds_sum \(Double(counters.total(Self.durationSum)) / 1_000_000)\n"
         out += "jwt_authd_request_duration_seconds_count \(cumulative)\n"
-        var described = Set<String>()
-        for event in Event.allCases {
-            let (name, labels) = event.series
-            if described.insert(name).inserted { out += "# TYPE \(name) counter\n" }
-            out += labels.isEmpty ? "\(name) " : "\(name){\(labels)} "
-            out += "\(counters.total(Self.eventBase + event.rawValue))\n"
+        // One group per family (the text format requires it), in the order families first appear.
+        var families: [String] = []
+        for event in Event.allCases where !families.contains(event.series.name) { families.append(event.series.name) }
+        for family in families {
+            out += "# TYPE \(family) counter\n"
+            for event in Event.allCases where event.series.name == family {
+                let labels = event.series.labels
+                out += labels.isEmpty ? "\(family) " : "\(family){\(labels)} "
+                out += "\(counters.total(Self.eventBase + event.rawValue))\n"
+            }
         }
         out += "# HELP jwt_authd_worker_crashes_total Workers that died without being asked to.\n"
         out += "# TYPE jwt_authd_worker_crashes_total counter\n"
@@ -134,7 +143,8 @@ extension ServiceMetrics.Event {
         case .invalidCredentials, .invalidInput, .weakPassword, .emailTaken, .notFound, .reauthenticationRequired, .invalidToken,
             .tokenExpired,
             .tokenReused, .sessionExpired, .sessionRevoked, .databaseUnavailable, .databaseFailure, .internalFailure,
-            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .invalidCode, .mfaUnavailable, .mfaRequired:
+            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .invalidCode, .mfaUnavailable, .mfaRequired, .passkeyInvalid,
+            .passkeysUnavailable:
             .loginFailed
         }
     }
@@ -146,7 +156,8 @@ extension ServiceMetrics.Event {
         case .invalidToken, .tokenExpired, .sessionExpired, .sessionRevoked, .invalidCredentials, .throttled, .emailTaken,
             .reauthenticationRequired, .busy,
             .invalidInput, .weakPassword, .notFound, .databaseUnavailable, .databaseFailure, .internalFailure,
-            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .invalidCode, .mfaUnavailable, .mfaRequired:
+            .resetTokenInvalid, .emailTokenInvalid, .emailUnverified, .invalidCode, .mfaUnavailable, .mfaRequired, .passkeyInvalid,
+            .passkeysUnavailable:
             .refreshFailed
         }
     }

@@ -83,6 +83,11 @@ import Testing
                 env["JWT_AUTHD_MAIL_DIR"] = "/var/spool/jwt-authd"
                 env["JWT_AUTHD_PUBLIC_URL"] = "https://site.example"
             }
+            // Passkeys need a relying party whose origin the public URL gives.
+            if key.name.hasPrefix("passkeys.") {
+                env["JWT_AUTHD_PUBLIC_URL"] = "https://site.example"
+                env["JWT_PASSKEYS_RP_ID"] = "site.example"
+            }
             let base = env
             env[key.env] = value
             let fromEnvironment = try load(env: env).describedLines().first { $0.key == key.name }?.value
@@ -116,6 +121,11 @@ import Testing
         case "mfa.totp_digits": "8"
         case "mail.smtp_ca_file": "/etc/ssl/private-ca.pem"
         case "mail.sendmail_path": "/usr/lib/sendmail"
+        case "passkeys.rp_id": "site.example"
+        case "passkeys.rp_name": "Example Site"
+        case "passkeys.origins": "https://login.site.example"
+        case "passkeys.top_origins": "https://portal.example"
+        case "passkeys.user_verification": "required"
         case "tokens.refresh_ttl": "14d"
         case "tokens.session_max_age": "60d"
         case "passwords.argon2_memory_kib", "server.max_body_bytes": "65537"
@@ -406,5 +416,51 @@ import Testing
         #expect(DurationText.format(seconds: 604_800) == "7d")
         #expect(DurationText.format(seconds: 0) == "0s")
         #expect(DurationText.format(seconds: 90) == "90s")
+    }
+}
+
+/// #18: the relying party from `http.public_url` or its own keys, and what browsers would refuse caught at start.
+@Suite struct PasskeyConfigTests {
+    func load(_ extra: [String: String]) throws -> Config {
+        try Config.load(sources: ConfigSources(environment: ConfigTests.minimal.merging(extra) { $1 }))
+    }
+
+    func problems(_ extra: [String: String]) -> String? {
+        do {
+            _ = try load(extra)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func theSiteURLGivesTheRelyingParty() throws {
+        var config = try load(["JWT_AUTHD_PUBLIC_URL": "https://auth.example.com:8443/app"])
+        #expect(config.passkeys.rpID == "auth.example.com" && config.passkeys.origins == ["https://auth.example.com:8443"])
+        config = try load(["JWT_AUTHD_PUBLIC_URL": "https://auth.example.com", "JWT_PASSKEYS_RP_ID": "example.com"])
+        #expect(config.passkeys.rpID == "example.com" && config.passkeys.origins == ["https://auth.example.com"])
+        // Off without a site, and for a site addressed by IP (browsers refuse an IP as rp id).
+        #expect(try !load([:]).passkeys.isEnabled)
+        #expect(try !load(["JWT_AUTHD_PUBLIC_URL": "http://127.0.0.1:8080", "JWT_AUTHD_ENV": "development"]).passkeys.isEnabled)
+        config = try load(["JWT_PASSKEYS_RP_ID": "localhost", "JWT_PASSKEYS_ORIGINS": "http://localhost:8080"])
+        #expect(config.passkeys.isEnabled)
+    }
+
+    @Test(arguments: [
+        (["JWT_PASSKEYS_RP_ID": "example.com"], "passkeys.origins"),
+        (["JWT_PASSKEYS_RP_ID": "127.0.0.1", "JWT_PASSKEYS_ORIGINS": "https://127.0.0.1"], "passkeys.rp_id"),
+        (["JWT_PASSKEYS_RP_ID": "example.com:443", "JWT_PASSKEYS_ORIGINS": "https://example.com"], "passkeys.rp_id"),
+        (["JWT_PASSKEYS_RP_ID": "Example.com", "JWT_PASSKEYS_ORIGINS": "https://example.com"], "passkeys.rp_id"),
+        (["JWT_PASSKEYS_RP_ID": "example.com", "JWT_PASSKEYS_ORIGINS": "https://evil-example.com"], "passkeys.origins"),
+        (["JWT_PASSKEYS_RP_ID": "example.com", "JWT_PASSKEYS_ORIGINS": "http://example.com"], "passkeys.origins"),
+        (["JWT_PASSKEYS_RP_ID": "example.com", "JWT_PASSKEYS_ORIGINS": "https://example.com/login"], "passkeys.origins"),
+        (["JWT_PASSKEYS_ORIGINS": "https://example.com"], "passkeys.origins"),
+        (
+            ["JWT_PASSKEYS_RP_ID": "example.com", "JWT_PASSKEYS_ORIGINS": "https://example.com", "JWT_PASSKEYS_USER_VERIFICATION": "always"],
+            "passkeys.user_verification"
+        ),
+    ])
+    func mistakesAreRefusedAtStart(env: [String: String], key: String) {
+        #expect(problems(env)?.contains(key) == true, "\(env)")
     }
 }

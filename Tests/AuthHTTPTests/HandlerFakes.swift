@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Passwords
 import ProcessManager
+import StrictJSON
 import Synchronization
 import TestSupport
 
@@ -12,8 +13,8 @@ import TestSupport
 /// A domain whose every call answers with what the test set: a value, or an ``AuthError``. The handlers see it
 /// through the same protocols as the real services, so these tests pin the HTTP side alone: status codes, error
 /// bodies, cookies, redirects and metrics.
-final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, SecondFactorOperations, DatabaseHealth,
-    @unchecked Sendable
+final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, SecondFactorOperations, PasskeyOperations,
+    DatabaseHealth, @unchecked Sendable
 {
     // @unchecked Sendable: each test owns its fake and drives it from one thread.
     var failure: AuthError?
@@ -36,7 +37,7 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
         accessToken: "access.token.value", refreshToken: "refresh.token.value", accessExpiresIn: 900,
         refreshExpiresIn: 604_800, sessionID: sessionID, user: user, isGraceReplay: false)
 
-    private func answer<T>(_ name: String, _ value: T) throws(AuthError) -> T {
+    func answer<T>(_ name: String, _ value: T) throws(AuthError) -> T {
         calls.append(name)
         if let failure { throw failure }
         return value
@@ -170,6 +171,39 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     }
 }
 
+extension FakeDomain {
+    static let passkey = PasskeyInfo(
+        id: sessionID, name: "laptop", createdAt: now, lastUsedAt: nil, backupEligible: true, backupState: true, userVerified: true,
+        transports: ["internal", "hybrid"], aaguid: [UInt8](repeating: 0, count: 16), algorithm: -7)
+    static let options = JSON.object([("challenge", .string("AAAA")), ("rpId", .string("example.com"))])
+
+    var passkeysAvailable: Bool { mfaAvailable }
+    func passkeyRegistrationOptions(userID: String, sessionID: String) throws(AuthError) -> JSON {
+        try requireStepUp(userID: userID, sessionID: sessionID, recent: true)
+        return try answer("passkeyRegistrationOptions", Self.options)
+    }
+    func registerPasskey(userID: String, sessionID: String, response: JSON, name: String?) throws(AuthError) -> RegisteredPasskey {
+        try answer(
+            "registerPasskey(\(name ?? "-"))",
+            RegisteredPasskey(
+                passkey: Self.passkey, recoveryCodes: ["aaaa-bbbb-cccc-dddd"], accessToken: AccessToken(token: "aal2.access", expiresIn: 900)))
+    }
+    func passkeySignInOptions(email: String?) throws(AuthError) -> JSON { try answer("passkeySignInOptions(\(email ?? "-"))", Self.options) }
+    func signInWithPasskey(response: JSON, client: ClientContext) throws(AuthError) -> TokenPair { try answer("signInWithPasskey", Self.pair) }
+    func passkeyOptions(pendingSignIn token: String) throws(AuthError) -> JSON { try answer("passkeyOptions(\(token))", Self.options) }
+    func passkeyReauthenticationOptions(userID: String, sessionID: String) throws(AuthError) -> JSON {
+        try answer("passkeyReauthenticationOptions", Self.options)
+    }
+    func passkeys(of userID: String) throws(AuthError) -> [PasskeyInfo] { try answer("passkeys", [Self.passkey]) }
+    func renamePasskey(id: String, of userID: String, to name: String?) throws(AuthError) -> Bool {
+        try answer("renamePasskey(\(name ?? "-"))", id == Self.sessionID)
+    }
+    func removePasskey(id: String, of userID: String, sessionID: String) throws(AuthError) -> Bool {
+        try requireStepUp(userID: userID, sessionID: sessionID, recent: true)
+        return try answer("removePasskey", id == Self.sessionID)
+    }
+}
+
 /// Access tokens for the fake: `good` is valid, `expired` has expired, anything else is refused.
 struct FakeTokens: AccessTokenVerifying {
     static let claims = AccessClaims(
@@ -213,7 +247,7 @@ struct HandlerHarness {
         env.merge(extra) { $1 }
         let config = try Config.load(sources: ConfigSources(environment: env))
         let context = AuthResponder.Context(
-            http: config.http, accounts: domain, sessions: domain, apiKeys: domain, factors: domain, tokens: FakeTokens(),
+            http: config.http, accounts: domain, sessions: domain, apiKeys: domain, factors: domain, passkeys: domain, tokens: FakeTokens(),
             health: domain,
             jwks: nil, metrics: metrics, logger: Logger(label: "test", factory: { [logs] _ in logs }))
         responder = AuthResponder(context: context)

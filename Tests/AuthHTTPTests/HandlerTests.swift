@@ -14,7 +14,7 @@ let expectedMapping: [AuthError.Code: (status: Int, code: String)] = [
     .reauthenticationRequired: (403, "reauthentication_required"), .busy: (503, "service_busy"),
     .resetTokenInvalid: (400, "reset_token_invalid"), .emailTokenInvalid: (400, "email_token_invalid"),
     .emailUnverified: (403, "email_unverified"), .invalidCode: (401, "invalid_code"), .mfaUnavailable: (503, "mfa_unavailable"),
-    .mfaRequired: (403, "mfa_required"),
+    .mfaRequired: (403, "mfa_required"), .passkeyInvalid: (400, "passkey_invalid"), .passkeysUnavailable: (503, "passkeys_unavailable"),
     .databaseUnavailable: (503, "service_unavailable"), .databaseFailure: (500, "internal_error"),
     .internalFailure: (500, "internal_error"),
 ]

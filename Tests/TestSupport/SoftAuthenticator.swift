@@ -1,36 +1,36 @@
-import CBOR
-import CryptoPrimitives
+public import CBOR
+public import CryptoPrimitives
 import JOSE
-import StrictJSON
+public import StrictJSON
 
 /// A software authenticator and browser for tests: makes registrations and assertions the way a CTAP2 authenticator
 /// and `PublicKeyCredential.toJSON()` would, with every part open to tampering.
-struct SoftAuthenticator {
-    enum Algorithm {
+public struct SoftAuthenticator {
+    public enum Algorithm: Sendable {
         case es256
         case ed25519
     }
 
-    let key: AsymmetricKey
-    let algorithm: Algorithm
-    let credentialID: [UInt8]
-    var signCount: UInt32 = 0
-    var aaguid = [UInt8](repeating: 0xAA, count: 16)
+    public let key: AsymmetricKey
+    public let algorithm: Algorithm
+    public let credentialID: [UInt8]
+    public var signCount: UInt32 = 0
+    public var aaguid = [UInt8](repeating: 0xAA, count: 16)
 
-    static let up: UInt8 = 0x01
-    static let uv: UInt8 = 0x04
-    static let be: UInt8 = 0x08
-    static let bs: UInt8 = 0x10
-    static let at: UInt8 = 0x40
-    static let ed: UInt8 = 0x80
+    public static let up: UInt8 = 0x01
+    public static let uv: UInt8 = 0x04
+    public static let be: UInt8 = 0x08
+    public static let bs: UInt8 = 0x10
+    public static let at: UInt8 = 0x40
+    public static let ed: UInt8 = 0x80
 
-    init(_ algorithm: Algorithm = .es256, credentialID: [UInt8] = Random.bytes(16)) throws {
+    public init(_ algorithm: Algorithm = .es256, credentialID: [UInt8] = Random.bytes(16)) throws {
         self.algorithm = algorithm
         key = try AsymmetricKey.generate(algorithm == .es256 ? .p256 : .ed25519)
         self.credentialID = credentialID
     }
 
-    var coseKey: CBOR {
+    public var coseKey: CBOR {
         get throws {
             switch algorithm {
             case .es256:
@@ -49,7 +49,7 @@ struct SoftAuthenticator {
     }
 
     /// Authenticator data: rp id hash, flags, counter, and for a registration the attested credential data.
-    func authenticatorData(rpID: String, flags: UInt8, signCount: UInt32, attested: Bool, cose: CBOR? = nil, extensions: CBOR? = nil)
+    public func authenticatorData(rpID: String, flags: UInt8, signCount: UInt32, attested: Bool, cose: CBOR? = nil, extensions: CBOR? = nil)
         throws -> [UInt8]
     {
         var out = SHA256.hash(Array(rpID.utf8))
@@ -66,13 +66,13 @@ struct SoftAuthenticator {
     }
 
     /// The signature over `authData || SHA-256(clientData)` in WebAuthn's form (DER for ECDSA).
-    func sign(_ authData: [UInt8], _ clientData: [UInt8]) throws -> [UInt8] {
+    public func sign(_ authData: [UInt8], _ clientData: [UInt8]) throws -> [UInt8] {
         let raw = try key.sign(authData + SHA256.hash(clientData))
         return algorithm == .es256 ? Self.der(raw) : raw
     }
 
     /// ECDSA r || s → DER SEQUENCE { INTEGER r, INTEGER s }.
-    static func der(_ raw: [UInt8]) -> [UInt8] {
+    public static func der(_ raw: [UInt8]) -> [UInt8] {
         func integer(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
             var value = Array(bytes.drop { $0 == 0 })
             if value.isEmpty { value = [0] }
@@ -83,27 +83,33 @@ struct SoftAuthenticator {
         return [0x30, UInt8(body.count)] + body
     }
 
-    static func clientData(type: String, challenge: [UInt8], origin: String, extra: String = "") -> [UInt8] {
+    public static func clientData(type: String, challenge: [UInt8], origin: String, extra: String = "") -> [UInt8] {
         Array(#"{"type":"\#(type)","challenge":"\#(Base64URL.encode(challenge))","origin":"\#(origin)","crossOrigin":false\#(extra)}"#.utf8)
     }
 
     /// The parts of a registration, before they are put together (tests change any of them).
-    struct Registration {
-        var clientData: [UInt8]
-        var authData: [UInt8]
-        var format = "none"
-        var statement = CBOR.map([])
-        var rawID: [UInt8]
-        var extraMembers: [CBOR.Pair] = []
+    public struct Registration {
+        public var clientData: [UInt8]
+        public var authData: [UInt8]
+        public var format = "none"
+        public var statement = CBOR.map([])
+        public var rawID: [UInt8]
+        public var extraMembers: [CBOR.Pair] = []
 
-        var attestationObject: [UInt8] {
+        public init(clientData: [UInt8], authData: [UInt8], rawID: [UInt8]) {
+            self.clientData = clientData
+            self.authData = authData
+            self.rawID = rawID
+        }
+
+        public var attestationObject: [UInt8] {
             CBOR.map(
                 [.init(.text("fmt"), .text(format)), .init(.text("attStmt"), statement), .init(.text("authData"), .bytes(authData))] + extraMembers
             )
             .encoded()
         }
 
-        var json: JSON {
+        public var json: JSON {
             .object([
                 ("id", .string(Base64URL.encode(rawID))), ("rawId", .string(Base64URL.encode(rawID))), ("type", .string("public-key")),
                 (
@@ -119,7 +125,7 @@ struct SoftAuthenticator {
         }
     }
 
-    func registration(
+    public func registration(
         rpID: String = "example.com", origin: String = "https://example.com", challenge: [UInt8], flags: UInt8 = up | uv,
         packed: Bool = false
     ) throws -> Registration {
@@ -135,14 +141,22 @@ struct SoftAuthenticator {
         return registration
     }
 
-    struct Assertion {
-        var clientData: [UInt8]
-        var authData: [UInt8]
-        var signature: [UInt8]
-        var rawID: [UInt8]
-        var userHandle: [UInt8]?
+    public struct Assertion {
+        public var clientData: [UInt8]
+        public var authData: [UInt8]
+        public var signature: [UInt8]
+        public var rawID: [UInt8]
+        public var userHandle: [UInt8]?
 
-        var json: JSON {
+        public init(clientData: [UInt8], authData: [UInt8], signature: [UInt8], rawID: [UInt8], userHandle: [UInt8]?) {
+            self.clientData = clientData
+            self.authData = authData
+            self.signature = signature
+            self.rawID = rawID
+            self.userHandle = userHandle
+        }
+
+        public var json: JSON {
             .object([
                 ("id", .string(Base64URL.encode(rawID))), ("rawId", .string(Base64URL.encode(rawID))), ("type", .string("public-key")),
                 (
@@ -158,7 +172,7 @@ struct SoftAuthenticator {
     }
 
     /// An assertion; the counter goes up by one first (unless it stays 0, as for passkeys that do not count).
-    mutating func assertion(
+    public mutating func assertion(
         rpID: String = "example.com", origin: String = "https://example.com", challenge: [UInt8], flags: UInt8 = up | uv,
         counting: Bool = true, userHandle: [UInt8]? = nil
     ) throws -> Assertion {

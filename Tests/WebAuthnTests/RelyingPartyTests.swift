@@ -2,6 +2,7 @@ import CBOR
 import CryptoPrimitives
 import JOSE
 import StrictJSON
+import TestSupport
 import Testing
 
 @testable import WebAuthn

@@ -16,6 +16,7 @@ extension Config {
         config.http.mailEnabled = config.mail.transport != .none
         config.http.isDevelopment = config.environment == .development
         config.http.requireVerifiedEmail = config.accounts.requireVerifiedEmail
+        config.resolvePasskeys(&reader)
         config.checkRelations(&reader)
         if !reader.problems.isEmpty { throw ConfigError(problems: reader.problems) }
         return config
@@ -77,6 +78,64 @@ extension Config {
         if tokens.sessionMaxAge < tokens.refreshTTL {
             reader.problem("tokens.session_max_age", "must be at least tokens.refresh_ttl")
         }
+    }
+
+    /// The relying party from `http.public_url` where `passkeys.rp_id` / `passkeys.origins` are not set, then checked:
+    /// a domain (browsers refuse IP addresses), origins on it, secure origins.
+    private mutating func resolvePasskeys(_ reader: inout ConfigReader) {
+        // A site addressed by IP (a test, a LAN) cannot have passkeys: the default stays off rather than fail.
+        let site = Self.isPublicURL(http.publicURL) ? Self.origin(of: http.publicURL) : nil
+        if passkeys.rpID.isEmpty, let site, Self.isDomain(Self.host(of: site)) { passkeys.rpID = Self.host(of: site) }
+        if passkeys.origins.isEmpty, let site, !passkeys.rpID.isEmpty { passkeys.origins = [site] }
+        if !["required", "preferred", "discouraged"].contains(passkeys.userVerification) {
+            reader.problem("passkeys.user_verification", "must be required, preferred or discouraged")
+        }
+        guard passkeys.isEnabled else {
+            if !passkeys.origins.isEmpty {
+                reader.problem("passkeys.origins", "needs passkeys.rp_id (or http.public_url)")
+            }
+            return
+        }
+        let id = passkeys.rpID
+        guard Self.isDomain(id) else {
+            reader.problem(
+                "passkeys.rp_id", "must be a domain in lower case such as example.com (not an IP address, port or URL), got '\(id)'")
+            return
+        }
+        if passkeys.origins.isEmpty { reader.problem("passkeys.origins", "is required with passkeys.rp_id (or set http.public_url)") }
+        for origin in passkeys.origins {
+            let host = Self.host(of: origin)
+            if host != id && !host.hasSuffix("." + id) {
+                reader.problem("passkeys.origins", "'\(origin)' is not on the relying party id \(id) (its host must be \(id) or end in .\(id))")
+            } else if origin.hasPrefix("http://") && host != "localhost" && !host.hasSuffix(".localhost") {
+                reader.problem("passkeys.origins", "'\(origin)' must be https (browsers allow http only for localhost)")
+            } else if Self.origin(of: origin) != origin {
+                reader.problem("passkeys.origins", "'\(origin)' must be an origin: scheme, host and port only")
+            }
+        }
+    }
+
+    /// A host name in lower case (LDH labels), not an IPv4 address.
+    static func isDomain(_ text: String) -> Bool {
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        return text.count <= 253 && !labels.contains { $0.isEmpty || $0.count > 63 || $0.hasPrefix("-") || $0.hasSuffix("-") }
+            && text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "." }
+            && !labels.allSatisfy { $0.allSatisfy(\.isNumber) }
+    }
+
+    /// `scheme://host[:port]` of a URL.
+    static func origin(of url: String) -> String {
+        for scheme in ["https://", "http://"] where url.hasPrefix(scheme) {
+            return scheme + String(url.dropFirst(scheme.count).prefix { $0 != "/" })
+        }
+        return url
+    }
+
+    /// The host of an origin or URL, without port, lower-cased.
+    static func host(of url: String) -> String {
+        let authority = origin(of: url).split(separator: "/").last.map(String.init) ?? ""
+        if authority.hasPrefix("[") { return authority.lowercased() }
+        return String(authority.prefix { $0 != ":" }).lowercased()
     }
 
     /// `https://host[:port][/path]`: no query, fragment, user or white space.

@@ -35,6 +35,8 @@ public struct Config: Sendable {
     public var mail = Mail()
     /// Second factors: the keys of their secrets, TOTP's parameters.
     public var mfa = MFA()
+    /// Passkeys: this site as a WebAuthn relying party.
+    public var passkeys = Passkeys()
     /// What the HTTP handlers need: cookies, cross-site rules, proxies, pages, metrics access, request logging.
     public var http = HTTP()
     /// Where and how much to log.
@@ -142,6 +144,24 @@ public struct Config: Sendable {
 
         /// The keys, parsed (Config.load has checked every entry).
         public var keyReferences: [MFAKeyReference] { encryptionKeys.compactMap(MFAKeyReference.init) }
+    }
+
+    /// Passkeys (#18): the relying party. ``Config/load(sources:)`` fills the id and origins from `http.public_url`
+    /// when they are not set.
+    public struct Passkeys: Sendable {
+        /// The relying party id: the site's registrable domain or a host under it; empty: passkeys are off.
+        public var rpID = ""
+        /// The name browsers show; empty: `mail.from`'s name or domain.
+        public var rpName = ""
+        /// Origins the ceremonies may run on (exact).
+        public var origins: [String] = []
+        /// Top-level origins that may embed them in a cross-origin frame.
+        public var topOrigins: [String] = []
+        /// `required`, `preferred` or `discouraged`.
+        public var userVerification = "preferred"
+
+        /// Whether passkeys are on.
+        public var isEnabled: Bool { !rpID.isEmpty }
     }
 
     /// Mail the service sends (password reset links).

@@ -199,6 +199,23 @@ extension ConfigKey {
         .integer(
             "mfa.totp_skew", "JWT_MFA_TOTP_SKEW", \.mfa.totpSkew, default: 1, in: 0...3,
             "steps of clock difference accepted either side of now (1: a code from the previous or next 30 s works)"),
+        .optionalText(
+            "passkeys.rp_id", "JWT_PASSKEYS_RP_ID", \.passkeys.rpID,
+            "the WebAuthn relying party id: the site's domain (`example.com`), which every origin's host must be or end in; default: the host of `http.public_url`; with neither, passkeys are off (503 `passkeys_unavailable`). Passkeys are bound to it: changing it later orphans every passkey"
+        ),
+        .optionalText(
+            "passkeys.rp_name", "JWT_PASSKEYS_RP_NAME", \.passkeys.rpName,
+            "the site's name browsers show when creating a passkey (default: `mail.from`'s name, or its domain)"),
+        .list(
+            "passkeys.origins", "JWT_PASSKEYS_ORIGINS", \.passkeys.origins, each: .origin, defaultText: "the origin of `http.public_url`",
+            "origins whose pages may create and use passkeys (exact: scheme, host and port; `https`, or `http` only for localhost)"),
+        .list(
+            "passkeys.top_origins", "JWT_PASSKEYS_TOP_ORIGINS", \.passkeys.topOrigins, each: .origin, defaultText: "empty (no cross-origin frames)",
+            "top-level origins that may embed those pages in a cross-origin iframe for a passkey ceremony"),
+        .text(
+            "passkeys.user_verification", "JWT_PASSKEYS_USER_VERIFICATION", \.passkeys.userVerification, default: "preferred",
+            "`required` (a PIN or biometric on the authenticator for every use; passkeys that cannot are refused), `preferred` (asked for and recorded: a passwordless sign-in with it is AAL2, without it AAL1) or `discouraged`"
+        ),
         .duration(
             "accounts.mail_answer_time", "JWT_MAIL_ANSWER_TIME", \.http.mailAnswerTime, default: .milliseconds(100),
             max: .seconds(10), milliseconds: true,

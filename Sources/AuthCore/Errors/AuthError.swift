@@ -35,6 +35,11 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The act needs a second factor this session has not used (an AAL2 location, or a sign-in that stopped at
         /// its second step).
         case mfaRequired = "mfa_required"
+        /// A passkey registration that did not verify (origin, challenge, attestation, a credential registered
+        /// before): the message names the check.
+        case passkeyInvalid = "passkey_invalid"
+        /// No relying party configured (`passkeys.rp_id` or `http.public_url`): passkeys cannot be used on this site.
+        case passkeysUnavailable = "passkeys_unavailable"
         /// Password hashing is saturated (a flood of logins): nothing was checked; try again shortly.
         case busy = "service_busy"
         /// The database cannot be reached (connection refused or lost): worth a retry later.
@@ -71,6 +76,8 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public static let invalidCredentials = AuthError(.invalidCredentials, "Invalid credentials")
     public static let emailTaken = AuthError(.emailTaken, "An account with this email already exists")
+    public static let passkeyTaken = AuthError(.passkeyInvalid, "This passkey is already registered")
+    public static let passkeysUnavailable = AuthError(.passkeysUnavailable, "Passkeys are not set up on this site")
     public static let invalidToken = AuthError(.invalidToken, "Invalid token")
     public static let tokenExpired = AuthError(.tokenExpired, "Token expired")
     public static let tokenReused = AuthError(.tokenReused, "Refresh token reuse detected; the session was revoked")

@@ -2,28 +2,32 @@ public import FoundationEssentials
 
 /// How and when a session's user last authenticated: the `auth_time` and `amr` (RFC 8176) of its access tokens.
 ///
-/// `methods` holds RFC 8176 values: `pwd` (the password), `otp` (a TOTP or recovery code), later `hwk`/`swk` for
-/// passkeys. The assurance level is 2 when a second factor was used, else 1.
+/// `methods` holds RFC 8176 values: `pwd` (the password), `otp` (a TOTP or recovery code), `hwk`/`swk` (a passkey:
+/// `swk` when it is synced, i.e. backup-eligible), `mfa` (a passkey that verified its user with a PIN or biometric:
+/// itself two factors). The assurance level is 2 for two factors: a code, a user-verifying passkey, or a passkey
+/// with the password; else 1 (the password alone, or a passkey without user verification alone).
 public struct Authentication: Sendable, Equatable {
     /// The last act of authentication (login, registration, reset, second factor, reauthentication).
     public var time: Date
     /// What was used, in the order first used (no duplicates).
     public var methods: [String]
 
-    /// Methods that are a second factor: any of them makes a session AAL2.
-    public static let secondFactorMethods: Set<String> = ["otp", "hwk", "swk"]
+    /// Methods of a possession factor (a passkey).
+    public static let keyMethods: Set<String> = ["hwk", "swk"]
 
     public init(time: Date, methods: [String]) {
         self.time = time
         self.methods = methods
     }
 
-    /// 2 when a second factor was used, else 1.
+    /// 2 when two factors were used, else 1.
     public var assuranceLevel: Int { Self.assuranceLevel(of: methods) }
 
-    /// The assurance level of a list of methods.
+    /// The assurance level of a list of methods: 2 with a code (`otp`, only ever after another factor), a
+    /// user-verifying passkey (`mfa`), or a passkey and the password.
     public static func assuranceLevel(of methods: [String]) -> Int {
-        methods.contains(where: secondFactorMethods.contains) ? 2 : 1
+        if methods.contains("otp") || methods.contains("mfa") { return 2 }
+        return methods.contains(where: keyMethods.contains) && methods.contains("pwd") ? 2 : 1
     }
 
     /// `methods` with `more` added (each once, order kept).
@@ -49,5 +53,5 @@ public struct Authentication: Sendable, Equatable {
     }
 
     /// Every value this service records.
-    static let known: Set<String> = ["pwd", "otp", "hwk", "swk"]
+    static let known: Set<String> = ["pwd", "otp", "hwk", "swk", "mfa"]
 }

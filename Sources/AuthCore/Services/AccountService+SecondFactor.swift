@@ -1,5 +1,6 @@
 public import FoundationEssentials
 import Logging
+public import StrictJSON
 
 /// What a right password (or reset link) leads to: a session, or the second step of the sign-in.
 public enum SignIn: Sendable {
@@ -30,10 +31,11 @@ public struct MFAChallenge: Sendable {
     }
 }
 
-/// A second factor presented: a TOTP code, or a recovery code.
+/// A second factor presented: a TOTP code, a recovery code, or a passkey's assertion (`PublicKeyCredential.toJSON()`).
 public enum SecondFactorProof: Sendable {
     case code(String)
     case recoveryCode(String)
+    case passkey(JSON)
 }
 
 /// Sign-in with a second factor (#17): the challenge after the password, its throttled answer, and the
@@ -53,8 +55,12 @@ extension AccountService {
         // A reset's user chose and entered the new password: `pwd` either way; only its recency differs.
         let methods = ["pwd"]
         if kinds.isEmpty { return .signedIn(try sessions.startSession(for: user, client: client, methods: methods, recent: purpose == .login)) }
-        // Factors that cannot be checked (the keys are gone) must not be skipped: the sign-in waits for the keys.
-        guard mfa.isAvailable else { throw AuthError.mfaUnavailable }
+        // What can answer: a passkey with a relying party configured; TOTP and recovery codes with the keys. Factors
+        // that cannot be checked must not be skipped: with none left, the sign-in waits for the configuration.
+        var answers: [String] = []
+        if kinds.contains("passkey") && passkeys.isAvailable { answers.append("passkey") }
+        if mfa.isAvailable { answers += kinds.filter { $0 != "passkey" } + ["recovery_code"] }
+        guard !answers.isEmpty else { throw AuthError.mfaUnavailable }
         guard let epoch = try users.authEpoch(id: user.id) else { throw AuthError.invalidCredentials }
         let (token, digest) = OneTimeToken.make()
         let now = clock.now()
@@ -63,7 +69,7 @@ extension AccountService {
             expiresAt: now.addingTimeInterval(Self.challengeLifetime.timeInterval))
         logger.info("second factor required", metadata: ["event": "mfa_challenge", "user.id": "\(user.id)"])
         return .secondFactorRequired(
-            MFAChallenge(token: token, factors: kinds + ["recovery_code"], expiresIn: Self.challengeLifetime.wholeSeconds))
+            MFAChallenge(token: token, factors: answers, expiresIn: Self.challengeLifetime.wholeSeconds))
     }
 
     /// Finishes a sign-in with its second factor: the challenge's attempt is reserved first (at most
@@ -78,9 +84,9 @@ extension AccountService {
             logger.info("second factor refused", metadata: ["event": "mfa_challenge_void", "client.ip": "\(client.ip)"])
             throw AuthError.invalidCode
         }
-        try checkSecondFactor(userID: reserved.userID, proof, client: client)
+        let used = try checkSecondFactor(userID: reserved.userID, proof, client: client, pending: digest)
         guard let user = try users.find(id: reserved.userID) else { throw AuthError.invalidCode }
-        let started = sessions.newSession(for: user, methods: reserved.methods + ["otp"])
+        let started = sessions.newSession(for: user, methods: reserved.methods + used)
         try database.transaction { _ throws(AuthError) in
             guard try challenges.complete(digest: digest, now: started.authentication.time) else { throw AuthError.invalidCode }
             try sessions.insert(started, client: client, recent: reserved.purpose == .login)
@@ -89,23 +95,39 @@ extension AccountService {
     }
 
     /// Checks a second factor of the user, counted against the account's second-factor limit before the check
-    /// (atomically); a right code gives its count back.
-    func checkSecondFactor(userID: String, _ proof: SecondFactorProof, client: ClientContext) throws(AuthError) {
+    /// (atomically); a right one gives its count back. Returns the methods it adds (`otp`; a passkey's `hwk`/`swk`,
+    /// with `mfa` when it verified its user).
+    ///
+    /// - Parameter pending: The sign-in a passkey's challenge must belong to (its `mfa_pending` digest); `nil` for a
+    ///   reauthentication.
+    func checkSecondFactor(userID: String, _ proof: SecondFactorProof, client: ClientContext, pending: [UInt8]? = nil)
+        throws(AuthError) -> [String]
+    {
         if let wait = try throttle.reserve(.mfaAccount, userID) {
             logger.notice(
                 "second factor throttled", metadata: ["event": "mfa_throttled", "user.id": "\(userID)", "client.ip": "\(client.ip)"])
             throw AuthError.throttled(retryAfter: wait)
         }
+        var methods = ["otp"]
         let valid: Bool
         switch proof {
         case .code(let code): valid = try mfa.verifyTOTP(userID: userID, code: code)
         case .recoveryCode(let code): valid = try mfa.useRecoveryCode(userID: userID, code: code)
+        case .passkey(let response):
+            do {
+                let verified = try passkeys.authenticate(response, purpose: pending == nil ? .reauth : .mfa, pendingHash: pending)
+                valid = verified.userID == userID
+                methods = verified.methods
+            } catch  where error.code == .invalidCredentials {
+                valid = false
+            }
         }
         guard valid else {
             logger.info("second factor failed", metadata: ["event": "mfa_failed", "user.id": "\(userID)", "client.ip": "\(client.ip)"])
             throw AuthError.invalidCode
         }
         try throttle.giveBack(.mfaAccount, userID)
+        return methods
     }
 
     /// The password or a second factor entered again on a signed-in session: checked (a password against the
@@ -130,8 +152,7 @@ extension AccountService {
             try throttle.giveBack(.loginAccount, user.email)
             methods = ["pwd"]
         case .secondFactor(let factor):
-            try checkSecondFactor(userID: userID, factor, client: client)
-            methods = ["otp"]
+            methods = try checkSecondFactor(userID: userID, factor, client: client)
         }
         guard let authentication = try sessions.recordAuthentication(sessionID: sessionID, userID: userID, methods: methods),
             let user = try users.find(id: userID)

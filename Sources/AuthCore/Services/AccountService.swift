@@ -9,6 +9,7 @@ public final class AccountService: AccountOperations {
     let throttle: ThrottleService
     let sessions: SessionService
     let mfa: MFAService
+    let passkeys: PasskeyService
     let challenges: MFAChallengeStore
     let devices: DeviceCookies
     let database: Database
@@ -24,7 +25,7 @@ public final class AccountService: AccountOperations {
 
     init(
         settings: AuthSettings, hasher: any PasswordHashing, database: Database, throttle: ThrottleService,
-        sessions: SessionService, mfa: MFAService, clock: any AuthClock, logger: Logger
+        sessions: SessionService, mfa: MFAService, passkeys: PasskeyService, clock: any AuthClock, logger: Logger
     ) {
         policy = settings.passwordPolicy
         devices = settings.devices
@@ -41,6 +42,7 @@ public final class AccountService: AccountOperations {
         self.throttle = throttle
         self.sessions = sessions
         self.mfa = mfa
+        self.passkeys = passkeys
         challenges = MFAChallengeStore(database: database)
         self.clock = clock
         self.logger = logger

@@ -13,6 +13,7 @@ public final class AuthServices {
     public let throttle: ThrottleService
     public let cleanup: CleanupService
     public let mfa: MFAService
+    public let passkeys: PasskeyService
     public let settings: AuthSettings
 
     /// Composes the services over `database`.
@@ -31,9 +32,10 @@ public final class AuthServices {
         throttle = ThrottleService(limits: settings.throttle, database: database, clock: clock)
         sessions = SessionService(settings: settings, issuer: tokens, database: database, clock: clock, logger: logger)
         mfa = MFAService(database: database, keys: settings.mfaKeys, settings: settings.mfa, clock: clock, logger: logger)
+        passkeys = PasskeyService(settings: settings, database: database, mfa: mfa, clock: clock, logger: logger)
         accounts = AccountService(
-            settings: settings, hasher: hasher, database: database, throttle: throttle, sessions: sessions, mfa: mfa, clock: clock,
-            logger: logger)
+            settings: settings, hasher: hasher, database: database, throttle: throttle, sessions: sessions, mfa: mfa,
+            passkeys: passkeys, clock: clock, logger: logger)
         apiKeys = APIKeyService(database: database, clock: clock, defaultLifetime: settings.apiKeyLifetime)
         cleanup = CleanupService(database: database, throttleWindow: settings.throttle.window.timeInterval, clock: clock)
     }

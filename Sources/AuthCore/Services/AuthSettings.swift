@@ -1,5 +1,7 @@
+public import CryptoPrimitives
 public import JOSE
 public import Passwords
+public import WebAuthn
 
 /// Everything the domain needs that is the same on every thread: lifetimes, keys, signers and verifiers, limits.
 public struct AuthSettings: Sendable {
@@ -35,6 +37,11 @@ public struct AuthSettings: Sendable {
     public let mfaKeys: MFAKeyRing?
     /// TOTP's parameters and issuer.
     public let mfa: MFAService.Settings
+    /// This site as a WebAuthn relying party (`nil`: passkeys are off).
+    public let relyingParty: RelyingParty?
+    /// The key of decoy credential ids (`login/options` for an address without passkeys), derived from the refresh
+    /// signing key: the same on every host, nothing new to keep.
+    public let passkeyDecoyKey: HMACSHA256Key?
 
     public init(config: Config, keys: TokenKeys, templates: MailTemplates = MailTemplates(), mfaKeys: MFAKeyRing? = nil) {
         let tokens = config.tokens
@@ -66,6 +73,15 @@ public struct AuthSettings: Sendable {
         mfa = MFAService.Settings(
             issuer: config.mfa.issuer.isEmpty ? mail.siteName : config.mfa.issuer, digits: config.mfa.totpDigits,
             period: Int(config.mfa.totpPeriod.components.seconds), skew: config.mfa.totpSkew)
+        let passkeys = config.passkeys
+        relyingParty =
+            passkeys.isEnabled
+            ? RelyingParty(
+                id: passkeys.rpID, name: passkeys.rpName.isEmpty ? mail.siteName : passkeys.rpName, origins: Set(passkeys.origins),
+                topOrigins: Set(passkeys.topOrigins),
+                userVerification: RelyingParty.UserVerification(rawValue: passkeys.userVerification) ?? .preferred)
+            : nil
+        passkeyDecoyKey = keys.refresh.signingKey.derivedSecret(purpose: "jwt-authd passkey decoys v1").map { HMACSHA256Key(secret: $0) }
     }
 
     /// The Argon2id parameters of new hashes.

@@ -32,6 +32,7 @@ public struct CleanupService {
         report.mail = try store.drain(.mailOutbox, olderThan: [old], batchSize: batchSize)
         report.pendingFactors = try store.drain(.pendingFactors, olderThan: [now], batchSize: batchSize)
         report.challenges = try store.drain(.challenges, olderThan: [now], batchSize: batchSize)
+        report.webauthnChallenges = try store.drain(.webauthnChallenges, olderThan: [now], batchSize: batchSize)
         return report
     }
 
@@ -55,10 +56,11 @@ public struct CleanupReport: Sendable, Equatable, CustomStringConvertible {
     public var mail = 0
     public var pendingFactors = 0
     public var challenges = 0
+    public var webauthnChallenges = 0
     public init() {}
     public var description: String {
         "refresh_tokens=\(refreshTokens) sessions=\(sessions) api_keys=\(apiKeys) auth_throttle=\(throttleRows)"
             + " one_time_tokens=\(oneTimeTokens) mail_outbox=\(mail) mfa_pending=\(pendingFactors)"
-            + " mfa_challenges=\(challenges)"
+            + " mfa_challenges=\(challenges) webauthn_challenges=\(webauthnChallenges)"
     }
 }

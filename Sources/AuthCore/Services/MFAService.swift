@@ -134,6 +134,15 @@ public final class MFAService {
         return codes
     }
 
+    /// Inside the transaction that activated a factor other than TOTP (a passkey): when it is the user's only
+    /// active factor and recovery codes can be made, a new set (returned once); else `nil`.
+    func recoveryCodesForFirstFactor(userID: String, now: Date) throws(AuthError) -> [String]? {
+        guard let keys, try factors.activeCount(userID: userID) == 1 else { return nil }
+        let codes = Self.newRecoveryCodes()
+        try factors.replaceRecoveryCodes(userID: userID, digests: Self.digests(of: codes, key: keys.keys[0]), now: now)
+        return codes
+    }
+
     /// The user's active factors and how many recovery codes are left.
     public func summary(userID: String) throws(AuthError) -> (factors: [FactorInfo], recoveryCodesLeft: Int) {
         (

@@ -1,5 +1,6 @@
 public import FoundationEssentials
 public import Passwords
+public import StrictJSON
 
 /// What the HTTP handlers need of the accounts (``AccountService`` in production, a fake in handler unit tests).
 public protocol AccountOperations: AnyObject {
@@ -35,6 +36,24 @@ public protocol SecondFactorOperations: AnyObject {
     func replaceRecoveryCodes(userID: String) throws(AuthError) -> [String]
     func completeSignIn(challenge: String, proof: SecondFactorProof, client: ClientContext) throws(AuthError) -> TokenPair
     func reauthenticate(userID: String, sessionID: String, with: Reauthentication, client: ClientContext) throws(AuthError) -> AccessToken
+}
+
+/// What the HTTP handlers need of passkeys (#18; ``AccountService`` in production: a passkey sign-in starts a session,
+/// a registration and a passkey reauthentication renew the session's authentication).
+public protocol PasskeyOperations: AnyObject {
+    /// Whether a relying party is configured.
+    var passkeysAvailable: Bool { get }
+    /// Creation options; needs a recent authentication (and, for a user with a factor, a session that used one).
+    func passkeyRegistrationOptions(userID: String, sessionID: String) throws(AuthError) -> JSON
+    func registerPasskey(userID: String, sessionID: String, response: JSON, name: String?) throws(AuthError) -> RegisteredPasskey
+    func passkeySignInOptions(email: String?) throws(AuthError) -> JSON
+    func signInWithPasskey(response: JSON, client: ClientContext) throws(AuthError) -> TokenPair
+    /// Options for the second step of a pending sign-in (its `mfa_pending` token).
+    func passkeyOptions(pendingSignIn token: String) throws(AuthError) -> JSON
+    func passkeyReauthenticationOptions(userID: String, sessionID: String) throws(AuthError) -> JSON
+    func passkeys(of userID: String) throws(AuthError) -> [PasskeyInfo]
+    func renamePasskey(id: String, of userID: String, to name: String?) throws(AuthError) -> Bool
+    func removePasskey(id: String, of userID: String, sessionID: String) throws(AuthError) -> Bool
 }
 
 /// What the HTTP handlers need of the sessions (``SessionService`` in production).

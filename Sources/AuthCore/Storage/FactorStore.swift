@@ -97,6 +97,16 @@ package struct FactorStore {
         }
     }
 
+    /// How many active factors the user has.
+    package func activeCount(userID: String) throws(AuthError) -> Int {
+        try database.run { connection throws(MariaDBError) in
+            Int(
+                try connection.query(
+                    "SELECT COUNT(*) AS n FROM mfa_factors WHERE user_id = ? AND status = 'active'", [.string(userID)]
+                ).first?.int("n") ?? 0)
+        }
+    }
+
     /// Deletes the user's recovery codes when no active factor is left (inside the transaction that removed one).
     package func dropRecoveryCodesWithoutFactors(userID: String) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in

@@ -59,6 +59,19 @@ package struct MFAChallengeStore {
         }
     }
 
+    /// The user of a live challenge (not completed, not expired, not outlived by a password change, attempts left),
+    /// without counting an attempt: for the options of a passkey answer.
+    package func liveUser(digest: [UInt8], limit: Int, now: Date) throws(AuthError) -> String? {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(
+                """
+                SELECT c.user_id FROM mfa_challenges c JOIN users u ON u.id = c.user_id
+                WHERE c.token_hash = ? AND c.completed_at IS NULL AND c.expires_at > ? AND c.attempts < ? AND c.bound_epoch = u.auth_epoch
+                """, [.bytes(digest), .date(now), .int(Int64(limit))]
+            ).first?.string("user_id")
+        }
+    }
+
     /// Completes a challenge (inside the transaction that starts its session): whether this call did (of two
     /// concurrent right codes only one signs in).
     package func complete(digest: [UInt8], now: Date) throws(AuthError) -> Bool {

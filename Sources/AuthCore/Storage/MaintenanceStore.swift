@@ -56,6 +56,8 @@ package struct MaintenanceStore {
         case pendingFactors
         /// Sign-ins that waited for a second factor, expired before the cutoff.
         case challenges
+        /// Passkey ceremony challenges, expired before the cutoff.
+        case webauthnChallenges
 
         var deleteSQL: String {
             switch self {
@@ -67,6 +69,7 @@ package struct MaintenanceStore {
             case .mailOutbox: "DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < ?"
             case .pendingFactors: "DELETE FROM mfa_factors WHERE status = 'pending' AND expires_at < ?"
             case .challenges: "DELETE FROM mfa_challenges WHERE expires_at < ?"
+            case .webauthnChallenges: "DELETE FROM webauthn_challenges WHERE expires_at < ?"
             }
         }
     }

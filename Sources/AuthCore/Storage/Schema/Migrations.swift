@@ -242,5 +242,51 @@ public struct Migration: Sendable {
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
                 """,
             ]),
+        // Passkeys (#18): a passkey is a factor (`mfa_factors.kind = 'passkey'`, no secret) whose public part lives in
+        // `passkeys`, found by the SHA-256 of its credential id (unique across users: one authenticator credential
+        // registers once). Users get a random WebAuthn user handle when they register their first passkey. Ceremony
+        // challenges are stored as their SHA-256 and consumed once by a conditional update.
+        Migration(
+            version: 9, name: "passkeys",
+            statements: [
+                "ALTER TABLE users ADD COLUMN IF NOT EXISTS webauthn_handle BINARY(32) NULL",
+                "CREATE UNIQUE INDEX IF NOT EXISTS users_webauthn_handle_idx ON users (webauthn_handle)",
+                """
+                CREATE TABLE IF NOT EXISTS passkeys (
+                    factor_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    credential_hash BINARY(32) NOT NULL,
+                    credential_id VARBINARY(1023) NOT NULL,
+                    public_key BLOB NOT NULL,
+                    algorithm SMALLINT NOT NULL,
+                    sign_count INT UNSIGNED NOT NULL,
+                    backup_eligible TINYINT(1) NOT NULL,
+                    backup_state TINYINT(1) NOT NULL,
+                    user_verified TINYINT(1) NOT NULL,
+                    transports VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',
+                    aaguid BINARY(16) NOT NULL,
+                    attestation_format VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    PRIMARY KEY (factor_id),
+                    UNIQUE KEY passkeys_credential_idx (credential_hash),
+                    KEY passkeys_user_idx (user_id),
+                    CONSTRAINT passkeys_factor_fk FOREIGN KEY (factor_id) REFERENCES mfa_factors (id) ON DELETE CASCADE,
+                    CONSTRAINT passkeys_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS webauthn_challenges (
+                    challenge_hash BINARY(32) NOT NULL,
+                    purpose VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL,
+                    pending_hash BINARY(32) NULL,
+                    created_at DATETIME(6) NOT NULL,
+                    expires_at DATETIME(6) NOT NULL,
+                    used_at DATETIME(6) NULL,
+                    PRIMARY KEY (challenge_hash),
+                    KEY webauthn_challenges_expires_at_idx (expires_at),
+                    CONSTRAINT webauthn_challenges_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+                """,
+            ]),
     ]
 }
