@@ -136,6 +136,11 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "webauthn-fuzz",
+            dependencies: ["WebAuthn", "CBOR", "CryptoPrimitives", "JOSE", "StrictJSON", "FuzzDriver"],
+            swiftSettings: commonSettings
+        ),
+        .executableTarget(
             name: "fastcgi-fuzz",
             dependencies: ["FastCGI", "AuthHTTP", "FuzzDriver", .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
