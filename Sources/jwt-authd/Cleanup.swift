@@ -15,7 +15,7 @@ struct Cleanup: ParsableCommand {
     @Option(help: "Rows per batch.")
     var batchSize: Int = 1000
 
-    @Flag(help: "Take the MariaDB named lock 'jwt_authd_cleanup' first, and do nothing if another host holds it.")
+    @Flag(help: "Take the cleanup lease (a row of the leases table) first, and do nothing if another host holds it.")
     var lock = false
 
     func run() throws {

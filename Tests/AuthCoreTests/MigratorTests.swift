@@ -86,6 +86,56 @@ final class MigratorTests {
         #expect(try migrator.appliedVersions() == Migration.all.map(\.version))
     }
 
+    /// Every host may run `migrate` on deploy: several runs at once apply each version once, and all succeed.
+    @Test func concurrentRunsApplyEachVersionOnce() throws {
+        let urls = UncheckedBox(url)
+        let results = onThreads(4) { _ -> [Int]? in
+            guard let connection = try? Connection(url: urls.value) else { return nil }
+            defer { connection.close() }
+            return try? Migrator(connection: connection).migrate()
+        }
+        #expect(results.allSatisfy { $0 != nil }, "every run succeeds")
+        #expect(results.compactMap { $0 }.flatMap { $0 }.sorted() == Migration.all.map(\.version))
+        #expect(try connection.query("SELECT COUNT(*) AS n FROM leases").first?.int("n") == 0, "the lease is given back")
+    }
+
+    /// Fit for Galera's row-based replication: every table has a primary key and is InnoDB (#19).
+    @Test func everyTableHasAPrimaryKeyAndIsInnoDB() throws {
+        try Migrator(connection: connection).migrate()
+        let tables = try connection.query(
+            "SELECT TABLE_NAME AS name, ENGINE AS engine FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+        ).map { (try $0.string("name"), try $0.optionalString("engine")) }
+        #expect(tables.count >= 12)
+        for (table, engine) in tables { #expect(engine == "InnoDB", "\(table)") }
+        let withoutKey = try connection.query(
+            """
+            SELECT t.TABLE_NAME AS name FROM information_schema.TABLES t
+            LEFT JOIN information_schema.TABLE_CONSTRAINTS c
+                ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME AND c.CONSTRAINT_TYPE = 'PRIMARY KEY'
+            WHERE t.TABLE_SCHEMA = DATABASE() AND c.CONSTRAINT_NAME IS NULL
+            """
+        ).map { try $0.string("name") }
+        #expect(withoutKey == [], "tables without a primary key")
+    }
+
+    /// The lease: one holder at a time; its owner renews it; it can be taken once expired; only its owner releases it.
+    @Test func aLeaseHasOneHolderUntilItExpires() throws {
+        try Migrator(connection: connection).migrate()
+        let now = Date()
+        let first = Lease(name: "job", duration: 60, owner: "a")
+        let second = Lease(name: "job", duration: 60, owner: "b")
+        #expect(try first.take(on: connection, now: now))
+        #expect(try !second.take(on: connection, now: now.addingTimeInterval(30)))
+        #expect(try first.take(on: connection, now: now.addingTimeInterval(50)), "the owner renews")
+        #expect(try !second.take(on: connection, now: now.addingTimeInterval(100)), "renewed until 110 s")
+        try second.release(on: connection)
+        #expect(try !second.take(on: connection, now: now.addingTimeInterval(100)), "another's release does nothing")
+        #expect(try second.take(on: connection, now: now.addingTimeInterval(111)), "expired: taken over")
+        #expect(try !first.take(on: connection, now: now.addingTimeInterval(112)))
+        try second.release(on: connection)
+        #expect(try first.take(on: connection, now: now.addingTimeInterval(113)))
+    }
+
     @Test func createsTheSeedSchemaWithCascadeDelete() throws {
         try Migrator(connection: connection).migrate()
         let indexes = try connection.query(

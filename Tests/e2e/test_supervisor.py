@@ -5,6 +5,7 @@ Real processes, a real MariaDB."""
 import os
 import signal
 import subprocess
+from urllib.parse import urlsplit
 import threading
 import time
 
@@ -123,17 +124,19 @@ def test_workers_end_with_a_killed_supervisor(start_worker):
         wait_for(lambda pid=pid: harness.process_gone(pid), timeout=10, what=f"orphan worker {pid} gone")
 
 
-def test_the_supervisor_runs_the_cleanup_under_a_named_lock(start_worker, mariadb, base_env):
+def test_the_supervisor_runs_the_cleanup_under_a_lease(start_worker, mariadb, base_env):
     supervisor = start_worker(threads=1, args=("--workers", "1"), env={"JWT_CLEANUP_INTERVAL": "1s"})
     wait_for(lambda: "deleted: refresh_tokens=" in supervisor.log_text(), timeout=15, what="a periodic cleanup")
-    # While another connection holds the lock, the cleanup steps aside.
-    holder = subprocess.Popen(["mariadb", f"--socket={mariadb.socket}", "-e",
-                               "SELECT GET_LOCK('jwt_authd_cleanup', 10); SELECT SLEEP(4);"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: "another host is cleaning up; skipped" in supervisor.log_text(), timeout=10, what="a skipped cleanup")
-    finally:
-        holder.wait(15)
+    # While another host holds the cleanup lease (a row of `leases`), the cleanup steps aside; once it expires, the
+    # cleanup runs again.
+    database = urlsplit(base_env["DATABASE_URL"]).path.lstrip("/")
+    subprocess.run(["mariadb", f"--socket={mariadb.socket}", database, "-e",
+                    "REPLACE INTO leases (name, owner, expires_at) "
+                    "VALUES ('cleanup', 'other-host:1:1', UTC_TIMESTAMP(6) + INTERVAL 4 SECOND)"], check=True)
+    wait_for(lambda: "another host is cleaning up; skipped" in supervisor.log_text(), timeout=10, what="a skipped cleanup")
+    runs = supervisor.log_text().count("deleted: refresh_tokens=")
+    wait_for(lambda: supervisor.log_text().count("deleted: refresh_tokens=") > runs, timeout=15,
+             what="a cleanup after the lease expired")
     assert "unknown child" not in supervisor.log_text()
 
 

@@ -36,7 +36,7 @@ public struct CleanupService {
         return report
     }
 
-    /// Runs ``cleanup(batchSize:retention:)`` only if no other host is running it (a MariaDB named lock).
+    /// Runs ``cleanup(batchSize:retention:)`` only if no other host is running it (the cleanup lease, a row of `leases`).
     ///
     /// - Returns: The report, or `nil` when another host holds the lock.
     public func cleanupIfUnlocked(batchSize: Int = 1000) throws(AuthError) -> CleanupReport? {

@@ -1,26 +1,27 @@
 package import FoundationEssentials
 import MariaDB
 
-/// Deletes what can no longer be used, across the tables, in short batches; and the named lock that lets one host
-/// of several do it.
+/// Deletes what can no longer be used, across the tables, in short batches; and the lease that lets one host of
+/// several do it.
 package struct MaintenanceStore {
     let database: Database
 
-    /// The MariaDB named lock of the periodic cleanup.
-    static let lockName = "jwt_authd_cleanup"
+    /// The lease of the periodic cleanup (a row of `leases`: one host of several, on one server or a Galera cluster).
+    /// Ten minutes: far longer than a cleanup takes; a host that dies mid-way frees it by then.
+    static let lease = Lease(name: "cleanup", duration: 600)
 
-    /// Takes the cleanup lock without waiting. Returns whether this connection now holds it.
+    /// Takes the cleanup lease without waiting. Returns whether this process now holds it. One statement and a read:
+    /// re-run whole after a conflict (another host taking it at the same moment), which then finds it taken.
     package func tryLock() throws(AuthError) -> Bool {
-        try database.run { connection throws(MariaDBError) in
-            try connection.query("SELECT GET_LOCK(?, 0) AS got", [.string(Self.lockName)]).first?.optionalInt("got") == 1
+        let now = Date()
+        return try database.transaction { _ throws(AuthError) in
+            try database.run { connection throws(MariaDBError) in try Self.lease.take(on: connection, now: now) }
         }
     }
 
-    /// Releases the cleanup lock (a lost connection releases it anyway).
+    /// Gives the cleanup lease back.
     package func unlock() {
-        _ = try? database.run { connection throws(MariaDBError) in
-            try connection.query("SELECT RELEASE_LOCK(?) AS released", [.string(Self.lockName)])
-        }
+        _ = try? database.run { connection throws(MariaDBError) in try Self.lease.release(on: connection) }
     }
 
     /// Runs `DELETE … LIMIT batchSize` until a batch deletes fewer rows. Returns the rows deleted.

@@ -1,10 +1,13 @@
+import FoundationEssentials
+import Glibc
 public import Logging
 public import MariaDB
 
 /// Applies ``Migration/all`` in order and records each in `schema_migrations`.
 ///
-/// Idempotent: applied versions are skipped. Two `migrate` runs at once are serialised by a MariaDB named lock, so
-/// several hosts sharing one database can run it on deploy.
+/// Idempotent: applied versions are skipped. Two `migrate` runs at once are serialised by a lease (a row of
+/// `leases`, not a named lock: those are per server on a Galera cluster), so every host can run it on deploy, on one
+/// server or a multi-writer cluster.
 public struct Migrator {
     private let connection: Connection
     private let migrations: [Migration]
@@ -40,14 +43,16 @@ public struct Migrator {
     @discardableResult
     public func migrate() throws -> [Int] {
         try createLedger()
-        let locked = try connection.query("SELECT GET_LOCK('jwt_authd_migrate', 60) AS got")
-        guard try locked.first?.optionalInt("got") == 1 else {
-            throw MariaDBError(code: .lockWaitTimeout, message: "another migrate run holds the lock for over 60 s")
-        }
-        defer { _ = try? connection.query("SELECT RELEASE_LOCK('jwt_authd_migrate') AS released") }
+        let lease = Lease(name: "migrate", duration: Self.leaseDuration)
+        try waitFor(lease)
+        defer { try? lease.release(on: connection) }
         let applied = Set(try appliedVersions())
         var done: [Int] = []
         for migration in migrations.sorted(by: { $0.version < $1.version }) where !applied.contains(migration.version) {
+            // Renewed before each migration: a long run keeps it, a crashed one frees it within the duration.
+            guard try lease.take(on: connection, now: Date()) else {
+                throw MariaDBError(code: .lockWaitTimeout, message: "the migration lease was lost (a step took over \(Int(Self.leaseDuration)) s)")
+            }
             logger.info(
                 "applying migration",
                 metadata: [
@@ -66,13 +71,39 @@ public struct Migrator {
         return done
     }
 
+    /// How long the migration lease holds without renewal (each migration renews it).
+    static let leaseDuration: TimeInterval = 120
+    /// How long a run waits for another host's.
+    static let leaseWait: Duration = .seconds(60)
+
+    /// Takes the migration lease, waiting while another run holds it (concurrent takes on a cluster may conflict:
+    /// each is simply tried again).
+    private func waitFor(_ lease: Lease) throws {
+        let deadline = ContinuousClock.now + Self.leaseWait
+        while true {
+            do {
+                if try lease.take(on: connection, now: Date()) { return }
+            } catch let error as MariaDBError where error.isTransient {
+                // Another node took or renewed it in the same instant: look again.
+            }
+            guard ContinuousClock.now < deadline else {
+                throw MariaDBError(code: .lockWaitTimeout, message: "another migrate run has held the migration lease for over 60 s")
+            }
+            usleep(UInt32.random(in: 100_000...300_000))
+        }
+    }
+
     private func createLedger() throws(MariaDBError) {
         // Only when missing: a runtime account without DDL rights can still run `migrate` on a current schema.
-        let exists = try connection.query(
-            """
-            SELECT 1 AS present FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'schema_migrations'
-            """)
-        if !exists.isEmpty { return }
+        let present = Set(
+            try connection.query(
+                """
+                SELECT TABLE_NAME AS name FROM information_schema.TABLES
+                WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('schema_migrations', 'leases')
+                """
+            ).map { row throws(MariaDBError) in try row.string("name") })
+        if !present.contains("leases") { try connection.executeTrustedSQL(Lease.createSQL) }
+        if present.contains("schema_migrations") { return }
         try connection.executeTrustedSQL(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
