@@ -77,14 +77,12 @@ extension SessionService {
                     user: user, sessionID: claims.family, tokenID: successorID, issuedAt: now,
                     expiresAt: successorExpiry, authentication: session.authentication, now: now))
         }
-        return try explainInactive(
-            claims, authentication: session.authentication, client: client, now: now, wonBeforeConflict: wonBeforeConflict)
+        return try explainInactive(claims, authentication: session.authentication, now: now, wonBeforeConflict: wonBeforeConflict)
     }
 
     /// The presented token was not active: a grace replay, a plain refusal, or reuse (the family is revoked).
     private func explainInactive(
-        _ claims: TokenIssuer.RefreshClaims, authentication: Authentication, client: ClientContext, now: Date,
-        wonBeforeConflict: Bool
+        _ claims: TokenIssuer.RefreshClaims, authentication: Authentication, now: Date, wonBeforeConflict: Bool
     ) throws(AuthError) -> RotationOutcome {
         guard let presented = try tokens.state(of: claims.tokenID, family: claims.family) else {
             return .refused(.invalidToken)
@@ -95,9 +93,10 @@ extension SessionService {
         }
         let withinGrace = settings.refreshGrace > .zero && now.timeIntervalSince(rotatedAt) < settings.refreshGrace.timeInterval
         if withinGrace || wonBeforeConflict, let active = try tokens.active(successor, family: claims.family, now: now) {
-            // The immediate predecessor of the active token, rotated moments ago: the session's current pair.
+            // The immediate predecessor of the active token, rotated moments ago: the session's current pair. Nothing
+            // is written (the rotation touched the session moments ago): a grace answer has no write set, so racing
+            // tabs on several Galera nodes cannot conflict with the rotation they lost to.
             guard let user = try users.find(id: claims.userID) else { return .refused(.invalidToken) }
-            try sessions.touch(claims.family, client: client, now: now)
             return .grace(
                 try issuer.pair(
                     user: user, sessionID: claims.family, tokenID: active.id,
