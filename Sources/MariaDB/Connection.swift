@@ -44,6 +44,7 @@ public final class Connection {
         statements.removeAll()
         if let handle { mysql_close(handle) }
         handle = nil
+        endpoint = nil
         inTransaction = false
     }
 
@@ -186,7 +187,8 @@ public final class Connection {
         do {
             return .success(try statement.execute(values))
         } catch {
-            return .failure(Failure(error: error, mayHaveRun: error.errno != 2006))
+            // 2006: never sent; 1047: a Galera node outside the primary component refused it unexecuted.
+            return .failure(Failure(error: error, mayHaveRun: error.errno != 2006 && error.errno != 1047))
         }
     }
 
@@ -206,8 +208,46 @@ public final class Connection {
         if handle == nil { try connect() }
     }
 
+    /// Connects to the first of the URL's servers that answers and can serve (for a Galera node: in the primary
+    /// component and synced; a node that is joining, donating or cut off is passed over), in the URL's order.
     private func connect() throws(MariaDBError) {
         precondition(Self.libraryReady, "mysql_library_init failed")
+        var failures: [String] = []
+        var last: MariaDBError?
+        for endpoint in url.endpoints {
+            do {
+                let handle = try open(endpoint)
+                if let problem = Self.nodeProblem(handle) {
+                    mysql_close(handle)
+                    failures.append("\(endpoint): \(problem)")
+                    last = MariaDBError(code: .connectionFailed, message: "\(endpoint) cannot serve: \(problem)")
+                    continue
+                }
+                self.handle = handle
+                self.endpoint = endpoint
+                return
+            } catch {
+                failures.append("\(endpoint): \(error.message)")
+                last = error
+            }
+        }
+        guard url.endpoints.count > 1, let last else { throw last ?? MariaDBError(code: .connectionFailed, message: "no server") }
+        throw MariaDBError(
+            code: .connectionFailed, errno: last.errno, sqlState: last.sqlState, message: failures.joined(separator: "; "))
+    }
+
+    /// Why the server this connection is on cannot serve now (a Galera node that left the primary component or is
+    /// no longer synced), or `nil` when it can; connects first when needed.
+    public func servingProblem() throws(MariaDBError) -> String? {
+        try ensureOpen()
+        guard let handle else { return "not connected" }
+        return Self.nodeProblem(handle)
+    }
+
+    /// The server this connection is on (`nil` when closed).
+    public private(set) var endpoint: DatabaseURL.Endpoint?
+
+    private func open(_ endpoint: DatabaseURL.Endpoint) throws(MariaDBError) -> UnsafeMutablePointer<MYSQL> {
         guard let handle = mysql_init(nil) else {
             throw MariaDBError(code: .connectionFailed, message: "mysql_init: out of memory")
         }
@@ -222,10 +262,11 @@ public final class Connection {
         _ = "utf8mb4".withCString { mysql_options(handle, MYSQL_SET_CHARSET_NAME, $0) }
         // Dates are stored as UTC DATETIME(6). Lock waits and statements end before nginx stops waiting for the answer.
         // (The numbers are UInt32s from the URL's parser: no text of the user's reaches this statement.)
-        let session = """
+        var session = """
             SET time_zone = '+00:00', innodb_lock_wait_timeout = \(url.lockWaitTimeoutSeconds), \
             max_statement_time = \(url.statementTimeoutSeconds)
             """
+        if let syncWait = url.syncWait { session += ", wsrep_sync_wait = \(syncWait)" }
         _ = session.withCString { mysql_options(handle, MYSQL_INIT_COMMAND, $0) }
         switch url.tlsMode {
         case .disabled:
@@ -241,9 +282,7 @@ public final class Connection {
         }
         let connected = withOptionalCString(url.password) { password in
             withOptionalCString(url.socket) { socket in
-                mysql_real_connect(
-                    handle, url.host, url.user, password, url.database, url.port, socket,
-                    0) != nil
+                mysql_real_connect(handle, endpoint.host, url.user, password, url.database, endpoint.port, socket, 0) != nil
             }
         }
         guard connected else {
@@ -253,7 +292,34 @@ public final class Connection {
                 code: .connectionFailed, errno: failure.errno, sqlState: failure.sqlState,
                 message: failure.message)
         }
-        self.handle = handle
+        return handle
+    }
+
+    /// Why a server cannot serve, or `nil` when it can: a standalone server always can; a Galera node only when it is
+    /// ready (in the primary component) and synced (`wsrep_local_state` 4), not while joining, donating or cut off.
+    /// Two SHOW statements (which a node outside the primary component still answers), once per connection.
+    static func nodeProblem(_ handle: UnsafeMutablePointer<MYSQL>) -> String? {
+        guard let on = textQuery(handle, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'") else { return "it does not answer SHOW" }
+        guard on.first?.last == "ON" else { return nil }
+        guard let status = textQuery(handle, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state')") else {
+            return "it does not answer SHOW STATUS"
+        }
+        let values = Dictionary(status.compactMap { row in row.count == 2 ? (row[0] ?? "", row[1] ?? "") : nil }) { first, _ in first }
+        if values["wsrep_ready"] != "ON" { return "the Galera node is not ready (not in the primary component)" }
+        if values["wsrep_local_state"] != "4" { return "the Galera node is not synced (wsrep_local_state \(values["wsrep_local_state"] ?? "?"))" }
+        return nil
+    }
+
+    /// The rows of a text-protocol statement (for SHOW, which is not prepared), or `nil` on an error.
+    private static func textQuery(_ handle: UnsafeMutablePointer<MYSQL>, _ sql: String) -> [[String?]]? {
+        guard sql.withCString({ mysql_query(handle, $0) }) == 0, let result = mysql_store_result(handle) else { return nil }
+        defer { mysql_free_result(result) }
+        let fields = Int(mysql_num_fields(result))
+        var rows: [[String?]] = []
+        while let row = mysql_fetch_row(result) {
+            rows.append((0..<fields).map { index in row[index].map { String(cString: $0) } })
+        }
+        return rows
     }
 
     static func error(of handle: UnsafeMutablePointer<MYSQL>) -> MariaDBError {

@@ -1,6 +1,7 @@
 /// Where and how to connect to MariaDB, parsed from one URL.
 ///
-/// `mariadb://user:pass@host:port/db`, or `mariadb://user:pass@localhost/db?socket=/run/mysqld/mysqld.sock`.
+/// `mariadb://user:pass@host:port/db`, or `mariadb://user:pass@localhost/db?socket=/run/mysqld/mysqld.sock`; several
+/// hosts in order of preference (the nodes of a Galera cluster): `mariadb://user:pass@db1:3306,db2:3306,db3/db`.
 /// Query options: `socket`, `ssl-mode` (`disabled`, `required`, `verify`), `ssl-ca`, `ssl-cert`, `ssl-key`,
 /// `connect-timeout`, `read-timeout`, `write-timeout` (seconds: 5, 10, 10 by default), `lock-wait-timeout` (3) and
 /// `statement-timeout` (5). User and password may be percent-encoded.
@@ -17,8 +18,14 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
 
     public var user: String
     public var password: String?
+    /// The first (preferred) server.
     public var host: String
     public var port: UInt32
+    /// The servers after the first, in order of preference.
+    public var otherEndpoints: [Endpoint] = []
+    /// `wsrep_sync_wait` for the session (Galera: which reads wait for the node to apply what the cluster committed
+    /// before them; `nil` leaves the server's setting).
+    public var syncWait: UInt32?
     public var database: String
     public var socket: String?
     public var tlsMode: TLSMode
@@ -41,6 +48,25 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     ///
     /// - Throws: ``MariaDBError`` with code ``MariaDBError/invalidURL``, whose message says what is wrong (never
     ///   the password).
+    /// One server: a host (a name, an IPv4 address, or an IPv6 address without brackets) and a port.
+    public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
+        public let host: String
+        public let port: UInt32
+
+        public init(host: String, port: UInt32) {
+            self.host = host
+            self.port = port
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// Every server, in order of preference.
+    public var endpoints: [Endpoint] { [Endpoint(host: host, port: port)] + otherEndpoints }
+
+    /// The most servers a URL may list.
+    public static let maxEndpoints = 16
+
     public init(parsing text: String) throws(MariaDBError) {
         let fail = Self.invalid
         var rest: Substring
@@ -66,11 +92,21 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             throw fail("the database name may hold letters, digits, _, $ and - only")
         }
         let (user, password, hostPort) = try Self.credentials(in: authority)
-        let (host, port) = try Self.hostAndPort(hostPort)
+        let parts = hostPort.split(separator: ",", omittingEmptySubsequences: false)
+        guard parts.count <= Self.maxEndpoints else { throw fail("at most \(Self.maxEndpoints) hosts") }
+        if parts.count > 1, parts.contains(where: { $0.isEmpty }) { throw fail("an empty host in the list (host1:3306,host2:3306)") }
+        var endpoints: [Endpoint] = []
+        for part in parts {
+            let (host, port) = try Self.hostAndPort(part)
+            let endpoint = Endpoint(host: host.isEmpty ? "localhost" : host, port: port)
+            guard !endpoints.contains(endpoint) else { throw fail("the host \(endpoint) is listed twice") }
+            endpoints.append(endpoint)
+        }
         self.user = user
         self.password = password
-        self.host = host.isEmpty ? "localhost" : host
-        self.port = port
+        self.host = endpoints[0].host
+        self.port = endpoints[0].port
+        self.otherEndpoints = Array(endpoints.dropFirst())
         self.database = database
         self.socket = nil
         self.tlsMode = .disabled
@@ -80,6 +116,7 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         self.lockWaitTimeoutSeconds = 3
         self.statementTimeoutSeconds = 5
         try applyOptions(query)
+        if socket != nil && !otherEndpoints.isEmpty { throw fail("socket= names one local server: it cannot go with several hosts") }
     }
 
     private static func invalid(_ reason: String) -> MariaDBError {
@@ -164,11 +201,14 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
                 case "lock-wait-timeout": lockWaitTimeoutSeconds = seconds
                 default: statementTimeoutSeconds = seconds
                 }
+            case "sync-wait":
+                guard let mask = UInt32(value), mask <= 15 else { throw fail("sync-wait must be a number from 0 to 15 (wsrep_sync_wait)") }
+                syncWait = mask
             default:
                 throw fail(
                     """
                     unknown option '\(key)' (known: socket, ssl-mode, ssl-ca, ssl-cert, ssl-key, connect-timeout, \
-                    read-timeout, write-timeout, lock-wait-timeout, statement-timeout)
+                    read-timeout, write-timeout, lock-wait-timeout, statement-timeout, sync-wait)
                     """)
             }
         }
@@ -185,10 +225,10 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// The URL with the password masked, safe for logs.
     public var description: String {
         let credentials = password == nil ? user : "\(user):****"
-        let hostPart = host.contains(":") ? "[\(host)]" : host
-        var text = "mariadb://\(credentials)@\(hostPart):\(port)/\(database)"
+        var text = "mariadb://\(credentials)@\(endpoints.map(\.description).joined(separator: ","))/\(database)"
         var options: [String] = []
         if let socket { options.append("socket=\(socket)") }
+        if let syncWait { options.append("sync-wait=\(syncWait)") }
         if tlsMode != .disabled { options.append("ssl-mode=\(tlsMode.rawValue)") }
         if !options.isEmpty { text += "?" + options.joined(separator: "&") }
         return text

@@ -103,8 +103,9 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable, Equatable 
         case 1969: .statementTimeout
         case 1451, 1452: .foreignKey
         // CR_SERVER_GONE_ERROR, CR_SERVER_LOST, CR_SERVER_LOST_EXTENDED, ER_CONNECTION_KILLED, ER_SERVER_SHUTDOWN,
-        // ER_CLIENT_INTERACTION_TIMEOUT
-        case 2006, 2013, 2055, 1927, 1053, 4031: .connectionLost
+        // ER_CLIENT_INTERACTION_TIMEOUT; ER_UNKNOWN_COM_ERROR, which a Galera node outside the primary component
+        // answers ("WSREP has not yet prepared node for application use"): this connection must move to another node
+        case 2006, 2013, 2055, 1927, 1053, 4031, 1047: .connectionLost
         // CR_CONNECTION_ERROR, CR_CONN_HOST_ERROR, CR_UNKNOWN_HOST, access denied, unknown database
         case 2002, 2003, 2005, 1044, 1045, 1049: .connectionFailed
         default: .server

@@ -129,6 +129,7 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     }
 
     func isReachable() -> Bool { reachable }
+    var node: String? { nil }
 
     // MARK: Second factors
     var mfaAvailable = true

@@ -80,6 +80,26 @@ final class ConnectionTests {
         }
     }
 
+    /// #19: with several servers, a connection takes the first that serves; when none does, the error names each.
+    /// (A standalone server always serves; a Galera node must be synced: the cluster tier checks that part.)
+    @Test func severalServersAreTriedInOrder() throws {
+        var unreachable = try DatabaseURL(parsing: "mariadb://u@127.0.0.1:1,127.0.0.1:2/db?connect-timeout=1")
+        unreachable.password = nil
+        do {
+            _ = try Connection(url: unreachable)
+            Issue.record("connected to nothing")
+        } catch {
+            #expect(error.code == .connectionFailed)
+            #expect(error.message.contains("127.0.0.1:1") && error.message.contains("127.0.0.1:2"), "\(error.message)")
+        }
+        // The test server is standalone: it serves, and the connection reports it; a single-server URL names no node.
+        let connection = try Connection(url: url)
+        #expect(connection.endpoint == url.endpoints.first)
+        #expect(try connection.servingProblem() == nil)
+        connection.close()
+        #expect(connection.endpoint == nil)
+    }
+
     @Test func wrongNumberOfBindsIsMisuse() {
         #expect(throws: MariaDBError.misuse) { try connection.query("SELECT ? AS a", []) }
     }

@@ -38,6 +38,25 @@ import Testing
         #expect(url.description.contains("auth:****@"))
     }
 
+    /// #19: the nodes of a cluster, in order of preference (parsed on purpose, not by accident).
+    @Test func parsesSeveralHostsInOrder() throws {
+        let url = try DatabaseURL(parsing: "mariadb://auth:pw@db1:3306,db2:3307,[::1],db4/jwt_authd?sync-wait=1")
+        #expect(url.endpoints.map(\.description) == ["db1:3306", "db2:3307", "[::1]:3306", "db4:3306"])
+        #expect(url.host == "db1" && url.port == 3306 && url.syncWait == 1)
+        #expect(url.description == "mariadb://auth:****@db1:3306,db2:3307,[::1]:3306,db4:3306/jwt_authd?sync-wait=1")
+        #expect(try DatabaseURL(parsing: "mariadb://u@h/db").otherEndpoints.isEmpty)
+        #expect(try DatabaseURL(parsing: "mariadb://u@h/db").syncWait == nil)
+    }
+
+    @Test(arguments: [
+        "mariadb://u@a,,b/db", "mariadb://u@a,/db", "mariadb://u@,a/db", "mariadb://u@a:3306,a:3306/db",
+        "mariadb://u@a,b/db?socket=/run/mysqld/mysqld.sock", "mariadb://u@a,b:0/db", "mariadb://u@h/db?sync-wait=16",
+        "mariadb://u@h/db?sync-wait=x", "mariadb://u@" + (1...17).map { "h\($0)" }.joined(separator: ",") + "/db",
+    ])
+    func rejectsBadHostLists(text: String) {
+        #expect(throws: MariaDBError.invalidURL) { try DatabaseURL(parsing: text) }
+    }
+
     @Test(arguments: [
         "postgres://u@h/db", "mariadb://u@h", "mariadb://u@h/", "mariadb://u@h:0/db", "mariadb://u@h:99999/db",
         "mariadb://u@h/db?socket=relative", "mariadb://u@h/db?ssl-mode=maybe", "mariadb://u@h/db?bogus=1",

@@ -185,27 +185,45 @@ class CookieJar:
         self.cookies.clear()
 
 
+def passkeys_env(origin, rp_id="localhost"):
+    """The environment of a relying party ``rp_id`` whose pages are at ``origin`` (#18: WebAuthn refuses IP
+    addresses, so a browser test uses http://localhost:PORT; explicit ``env`` entries of a site win)."""
+    return {"JWT_PASSKEYS_RP_ID": rp_id, "JWT_PASSKEYS_ORIGINS": origin}
+
+
 class Site:
     """A worker and the development nginx in front of it; ``env`` overrides the module's service environment
-    (a value of None removes the variable)."""
+    (a value of None removes the variable).
 
-    def __init__(self, binary, base_env, rundir, name, env=None, threads=8, keepalive=2, gate_cache=False):
-        merged = {**base_env, **(env or {})}
-        self.env = {key: value for key, value in merged.items() if value is not None}
+    ``passkeys=True``: a site a browser can use passkeys on. Its base URL is ``http://localhost:PORT`` (nginx
+    still listens on 127.0.0.1 only, which ``localhost`` reaches) and the service gets the relying party id
+    ``localhost`` with that origin (:func:`passkeys_env`), unless ``env`` sets those variables itself."""
+
+    def __init__(self, binary, base_env, rundir, name, env=None, threads=8, keepalive=2, gate_cache=False,
+                 passkeys=False):
+        self.requested_env = {**base_env, **(env or {})}
+        self.env = {key: value for key, value in self.requested_env.items() if value is not None}
         self.binary = binary
         self.rundir = rundir
         self.name = name
         self.threads = threads
         self.keepalive = keepalive
         self.gate_cache = gate_cache
+        self.passkeys = passkeys
+        self.hostname = "localhost" if passkeys else "127.0.0.1"
         self.worker = None
         self.nginx = None
 
     def start(self):
+        port = harness.free_port()
+        if self.passkeys:
+            # The origin is known only with the port: the relying party's variables are set now.
+            merged = {**passkeys_env(f"http://{self.hostname}:{port}"), **self.requested_env}
+            self.env = {key: value for key, value in merged.items() if value is not None}
         self.worker = harness.Worker(self.binary, self.env, f"unix:{self.rundir}/{self.name}.sock", self.threads,
                                      self.rundir).start()
         try:
-            self.nginx = harness.Nginx(harness.REPO, self.rundir / f"nginx-{self.name}", harness.free_port(),
+            self.nginx = harness.Nginx(harness.REPO, self.rundir / f"nginx-{self.name}", port,
                                        self.worker.address, keepalive=self.keepalive,
                                        gate_cache=self.gate_cache).start()
         except BaseException:
@@ -225,11 +243,11 @@ class Site:
 
     @property
     def origin(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.hostname}:{self.port}"
 
     @property
     def host(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.hostname}:{self.port}"
 
     def url(self, path):
         return self.origin + path

@@ -212,14 +212,17 @@ def start_worker(authd_bin, base_env, rundir):
 
 @pytest.fixture(scope="module")
 def start_site(nginx_installed, authd_bin, base_env, rundir):
-    """``start_site(name, env=None, threads=8)`` → a running :class:`authsite.Site` (worker + dev nginx) on the
-    module's database; ``env`` overrides the service environment (None removes a variable). The same ``name``
-    returns the same site; all are stopped at the end of the module."""
+    """``start_site(name, env=None, threads=8, passkeys=False)`` → a running :class:`authsite.Site` (worker + dev
+    nginx) on the module's database; ``env`` overrides the service environment (None removes a variable);
+    ``passkeys=True`` makes it a site at ``http://localhost:PORT`` with that origin as its WebAuthn relying party
+    (rp id ``localhost``; see :class:`authsite.Site`). The same ``name`` returns the same site; all are stopped at
+    the end of the module."""
     sites = {}
 
-    def start(name, env=None, threads=8):
+    def start(name, env=None, threads=8, passkeys=False):
         if name not in sites:
-            sites[name] = authsite.Site(authd_bin, base_env, rundir, name, env=env, threads=threads).start()
+            sites[name] = authsite.Site(authd_bin, base_env, rundir, name, env=env, threads=threads,
+                                        passkeys=passkeys).start()
         return sites[name]
 
     yield start

@@ -30,16 +30,20 @@ export interface Session {
  */
 export interface MfaChallenge {
   readonly mfaRequired: true;
-  /** What verifyMfa() accepts for this user: 'totp' (a code of the app), 'recovery_code'. */
+  /**
+   * What this sign-in's second step accepts: 'totp' (verifyMfa() with a code of the app), 'recovery_code'
+   * (verifyMfa({recoveryCode})), 'passkey' (verifyMfaWithPasskey()).
+   */
   readonly factors: ReadonlyArray<MfaFactorKind>;
 }
 
-export type MfaFactorKind = 'totp' | 'recovery_code' | (string & {});
+export type MfaFactorKind = 'totp' | 'recovery_code' | 'passkey' | (string & {});
 
 /** One second factor of the user (GET /api/auth/mfa). */
 export interface MfaFactor {
   id: string;
-  kind: 'totp' | (string & {});
+  /** 'passkey' for a passkey (listPasskeys() tells more about those). */
+  kind: 'totp' | 'passkey' | (string & {});
   /** The name given when it was added ("phone"), if any. */
   name: string | null;
   createdAt: string;
@@ -68,6 +72,54 @@ export interface TotpEnrolment {
    * reference), made by the service. Insert it as SVG (e.g. DOMParser + importNode), never into an attribute.
    */
   qrSvg: string;
+}
+
+/** One of the user's passkeys (GET /api/auth/passkeys). */
+export interface Passkey {
+  id: string;
+  /** The name given when it was added or renamed, if any. */
+  name: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  /** Backup eligible: a synced passkey (a password manager's or a platform's account), `amr` 'swk'; else 'hwk'. */
+  synced: boolean;
+  /** Backed up as of its last use. */
+  backedUp: boolean;
+  /** Whether the authenticator verified its user (PIN, biometric) when it was added. */
+  userVerified: boolean;
+  /** Transport hints the browser reported ('internal', 'hybrid', 'usb', ...). */
+  transports: string[];
+  /** The authenticator model's AAGUID (all zeros when it did not say). */
+  aaguid: string;
+  /** COSE algorithm: -7 (ES256), -8 (EdDSA), -257 (RS256). */
+  algorithm: number;
+}
+
+/** GET /api/auth/passkeys. */
+export interface PasskeyList {
+  /** False when the site has no relying party configured (the ceremonies answer `passkeys_unavailable`). */
+  available: boolean;
+  /** Oldest first. */
+  passkeys: Passkey[];
+}
+
+/** What registerPasskey() resolves to. */
+export interface RegisteredPasskey {
+  passkey: Passkey;
+  /** Ten recovery codes, shown this once, when the passkey is the account's first factor; else null. */
+  recoveryCodes: string[] | null;
+}
+
+/** Every passkey ceremony can be aborted; starting another one aborts it too (one request at a time). */
+export interface PasskeyCeremonyOptions {
+  signal?: AbortSignal;
+}
+
+export interface PasskeySignInOptions extends PasskeyCeremonyOptions {
+  /** Narrows the browser's choice to this account's passkeys; without it, any passkey of this site (discoverable). */
+  email?: string | null;
+  /** navigator.credentials.get()'s mediation ('optional' by default; startPasskeyAutofill() uses 'conditional'). */
+  mediation?: CredentialMediationRequirement;
 }
 
 /** A code of the authenticator app (`'123456'` is short for `{code: '123456'}`), or a recovery code. */
@@ -102,6 +154,8 @@ export type AuthErrorCode =
   | 'invalid_code'
   | 'mfa_required'
   | 'mfa_unavailable'
+  | 'passkey_invalid'
+  | 'passkeys_unavailable'
   | 'mail_unavailable'
   | 'unsupported_media_type'
   | 'payload_too_large'
@@ -126,12 +180,31 @@ export type AuthErrorCode =
   | 'service_unavailable'
   | 'service_busy'
   | 'internal_error'
+  // The browser's part of a passkey ceremony (status 0; `cause` holds the browser's DOMException):
+  /** NotAllowedError: the user dismissed the browser's dialog, it timed out, or no passkey of this site was there. */
+  | 'passkey_cancelled'
+  /** AbortError: the caller's signal, or another passkey ceremony started. */
+  | 'passkey_aborted'
+  /** InvalidStateError of a registration: this authenticator holds one of the account's passkeys already. */
+  | 'passkey_exists'
+  /** SecurityError: the page is not on the relying party id (e.g. http://127.0.0.1 for rp id localhost). */
+  | 'passkey_wrong_origin'
+  /** No WebAuthn here (an old browser, or not a secure context), or NotSupportedError. */
+  | 'passkeys_unsupported'
+  /** Any other failure of the browser's ceremony. */
+  | 'passkey_failed'
   | (string & {});
 
 export class AuthError extends Error {
   constructor(
     message: string,
-    details?: { status?: number; code?: string; retryAfter?: number | null; fields?: Record<string, string> | null },
+    details?: {
+      status?: number;
+      code?: string;
+      retryAfter?: number | null;
+      fields?: Record<string, string> | null;
+      cause?: unknown;
+    },
   );
   readonly name: 'AuthError';
   /** The HTTP status (0 if none). */
@@ -244,6 +317,48 @@ export interface AuthClient {
   removeMfaFactor(id: string): Promise<void>;
   /** POST /api/auth/mfa/recovery-codes: ten new codes, the old ones die. Needs a recent sign-in. */
   newRecoveryCodes(): Promise<string[]>;
+
+  /** Whether this browser and page can use passkeys (WebAuthn in a secure context: HTTPS or http://localhost). */
+  passkeysSupported(): boolean;
+  /** Whether the browser offers passkeys in the autofill (PublicKeyCredential.isConditionalMediationAvailable()). */
+  passkeyAutofillAvailable(): Promise<boolean>;
+  /**
+   * Adds a passkey to the signed-in account (options, navigator.credentials.create(), registration). Needs a recent
+   * sign-in (`reauthentication_required`; `mfa_required` for an account with a factor this session did not use):
+   * reauthenticate and try again. Counts as a sign-in with the passkey (a new access cookie). Rejects with
+   * `passkey_invalid` (the service refused the credential), `passkey_exists`, `passkey_cancelled`, ...
+   */
+  registerPasskey(name?: string | null, options?: PasskeyCeremonyOptions): Promise<RegisteredPasskey>;
+  /**
+   * Signs in with a passkey alone (options, navigator.credentials.get(), POST /api/auth/passkeys/login): the user,
+   * like login(). Rejects with `invalid_credentials`, `throttled` + retryAfter, `passkeys_unavailable`,
+   * `passkey_cancelled`, `passkey_aborted`, ...
+   */
+  loginWithPasskey(options?: PasskeySignInOptions): Promise<User>;
+  /**
+   * Passkeys in the autofill of a field marked `autocomplete="username webauthn"` (conditional mediation): waits
+   * until the user picks one, then signs in (the user). Null where the browser has no such autofill, and when
+   * aborted (`signal`, or another ceremony started, e.g. loginWithPasskey() from a button). Rejects like
+   * loginWithPasskey() when the passkey does not sign in.
+   */
+  startPasskeyAutofill(options?: PasskeyCeremonyOptions): Promise<User | null>;
+  /**
+   * The second step of a sign-in whose MfaChallenge lists 'passkey' (options, navigator.credentials.get(),
+   * POST /api/auth/mfa/verify `{passkey}`): the user. Rejects with `invalid_code` (a passkey that does not verify,
+   * or the pending sign-in is over), `throttled`, or a browser code.
+   */
+  verifyMfaWithPasskey(options?: PasskeyCeremonyOptions): Promise<User>;
+  /**
+   * reauthenticate() with a passkey: a new authentication of this session (AAL2 with a user-verifying passkey or
+   * after the password). Rejects with `invalid_code`, `not_found` (no passkey), `throttled`, or a browser code.
+   */
+  reauthenticateWithPasskey(options?: PasskeyCeremonyOptions): Promise<void>;
+  /** GET /api/auth/passkeys. */
+  listPasskeys(): Promise<PasskeyList>;
+  /** PATCH /api/auth/passkeys/{id}: a new name (empty or null: none). Rejects with `not_found`. */
+  renamePasskey(id: string, name: string | null): Promise<void>;
+  /** DELETE /api/auth/passkeys/{id} (the recovery codes go with the last factor). Needs a recent sign-in. */
+  removePasskey(id: string): Promise<void>;
 
   /** fetch() with the cookies; on 401, one refresh (single flight across tabs) and one retry. */
   fetchWithAuth(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;

@@ -26,13 +26,19 @@
 //   instead of the user: no session yet, the service holds the pending sign-in in its own HttpOnly cookie until
 //   verifyMfa() gives a code. Routes that change the factors need a recent sign-in (403
 //   `reauthentication_required`): reauthenticate() with the password or a code, then try again.
+// - Passkeys (#18): registerPasskey(), loginWithPasskey(), startPasskeyAutofill() (conditional mediation),
+//   verifyMfaWithPasskey(), reauthenticateWithPasskey(). Each asks the service for the options, runs the browser's
+//   ceremony (navigator.credentials.create/get) and sends the credential back. One ceremony at a time: browsers
+//   refuse a second request while one is pending, so starting one aborts the one waiting (an autofill). The
+//   options and credentials travel as JSON with binary values in base64url (WebAuthn's own JSON forms), converted
+//   by the browser where it can (parse*OptionsFromJSON, toJSON), else here (fromBase64url / toBase64url).
 
 const DEFAULT_API_BASE = '/api/auth';
 
 /** An error answer of the service: `code` is its stable error code (`invalid_credentials`, `throttled`, ...). */
 export class AuthError extends Error {
-  constructor(message, { status = 0, code = 'error', retryAfter = null, fields = null } = {}) {
-    super(message);
+  constructor(message, { status = 0, code = 'error', retryAfter = null, fields = null, cause } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
     this.name = 'AuthError';
     this.status = status;
     this.code = code;
@@ -103,6 +109,93 @@ function reauthentication(proof) {
     return { password: String(proof.password) };
   }
   return secondFactor(proof);
+}
+
+// --- passkeys: conversions and the browser's ceremony ---------------------------------------------------------
+
+/** base64url without padding (WebAuthn's JSON form of binary values) of an ArrayBuffer or a view of one. */
+function toBase64url(bytes) {
+  const view = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
+  let binary = '';
+  for (let at = 0; at < view.length; at += 0x8000) binary += String.fromCharCode(...view.subarray(at, at + 0x8000));
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** The bytes of a base64url string (padding optional) as an ArrayBuffer; a TypeError for anything else. */
+function fromBase64url(text) {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9_-]*={0,2}$/.test(text)) throw new TypeError('expected base64url');
+  const binary = atob(text.replace(/=+$/, '').replace(/-/g, '+').replace(/_/g, '/'));
+  const bytes = new Uint8Array(binary.length);
+  for (let at = 0; at < binary.length; at++) bytes[at] = binary.charCodeAt(at);
+  return bytes.buffer;
+}
+
+/** Whether this page can run WebAuthn ceremonies: the API is there and the page is a secure context. */
+function webAuthnAvailable() {
+  return typeof window !== 'undefined' && window.isSecureContext === true && typeof PublicKeyCredential === 'function'
+    && typeof navigator.credentials?.create === 'function' && typeof navigator.credentials?.get === 'function';
+}
+
+/**
+ * The service's options in JSON (PublicKeyCredentialCreationOptionsJSON for 'create', ...RequestOptionsJSON for
+ * 'get') as navigator.credentials takes them: by the browser's parse*FromJSON where it has it, else by hand (the
+ * binary members: challenge, user.id, the credential descriptors' ids).
+ */
+function publicKeyOptions(kind, json) {
+  const parse = kind === 'create' ? PublicKeyCredential.parseCreationOptionsFromJSON : PublicKeyCredential.parseRequestOptionsFromJSON;
+  if (typeof parse === 'function') return parse.call(PublicKeyCredential, json);
+  const descriptors = (list) => (Array.isArray(list) ? list.map((item) => ({ ...item, id: fromBase64url(item.id) })) : []);
+  const options = { ...json, challenge: fromBase64url(json.challenge) };
+  if (kind === 'create') {
+    options.user = { ...json.user, id: fromBase64url(json.user.id) };
+    options.excludeCredentials = descriptors(json.excludeCredentials);
+  } else {
+    options.allowCredentials = descriptors(json.allowCredentials);
+  }
+  return options;
+}
+
+/** A PublicKeyCredential as the service takes it: credential.toJSON() where the browser has it, else the same by hand. */
+function credentialJSON(credential) {
+  if (typeof credential.toJSON === 'function') return credential.toJSON();
+  const source = credential.response;
+  const response = { clientDataJSON: toBase64url(source.clientDataJSON) };
+  if (source.attestationObject) {
+    // A registration (AuthenticatorAttestationResponse); the getters came with WebAuthn Level 2 and 3.
+    response.attestationObject = toBase64url(source.attestationObject);
+    response.transports = typeof source.getTransports === 'function' ? source.getTransports() : [];
+    if (typeof source.getAuthenticatorData === 'function') response.authenticatorData = toBase64url(source.getAuthenticatorData());
+    const publicKey = typeof source.getPublicKey === 'function' ? source.getPublicKey() : null;
+    if (publicKey) response.publicKey = toBase64url(publicKey);
+    if (typeof source.getPublicKeyAlgorithm === 'function') response.publicKeyAlgorithm = source.getPublicKeyAlgorithm();
+  } else {
+    response.authenticatorData = toBase64url(source.authenticatorData);
+    response.signature = toBase64url(source.signature);
+    if (source.userHandle) response.userHandle = toBase64url(source.userHandle);
+  }
+  return {
+    id: credential.id,
+    rawId: toBase64url(credential.rawId),
+    type: credential.type,
+    authenticatorAttachment: credential.authenticatorAttachment ?? null,
+    // Only credProps is asked for (plain JSON); binary extension outputs would need converting too.
+    clientExtensionResults: typeof credential.getClientExtensionResults === 'function' ? credential.getClientExtensionResults() : {},
+    response,
+  };
+}
+
+/** A failure of the browser's part of a ceremony (a DOMException) as an AuthError with a stable code (status 0). */
+function ceremonyError(error, kind) {
+  if (error instanceof AuthError) return error;
+  const codes = {
+    NotAllowedError: 'passkey_cancelled', // dismissed, timed out, or no passkey of this site on the device
+    AbortError: 'passkey_aborted', // another ceremony started, or the caller's signal
+    InvalidStateError: kind === 'create' ? 'passkey_exists' : 'passkey_failed', // excludeCredentials matched
+    SecurityError: 'passkey_wrong_origin', // the page is not on the relying party id (e.g. 127.0.0.1 for localhost)
+    NotSupportedError: 'passkeys_unsupported',
+  };
+  const code = Object.hasOwn(codes, error?.name) ? codes[error.name] : 'passkey_failed';
+  return new AuthError(error?.message || String(error), { code, cause: error });
 }
 
 function browserStorage() {
@@ -201,6 +294,7 @@ class AuthClient {
   #localRenewedAt = 0; // the latest renewal this tab knows of (its own or another tab's)
   #guessedIssue = 0; // the page load, when it came through redirects (a form login or the gate's renewal)
   #sentAt = new WeakMap(); // response -> when its request was sent (the retry's, after a refresh)
+  #ceremony = null; // the passkey ceremony under way: {controller, settled}
   #onStorage = (event) => this.#storageEvent(event);
   #onVisible = () => this.#wake();
 
@@ -226,7 +320,9 @@ class AuthClient {
     // Methods work detached too (`const { login } = auth`, `useSyncExternalStore(auth.subscribe, auth.getState)`).
     for (const name of ['getState', 'subscribe', 'start', 'stop', 'login', 'register', 'logout', 'logoutAll', 'me',
       'sessions', 'revokeSession', 'changePassword', 'fetchWithAuth', 'refresh', 'verifyMfa', 'reauthenticate', 'mfa',
-      'beginTotp', 'confirmTotp', 'removeMfaFactor', 'newRecoveryCodes']) {
+      'beginTotp', 'confirmTotp', 'removeMfaFactor', 'newRecoveryCodes', 'passkeysSupported', 'passkeyAutofillAvailable',
+      'registerPasskey', 'loginWithPasskey', 'startPasskeyAutofill', 'verifyMfaWithPasskey', 'reauthenticateWithPasskey',
+      'listPasskeys', 'renamePasskey', 'removePasskey']) {
       this[name] = this[name].bind(this);
     }
     this.#localRenewedAt = this.#shared().renewedAt || 0;
@@ -491,6 +587,156 @@ class AuthClient {
     const response = await this.#session('POST', '/mfa/recovery-codes');
     if (!response.ok) throw await this.#failure(response);
     return (await response.json()).recoveryCodes;
+  }
+
+  // --- passkeys (#18) --------------------------------------------------------------------------------------------
+
+  /** Whether this browser and page can use passkeys (WebAuthn in a secure context: HTTPS, or http://localhost). */
+  passkeysSupported() {
+    return webAuthnAvailable();
+  }
+
+  /** Whether the browser offers passkeys in the autofill of a field marked `autocomplete="username webauthn"`. */
+  async passkeyAutofillAvailable() {
+    if (!webAuthnAvailable() || typeof PublicKeyCredential.isConditionalMediationAvailable !== 'function') return false;
+    try {
+      return (await PublicKeyCredential.isConditionalMediationAvailable()) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Adds a passkey to the signed-in account: POST /api/auth/passkeys/register/options, the browser's
+   * navigator.credentials.create(), POST /api/auth/passkeys/register. Needs a recent sign-in (else
+   * `reauthentication_required`, or `mfa_required` for an account with a factor this session did not use: then
+   * reauthenticate() and try again). Resolves to `{passkey, recoveryCodes}`: the codes (shown once) when it is the
+   * account's first factor, else null. The registration counts as a sign-in with the passkey (a new access cookie).
+   */
+  async registerPasskey(name, { signal } = {}) {
+    const credential = await this.#passkeyCeremony('create', '/passkeys/register/options', {}, { signal, session: true });
+    const body = { credential };
+    if (name != null && String(name).trim() !== '') body.name = String(name).trim();
+    const response = await this.#session('POST', '/passkeys/register', body, { renews: true });
+    if (!response.ok) throw await this.#failure(response);
+    const data = await response.json();
+    this.#renewed(Date.now(), 'renewed');
+    this.#set({ mfaEnrolmentRequired: false });
+    return { passkey: data.passkey, recoveryCodes: Array.isArray(data.recoveryCodes) ? data.recoveryCodes : null };
+  }
+
+  /**
+   * Signs in with a passkey alone: POST /api/auth/passkeys/login/options (`{email}` narrows it to that account's
+   * passkeys; without one the browser offers every passkey of this site: discoverable credentials), the browser's
+   * navigator.credentials.get() with `mediation` ('optional' by default), POST /api/auth/passkeys/login. Resolves
+   * to the user, like login(); rejects with an AuthError (`invalid_credentials`, `throttled` with `retryAfter`,
+   * `passkeys_unavailable`, or a browser code: `passkey_cancelled`, `passkey_aborted`...).
+   */
+  async loginWithPasskey({ email, mediation, signal } = {}) {
+    const body = email == null || email === '' ? {} : { email: String(email) };
+    const credential = await this.#passkeyCeremony('get', '/passkeys/login/options', body, { mediation, signal });
+    return this.#signIn('/passkeys/login', { credential });
+  }
+
+  /**
+   * Passkeys in the autofill (conditional mediation): call it when the sign-in page loads, with the username
+   * field marked `autocomplete="username webauthn"`. The request waits until the user picks a passkey there, then
+   * signs in: resolves to the user. Resolves to null where the browser has no such autofill, and when the request
+   * is aborted (by `signal`, or because another passkey ceremony started, e.g. loginWithPasskey() from a button).
+   * Rejects like loginWithPasskey() when the chosen passkey does not sign in (then call it again to offer the
+   * autofill again).
+   */
+  async startPasskeyAutofill({ signal } = {}) {
+    if (!(await this.passkeyAutofillAvailable())) return null;
+    let credential;
+    try {
+      credential = await this.#passkeyCeremony('get', '/passkeys/login/options', {}, { mediation: 'conditional', signal });
+    } catch (error) {
+      if (error instanceof AuthError && error.code === 'passkey_aborted') return null;
+      throw error;
+    }
+    return this.#signIn('/passkeys/login', { credential });
+  }
+
+  /**
+   * The second step of a sign-in that answered `mfaRequired` with 'passkey' among its factors:
+   * POST /api/auth/mfa/passkey/options (the pending sign-in's cookie), navigator.credentials.get(),
+   * POST /api/auth/mfa/verify `{passkey}`. Resolves to the user, like verifyMfa(); rejects with `invalid_code` (a
+   * passkey that does not verify, or the pending sign-in is over), `throttled`, or a browser code.
+   */
+  async verifyMfaWithPasskey({ signal } = {}) {
+    const credential = await this.#passkeyCeremony('get', '/mfa/passkey/options', undefined, { signal });
+    return this.#signIn('/mfa/verify', { passkey: credential });
+  }
+
+  /**
+   * reauthenticate() with a passkey: POST /api/auth/passkeys/reauthenticate/options, navigator.credentials.get(),
+   * POST /api/auth/reauthenticate `{passkey}`. A new authentication of this session (AAL2 with a passkey that
+   * verified its user, or one used after the password). Rejects with `invalid_code`, `not_found` (no passkey),
+   * `throttled`, or a browser code.
+   */
+  async reauthenticateWithPasskey({ signal } = {}) {
+    const credential = await this.#passkeyCeremony('get', '/passkeys/reauthenticate/options', undefined, { signal, session: true });
+    const response = await this.#session('POST', '/reauthenticate', { passkey: credential }, { renews: true });
+    if (!response.ok) throw await this.#failure(response);
+    this.#renewed(Date.now(), 'renewed');
+  }
+
+  /** GET /api/auth/passkeys: `{available, passkeys: [{id, name, createdAt, lastUsedAt, synced, backedUp, ...}]}`. */
+  async listPasskeys() {
+    const response = await this.#session('GET', '/passkeys');
+    if (!response.ok) throw await this.#failure(response);
+    return response.json();
+  }
+
+  /** PATCH /api/auth/passkeys/{id}: a new name (empty or null: none). */
+  async renamePasskey(id, name) {
+    const response = await this.#session('PATCH', `/passkeys/${encodeURIComponent(id)}`, { name: name == null ? null : String(name) });
+    if (!response.ok) throw await this.#failure(response);
+  }
+
+  /** DELETE /api/auth/passkeys/{id} (the recovery codes go with the last factor). Needs a recent sign-in. */
+  async removePasskey(id) {
+    const response = await this.#session('DELETE', `/passkeys/${encodeURIComponent(id)}`);
+    if (!response.ok) throw await this.#failure(response);
+  }
+
+  /**
+   * One ceremony: its options from `route` (with the session when `session`), then the browser's create() or get().
+   * Resolves to the credential in JSON. Starting it aborts the ceremony under way (browsers take one request at a
+   * time), and waits until that one has settled.
+   */
+  async #passkeyCeremony(kind, route, body, { mediation, signal, session = false } = {}) {
+    if (!webAuthnAvailable()) throw new AuthError('This browser cannot use passkeys here', { code: 'passkeys_unsupported' });
+    const previous = this.#ceremony;
+    const controller = new AbortController();
+    let settle;
+    const ceremony = { controller, settled: new Promise((resolve) => { settle = resolve; }) };
+    this.#ceremony = ceremony;
+    const follow = () => controller.abort(signal.reason);
+    if (signal?.aborted) follow();
+    else signal?.addEventListener('abort', follow, { once: true });
+    try {
+      if (previous) {
+        previous.controller.abort(new DOMException('Another passkey ceremony started', 'AbortError'));
+        await previous.settled;
+      }
+      const response = session ? await this.#session('POST', route, body) : await this.#post(route, body);
+      if (!response.ok) throw session ? await this.#failure(response) : await errorFrom(response);
+      const options = await response.json();
+      controller.signal.throwIfAborted();
+      const request = { publicKey: publicKeyOptions(kind, options), signal: controller.signal };
+      if (mediation) request.mediation = mediation;
+      const credential = await (kind === 'create' ? navigator.credentials.create(request) : navigator.credentials.get(request));
+      if (!credential) throw new DOMException('No credential', 'NotAllowedError');
+      return credentialJSON(credential);
+    } catch (error) {
+      throw ceremonyError(controller.signal.aborted && !(error instanceof AuthError) ? new DOMException('Aborted', 'AbortError') : error, kind);
+    } finally {
+      signal?.removeEventListener('abort', follow);
+      if (this.#ceremony === ceremony) this.#ceremony = null;
+      settle();
+    }
   }
 
   async #failure(response) {

@@ -31,10 +31,20 @@ const MESSAGES = {
   cross_site_request: 'The request was refused because it did not come from this site.',
   service_unavailable: 'The sign-in service is unavailable. Please try again in a moment.',
   invalid_code: 'That code did not work. Enter the code your app shows now (each code works once).',
-  reauthentication_required: 'Confirm it is you first: your password or a code from your app.',
-  mfa_required: 'This needs a sign-in with your second factor: a code from your app.',
+  reauthentication_required: 'Confirm it is you first: your password, a code from your app or a passkey.',
+  mfa_required: 'This needs a sign-in with your second factor: a code from your app or a passkey.',
   mfa_unavailable: 'Second factors are not available on this site right now. Please try again later.',
   ambiguous_cookie: 'Your browser sent its sign-in cookie twice. Please sign in again.',
+  // Passkeys (#18): the service's codes, then the client's for the browser's part of a ceremony.
+  passkeys_unavailable: 'Passkeys are not set up on this site.',
+  passkey_invalid: 'The passkey could not be added. Please try again.',
+  passkey_cancelled: 'No passkey was used: the request was cancelled or timed out.',
+  passkey_aborted: 'The passkey request was interrupted. Please try again.',
+  passkey_exists: 'This device already holds a passkey for your account.',
+  passkey_wrong_origin: 'Passkeys for this site work only at its own address (in development: http://localhost, not 127.0.0.1).',
+  passkeys_unsupported: 'This browser cannot use passkeys here.',
+  passkey_failed: 'The passkey did not work. Please try again.',
+  not_found: 'It is not there any more: reload the page.',
 };
 
 /** A fixed, human message for an error code (unknown codes get a generic one; the code itself is never shown). */

@@ -3,6 +3,11 @@
 // JavaScript they are sent with the client instead: errors show without a reload, and the client records the
 // sign-in for the automatic refresh in every tab. A user with a second factor goes on to its page (/auth/mfa), as
 // the form post's redirect does; one whose role needs a factor and has none, to the security settings.
+//
+// Passkeys (#18), on the login page where the browser can use them: "Sign in with a passkey" (any passkey of this
+// site on the device: discoverable credentials), and passkeys offered in the email field's autofill where the
+// browser has conditional mediation (the field becomes autocomplete="username webauthn" and a request waits for the
+// user's choice; pressing the button aborts it first).
 import { AuthError, isMfaChallenge, safeRedirectPath } from '/assets/auth.js';
 import { auth, messageFor } from '/assets/demo.js';
 
@@ -48,7 +53,9 @@ form.addEventListener('submit', async (event) => {
       : await auth.login(email, password);
     const back = encodeURIComponent(callbackUrl);
     if (isMfaChallenge(result)) {
-      location.assign(`/auth/mfa?callbackUrl=${back}`); // Back returns to this form
+      // The factors this sign-in takes (passkey, totp, recovery_code): the code step shows what fits.
+      const factors = encodeURIComponent(result.factors.join(','));
+      location.assign(`/auth/mfa?factors=${factors}&callbackUrl=${back}`); // Back returns to this form
     } else if (auth.getState().mfaEnrolmentRequired) {
       location.replace(`/auth/security?enrol=required&callbackUrl=${back}`);
     } else {
@@ -69,3 +76,54 @@ form.addEventListener('submit', async (event) => {
     }
   }
 });
+
+// --- passkeys (the login page) -----------------------------------------------------------------------------------
+
+const passkeyBox = document.getElementById('passkey-signin');
+const passkeyButton = document.getElementById('passkey-login');
+
+function passkeyMessage(error) {
+  if (!(error instanceof AuthError)) return 'The server could not be reached. Check your connection and try again.';
+  // Any passkey that does not verify answers invalid_credentials (e.g. one removed from the account meanwhile).
+  if (error.code === 'invalid_credentials') return 'That passkey did not sign you in. Use another one, or your password.';
+  return messageFor(error.code, error.retryAfter);
+}
+
+/** Passkeys in the email field's autofill, while the page is open (again after the button's attempt). */
+async function offerAutofill() {
+  if (!(await auth.passkeyAutofillAvailable())) return;
+  form.elements.email.autocomplete = 'username webauthn';
+  document.documentElement.dataset.passkeyAutofill = 'on';
+  try {
+    if (await auth.startPasskeyAutofill()) location.replace(callbackUrl);
+    // null: aborted, because the button started a ceremony of its own.
+  } catch (error) {
+    if (error instanceof AuthError && error.code === 'passkeys_unavailable') {
+      passkeyBox.hidden = true;
+    } else if (!(error instanceof AuthError) || !['passkey_cancelled', 'passkey_wrong_origin', 'passkey_failed'].includes(error.code)) {
+      // The user picked a passkey and it did not sign in (the other failures are the browser's, before any choice).
+      // Not offered again by itself: the button (or a reload) does.
+      showError(passkeyMessage(error));
+    }
+  }
+}
+
+if (mode === 'login' && passkeyBox && auth.passkeysSupported()) {
+  passkeyBox.hidden = false;
+  passkeyButton.addEventListener('click', async () => {
+    clearError();
+    passkeyButton.disabled = true;
+    passkeyBox.setAttribute('aria-busy', 'true');
+    try {
+      await auth.loginWithPasskey(); // aborts the autofill's request first
+      location.replace(callbackUrl);
+    } catch (error) {
+      passkeyButton.disabled = false;
+      passkeyBox.removeAttribute('aria-busy');
+      if (error instanceof AuthError && error.code === 'passkeys_unavailable') passkeyBox.hidden = true;
+      showError(passkeyMessage(error));
+      offerAutofill();
+    }
+  });
+  offerAutofill();
+}

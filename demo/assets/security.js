@@ -1,7 +1,9 @@
 // The security settings (/auth/security, a protected page): second factors. Add an authenticator app (the QR code
 // or its key, then one of its codes), see the recovery codes once, list and remove factors, replace the recovery
-// codes. The routes that change factors need a recent sign-in: when one answers reauthentication_required (or
-// mfa_required), a dialog asks for the password or a code, and the change is tried again.
+// codes. Passkeys (#18): list, add with a name (the browser's dialog), rename, remove; the first factor's recovery
+// codes are shown as an app's are. The routes that change factors need a recent sign-in: when one answers
+// reauthentication_required (or mfa_required), a dialog asks for the password, a code or a passkey, and the change
+// is tried again.
 import { AuthError, safeRedirectPath } from '/assets/auth.js';
 import { auth, goToLogin, messageFor, timeElement } from '/assets/demo.js';
 
@@ -9,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const callbackUrl = params.has('callbackUrl') ? safeRedirectPath(params.get('callbackUrl'), '/dashboard') : null;
 let summary = null; // the last GET /api/auth/mfa
+let passkeyList = null; // the last GET /api/auth/passkeys
 
 function say(message) {
   $('status').textContent = message;
@@ -60,12 +63,18 @@ let pendingReauth = null; // {resolve} while the dialog is open
 /** Opens the dialog; resolves to true once the session reauthenticated, false if the user cancelled. */
 function askToReauthenticate(codeOnly) {
   const dialog = $('reauth');
-  const hasFactor = Boolean(summary && summary.factors.length);
+  const kinds = summary ? summary.factors.map((factor) => factor.kind) : [];
+  const hasCode = kinds.includes('totp') || (summary?.recoveryCodesLeft ?? 0) > 0;
+  const hasPasskey = kinds.includes('passkey') && auth.passkeysSupported();
   $('reauth-password-form').hidden = codeOnly;
-  $('reauth-code-form').hidden = !hasFactor;
+  $('reauth-code-form').hidden = !hasCode;
+  $('reauth-passkey').hidden = !hasPasskey;
+  const ways = [...(codeOnly ? [] : ['your password']), ...(hasPasskey ? ['a passkey'] : []),
+    ...(kinds.includes('totp') ? ['a code from your app'] : hasCode ? ['a recovery code'] : [])];
+  const listed = ways.length > 1 ? `${ways.slice(0, -1).join(', ')} or ${ways.at(-1)}` : ways[0] ?? 'your password';
   $('reauth-why').textContent = codeOnly
-    ? 'This change needs a sign-in with your second factor: enter a code from your app (or a recovery code).'
-    : `This change needs a recent sign-in: confirm with your password${hasFactor ? ' or a code from your app' : ''}.`;
+    ? `This change needs a sign-in with your second factor: confirm with ${listed}.`
+    : `This change needs a recent sign-in: confirm with ${listed}.`;
   $('reauth-error').textContent = '';
   for (const form of dialog.querySelectorAll('form')) form.reset();
   $('reauth-username').value = auth.user?.email ?? ''; // for password managers
@@ -109,6 +118,20 @@ for (const [formId, field] of [['reauth-password-form', 'password'], ['reauth-co
     }
   });
 }
+$('reauth-passkey-button').addEventListener('click', async () => {
+  const button = $('reauth-passkey-button');
+  button.disabled = true;
+  $('reauth-error').textContent = '';
+  try {
+    await auth.reauthenticateWithPasskey();
+    closeReauth(true);
+  } catch (error) {
+    $('reauth-error').textContent = error instanceof AuthError && error.code === 'invalid_code'
+      ? 'That passkey was not accepted.' : problem(error);
+  } finally {
+    button.disabled = false;
+  }
+});
 $('reauth-cancel').addEventListener('click', () => closeReauth(false));
 $('reauth').addEventListener('close', () => closeReauth(false)); // Escape
 
@@ -135,16 +158,26 @@ async function withReauthentication(action) {
 function render(next) {
   summary = next;
   const count = next.factors.length;
+  // The apps are listed here, the passkeys in their own section.
+  const apps = next.factors.filter((factor) => factor.kind !== 'passkey');
+  const passkeys = count - apps.length;
+  const parts = [
+    ...(apps.length ? [apps.length === 1 ? 'one authenticator app' : `${apps.length} authenticator apps`] : []),
+    ...(passkeys ? [passkeys === 1 ? 'one passkey' : `${passkeys} passkeys`] : []),
+  ];
   $('summary').textContent = count === 0
     ? 'Off: signing in takes only your password.'
-    : `On: ${count === 1 ? 'one authenticator app' : `${count} authenticator apps`}, ${next.recoveryCodesLeft} `
+    : `On: ${parts.join(' and ')}, ${next.recoveryCodesLeft} `
       + `recovery ${next.recoveryCodesLeft === 1 ? 'code' : 'codes'} left.`;
   $('summary').dataset.factors = String(count);
-  $('session-aal').textContent = next.assuranceLevel >= 2 ? 'signed in with a second factor' : 'signed in with the password only';
-  $('new-codes').hidden = count === 0;
+  // At level 1 the session's methods are still those nginx passed with the page (X-Auth-AMR).
+  const passkeyOnly = /(^| )(hwk|swk)( |$)/.test($('session-aal').dataset.amr || '');
+  $('session-aal').textContent = next.assuranceLevel >= 2 ? 'signed in with a second factor'
+    : passkeyOnly ? 'signed in with a passkey only' : 'signed in with the password only';
+  $('new-codes').hidden = count === 0 || !next.available;
   $('add-totp').disabled = !next.available;
-  if (!next.available) say('Second factors are not set up on this site.');
-  const rows = next.factors.map((factor) => {
+  if (!next.available) say('Authenticator apps are not set up on this site.');
+  const rows = apps.map((factor) => {
     const row = document.createElement('tr');
     row.dataset.factorId = factor.id;
     const name = document.createElement('td');
@@ -167,11 +200,13 @@ function render(next) {
     return row;
   });
   $('factors-body').replaceChildren(...rows);
-  $('factors').hidden = count === 0;
+  $('factors').hidden = apps.length === 0;
 }
 
 async function reload() {
-  render(await auth.mfa());
+  const [factors, passkeys] = await Promise.all([auth.mfa(), auth.listPasskeys()]);
+  render(factors);
+  renderPasskeys(passkeys);
 }
 
 async function removeFactor(factor, button) {
@@ -191,6 +226,137 @@ async function removeFactor(factor, button) {
     if (!(error instanceof Cancelled)) say(problem(error));
   }
 }
+
+// --- passkeys ---------------------------------------------------------------------------------------------------
+
+function passkeysUsable() {
+  return Boolean(passkeyList?.available) && auth.passkeysSupported();
+}
+
+function renderPasskeys(next) {
+  passkeyList = next;
+  const count = next.passkeys.length;
+  $('passkeys-summary').textContent = !next.available ? 'Passkeys are not set up on this site.'
+    : !auth.passkeysSupported() ? 'This browser cannot use passkeys on this page.'
+      : count === 0 ? 'No passkey yet.' : `${count === 1 ? 'One passkey' : `${count} passkeys`}.`;
+  $('passkeys-summary').dataset.passkeys = String(count);
+  $('add-passkey').disabled = !passkeysUsable();
+  const rows = next.passkeys.map((passkey) => {
+    const row = document.createElement('tr');
+    row.dataset.passkeyId = passkey.id;
+    const name = document.createElement('td');
+    name.id = `passkey-${passkey.id}`;
+    const label = document.createElement('span');
+    label.className = 'passkey-name';
+    label.textContent = passkey.name || 'Passkey';
+    name.append(label);
+    if (passkey.synced) {
+      const badge = document.createElement('span');
+      badge.className = 'badge';
+      badge.textContent = 'synced';
+      badge.title = 'Kept by a password manager or your device account: it may be on your other devices too.';
+      name.append(' ', badge);
+    }
+    const added = document.createElement('td');
+    added.append(timeElement(passkey.createdAt));
+    const used = document.createElement('td');
+    if (passkey.lastUsedAt) used.append(timeElement(passkey.lastUsedAt));
+    else used.textContent = 'never';
+    const actions = document.createElement('td');
+    actions.className = 'passkey-actions';
+    const rename = document.createElement('button');
+    rename.type = 'button';
+    rename.className = 'secondary rename-passkey';
+    rename.textContent = 'Rename';
+    rename.setAttribute('aria-describedby', name.id);
+    rename.addEventListener('click', () => editPasskeyName(passkey, name));
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'secondary remove-passkey';
+    remove.textContent = 'Remove';
+    remove.setAttribute('aria-describedby', name.id);
+    remove.addEventListener('click', () => removePasskey(passkey, remove));
+    actions.append(rename, remove);
+    row.append(name, added, used, actions);
+    return row;
+  });
+  $('passkeys-body').replaceChildren(...rows);
+  $('passkeys-table').hidden = count === 0;
+}
+
+/** Renaming in place: the name's cell becomes a small form. */
+function editPasskeyName(passkey, cell) {
+  const form = document.createElement('form');
+  form.className = 'rename-form actions';
+  const input = document.createElement('input');
+  input.type = 'text';
+  input.name = 'name';
+  input.maxLength = 100;
+  input.value = passkey.name || '';
+  input.setAttribute('aria-label', 'New name of the passkey');
+  const save = document.createElement('button');
+  save.type = 'submit';
+  save.textContent = 'Save';
+  const cancel = document.createElement('button');
+  cancel.type = 'button';
+  cancel.className = 'secondary';
+  cancel.textContent = 'Cancel';
+  cancel.addEventListener('click', () => renderPasskeys(passkeyList));
+  form.append(input, save, cancel);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    save.disabled = true;
+    try {
+      await auth.renamePasskey(passkey.id, input.value.trim());
+      say('The passkey was renamed.');
+      await reload();
+    } catch (error) {
+      save.disabled = false;
+      say(problem(error));
+    }
+  });
+  cell.replaceChildren(form);
+  input.focus();
+}
+
+async function removePasskey(passkey, button) {
+  // Two presses: the first one asks.
+  if (button.dataset.armed !== 'true') {
+    button.dataset.armed = 'true';
+    button.textContent = 'Press again to remove';
+    return;
+  }
+  button.disabled = true;
+  try {
+    await withReauthentication(() => auth.removePasskey(passkey.id));
+    say(`Removed ${passkey.name || 'the passkey'}. Remove it from your device too (its settings, or your password manager).`);
+    await reload();
+  } catch (error) {
+    button.disabled = false;
+    if (!(error instanceof Cancelled)) say(problem(error));
+  }
+}
+
+$('passkey-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const submit = $('add-passkey');
+  submit.disabled = true;
+  say('');
+  try {
+    const name = $('passkey-name').value.trim();
+    const { passkey, recoveryCodes } = await withReauthentication(() => auth.registerPasskey(name));
+    $('passkey-form').reset();
+    $('enrol-required')?.remove();
+    say(passkey.name ? `The passkey ${passkey.name} was added.` : 'The passkey was added.');
+    if (recoveryCodes) showCodes(recoveryCodes);
+    if (callbackUrl) $('continue').hidden = false;
+    await reload();
+  } catch (error) {
+    if (!(error instanceof Cancelled)) say(problem(error));
+  } finally {
+    submit.disabled = !passkeysUsable();
+  }
+});
 
 // --- adding an app -------------------------------------------------------------------------------------------
 

@@ -86,6 +86,8 @@ public protocol DatabaseHealth: AnyObject {
     func isReachable() -> Bool
     /// Why the last check failed, for the log (never a password).
     var lastFailure: String? { get }
+    /// The server in use, when `database.url` lists several (the node of a cluster this host is on); else `nil`.
+    var node: String? { get }
 }
 
 extension TokenIssuer: AccessTokenVerifying {}

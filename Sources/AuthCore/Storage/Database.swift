@@ -84,6 +84,11 @@ public final class Database {
         }
     }
 
+    /// The server in use when the URL lists several (`nil` with one, or while disconnected).
+    public var node: String? {
+        connection.url.otherEndpoints.isEmpty ? nil : connection.endpoint?.description
+    }
+
     /// Whether MariaDB answers now (reconnecting if it came back, at most once per second while it is down).
     public func isReachable() -> Bool {
         let now = ContinuousClock.now

@@ -83,7 +83,7 @@ public struct Migrator {
         while true {
             do {
                 if try lease.take(on: connection, now: Date()) { return }
-            } catch let error as MariaDBError where error.isTransient {
+            } catch  where error.isTransient {
                 // Another node took or renewed it in the same instant: look again.
             }
             guard ContinuousClock.now < deadline else {
