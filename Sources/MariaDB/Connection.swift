@@ -86,8 +86,17 @@ public final class Connection {
     public func execute(_ sql: String, _ values: [DatabaseValue] = [], idempotent: Bool = false) throws(MariaDBError)
         -> ExecuteResult
     {
-        try run(sql, values, idempotent: idempotent)
+        let result = try run(sql, values, idempotent: idempotent)
+        writesCompleted &+= 1
+        return result
     }
+
+    /// Statements run by ``execute(_:_:idempotent:)`` that succeeded, ever: a caller compares it before and after a
+    /// failure to know whether anything it ran in autocommit mode took effect (nothing did if it is unchanged).
+    public private(set) var writesCompleted = 0
+
+    /// Whether a transaction is open.
+    public var isInTransaction: Bool { inTransaction }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws (and the error rethrown).
     ///

@@ -35,12 +35,31 @@ public final class Database {
     }
 
     /// Runs statements; a MariaDB failure becomes an ``AuthError``.
+    ///
+    /// Outside a transaction each statement commits on its own. A conflict (a Galera certification failure, 1213, or
+    /// a lock wait timeout, 1205) on a write runs `body` again whole, but only when no write of this call had
+    /// succeeded before it: then nothing of `body` took effect (its reads are simply read again), so running it again
+    /// is the same as running it once. A body that fails after one of its writes committed throws: several writes
+    /// that must succeed together belong in ``transaction(_:)``. Inside a transaction nothing is retried here: the
+    /// transaction is re-run whole.
     @discardableResult
     package func run<T>(_ body: (Connection) throws(MariaDBError) -> T) throws(AuthError) -> T {
-        do {
-            return try body(connection)
-        } catch {
-            throw Self.translate(error)
+        var attempt = 0
+        let started = ContinuousClock.now
+        while true {
+            let writesBefore = connection.writesCompleted
+            do {
+                return try body(connection)
+            } catch {
+                guard error.isTransient, !connection.isInTransaction, connection.writesCompleted == writesBefore,
+                    attempt < maxTransactionRetries, ContinuousClock.now - started < retryBudget
+                else { throw Self.translate(error) }
+                attempt += 1
+                logger.notice(
+                    "statement conflict; retrying",
+                    metadata: ["event": "transaction_retry", "db.errno": "\(error.errno)", "attempt": "\(attempt)", "autocommit": "true"])
+                usleep(UInt32.random(in: 1_000...(5_000 * UInt32(attempt))))
+            }
         }
     }
 
