@@ -45,6 +45,7 @@ public final class Connection {
         if let handle { mysql_close(handle) }
         handle = nil
         endpoint = nil
+        isClusterNode = false
         inTransaction = false
     }
 
@@ -234,6 +235,7 @@ public final class Connection {
                 }
                 self.handle = handle
                 self.endpoint = endpoint
+                isClusterNode = Self.textQuery(handle, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'")?.first?.last == "ON"
                 return
             } catch {
                 failures.append("\(endpoint): \(error.message)")
@@ -251,6 +253,19 @@ public final class Connection {
         try ensureOpen()
         guard let handle else { return "not connected" }
         return Self.nodeProblem(handle)
+    }
+
+    /// Whether the server is a Galera node (`wsrep_on`), known once connected.
+    public private(set) var isClusterNode = false
+
+    /// Runs `body` with `wsrep_sync_wait` 7 for this session: every read, update and insert first waits until the
+    /// node has applied everything the cluster committed before it (a causal read), then the URL's setting again.
+    /// For the reads whose answer would otherwise refuse someone because a row written on another node has not
+    /// arrived yet. On a standalone server it simply runs `body`.
+    public func withCausalReads<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        guard isClusterNode, (try? command("SET SESSION wsrep_sync_wait = 7")) != nil else { return try body() }
+        defer { try? command(url.syncWait.map { "SET SESSION wsrep_sync_wait = \($0)" } ?? "SET SESSION wsrep_sync_wait = DEFAULT") }
+        return try body()
     }
 
     /// The server this connection is on (`nil` when closed).
@@ -302,33 +317,6 @@ public final class Connection {
                 message: failure.message)
         }
         return handle
-    }
-
-    /// Why a server cannot serve, or `nil` when it can: a standalone server always can; a Galera node only when it is
-    /// ready (in the primary component) and synced (`wsrep_local_state` 4), not while joining, donating or cut off.
-    /// Two SHOW statements (which a node outside the primary component still answers), once per connection.
-    static func nodeProblem(_ handle: UnsafeMutablePointer<MYSQL>) -> String? {
-        guard let on = textQuery(handle, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'") else { return "it does not answer SHOW" }
-        guard on.first?.last == "ON" else { return nil }
-        guard let status = textQuery(handle, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state')") else {
-            return "it does not answer SHOW STATUS"
-        }
-        let values = Dictionary(status.compactMap { row in row.count == 2 ? (row[0] ?? "", row[1] ?? "") : nil }) { first, _ in first }
-        if values["wsrep_ready"] != "ON" { return "the Galera node is not ready (not in the primary component)" }
-        if values["wsrep_local_state"] != "4" { return "the Galera node is not synced (wsrep_local_state \(values["wsrep_local_state"] ?? "?"))" }
-        return nil
-    }
-
-    /// The rows of a text-protocol statement (for SHOW, which is not prepared), or `nil` on an error.
-    private static func textQuery(_ handle: UnsafeMutablePointer<MYSQL>, _ sql: String) -> [[String?]]? {
-        guard sql.withCString({ mysql_query(handle, $0) }) == 0, let result = mysql_store_result(handle) else { return nil }
-        defer { mysql_free_result(result) }
-        let fields = Int(mysql_num_fields(result))
-        var rows: [[String?]] = []
-        while let row = mysql_fetch_row(result) {
-            rows.append((0..<fields).map { index in row[index].map { String(cString: $0) } })
-        }
-        return rows
     }
 
     static func error(of handle: UnsafeMutablePointer<MYSQL>) -> MariaDBError {

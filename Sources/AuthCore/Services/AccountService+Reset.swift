@@ -49,7 +49,8 @@ extension AccountService {
         // Hashed before the transaction (tens of milliseconds): a conflict re-runs only the statements.
         let hash = try hashPassword(newPassword)
         let now = clock.now()
-        let userID = try database.transaction { _ throws(AuthError) in
+        // Causal on a cluster: the token may have been written through another node moments ago.
+        let userID = try database.causalTransaction(failingWith: [.resetTokenInvalid]) { _ throws(AuthError) in
             guard let consumed = try oneTimeTokens.consume(digest: digest, purposes: [.passwordReset], now: now)
             else { throw AuthError.resetTokenInvalid }
             // A factor that cannot be checked now (no keys): nothing changes, and the link keeps working for later.

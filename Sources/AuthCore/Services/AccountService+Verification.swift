@@ -36,7 +36,8 @@ extension AccountService {
     public func verifyEmail(token: String) throws(AuthError) -> User {
         guard let digest = OneTimeToken.digest(of: token) else { throw AuthError.emailTokenInvalid }
         let now = clock.now()
-        let (userID, changed) = try database.transaction { _ throws(AuthError) in
+        // Causal on a cluster: the token may have been written through another node moments ago.
+        let (userID, changed) = try database.causalTransaction(failingWith: [.emailTokenInvalid]) { _ throws(AuthError) in
             guard let consumed = try oneTimeTokens.consume(digest: digest, purposes: [.emailVerification, .emailChange], now: now)
             else { throw AuthError.emailTokenInvalid }
             if consumed.purpose == .emailChange, let newEmail = consumed.email {

@@ -18,8 +18,18 @@ extension SessionService {
         let now = clock.now()
         let claims = try issuer.verifyRefreshToken(token, now: now)
         var wonBeforeConflict = false
-        let outcome: RotationOutcome = try database.transaction { _ throws(AuthError) in
+        var outcome: RotationOutcome = try database.transaction { _ throws(AuthError) in
             try rotate(claims, client: client, now: now, wonBeforeConflict: &wonBeforeConflict)
+        }
+        // On a Galera cluster the token (or its session) may have been written through another node moments ago and
+        // not be applied here yet: an unknown token is looked for once more with causal reads before it is refused
+        // (a rotation on node A, then the next refresh on node B). The refused attempt wrote nothing.
+        if case .refused(let error) = outcome, error.code == .invalidToken, database.isClusterNode {
+            outcome = try database.withCausalReads { () throws(AuthError) -> RotationOutcome in
+                try database.transaction { _ throws(AuthError) in
+                    try rotate(claims, client: client, now: now, wonBeforeConflict: &wonBeforeConflict)
+                }
+            }
         }
         switch outcome {
         case .rotated(let pair), .grace(let pair):

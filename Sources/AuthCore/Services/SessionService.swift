@@ -89,7 +89,10 @@ public final class SessionService: SessionOperations {
     public func isSessionActive(_ sessionID: String) throws(AuthError) -> Bool {
         guard Identifier.isWellFormed(sessionID) else { return false }
         let now = clock.now()
-        return try sessions.isActive(sessionID, now: now, idleSince: idleSince(now))
+        // Causal: a session started through another node moments ago may not be applied here yet.
+        return try database.causal { () throws(AuthError) -> Bool? in
+            try sessions.isActive(sessionID, now: now, idleSince: idleSince(now)) ? true : nil
+        } ?? false
     }
 
     /// The user of an access token whose session is active, in one read (both tables by primary key): `GET
@@ -97,7 +100,9 @@ public final class SessionService: SessionOperations {
     public func activeSessionUser(sessionID: String, userID: String) throws(AuthError) -> User? {
         guard Identifier.isWellFormed(sessionID), Identifier.isWellFormed(userID) else { return nil }
         let now = clock.now()
-        return try sessions.activeUser(session: sessionID, user: userID, now: now, idleSince: idleSince(now))
+        return try database.causal { () throws(AuthError) in
+            try sessions.activeUser(session: sessionID, user: userID, now: now, idleSince: idleSince(now))
+        }
     }
 
     /// The user's active sessions, most recently used first.
@@ -177,7 +182,9 @@ public final class SessionService: SessionOperations {
     func authenticationState(sessionID: String, userID: String) throws(AuthError) -> (recentAt: Date?, methods: [String])? {
         guard Identifier.isWellFormed(sessionID), Identifier.isWellFormed(userID) else { return nil }
         let now = clock.now()
-        return try sessions.authentication(sessionID, of: userID, now: now, idleSince: idleSince(now))
+        return try database.causal { () throws(AuthError) in
+            try sessions.authentication(sessionID, of: userID, now: now, idleSince: idleSince(now))
+        }
     }
 
     /// Whether an authentication at `time` is within `accounts.reauth_window` (`nil`: none that counts).

@@ -68,6 +68,11 @@ package struct APIKeyStore {
 
     /// The active key with this digest and its user (the database compares digests, never keys).
     package func find(digest: [UInt8], now: Date) throws(AuthError) -> Match? {
+        // Causal: a key created through another node moments ago may not be applied here yet.
+        try database.causal { () throws(AuthError) in try findOnce(digest: digest, now: now) }
+    }
+
+    private func findOnce(digest: [UInt8], now: Date) throws(AuthError) -> Match? {
         try database.run { connection throws(MariaDBError) in
             guard
                 let row = try connection.query(

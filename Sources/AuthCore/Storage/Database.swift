@@ -63,6 +63,37 @@ public final class Database {
         }
     }
 
+    /// A read (or conditional write) whose `nil` answer would refuse someone: on a Galera node, a `nil` is checked
+    /// once more with causal reads (``MariaDB/Connection/withCausalReads(_:)``), since the row may have been written
+    /// through another node moments ago and not be applied here yet (a refresh token rotated on node A presented to
+    /// node B). The happy path costs nothing; on a standalone server it runs once.
+    package func causal<T>(_ body: () throws(AuthError) -> T?) throws(AuthError) -> T? {
+        if let found = try body() { return found }
+        guard connection.isClusterNode, !connection.isInTransaction else { return nil }
+        return try connection.withCausalReads { () throws(AuthError) -> T? in try body() }
+    }
+
+    /// Whether the connection is on a Galera node.
+    package var isClusterNode: Bool { connection.isClusterNode }
+
+    /// `body` with causal reads (``MariaDB/Connection/withCausalReads(_:)``).
+    package func withCausalReads<T>(_ body: () throws(AuthError) -> T) throws(AuthError) -> T {
+        try connection.withCausalReads(body)
+    }
+
+    /// ``transaction(_:)``, run once more with causal reads when it failed with one of `codes` on a Galera node:
+    /// for transactions that fail because a row is not there (a mailed token, written through another node moments
+    /// ago). The failed attempt rolled back, so running it again is the same as running it once.
+    package func causalTransaction<T>(failingWith codes: Set<AuthError.Code>, _ body: (_ attempt: Int) throws(AuthError) -> T)
+        throws(AuthError) -> T
+    {
+        do {
+            return try transaction(body)
+        } catch  where codes.contains(error.code) && connection.isClusterNode {
+            return try connection.withCausalReads { () throws(AuthError) -> T in try transaction(body) }
+        }
+    }
+
     /// Runs `body` in a transaction, again after a deadlock, lock wait timeout or Galera certification failure
     /// (bounded, with a short random back-off). `attempt` counts from 0. Everything `body` does must be safe to run
     /// again whole: it sees the state the rolled-back attempt left, which is the state before it.

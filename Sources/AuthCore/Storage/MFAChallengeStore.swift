@@ -41,6 +41,11 @@ package struct MFAChallengeStore {
     /// number of concurrent guesses at most `limit` are ever checked. `nil` when the challenge is unknown, used,
     /// expired, outlived by a password change, or out of attempts.
     package func reserveAttempt(digest: [UInt8], limit: Int, now: Date) throws(AuthError) -> Reserved? {
+        // Causal: the challenge was written by the login, maybe through another node moments ago.
+        try database.causal { () throws(AuthError) in try reserveAttemptOnce(digest: digest, limit: limit, now: now) }
+    }
+
+    private func reserveAttemptOnce(digest: [UInt8], limit: Int, now: Date) throws(AuthError) -> Reserved? {
         try database.run { connection throws(MariaDBError) in
             let updated = try connection.execute(
                 """
@@ -62,6 +67,10 @@ package struct MFAChallengeStore {
     /// The user of a live challenge (not completed, not expired, not outlived by a password change, attempts left),
     /// without counting an attempt: for the options of a passkey answer.
     package func liveUser(digest: [UInt8], limit: Int, now: Date) throws(AuthError) -> String? {
+        try database.causal { () throws(AuthError) in try liveUserOnce(digest: digest, limit: limit, now: now) }
+    }
+
+    private func liveUserOnce(digest: [UInt8], limit: Int, now: Date) throws(AuthError) -> String? {
         try database.run { connection throws(MariaDBError) in
             try connection.query(
                 """

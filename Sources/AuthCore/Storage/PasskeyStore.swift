@@ -69,8 +69,10 @@ package struct PasskeyStore {
 
     /// The user whose handle this is.
     package func user(handle: [UInt8]) throws(AuthError) -> String? {
-        try database.run { connection throws(MariaDBError) in
-            try connection.query("SELECT id FROM users WHERE webauthn_handle = ?", [.bytes(handle)]).first?.string("id")
+        try database.causal { () throws(AuthError) in
+            try database.run { connection throws(MariaDBError) in
+                try connection.query("SELECT id FROM users WHERE webauthn_handle = ?", [.bytes(handle)]).first?.string("id")
+            }
         }
     }
 
@@ -106,6 +108,11 @@ package struct PasskeyStore {
 
     /// The active passkey with this credential id, whoever owns it.
     package func find(credentialID: [UInt8]) throws(AuthError) -> Passkey? {
+        // Causal: a passkey registered through another node moments ago may not be applied here yet.
+        try database.causal { () throws(AuthError) in try findOnce(credentialID: credentialID) }
+    }
+
+    private func findOnce(credentialID: [UInt8]) throws(AuthError) -> Passkey? {
         try database.run { connection throws(MariaDBError) in
             try connection.query(
                 """
@@ -207,6 +214,11 @@ package struct PasskeyStore {
     /// Consumes a live challenge of `purpose` once: one conditional update, so two concurrent uses never both get it.
     /// `nil` when it is unknown, used, expired or for another purpose.
     package func consumeChallenge(_ challenge: [UInt8], purpose: Purpose, now: Date) throws(AuthError) -> Challenge? {
+        // Causal: the options may have come from another node moments ago.
+        try database.causal { () throws(AuthError) in try consumeChallengeOnce(challenge, purpose: purpose, now: now) }
+    }
+
+    private func consumeChallengeOnce(_ challenge: [UInt8], purpose: Purpose, now: Date) throws(AuthError) -> Challenge? {
         let digest = SHA256.hash(challenge)
         return try database.run { connection throws(MariaDBError) in
             let updated = try connection.execute(

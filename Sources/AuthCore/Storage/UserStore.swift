@@ -52,6 +52,11 @@ package struct UserStore {
 
     /// A user and their password hash, by (normalised) email: login's read.
     package func credentials(email: String) throws(AuthError) -> Credentials? {
+        // Causal: an account registered through another node moments ago may not be applied here yet.
+        try database.causal { () throws(AuthError) in try credentialsOnce(email: email) }
+    }
+
+    private func credentialsOnce(email: String) throws(AuthError) -> Credentials? {
         try database.run { connection throws(MariaDBError) in
             guard
                 let row = try connection.query(

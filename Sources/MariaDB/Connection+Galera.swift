@@ -1,0 +1,31 @@
+import CMariaDB
+
+/// What a connection needs to know of a Galera node: whether it can serve (ready and synced), by SHOW statements.
+extension Connection {
+    /// Why a server cannot serve, or `nil` when it can: a standalone server always can; a Galera node only when it is
+    /// ready (in the primary component) and synced (`wsrep_local_state` 4), not while joining, donating or cut off.
+    /// Two SHOW statements (which a node outside the primary component still answers), once per connection.
+    static func nodeProblem(_ handle: UnsafeMutablePointer<MYSQL>) -> String? {
+        guard let on = textQuery(handle, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'") else { return "it does not answer SHOW" }
+        guard on.first?.last == "ON" else { return nil }
+        guard let status = textQuery(handle, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state')") else {
+            return "it does not answer SHOW STATUS"
+        }
+        let values = Dictionary(status.compactMap { row in row.count == 2 ? (row[0] ?? "", row[1] ?? "") : nil }) { first, _ in first }
+        if values["wsrep_ready"] != "ON" { return "the Galera node is not ready (not in the primary component)" }
+        if values["wsrep_local_state"] != "4" { return "the Galera node is not synced (wsrep_local_state \(values["wsrep_local_state"] ?? "?"))" }
+        return nil
+    }
+
+    /// The rows of a text-protocol statement (for SHOW, which is not prepared), or `nil` on an error.
+    static func textQuery(_ handle: UnsafeMutablePointer<MYSQL>, _ sql: String) -> [[String?]]? {
+        guard sql.withCString({ mysql_query(handle, $0) }) == 0, let result = mysql_store_result(handle) else { return nil }
+        defer { mysql_free_result(result) }
+        let fields = Int(mysql_num_fields(result))
+        var rows: [[String?]] = []
+        while let row = mysql_fetch_row(result) {
+            rows.append((0..<fields).map { index in row[index].map { String(cString: $0) } })
+        }
+        return rows
+    }
+}
