@@ -107,7 +107,7 @@ public final class AuthResponder: RequestHandler {
 
     private static let alwaysChecked: Set<String> = [
         "/api/auth/login", "/api/auth/register", "/api/auth/password/forgot", "/api/auth/password/reset", "/api/auth/email/verify",
-        "/api/auth/email/verify/resend", "/api/auth/mfa/verify",
+        "/api/auth/email/verify/resend", "/api/auth/mfa/verify", "/api/auth/passkeys/login",
     ]
 
     /// The response for a body over the limit, for ``FastCGI/ServerConfiguration/payloadTooLarge``.

@@ -38,7 +38,7 @@ extension UserCommand {
                 let user = try UserCommand.find(auth, email)
                 let removed = try adminRun { try auth.mfa.removeAll(userID: user.id) }
                 // Sessions that passed a factor that no longer exists end with it (the API keys stay).
-                try adminRun { try auth.sessions.revokeAllSessions(of: user.id, keeping: nil, keepingAPIKeys: true) }
+                _ = try adminRun { try auth.sessions.revokeAllSessions(of: user.id, keeping: nil, keepingAPIKeys: true) }
                 print("removed \(removed) second factor\(removed == 1 ? "" : "s") of \(email); their sessions are revoked")
             }
         }

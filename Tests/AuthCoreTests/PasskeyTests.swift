@@ -101,33 +101,32 @@ final class PasskeyTests {
     }
 
     @Test func optionsForAnAddressDoNotTellWhetherItExists() throws {
-        let (_, _, authenticator, _) = try registered("ann@example.com")
-        let known = try auth.accounts.passkeySignInOptions(email: "ANN@example.com")
-        guard case .array(let allowed)? = known["allowCredentials"] else {
-            Issue.record("no list")
-            return
-        }
-        #expect(allowed.compactMap { $0["id"]?.stringValue } == [Base64URL.encode(authenticator.credentialID)])
-        // Unknown addresses and accounts without passkeys get decoys: one to three, stable, of realistic lengths.
+        let (user, _, authenticator, _) = try registered("ann@example.com")
+        let (bobUser, _, bob, _) = try registered("bob@example.com")
         _ = try auth.accounts.createUser(email: "nopasskey@example.com", password: "correct horse")
-        for email in ["nobody@example.com", "nopasskey@example.com", "someone.else@example.org"] {
-            let first = try auth.accounts.passkeySignInOptions(email: email)["allowCredentials"]
-            let again = try auth.accounts.passkeySignInOptions(email: email)["allowCredentials"]
-            #expect(first == again, "\(email)")
-            guard case .array(let decoys)? = first else {
-                Issue.record("no list")
-                continue
-            }
-            #expect((1...3).contains(decoys.count))
-            for decoy in decoys {
-                let id = try #require(decoy["id"]?.stringValue.flatMap(Base64URL.decode))
-                #expect([16, 32, 64].contains(id.count) && decoy["transports"] != nil)
-            }
+        // The same members and the same (empty) list for an account with a passkey, one without, and no account; the
+        // challenge, always written, is bound to the account.
+        var shapes: [[String]] = []
+        for email in ["ANN@example.com", "nopasskey@example.com", "nobody@example.com"] {
+            let options = try auth.accounts.passkeySignInOptions(email: email)
+            #expect(options["allowCredentials"] == .array([]), "\(email)")
+            shapes.append(options.objectMembers?.map(\.0) ?? [])
         }
-        // A decoy's challenge answers nothing.
+        #expect(Set(shapes.map { $0.joined(separator: ",") }).count == 1)
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM webauthn_challenges WHERE purpose IN ('login', 'void')") == 3)
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM webauthn_challenges WHERE purpose = 'void' AND user_id IS NULL") == 1)
+        // Ann's challenge answers only Ann's passkey (Bob's discoverable passkey, named by Bob's handle, is refused).
         var device = authenticator
-        let options = try auth.accounts.passkeySignInOptions(email: "nobody@example.com")
-        let assertion = try device.assertion(origin: Self.origin, challenge: try challenge(options))
+        var options = try auth.accounts.passkeySignInOptions(email: "ann@example.com")
+        _ = try auth.accounts.signInWithPasskey(
+            response: try device.assertion(origin: Self.origin, challenge: try challenge(options)).json, client: client)
+        options = try auth.accounts.passkeySignInOptions(email: "ann@example.com")
+        var other = bob
+        let crossed = try other.assertion(origin: Self.origin, challenge: try challenge(options), userHandle: try handle(of: bobUser.id))
+        #expect(throws: AuthError.invalidCredentials) { try self.auth.accounts.signInWithPasskey(response: crossed.json, client: self.client) }
+        // An unknown address's challenge answers nothing, not even a real passkey.
+        options = try auth.accounts.passkeySignInOptions(email: "nobody@example.com")
+        let assertion = try device.assertion(origin: Self.origin, challenge: try challenge(options), userHandle: try handle(of: user.id))
         #expect(throws: AuthError.invalidCredentials) { try self.auth.accounts.signInWithPasskey(response: assertion.json, client: self.client) }
     }
 

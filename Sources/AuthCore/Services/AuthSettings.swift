@@ -1,4 +1,3 @@
-public import CryptoPrimitives
 public import JOSE
 public import Passwords
 public import WebAuthn
@@ -39,9 +38,6 @@ public struct AuthSettings: Sendable {
     public let mfa: MFAService.Settings
     /// This site as a WebAuthn relying party (`nil`: passkeys are off).
     public let relyingParty: RelyingParty?
-    /// The key of decoy credential ids (`login/options` for an address without passkeys), derived from the refresh
-    /// signing key: the same on every host, nothing new to keep.
-    public let passkeyDecoyKey: HMACSHA256Key?
 
     public init(config: Config, keys: TokenKeys, templates: MailTemplates = MailTemplates(), mfaKeys: MFAKeyRing? = nil) {
         let tokens = config.tokens
@@ -81,7 +77,6 @@ public struct AuthSettings: Sendable {
                 topOrigins: Set(passkeys.topOrigins),
                 userVerification: RelyingParty.UserVerification(rawValue: passkeys.userVerification) ?? .preferred)
             : nil
-        passkeyDecoyKey = keys.refresh.signingKey.derivedSecret(purpose: "jwt-authd passkey decoys v1").map { HMACSHA256Key(secret: $0) }
     }
 
     /// The Argon2id parameters of new hashes.

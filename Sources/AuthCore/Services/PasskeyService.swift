@@ -1,16 +1,15 @@
-public import CryptoPrimitives
+import CryptoPrimitives
 public import FoundationEssentials
 import JOSE
-public import Logging
+import Logging
 public import StrictJSON
-public import WebAuthn
+import WebAuthn
 
 /// Passkeys (#18): the WebAuthn ceremonies of this site as a relying party. Challenges are random, stored as their
 /// SHA-256, single use and live five minutes; each names what it is for and, but for a passwordless sign-in, whose it
 /// is. A passkey is a factor (``MFAService``'s rows) whose public key lives in ``PasskeyStore``. One per thread.
 public final class PasskeyService {
     let relyingParty: RelyingParty?
-    let decoyKey: HMACSHA256Key?
     let store: PasskeyStore
     let users: UserStore
     let mfa: MFAService
@@ -25,7 +24,6 @@ public final class PasskeyService {
 
     init(settings: AuthSettings, database: Database, mfa: MFAService, clock: any AuthClock, logger: Logger) {
         relyingParty = settings.relyingParty
-        decoyKey = settings.passkeyDecoyKey
         store = PasskeyStore(database: database)
         users = UserStore(database: database)
         self.mfa = mfa
@@ -124,35 +122,20 @@ public final class PasskeyService {
 
     // MARK: Authentication
 
-    /// Request options for a sign-in without a password. With an address, `allowCredentials` lists its passkeys, or,
-    /// for an address without any (or no account), decoys derived from it: the same answer every time, so the options
-    /// do not tell whether the account exists. Without one, the list is empty (discoverable passkeys).
+    /// Request options for a sign-in without a password: no `allowCredentials` ever (the browser offers the site's
+    /// discoverable passkeys). With an address, the challenge is bound to that account, so only its passkeys answer
+    /// it; for an address with no account it is stored as void (the same write, answerable by nothing). The options
+    /// are thus the same for every address and never tell whether an account exists: listing an account's
+    /// credential ids would (decoys for unknown addresses can be told from real ids by their lengths, transports and
+    /// changes over time). A passkey that is not discoverable serves as the second step of a password sign-in, where
+    /// the account is known.
     public func signInOptions(email rawEmail: String?) throws(AuthError) -> JSON {
         let party = try party()
         guard let rawEmail else { return party.requestOptions(challenge: try newChallenge(.login, userID: nil), allow: []) }
         let email = EmailAddress.normalize(rawEmail)
         let found = EmailAddress.isPlausible(email) ? try users.credentials(email: email)?.user.id : nil
-        // The same reads for known and unknown addresses.
-        let passkeys = try store.passkeys(userID: found ?? "")
-        let allow =
-            passkeys.isEmpty
-            ? decoys(for: email) : passkeys.map { RelyingParty.CredentialDescriptor(id: $0.credentialID, transports: $0.transports) }
-        // A challenge bound to the account when there is one; an unknown address's can answer nothing.
-        return party.requestOptions(challenge: try newChallenge(.login, userID: passkeys.isEmpty ? nil : found), allow: allow)
-    }
-
-    /// One to three credential ids of 16 to 64 bytes with common transports, fixed for the address.
-    func decoys(for email: String) -> [RelyingParty.CredentialDescriptor] {
-        let seed = decoyKey?.authenticationCode(for: Array("decoys\u{0}\(EmailAddress.skeleton(email))".utf8)) ?? SHA256.hash(Array(email.utf8))
-        let count = 1 + Int(seed[0] % 4 == 0 ? 1 : 0) + Int(seed[1] % 8 == 0 ? 1 : 0)
-        let transportSets = [["internal", "hybrid"], ["internal"], ["usb"], ["hybrid", "internal"], ["usb", "nfc"]]
-        return (0..<count).map { index in
-            let bytes = decoyKey?.authenticationCode(for: Array("decoy \(index)\u{0}\(EmailAddress.skeleton(email))".utf8)) ?? seed
-            let lengths = [16, 32, 32, 64]
-            let length = lengths[Int(bytes[0]) % lengths.count]
-            let id = (bytes + SHA256.hash(bytes)).prefix(length)
-            return RelyingParty.CredentialDescriptor(id: Array(id), transports: transportSets[Int(bytes[1]) % transportSets.count])
-        }
+        let challenge = try newChallenge(found == nil ? .void : .login, userID: found)
+        return party.requestOptions(challenge: challenge, allow: [])
     }
 
     /// Request options for one user's passkeys: the second step of a sign-in (bound to its pending challenge) or a

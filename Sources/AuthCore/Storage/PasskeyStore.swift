@@ -184,6 +184,8 @@ package struct PasskeyStore {
         case login
         case mfa
         case reauth
+        /// Issued for an address without an account (sign-in options must look the same): no ceremony consumes it.
+        case void
     }
 
     /// A consumed challenge: its purpose, the user it was issued to (none for a passwordless sign-in without an
