@@ -41,7 +41,8 @@ enum PasskeyHandlers {
     }
 
     /// `POST /api/auth/passkeys/login/options` `{email?}`: request options for a sign-in without a password. With an
-    /// address, its passkeys (or, for an unknown one, decoys: the answer does not tell whether the account exists).
+    /// address, the challenge is that account's; no credential ids are listed, so the answer does not tell whether the
+    /// account exists.
     static func signInOptions(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let body = try BodyFields.parse(request, allowForm: false)
         var email: String?
