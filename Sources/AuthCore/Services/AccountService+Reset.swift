@@ -24,6 +24,8 @@ extension AccountService {
         let now = clock.now()
         let message = mail.passwordReset(to: found.user.email, link: link, token: token, lifetime: resetTokenLifetime, now: now)
         guard let rendered = message.rendered() else { return }  // a stored address is always plausible
+        // Re-run safe: the token and message were made before; older tokens are retired (idempotent), this one
+        // and its message are inserted once by the attempt that commits.
         try database.transaction { _ throws(AuthError) in
             try oneTimeTokens.replace(
                 digest: digest, purpose: .passwordReset, userID: found.user.id, epoch: found.authEpoch,
@@ -50,6 +52,7 @@ extension AccountService {
         let hash = try hashPassword(newPassword)
         let now = clock.now()
         // Causal on a cluster: the token may have been written through another node moments ago.
+        // Re-run safe: the token's consumption is conditional and rolled back with a failed attempt; the hash was made before.
         let userID = try database.causalTransaction(failingWith: [.resetTokenInvalid]) { _ throws(AuthError) in
             guard let consumed = try oneTimeTokens.consume(digest: digest, purposes: [.passwordReset], now: now)
             else { throw AuthError.resetTokenInvalid }

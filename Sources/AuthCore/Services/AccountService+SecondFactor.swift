@@ -87,6 +87,8 @@ extension AccountService {
         let used = try checkSecondFactor(userID: reserved.userID, proof, client: client, pending: digest)
         guard let user = try users.find(id: reserved.userID) else { throw AuthError.invalidCode }
         let started = sessions.newSession(for: user, methods: reserved.methods + used)
+        // Re-run safe: the challenge completes only while open (the rolled-back attempt reopened it); the session's ids were
+        // made before.
         try database.transaction { _ throws(AuthError) in
             guard try challenges.complete(digest: digest, now: started.authentication.time) else { throw AuthError.invalidCode }
             try sessions.insert(started, client: client, recent: reserved.purpose == .login)

@@ -37,6 +37,7 @@ extension AccountService {
         guard let digest = OneTimeToken.digest(of: token) else { throw AuthError.emailTokenInvalid }
         let now = clock.now()
         // Causal on a cluster: the token may have been written through another node moments ago.
+        // Re-run safe: the token's consumption is conditional and rolled back with a failed attempt.
         let (userID, changed) = try database.causalTransaction(failingWith: [.emailTokenInvalid]) { _ throws(AuthError) in
             guard let consumed = try oneTimeTokens.consume(digest: digest, purposes: [.emailVerification, .emailChange], now: now)
             else { throw AuthError.emailTokenInvalid }
@@ -81,6 +82,7 @@ extension AccountService {
         if userID == nil { found = try users.find(email: email) }
         guard let user = found, user.emailVerifiedAt == nil else { return }
         let now = clock.now()
+        // Re-run safe: each attempt makes its own token and message; a rolled-back one left neither.
         try database.transaction { _ throws(AuthError) in try queueVerification(for: user, link: link, now: now) }
         logger.info("verification mail requested", metadata: ["event": "verification_requested", "user.id": "\(user.id)"])
     }
@@ -108,6 +110,8 @@ extension AccountService {
             to: newEmail, account: user.email, link: link, token: token, lifetime: verifyTokenLifetime, now: now)
         let notice = mail.emailChangedNotice(to: user.email, newAddress: newEmail, now: now)
         guard let confirmationBytes = confirmation.rendered(), let noticeBytes = notice.rendered() else { return }
+        // Re-run safe: the token and messages were made before; older tokens are retired (idempotent), this one and
+        // its messages are inserted once by the attempt that commits.
         try database.transaction { _ throws(AuthError) in
             try oneTimeTokens.replace(
                 digest: digest, purpose: .emailChange, userID: userID, epoch: epoch, email: newEmail,

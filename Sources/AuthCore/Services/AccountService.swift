@@ -119,6 +119,8 @@ public final class AccountService: AccountOperations {
         do {
             let (candidate, hash) = try newUser(email: email, password: password, name: name, role: "user")
             user = candidate
+            // Re-run safe: the id and hash were made before; the unique email makes a duplicate 409 on whichever
+            // node commits second, and a rolled-back attempt left nothing.
             try database.transaction { _ throws(AuthError) in
                 try users.insert(user, passwordHash: hash, at: user.createdAt)
                 if let links { try queueVerification(for: user, link: links.verify, now: user.createdAt) }

@@ -69,6 +69,7 @@ public final class MFAService {
         let id = Identifier.make(at: now)
         let secret = SecureBytes(randomCount: 20)
         let (keyID, box) = keys.seal(secret, userID: userID, factorID: id)
+        // Re-run safe: the id and sealed secret were made before; the insert replaces pending enrolments.
         try database.transaction { _ throws(AuthError) in
             try factors.insertPending(
                 id: id, userID: userID, kind: "totp", name: name, keyID: keyID, secret: box, now: now,
@@ -87,6 +88,7 @@ public final class MFAService {
         guard let pending = try factors.pending(userID: userID, kind: "totp", now: now), let step = try check(code, pending, keys, now)
         else { throw AuthError.invalidCode }
         let codes = Self.newRecoveryCodes()
+        // Re-run safe: activation is conditional on the enrolment still pending (the rolled-back attempt left it so).
         try database.transaction { _ throws(AuthError) in
             guard try factors.activate(id: pending.id, userID: userID, step: step, now: now) else { throw AuthError.invalidCode }
             try factors.replaceRecoveryCodes(userID: userID, digests: Self.digests(of: codes, key: keys.keys[0]), now: now)
@@ -128,6 +130,7 @@ public final class MFAService {
         guard try !factors.activeKinds(userID: userID).isEmpty else { throw AuthError(.notFound, "No second factor to recover") }
         let codes = Self.newRecoveryCodes()
         let now = clock.now()
+        // Re-run safe: the set is replaced whole; the same end state once or twice.
         try database.transaction { _ throws(AuthError) in
             try factors.replaceRecoveryCodes(userID: userID, digests: Self.digests(of: codes, key: keys.keys[0]), now: now)
         }
@@ -155,6 +158,7 @@ public final class MFAService {
     /// Removes one factor of the user (and the recovery codes with the last one). Returns whether it existed.
     public func remove(factorID: String, userID: String) throws(AuthError) -> Bool {
         guard Identifier.isWellFormed(factorID) else { return false }
+        // Re-run safe: the delete is conditional (a rolled-back attempt deleted nothing).
         let removed = try database.transaction { _ throws(AuthError) in
             guard try factors.delete(id: factorID, userID: userID) else { return false }
             try factors.dropRecoveryCodesWithoutFactors(userID: userID)
@@ -168,6 +172,7 @@ public final class MFAService {
     /// there were.
     @discardableResult
     public func removeAll(userID: String) throws(AuthError) -> Int {
+        // Re-run safe: deleting every factor is the same done twice.
         let removed = try database.transaction { _ throws(AuthError) in try factors.deleteAll(userID: userID) }
         logger.notice(
             "second factors reset", metadata: ["event": "mfa_reset", "user.id": "\(userID)", "mfa.removed": "\(removed)"])

@@ -103,6 +103,8 @@ public final class PasskeyService {
         }
         let now = clock.now()
         let factorID = Identifier.make(at: now)
+        // Re-run safe: the factor id and the verified credential were made before; a rolled-back attempt inserted
+        // nothing (a credential is unique: never doubled), and whether this is the first factor is decided inside it.
         let codes = try database.transaction { _ throws(AuthError) in
             try store.insert(
                 PasskeyStore.NewPasskey(

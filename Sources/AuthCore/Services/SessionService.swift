@@ -44,6 +44,7 @@ public final class SessionService: SessionOperations {
         for user: User, client: ClientContext, methods: [String] = ["pwd"], recent: Bool = true
     ) throws(AuthError) -> TokenPair {
         let started = newSession(for: user, methods: methods)
+        // Re-run safe: the ids were made before; a rolled-back attempt inserted nothing.
         try database.transaction { _ throws(AuthError) in try insert(started, client: client, recent: recent) }
         return try pair(of: started)
     }
@@ -123,6 +124,7 @@ public final class SessionService: SessionOperations {
     public func logout(sessionID: String) throws(AuthError) {
         guard Identifier.isWellFormed(sessionID) else { return }
         let now = clock.now()
+        // Re-run safe: revoking what is revoked changes nothing.
         try database.transaction { _ throws(AuthError) in try revokeFamily(sessionID, now: now) }
     }
 
@@ -139,6 +141,7 @@ public final class SessionService: SessionOperations {
     @discardableResult
     public func revokeAllSessions(of userID: String, keeping: String? = nil, keepingAPIKeys: Bool = false) throws(AuthError) -> Int {
         let now = clock.now()
+        // Re-run safe: revoking what is revoked changes nothing; the count is of this attempt.
         return try database.transaction { _ throws(AuthError) in
             try revokeAllInTransaction(of: userID, keeping: keeping, keepingAPIKeys: keepingAPIKeys, now: now)
         }
@@ -160,6 +163,7 @@ public final class SessionService: SessionOperations {
     func recordAuthentication(sessionID: String, userID: String, methods: [String]) throws(AuthError) -> Authentication? {
         guard Identifier.isWellFormed(sessionID) else { return nil }
         let now = clock.now()
+        // Re-run safe: it sets the session's authentication from the locked row; the same end state once or twice.
         return try database.transaction { _ throws(AuthError) in
             guard let session = try sessions.lock(sessionID), session.userID == userID, !session.isRevoked, session.expiresAt > now else {
                 return nil
@@ -206,6 +210,7 @@ public final class SessionService: SessionOperations {
     public func revokeSession(_ sessionID: String, of userID: String) throws(AuthError) -> Bool {
         guard Identifier.isWellFormed(sessionID) else { return false }
         let now = clock.now()
+        // Re-run safe: revoking what is revoked changes nothing.
         return try database.transaction { _ throws(AuthError) in
             let found = try sessions.revoke(sessionID, of: userID, now: now)
             if found { try tokens.revokeFamily(sessionID, now: now) }

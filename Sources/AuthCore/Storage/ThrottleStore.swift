@@ -66,6 +66,7 @@ package struct ThrottleStore {
         let insert = subjects.flatMap { [DatabaseValue.string($0.scope), .bytes($0.key), .date(now)] }
         // Two subjects: the hot path's statement, whose plan QueryPlanTests checks (two primary-key lookups).
         let read = subjects.count == 2 ? (HotPathSQL.loginThrottles, Self.matching(subjects).values) : Self.readBack(subjects)
+        // Re-run safe: a rolled-back upsert counted nothing, so the attempt that commits counts this one once.
         return try database.transaction { _ throws(AuthError) in
             try database.run { connection throws(MariaDBError) in
                 try connection.execute(
