@@ -1,9 +1,10 @@
 """Headless Chromium for the browser tier (test_browser.py), driven by Selenium through chromedriver.
 
-Debian's packages: ``chromium``, ``chromium-driver`` (``/usr/bin/chromedriver``) and ``python3-selenium`` (run
-the tests with ``/usr/bin/python3``). :class:`Browsers` opens browsers on demand for one test and, when the test
-fails, saves a screenshot, the page source and the console of every open tab (see ``save_failure_artifacts``,
-called by conftest.py).
+Debian's packages: ``chromium``, ``chromium-driver`` (``/usr/bin/chromedriver``), ``python3-selenium`` and
+``python3-fido2`` (its CBOR decoder, for the passkey tests); run the tests with ``/usr/bin/python3``.
+:class:`Browsers` opens browsers on demand for one test and, when the test fails, saves a screenshot, the page
+source and the console of every open tab (see ``save_failure_artifacts``, called by conftest.py).
+:class:`VirtualAuthenticator` is Chromium's virtual WebAuthn authenticator, for the passkey tests.
 """
 
 import json
@@ -21,6 +22,12 @@ try:
     SELENIUM = True
 except ImportError:  # the test module reports it (a failure with CI=true)
     SELENIUM = False
+
+try:  # the passkey tests decode what Chromium's authenticator sends
+    import fido2.cbor  # noqa: F401
+    FIDO2 = True
+except ImportError:
+    FIDO2 = False
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 DRIVER_NAMES = ("chromedriver",)
@@ -43,6 +50,8 @@ def missing_requirements():
         missing.append("chromium")
     if find_program(DRIVER_NAMES) is None:
         missing.append("chromium-driver (chromedriver)")
+    if not FIDO2:
+        missing.append("python3-fido2 (import fido2 failed; run pytest with /usr/bin/python3)")
     return missing
 
 
@@ -161,6 +170,12 @@ class Browser:
     def document_cookie(self):
         return self.script("return document.cookie")
 
+    # --- passkeys (DevTools' WebAuthn domain) ---
+
+    def virtual_authenticator(self, user_verification=True, credentials=()):
+        """A virtual authenticator in this tab (:class:`VirtualAuthenticator`)."""
+        return VirtualAuthenticator(self.driver, user_verification=user_verification, credentials=credentials)
+
     # --- diagnostics ---
 
     def collect_console(self):
@@ -212,6 +227,54 @@ class Browser:
             self.driver.quit()
         except WebDriverException:
             pass
+
+
+class VirtualAuthenticator:
+    """Chromium's virtual authenticator (DevTools protocol, WebAuthn domain) in one tab: CTAP2 with resident keys
+    (discoverable passkeys), transport ``internal``. With ``user_verification`` it verifies its user (a PIN or
+    biometric that succeeds: the UV flag); without, it cannot (no UV flag, which "preferred" accepts; Chromium makes
+    a USB key without a PIN fail the registration instead). ``credentials`` (from :meth:`credentials` of another
+    one) are put in it: the same authenticator in another browser. With presence simulated (the default) it answers every request at once,
+    as if the user touched it: a conditional (autofill) request too, as if the user picked the passkey in the
+    autofill. WebAuthn needs a secure context and refuses IP addresses: use it on a site at http://localhost:PORT."""
+
+    # Installed in every new document of the tab before its scripts: window.webauthnRequests lists the requests
+    # the page made ("create", or "get" with its mediation: "get:conditional" for an autofill), as they start.
+    RECORDER = """(() => {
+      const credentials = navigator.credentials;
+      if (!credentials) return;
+      const requests = window.webauthnRequests = [];
+      const create = credentials.create.bind(credentials), get = credentials.get.bind(credentials);
+      credentials.create = (options) => { requests.push('create'); return create(options); };
+      credentials.get = (options) => {
+        requests.push(`get:${(options && options.mediation) || 'optional'}`);
+        return get(options);
+      };
+    })();"""
+
+    def __init__(self, driver, user_verification=True, credentials=()):
+        self.driver = driver
+        driver.execute_cdp_cmd("WebAuthn.enable", {"enableUI": False})
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": self.RECORDER})
+        self.id = driver.execute_cdp_cmd("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+            "hasUserVerification": user_verification, "isUserVerified": user_verification,
+            "automaticPresenceSimulation": True}})["authenticatorId"]
+        for credential in credentials:
+            driver.execute_cdp_cmd("WebAuthn.addCredential", {"authenticatorId": self.id, "credential": {
+                key: credential[key] for key in ("credentialId", "isResidentCredential", "rpId", "privateKey",
+                                                 "userHandle", "signCount") if key in credential}})
+
+    def credentials(self):
+        """The credentials it holds: DevTools' fields (credentialId and userHandle in base64, rpId,
+        isResidentCredential, signCount, privateKey...)."""
+        return self.driver.execute_cdp_cmd("WebAuthn.getCredentials", {"authenticatorId": self.id})["credentials"]
+
+    def simulate_presence(self, enabled):
+        """Off: requests wait (one started meanwhile keeps waiting after it is turned on again), as when the user
+        does not touch the authenticator; a page's autofill request then stays pending."""
+        self.driver.execute_cdp_cmd("WebAuthn.setAutomaticPresenceSimulation",
+                                    {"authenticatorId": self.id, "enabled": enabled})
 
 
 class Browsers:

@@ -10,13 +10,19 @@ are counted from the service's ``http.route=/api/auth/refresh`` lines):
   short_site  access tokens of 3 s and no leeway (JWT_ACCESS_TTL=3s, JWT_LEEWAY=0s): expiry within a test. The
               demo takes the lifetime from localStorage["jwt-authd-demo.accessTtl"] (its default is 900 s).
 
+and, for passkeys (#18), passkey_site at http://localhost:PORT (WebAuthn refuses IP addresses), the relying party
+localhost, with a second-factor key; Chromium's virtual authenticator (DevTools' WebAuthn domain) plays the
+device (browser.VirtualAuthenticator).
+
 The service runs with JWT_AUTHD_ENV=test, so its cookies carry Secure: Chromium accepts Secure cookies from
 http://127.0.0.1 (a potentially trustworthy origin), so nothing is relaxed for the browser.
 
 On a failure, screenshots and page sources of every tab go to <run dir>/artifacts/<test>/ (printed in the report).
-Needs Debian's chromium, chromium-driver and python3-selenium; with CI=true their absence fails the tier.
+Needs Debian's chromium, chromium-driver, python3-selenium and python3-fido2; with CI=true their absence fails the
+tier.
 """
 
+import base64
 import re
 import time
 from urllib.parse import quote
@@ -50,7 +56,7 @@ IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/60
 def chromium():
     missing = missing_requirements()
     require(not missing, f"the browser tier needs: {', '.join(missing)} (apt-get install chromium chromium-driver "
-                         "python3-selenium)")
+                         "python3-selenium python3-fido2)")
 
 
 @pytest.fixture(scope="module")
@@ -580,8 +586,10 @@ def test_second_factor_enrolment_sign_in_and_step_up(site, browsers, module_sql)
     b.find("#logout").click()
     b.wait_path(re.escape("/auth/login?callbackUrl=%2Fdashboard"))
     submit_login(b, email)
-    b.wait_path(re.escape("/auth/mfa?callbackUrl=%2Fdashboard"))
+    # The login page passes on the factors the service named: the code step shows what fits (no passkey here).
+    b.wait_path(re.escape("/auth/mfa?factors=totp%2Crecovery_code&callbackUrl=%2Fdashboard"))
     page_ready(b)
+    assert b.find("#code-form").is_displayed() and not b.find("#passkey-step").is_displayed()
     assert "mfa_pending" in b.cookies() and not {"access_token", "refresh_token"} & set(b.cookies())
     enter_code(b, "000000")
     b.wait(lambda b: b.text("#form-error"), what="the wrong code's message")
@@ -662,6 +670,288 @@ def test_a_role_that_needs_a_second_factor_is_sent_to_add_one(site, browsers, mo
     assert b.text("#summary") == "Off: signing in takes only your password."
     assert not b.find("#factors").is_displayed() and not b.find("#new-codes").is_displayed()
     no_script_errors(b)
+
+
+# --- passkeys (#18): Chromium's virtual authenticator ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def passkey_site(start_site, rundir):
+    """At http://localhost:PORT, the relying party localhost (authsite.Site(passkeys=True)), with a second-factor
+    key: a first passkey comes with recovery codes."""
+    return start_site("web-passkeys", {**ENV, **mfa_key_env(rundir)}, passkeys=True)
+
+
+LOGIN_OPTIONS = "/api/auth/passkeys/login/options"
+PASSKEY_LOGIN = "/api/auth/passkeys/login"
+
+# Keeps the browser's answer to navigator.credentials.create() (its toJSON()) in window.createdCredential.
+KEEP_CREATED = """const create = navigator.credentials.create.bind(navigator.credentials);
+navigator.credentials.create = async (options) => {
+  const credential = await create(options);
+  window.createdCredential = credential.toJSON();
+  return credential;
+};"""
+
+# Takes the browser's JSON helpers away from this page: auth.js converts by hand (its fallback for older browsers).
+WITHOUT_JSON_HELPERS = """delete PublicKeyCredential.parseCreationOptionsFromJSON;
+delete PublicKeyCredential.parseRequestOptionsFromJSON;
+delete PublicKeyCredential.prototype.toJSON;
+return [typeof PublicKeyCredential.parseCreationOptionsFromJSON, typeof PublicKeyCredential.parseRequestOptionsFromJSON,
+        typeof PublicKeyCredential.prototype.toJSON];"""
+
+
+def without_json_helpers(b):
+    assert b.script(WITHOUT_JSON_HELPERS) == ["undefined"] * 3
+
+
+def autofill_waiting(b):
+    """On the login page: the email field offers passkeys (autocomplete="username webauthn") and the page's
+    conditional request has started (VirtualAuthenticator.RECORDER), with a moment for it to reach the
+    authenticator (which answers it only if presence is simulated by then)."""
+    b.wait(lambda b: b.script("return (window.webauthnRequests || []).includes('get:conditional')"),
+           what="the passkey autofill's request")
+    time.sleep(0.5)
+    assert b.find("#email").get_attribute("autocomplete") == "username webauthn"
+    assert b.script("return document.documentElement.dataset.passkeyAutofill") == "on"
+
+
+def sign_out_to_login(b):
+    """From the dashboard: sign out; the browser lands on the login page."""
+    b.get("/dashboard")
+    b.dashboard_ready()
+    b.find("#logout").click()
+    b.wait_path(re.escape("/auth/login?callbackUrl=%2Fdashboard"))
+
+
+def sign_counts(module_sql, email):
+    out = module_sql("SELECT p.sign_count FROM passkeys p JOIN users u ON u.id = p.user_id "
+                     f"WHERE u.email = '{email}' ORDER BY p.factor_id")
+    return [int(value) for value in out.split()[1:]]
+
+
+def is_canonical_cbor(data):
+    """CTAP2 canonical form (RFC 7049 §3.9 as CTAP2 restates it: shortest lengths, map keys sorted by length then
+    bytes, definite lengths), as python-fido2 encodes: what decoding and encoding again gives back unchanged."""
+    from fido2 import cbor
+    return cbor.encode(cbor.decode(data)) == data
+
+
+def attested_key(auth_data):
+    """The COSE public key's bytes in authenticator data with attested credential data (WebAuthn §6.1)."""
+    from fido2 import cbor
+    length = int.from_bytes(auth_data[53:55], "big")
+    start = 55 + length
+    _, rest = cbor.decode_from(auth_data[start:])
+    return auth_data[start:len(auth_data) - len(rest)]
+
+
+def b64url(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_passkey_registration_passwordless_sign_in_autofill_and_aal2(passkey_site, browsers, module_sql,
+                                                                     record_property):
+    """A user signed in with the password adds a passkey on the security page (the browser's create() through
+    auth.js; recovery codes with the first factor) and renames it; signs out and back in with "Sign in with a
+    passkey" alone (discoverable: no address given), user verification making the session AAL2, so /admin and the
+    AAL2 API let it through without a step-up; then the login page's autofill (conditional mediation) signs in as
+    soon as the passkey is picked. The authenticator's counter grows with each use and the service records it.
+    Measured: Chromium's attestation object (and the COSE key in it) is in CTAP2 canonical CBOR."""
+    email = account(passkey_site)
+    module_sql(f"UPDATE users SET role = 'admin' WHERE email = '{email}'")
+    log = RequestLog(passkey_site.worker.log_path)
+    b = browsers.open(passkey_site)
+    assert b.origin.startswith("http://localhost:")
+    key = b.virtual_authenticator(user_verification=True)
+    sign_in(b, email)  # the password (the login page's autofill has no passkey to offer yet)
+
+    # (a) Registration on the security page.
+    b.find("#security-link").click()
+    b.wait_path("/auth/security")
+    page_ready(b)
+    assert b.find("#passkeys-summary").get_attribute("data-passkeys") == "0"
+    assert b.text("#passkeys-summary") == "No passkey yet." and not b.find("#passkeys-table").is_displayed()
+    b.script(KEEP_CREATED)
+    b.fill({"#passkey-name": "Laptop"})
+    b.find("#add-passkey").click()
+    b.wait(lambda b: b.find("#passkeys-summary").get_attribute("data-passkeys") == "1", what="the new passkey")
+    assert b.find("#codes").is_displayed()
+    codes = [item.text for item in b.find_all("#recovery-codes li")]
+    assert len(codes) == 10 and all(re.fullmatch(r"[a-z2-7]{4}(-[a-z2-7]{4}){3}", code) for code in codes), codes
+    assert b.text("#status") == "The passkey Laptop was added."
+    assert b.text("#passkeys-body .passkey-name") == "Laptop"
+    assert b.text("#summary") == "On: one passkey, 10 recovery codes left."
+    assert b.text("#session-aal") == "signed in with a second factor"  # the password and now the passkey
+    [credential] = key.credentials()
+    assert (credential["rpId"], credential["isResidentCredential"]) == ("localhost", True)
+    assert len(base64.b64decode(credential["userHandle"])) == 32  # the service's random handle, not the address
+    counts = [credential["signCount"]]
+    assert sign_counts(module_sql, email) == counts
+
+    # What Chromium sent: its attestation object, and the COSE key inside, in CTAP2 canonical CBOR? (The service
+    # does not require it; docs/security.md reports this measurement.)
+    created = b.script("return window.createdCredential")
+    assert b64url(created["id"]) == base64.b64decode(credential["credentialId"])
+    attestation = b64url(created["response"]["attestationObject"])
+    from fido2 import cbor
+    decoded = cbor.decode(attestation)
+    assert decoded["fmt"] == "none" and decoded["attStmt"] == {}
+    canonical = is_canonical_cbor(attestation) and is_canonical_cbor(attested_key(decoded["authData"]))
+    record_property("chromium_attestation_canonical_cbor", canonical)
+    assert canonical, "Chromium's attestation object is not in CTAP2 canonical form"
+
+    # Renaming in place.
+    b.find("#passkeys-body .rename-passkey").click()
+    b.fill({"#passkeys-body .rename-form input": "Work laptop"})
+    b.find("#passkeys-body .rename-form button[type=submit]").click()
+    b.wait(lambda b: b.find_all("#passkeys-body .passkey-name")
+           and b.text("#passkeys-body .passkey-name") == "Work laptop", what="the new name")
+    listed = b.run_async("return await window.demoAuth.listPasskeys()")
+    assert listed["available"] is True
+    [entry] = listed["passkeys"]
+    assert (entry["name"], entry["synced"], entry["userVerified"], entry["transports"], entry["algorithm"]) == (
+        "Work laptop", False, True, ["internal"], -7)
+
+    # (b) Passwordless, with the button. The authenticator stops answering by itself first, so that the login
+    # page's autofill request keeps waiting; the button aborts it and makes a request of its own.
+    key.simulate_presence(False)
+    sign_out_to_login(b)
+    autofill_waiting(b)
+    options, logins = log.settled_count(LOGIN_OPTIONS, quiet=0.3), log.count(PASSKEY_LOGIN, 200)
+    key.simulate_presence(True)
+    b.find("#passkey-login").click()
+    b.wait_path("/dashboard")
+    assert b.dashboard_ready() == email
+    assert log.settled_count(LOGIN_OPTIONS, quiet=0.3) == options + 1
+    assert b.text("#gate-aal") == "signed in with a second factor"  # user verification: AAL2
+    assert {"access_token", "refresh_token"} <= set(b.cookies())
+    counts.append(key.credentials()[0]["signCount"])
+
+    # (d) AAL2 locations: the page (role admin and a second factor) and the API, without a step-up.
+    b.get("/admin")
+    b.wait_path("/admin")
+    assert (b.text("#gate-email"), b.text("#gate-aal"), b.text("#gate-amr")) == (email, "2", "hwk mfa")
+    status, body = b.run_async(
+        "const r = await fetch('/api/protected/aal2/report'); return [r.status, await r.json()];")
+    assert status == 200 and (body["email"], body["aal"], body["amr"]) == (email, "2", "hwk mfa")
+
+    # Autofill: signed out, the login page offers the passkey in the email field; the virtual authenticator picks
+    # it at once (as the user would in the autofill list), and the page signs in without a click (too fast to
+    # catch the login page on the way: the service's log tells).
+    b.get("/dashboard")
+    b.dashboard_ready()
+    access = b.cookies()["access_token"]["value"]
+    b.find("#logout").click()
+    b.wait(lambda b: log.count(PASSKEY_LOGIN, 200) == logins + 2, what="the autofill's sign-in")
+    b.wait_path("/dashboard")
+    assert b.dashboard_ready() == email
+    assert b.cookies()["access_token"]["value"] != access
+    log.settled_count(PASSKEY_LOGIN, quiet=0.3)
+    assert log.count(PASSKEY_LOGIN, 200) == logins + 2
+    counts.append(key.credentials()[0]["signCount"])
+
+    # (e) The counter: one more for each use, as the service recorded it.
+    assert counts == [counts[0], counts[0] + 1, counts[0] + 2], counts
+    assert sign_counts(module_sql, email) == [counts[-1]]
+    assert b.run_async("return (await window.demoAuth.listPasskeys()).passkeys[0].lastUsedAt") is not None
+    no_script_errors(b)
+
+
+def test_passkey_as_second_factor_step_up_and_removal(passkey_site, browsers, module_sql):
+    """An authenticator that cannot verify its user (no PIN or biometric), and auth.js converting by hand (the
+    browser's JSON helpers taken away): a passkey added after a password sign-in becomes the second step of the next
+    password sign-in (the code step shows "Use your passkey", no code form). Chromium does not offer such an
+    authenticator to a sign-in without the password (the options name no credential). Another computer whose
+    session used only the password, with the same credential, is sent to the step-up page by /admin; the passkey
+    there (after the password: two factors) lets it through. Removing the passkey needs a recent sign-in: the
+    security page's dialog takes the passkey; the next password sign-in asks for nothing more."""
+    email = account(passkey_site)
+    module_sql(f"UPDATE users SET role = 'admin' WHERE email = '{email}'")
+    other = browsers.open(passkey_site)  # another computer: its session used the password only
+    sign_in(other, email)
+    b = browsers.open(passkey_site)
+    key = b.virtual_authenticator(user_verification=False)
+    sign_in(b, email)
+    b.get("/auth/security")
+    page_ready(b)
+    without_json_helpers(b)
+    b.find("#add-passkey").click()  # no name
+    b.wait(lambda b: b.find("#passkeys-summary").get_attribute("data-passkeys") == "1", what="the new passkey")
+    assert len(b.find_all("#recovery-codes li")) == 10
+    assert b.text("#passkeys-body .passkey-name") == "Passkey"
+    entry = b.run_async("return (await window.demoAuth.listPasskeys()).passkeys[0]")
+    assert (entry["name"], entry["userVerified"]) == (None, False)
+
+    # (c) The password, then the passkey as the second factor. (Chromium offers passkeys in the autofill only with
+    # a platform authenticator that verifies its user: the login page shows the button alone.)
+    sign_out_to_login(b)
+    assert b.run_async("return await window.demoAuth.passkeyAutofillAvailable()") is False
+    assert b.script("return window.webauthnRequests") == []
+    assert b.find("#passkey-login").is_displayed() and b.find("#email").get_attribute("autocomplete") == "username"
+    submit_login(b, email)
+    b.wait_path(re.escape("/auth/mfa?factors=passkey%2Crecovery_code&callbackUrl=%2Fdashboard"))
+    page_ready(b)
+    assert b.find("#passkey-step").is_displayed() and b.find("#recovery").is_displayed()
+    assert not b.find("#code-form").is_displayed()
+    assert b.text("#intro") == "Your password was right. Use your passkey to finish signing in."
+    assert "mfa_pending" in b.cookies() and not {"access_token", "refresh_token"} & set(b.cookies())
+    without_json_helpers(b)
+    b.find("#passkey-verify").click()
+    b.wait_path("/dashboard")
+    assert b.dashboard_ready() == email
+    assert b.text("#gate-aal") == "signed in with a second factor"
+    assert "mfa_pending" not in b.cookies()
+    b.get("/admin")
+    b.wait_path("/admin")
+    assert (b.text("#gate-aal"), b.text("#gate-amr")) == ("2", "pwd hwk")
+
+    # Without the password: the sign-in options name no credential, and Chromium offers none of this
+    # authenticator's to such a request (NotAllowedError at once); the page says so and stays.
+    sign_out_to_login(b)
+    b.find("#passkey-login").click()
+    b.wait(lambda b: b.text("#form-error"), what="the browser's refusal")
+    assert b.text("#form-error") == "No passkey was used: the request was cancelled or timed out."
+    assert b.path.startswith("/auth/login") and not {"access_token", "refresh_token"} & set(b.cookies())
+
+    # The other computer, with the same credential (a synced passkey, or the same key plugged in): /admin sends its
+    # password-only session to the step-up page, which offers the passkey (no code form: the account has no app).
+    other_key = other.virtual_authenticator(user_verification=False, credentials=key.credentials())
+    other.get("/admin")
+    other.wait_path(re.escape("/auth/mfa?stepUp=1&callbackUrl=/admin"))
+    page_ready(other)
+    assert other.find("#passkey-step").is_displayed() and not other.find("#code-form").is_displayed()
+    assert other.text("#intro") == "The page you asked for needs a sign-in with a second factor. Use your passkey."
+    other.find("#passkey-verify").click()
+    other.wait_path("/admin")
+    assert (other.text("#gate-email"), other.text("#gate-aal"), other.text("#gate-amr")) == (email, "2", "pwd hwk")
+
+    # Removal after the reauthentication window: the dialog offers the passkey.
+    other.get("/auth/security")
+    page_ready(other)
+    module_sql("UPDATE sessions s JOIN users u ON u.id = s.user_id SET s.auth_time = s.auth_time - INTERVAL 1 HOUR "
+               f"WHERE u.email = '{email}'")
+    remove = other.find("#passkeys-body .remove-passkey")
+    remove.click()
+    assert remove.text == "Press again to remove"
+    remove.click()
+    other.wait(lambda b: b.find("#reauth").is_displayed(), what="the reauthentication dialog")
+    assert other.find("#reauth-passkey").is_displayed()
+    other.find("#reauth-passkey-button").click()
+    other.wait(lambda b: b.find("#passkeys-summary").get_attribute("data-passkeys") == "0", what="the removal")
+    assert not other.find("#reauth").is_displayed()
+    assert other.text("#summary") == "Off: signing in takes only your password."
+    assert sign_counts(module_sql, email) == []
+    assert len(other_key.credentials()) == 1  # still on the authenticator: only the site forgot it
+    # The counter went on from the first computer's uses (registration, second step) with the step-up and dialog.
+    assert other_key.credentials()[0]["signCount"] > key.credentials()[0]["signCount"]
+
+    # The password alone signs in again.
+    b.get("/auth/login")
+    submit_login(b, email)
+    b.wait_path("/dashboard")
+    assert b.dashboard_ready() == email
+    no_script_errors(b, other)
 
 
 # --- account mail (#16): a real SMTP server, the links' pages ---------------------------------------------------

@@ -116,7 +116,10 @@ export interface PasskeyCeremonyOptions {
 }
 
 export interface PasskeySignInOptions extends PasskeyCeremonyOptions {
-  /** Narrows the browser's choice to this account's passkeys; without it, any passkey of this site (discoverable). */
+  /**
+   * The service then accepts only this account's passkeys (the options list no credential ids either way: the
+   * browser offers the discoverable passkeys of this site it has).
+   */
   email?: string | null;
   /** navigator.credentials.get()'s mediation ('optional' by default; startPasskeyAutofill() uses 'conditional'). */
   mediation?: CredentialMediationRequirement;

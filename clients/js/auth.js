@@ -115,7 +115,8 @@ function reauthentication(proof) {
 
 /** base64url without padding (WebAuthn's JSON form of binary values) of an ArrayBuffer or a view of one. */
 function toBase64url(bytes) {
-  const view = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
+  const view = ArrayBuffer.isView(bytes)
+    ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
   let binary = '';
   for (let at = 0; at < view.length; at += 0x8000) binary += String.fromCharCode(...view.subarray(at, at + 0x8000));
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
@@ -142,7 +143,8 @@ function webAuthnAvailable() {
  * binary members: challenge, user.id, the credential descriptors' ids).
  */
 function publicKeyOptions(kind, json) {
-  const parse = kind === 'create' ? PublicKeyCredential.parseCreationOptionsFromJSON : PublicKeyCredential.parseRequestOptionsFromJSON;
+  const parse = kind === 'create'
+    ? PublicKeyCredential.parseCreationOptionsFromJSON : PublicKeyCredential.parseRequestOptionsFromJSON;
   if (typeof parse === 'function') return parse.call(PublicKeyCredential, json);
   const descriptors = (list) => (Array.isArray(list) ? list.map((item) => ({ ...item, id: fromBase64url(item.id) })) : []);
   const options = { ...json, challenge: fromBase64url(json.challenge) };
@@ -164,7 +166,9 @@ function credentialJSON(credential) {
     // A registration (AuthenticatorAttestationResponse); the getters came with WebAuthn Level 2 and 3.
     response.attestationObject = toBase64url(source.attestationObject);
     response.transports = typeof source.getTransports === 'function' ? source.getTransports() : [];
-    if (typeof source.getAuthenticatorData === 'function') response.authenticatorData = toBase64url(source.getAuthenticatorData());
+    if (typeof source.getAuthenticatorData === 'function') {
+      response.authenticatorData = toBase64url(source.getAuthenticatorData());
+    }
     const publicKey = typeof source.getPublicKey === 'function' ? source.getPublicKey() : null;
     if (publicKey) response.publicKey = toBase64url(publicKey);
     if (typeof source.getPublicKeyAlgorithm === 'function') response.publicKeyAlgorithm = source.getPublicKeyAlgorithm();
@@ -179,7 +183,8 @@ function credentialJSON(credential) {
     type: credential.type,
     authenticatorAttachment: credential.authenticatorAttachment ?? null,
     // Only credProps is asked for (plain JSON); binary extension outputs would need converting too.
-    clientExtensionResults: typeof credential.getClientExtensionResults === 'function' ? credential.getClientExtensionResults() : {},
+    clientExtensionResults:
+      typeof credential.getClientExtensionResults === 'function' ? credential.getClientExtensionResults() : {},
     response,
   };
 }
@@ -626,8 +631,8 @@ class AuthClient {
   }
 
   /**
-   * Signs in with a passkey alone: POST /api/auth/passkeys/login/options (`{email}` narrows it to that account's
-   * passkeys; without one the browser offers every passkey of this site: discoverable credentials), the browser's
+   * Signs in with a passkey alone: POST /api/auth/passkeys/login/options (the browser offers the passkeys of this
+   * site it has: discoverable credentials; with `email` the service accepts only that account's), the browser's
    * navigator.credentials.get() with `mediation` ('optional' by default), POST /api/auth/passkeys/login. Resolves
    * to the user, like login(); rejects with an AuthError (`invalid_credentials`, `throttled` with `retryAfter`,
    * `passkeys_unavailable`, or a browser code: `passkey_cancelled`, `passkey_aborted`...).
@@ -676,7 +681,8 @@ class AuthClient {
    * `throttled`, or a browser code.
    */
   async reauthenticateWithPasskey({ signal } = {}) {
-    const credential = await this.#passkeyCeremony('get', '/passkeys/reauthenticate/options', undefined, { signal, session: true });
+    const route = '/passkeys/reauthenticate/options';
+    const credential = await this.#passkeyCeremony('get', route, undefined, { signal, session: true });
     const response = await this.#session('POST', '/reauthenticate', { passkey: credential }, { renews: true });
     if (!response.ok) throw await this.#failure(response);
     this.#renewed(Date.now(), 'renewed');
@@ -691,7 +697,8 @@ class AuthClient {
 
   /** PATCH /api/auth/passkeys/{id}: a new name (empty or null: none). */
   async renamePasskey(id, name) {
-    const response = await this.#session('PATCH', `/passkeys/${encodeURIComponent(id)}`, { name: name == null ? null : String(name) });
+    const body = { name: name == null ? null : String(name) };
+    const response = await this.#session('PATCH', `/passkeys/${encodeURIComponent(id)}`, body);
     if (!response.ok) throw await this.#failure(response);
   }
 
@@ -731,7 +738,8 @@ class AuthClient {
       if (!credential) throw new DOMException('No credential', 'NotAllowedError');
       return credentialJSON(credential);
     } catch (error) {
-      throw ceremonyError(controller.signal.aborted && !(error instanceof AuthError) ? new DOMException('Aborted', 'AbortError') : error, kind);
+      const aborted = controller.signal.aborted && !(error instanceof AuthError);
+      throw ceremonyError(aborted ? new DOMException('Aborted', 'AbortError') : error, kind);
     } finally {
       signal?.removeEventListener('abort', follow);
       if (this.#ceremony === ceremony) this.#ceremony = null;

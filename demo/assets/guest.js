@@ -89,6 +89,9 @@ function passkeyMessage(error) {
   return messageFor(error.code, error.retryAfter);
 }
 
+// The browser's failures before the user chose anything (no passkey here, or the wrong address for the rp id).
+const BROWSER_REFUSALS = ['passkey_cancelled', 'passkey_wrong_origin', 'passkey_failed'];
+
 /** Passkeys in the email field's autofill, while the page is open (again after the button's attempt). */
 async function offerAutofill() {
   if (!(await auth.passkeyAutofillAvailable())) return;
@@ -100,7 +103,7 @@ async function offerAutofill() {
   } catch (error) {
     if (error instanceof AuthError && error.code === 'passkeys_unavailable') {
       passkeyBox.hidden = true;
-    } else if (!(error instanceof AuthError) || !['passkey_cancelled', 'passkey_wrong_origin', 'passkey_failed'].includes(error.code)) {
+    } else if (!(error instanceof AuthError) || !BROWSER_REFUSALS.includes(error.code)) {
       // The user picked a passkey and it did not sign in (the other failures are the browser's, before any choice).
       // Not offered again by itself: the button (or a reload) does.
       showError(passkeyMessage(error));
@@ -115,14 +118,14 @@ if (mode === 'login' && passkeyBox && auth.passkeysSupported()) {
     passkeyButton.disabled = true;
     passkeyBox.setAttribute('aria-busy', 'true');
     try {
-      await auth.loginWithPasskey(); // aborts the autofill's request first
+      await auth.loginWithPasskey(); // any passkey of this site on the device; aborts the autofill's request first
       location.replace(callbackUrl);
     } catch (error) {
       passkeyButton.disabled = false;
       passkeyBox.removeAttribute('aria-busy');
       if (error instanceof AuthError && error.code === 'passkeys_unavailable') passkeyBox.hidden = true;
       showError(passkeyMessage(error));
-      offerAutofill();
+      if (!passkeyBox.hidden) offerAutofill();
     }
   });
   offerAutofill();
