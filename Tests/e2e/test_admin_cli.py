@@ -290,3 +290,27 @@ def test_mfa_keys_are_checked_at_start_and_rotate_key_runs(authd_bin, base_env, 
     loose = cli(authd_bin, env, "mfa", "rotate-key")
     assert loose.returncode == 78 and str(first) in loose.stderr, loose.stderr
 
+
+
+def test_the_packaged_configuration_is_valid_once_its_secret_files_exist(authd_bin, base_env, tmp_path):
+    """#21: the Debian package's /etc/jwt-authd/jwt-authd.toml (deploy/debian) names only keys the service knows and
+    needs nothing but the three files it points to: with them in place (here under a temporary folder), ``config
+    check`` passes with no environment at all; without them it names each (78)."""
+    import os
+    from pathlib import Path
+    packaged = (Path(__file__).resolve().parents[2] / "deploy/debian/jwt-authd.toml").read_text()
+    toml = tmp_path / "jwt-authd.toml"
+    toml.write_text(packaged.replace("/etc/jwt-authd/", f"{tmp_path}/"))
+    os.chmod(toml, 0o640)
+    bare = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    missing = cli(authd_bin, bare, "config", "check", "--config", str(toml))
+    assert missing.returncode == 78, missing.stderr
+    for key in ("database.url", "tokens.access_secret", "tokens.refresh_secret"):
+        assert key in missing.stderr, missing.stderr
+    files = {"database-url": base_env["DATABASE_URL"], "access.secret": base_env["JWT_ACCESS_SECRET"],
+             "refresh.secret": base_env["JWT_REFRESH_SECRET"]}
+    for name, value in files.items():
+        (tmp_path / name).write_text(value + "\n")
+        os.chmod(tmp_path / name, 0o400)
+    checked = cli(authd_bin, bare, "config", "check", "--config", str(toml))
+    assert checked.returncode == 0, checked.stderr
