@@ -3,7 +3,7 @@
 # Debian packages the build, the service and the tests need.
 JWT_AUTHD_APT_PACKAGES=(
     pkg-config libfcgi-dev libfcgi-bin spawn-fcgi libssl-dev libmariadb-dev libargon2-dev libcrypt-dev libcurl4-openssl-dev libqrencode-dev libcbor-dev
-    mariadb-server mariadb-client nginx python3 python3-pytest python3-requests python3-yaml
+    mariadb-server mariadb-client galera-4 rsync nginx python3 python3-pytest python3-requests python3-yaml
     python3-jwt python3-cryptography nodejs node-jose python3-venv python3-aiosmtpd msmtp oathtool zbar-tools librsvg2-bin
     apache2 libapache2-mod-fcgid wrk chromium chromium-driver python3-selenium python3-fido2 prometheus
 )

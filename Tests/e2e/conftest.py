@@ -59,6 +59,7 @@ TIERS = {
     "browser": "the demo site and clients/js/auth.js in headless Chromium (test_browser.py)",
     "contract": "docs/openapi.yaml against the live service with schemathesis (test_contract.py)",
     "bench": "the benchmark tooling's own arithmetic, bench/benchlib.py; no service (test_benchlib.py)",
+    "cluster": "three hosts on a real 3-node MariaDB Galera cluster behind one nginx, a node killed (test_cluster.py)",
 }
 
 
