@@ -36,6 +36,22 @@ struct BodyFields {
         }
     }
 
+    /// A factor's `name` (a TOTP app, a passkey): absent or null (none), or a string of at most 100 characters
+    /// without control characters, trimmed (empty: none).
+    ///
+    /// - Throws: 400 `invalid_request` naming the field.
+    func factorName() throws(APIError) -> String? {
+        switch string("name") {
+        case .absent: return nil
+        case .value(let text):
+            let trimmed = text.trimmingSpacesAndTabs
+            guard trimmed.unicodeScalars.count <= 100, !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else { throw APIError.invalidFields([("name", "must be at most 100 characters, without control characters")]) }
+            return trimmed.isEmpty ? nil : trimmed
+        case .wrongType: throw APIError.invalidFields([("name", "must be a string")])
+        }
+    }
+
     enum FieldValue: Equatable {
         case absent
         case wrongType

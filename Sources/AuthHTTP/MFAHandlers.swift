@@ -10,17 +10,7 @@ enum MFAHandlers {
     /// `POST /api/auth/mfa/totp` `{name?}`: a new secret, pending until confirmed: `{id, otpauthUri, qrSvg}`.
     static func beginTOTP(_ context: AuthResponder.Context, _ request: Request) throws(APIError) -> Response {
         let claims = try Caller.requireSession(request, context)
-        let body = try BodyFields.parse(request, allowForm: false)
-        var name: String?
-        switch body.string("name") {
-        case .absent: break
-        case .value(let text):
-            let trimmed = text.trimmingSpacesAndTabs
-            guard trimmed.unicodeScalars.count <= 100, !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-            else { throw APIError.invalidFields([("name", "must be at most 100 characters, without control characters")]) }
-            name = trimmed.isEmpty ? nil : trimmed
-        case .wrongType: throw APIError.invalidFields([("name", "must be a string")])
-        }
+        let name = try BodyFields.parse(request, allowForm: false).factorName()
         try requireAvailable(context)
         try requireRecentAuthentication(claims, context, request)
         let enrolment = try context.domain(request) { () throws(AuthError) in

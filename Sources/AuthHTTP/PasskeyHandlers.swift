@@ -26,7 +26,7 @@ enum PasskeyHandlers {
         let claims = try Caller.requireSession(request, context)
         let body = try BodyFields.parse(request, allowForm: false)
         let credential = try credentialField(body, "credential")
-        let name = try nameField(body)
+        let name = try body.factorName()
         let registered = try context.domain(request) { () throws(AuthError) in
             try context.passkeys.registerPasskey(userID: claims.userID, sessionID: claims.sessionID, response: credential, name: name)
         }
@@ -107,7 +107,7 @@ enum PasskeyHandlers {
         let claims = try Caller.requireSession(request, context)
         let id = Router<AuthResponder.Context>.lastSegment(of: request)
         let body = try BodyFields.parse(request, allowForm: false)
-        let name = try nameField(body)
+        let name = try body.factorName()
         guard try context.domain(request, { () throws(AuthError) in try context.passkeys.renamePasskey(id: id, of: claims.userID, to: name) })
         else { throw APIError.notFound }
         return .json(status: 200, Rendering.success)
@@ -132,19 +132,6 @@ enum PasskeyHandlers {
             throw APIError.invalidFields([(name, "is required: the object PublicKeyCredential.toJSON() gives")])
         }
         return value
-    }
-
-    /// `name`: absent or null (none), or a string of at most 100 characters without control characters.
-    static func nameField(_ body: BodyFields) throws(APIError) -> String? {
-        switch body.string("name") {
-        case .absent: return nil
-        case .value(let text):
-            let trimmed = text.trimmingSpacesAndTabs
-            guard trimmed.unicodeScalars.count <= 100, !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-            else { throw APIError.invalidFields([("name", "must be at most 100 characters, without control characters")]) }
-            return trimmed.isEmpty ? nil : trimmed
-        case .wrongType: throw APIError.invalidFields([("name", "must be a string")])
-        }
     }
 
     static func render(_ passkey: PasskeyInfo) -> JSON {

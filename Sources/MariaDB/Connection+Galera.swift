@@ -4,10 +4,16 @@ import CMariaDB
 extension Connection {
     /// Why a server cannot serve, or `nil` when it can: a standalone server always can; a Galera node only when it is
     /// ready (in the primary component) and synced (`wsrep_local_state` 4), not while joining, donating or cut off.
-    /// Two SHOW statements (which a node outside the primary component still answers), once per connection.
-    static func nodeProblem(_ handle: UnsafeMutablePointer<MYSQL>) -> String? {
-        guard let on = textQuery(handle, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'") else { return "it does not answer SHOW" }
-        guard on.first?.last == "ON" else { return nil }
+    /// Two SHOW statements (which a node outside the primary component still answers), once per connection; also
+    /// whether the server is a Galera node at all.
+    static func nodeState(_ handle: UnsafeMutablePointer<MYSQL>) -> (problem: String?, isClusterNode: Bool) {
+        guard let on = textQuery(handle, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'") else { return ("it does not answer SHOW", false) }
+        guard on.first?.last == "ON" else { return (nil, false) }
+        return (clusterProblem(handle), true)
+    }
+
+    /// What keeps a Galera node from serving, or `nil`.
+    private static func clusterProblem(_ handle: UnsafeMutablePointer<MYSQL>) -> String? {
         guard let status = textQuery(handle, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state')") else {
             return "it does not answer SHOW STATUS"
         }

@@ -227,7 +227,8 @@ public final class Connection {
         for endpoint in url.endpoints {
             do {
                 let handle = try open(endpoint)
-                if let problem = Self.nodeProblem(handle) {
+                let state = Self.nodeState(handle)
+                if let problem = state.problem {
                     mysql_close(handle)
                     failures.append("\(endpoint): \(problem)")
                     last = MariaDBError(code: .connectionFailed, message: "\(endpoint) cannot serve: \(problem)")
@@ -235,7 +236,7 @@ public final class Connection {
                 }
                 self.handle = handle
                 self.endpoint = endpoint
-                isClusterNode = Self.textQuery(handle, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'")?.first?.last == "ON"
+                isClusterNode = state.isClusterNode
                 return
             } catch {
                 failures.append("\(endpoint): \(error.message)")
@@ -252,7 +253,7 @@ public final class Connection {
     public func servingProblem() throws(MariaDBError) -> String? {
         try ensureOpen()
         guard let handle else { return "not connected" }
-        return Self.nodeProblem(handle)
+        return Self.nodeState(handle).problem
     }
 
     /// Whether the server is a Galera node (`wsrep_on`), known once connected.

@@ -42,16 +42,7 @@ import Testing
         return vectors
     }()
 
-    static func bytes(_ hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            out.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return out
-    }
+    static func bytes(_ hex: String) -> [UInt8] { CBORTests.bytes(hex) }
 
     /// The spec's relying party: example.org, whose cross-origin vectors are embedded by example.com.
     static let rp = RelyingParty(
