@@ -7,7 +7,7 @@
  *   SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = ? FOR UPDATE
  *   UPDATE refresh_tokens SET revoked_at = ?, rotated_at = ?, replaced_by = ?
  *       WHERE id = ? AND family = ? AND revoked_at IS NULL AND expires_at > ?          (must change 1 row)
- *   INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
+ *   INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at, replaces) VALUES (?, ?, ?, ?, ?, ?)
  *   UPDATE sessions SET last_used_at = ?, ip = ?, user_agent = COALESCE(?, user_agent) WHERE id = ?
  *   SELECT u.id, u.email, u.name, u.role, u.email_verified_at, u.created_at FROM users u WHERE u.id = ?
  *   COMMIT
@@ -236,6 +236,7 @@ static int rotate(struct worker *w)
     bind_string(&p[2], w->session_id, &l[2]);
     bind_time(&p[3], &t_expiry);
     bind_time(&p[4], &t_now);
+    bind_string(&p[5], w->token_id, &l[5]);
     if (run(w->insert, p, NULL) < 0)
         goto fail;
     bind_time(&p[0], &t_now);
@@ -282,8 +283,8 @@ static void *thread_main(void *argument)
         w->lock_session = prepare(w, "SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = ? FOR UPDATE");
         w->retire = prepare(w, "UPDATE refresh_tokens SET revoked_at = ?, rotated_at = ?, replaced_by = ?\n"
                                "WHERE id = ? AND family = ? AND revoked_at IS NULL AND expires_at > ?");
-        w->insert = prepare(w, "INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) "
-                               "VALUES (?, ?, ?, ?, ?)");
+        w->insert = prepare(w, "INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at, replaces) "
+                               "VALUES (?, ?, ?, ?, ?, ?)");
         w->touch = prepare(w, "UPDATE sessions SET last_used_at = ?, ip = ?, user_agent = COALESCE(?, user_agent) "
                               "WHERE id = ?");
         w->load_user = prepare(w, "SELECT u.id, u.email, u.name, u.role, u.email_verified_at, u.created_at "

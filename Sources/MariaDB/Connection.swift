@@ -263,11 +263,19 @@ public final class Connection {
     /// node has applied everything the cluster committed before it (a causal read), then the URL's setting again.
     /// For the reads whose answer would otherwise refuse someone because a row written on another node has not
     /// arrived yet. On a standalone server it simply runs `body`.
+    /// Nested calls run `body` in the outer one's setting.
     public func withCausalReads<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        guard isClusterNode, (try? command("SET SESSION wsrep_sync_wait = 7")) != nil else { return try body() }
-        defer { try? command(url.syncWait.map { "SET SESSION wsrep_sync_wait = \($0)" } ?? "SET SESSION wsrep_sync_wait = DEFAULT") }
+        guard isClusterNode, !readsCausally, (try? command("SET SESSION wsrep_sync_wait = 7")) != nil else { return try body() }
+        readsCausally = true
+        defer {
+            readsCausally = false
+            try? command(url.syncWait.map { "SET SESSION wsrep_sync_wait = \($0)" } ?? "SET SESSION wsrep_sync_wait = DEFAULT")
+        }
         return try body()
     }
+
+    /// Whether ``withCausalReads(_:)`` is running.
+    private var readsCausally = false
 
     /// The server this connection is on (`nil` when closed).
     public private(set) var endpoint: DatabaseURL.Endpoint?

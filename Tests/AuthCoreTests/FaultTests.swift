@@ -103,6 +103,28 @@ final class FaultTests {
         #expect(try auth.sessions.isSessionActive(first.sessionID))
     }
 
+    /// What two rotations of one token committing on two nodes would leave (the token still active, a successor
+    /// already there): the schema refuses a second successor (unique `replaces`), as a conflict, so the rotation
+    /// runs again, never commits, and answers 503 — never two successors.
+    @Test func aSecondSuccessorOfOneTokenIsRefusedByTheSchema() throws {
+        let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
+        let tokenID = try fixture.jti(of: first.refreshToken)
+        let now = fixture.clock.now()
+        let other = try Connection(url: fixture.url)
+        try other.execute(
+            "INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at, replaces) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                .string("0190a1b2-c3d4-7e5f-8a6b-000000000001"), .string(user.id), .string(first.sessionID),
+                .date(now.addingTimeInterval(3600)), .date(now), .string(tokenID),
+            ])
+        other.close()
+        let error = #expect(throws: AuthError.self) { try self.auth.sessions.refresh(first.refreshToken, client: AuthFixture.client) }
+        #expect(error?.code == .databaseUnavailable && error?.internalCause == "second successor of a refresh token")
+        #expect(fixture.logs.all.contains { $0.contains("transaction_retry") })
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE replaces = ?", [.string(tokenID)]) == 1)
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE id = ? AND rotated_at IS NULL", [.string(tokenID)]) == 1)
+    }
+
     @Test func aConnectionKilledMidRotationLeavesTheOldTokenValidAndNoOrphans() throws {
         let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
         let killer = try Connection(url: fixture.url)

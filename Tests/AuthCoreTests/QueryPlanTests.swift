@@ -74,7 +74,7 @@ final class QueryPlanTests {
             "sessionActive", HotPathSQL.sessionActive,
             [.string(session), .date(now), .date(now.addingTimeInterval(-86_400))])
 
-        // Login's throttles: failures of other accounts and addresses on record; the read is two key lookups.
+        // A refused login's throttle window: failures of other accounts and addresses on record; the read is one key lookup.
         for index in 0..<20 {
             #expect(throws: AuthError.invalidCredentials) {
                 try self.auth.accounts.login(
@@ -87,18 +87,11 @@ final class QueryPlanTests {
             DatabaseValue.bytes(SHA256.hash(Array("\(scope)\u{0}\(subject)".utf8)))
         }
         let throttlePlan = try plan(
-            HotPathSQL.loginThrottles,
-            [
-                .string("login_account"), digest("login_account", "plan3@example.com"),
-                .string("login_ip"), digest("login_ip", "198.51.100.3"),
-            ])
-        #expect(throttlePlan.count == 1 && throttlePlan.first?.key == "PRIMARY", "loginThrottles: \(throttlePlan)")
+            HotPathSQL.throttleWindow, [.string("login_account"), digest("login_account", "plan3@example.com")])
+        #expect(throttlePlan.count == 1 && throttlePlan.first?.key == "PRIMARY", "throttleWindow: \(throttlePlan)")
         try expectIndexed(
-            "loginThrottles", HotPathSQL.loginThrottles,
-            [
-                .string("login_account"), digest("login_account", "plan3@example.com"),
-                .string("login_ip"), digest("login_ip", "198.51.100.3"),
-            ], rows: 2)
+            "throttleWindow", HotPathSQL.throttleWindow,
+            [.string("login_account"), digest("login_account", "plan3@example.com")], rows: 1)
     }
 }
 

@@ -4,11 +4,8 @@ them, in two topologies: ``multi-writer`` (each host on its own node, the others
 ``single-node`` (every host on node 1). ``jwt-authd migrate`` runs from the three hosts at once before they start.
 
 Every check prints its counts (answers by status, error codes, ``transaction_retry`` events in the hosts' logs,
-Galera certification failures and brute-force aborts, requests per host). Behaviour the server does not have yet is
-an xfail applied right before the one assertion that shows it: strict (``known_failure``) where it fails every run,
-so that once the server is fixed the xfail passes and fails the run, to be removed; non-strict
-(``intermittent_failure``) where it depends on how the requests race (conflicts under contention), so that a quiet
-CI run does not turn it red — the counts printed before it tell. The rest of each test asserts for real.
+Galera certification failures and brute-force aborts, requests per host) before it asserts, in both topologies
+alike: no 5xx, limits exact, one successor per rotation.
 
 Clients send ``X-Forwarded-For`` (nginx at 127.0.0.1 is a trusted proxy here), each check from addresses of its
 own, so the per-address limits keep their defaults without one check spending another's.
@@ -57,7 +54,7 @@ RESET_SUBJECT = "Reset your Site password"
 # fails about 1 in 200 here needs that many to show); 20 rounds of 32 concurrent refreshes.
 SEQUENTIAL_ROTATIONS = 1000
 LOGINS_THEN_ME = 200
-ROUNDS, RACERS = 20, 32
+ROUNDS, RACERS = int(os.environ.get("CLUSTER_ROUNDS", "20")), 32
 BACKLOG = 60  # accounts whose verification and reset messages wait for the stopped senders
 
 
@@ -109,19 +106,6 @@ def site(request, galera, authd_bin, secret_pair, rundir, capture_manager):
     yield hosts
     hosts.stop()
     galera.drop_database(dbname)
-
-
-def known_failure(request, condition, reason):
-    """A strict xfail from here on when ``condition``: the server is known to fail the next assertion for ``reason``."""
-    if condition:
-        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
-
-
-def intermittent_failure(request, condition, reason):
-    """A non-strict xfail from here on when ``condition``: the server fails the next assertion now and then (a race
-    this tier cannot make certain), so a pass says nothing either way; the counts printed before it tell."""
-    if condition:
-        request.applymarker(pytest.mark.xfail(strict=False, raises=AssertionError, reason=reason))
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -386,7 +370,7 @@ def lagging_reads(site, node, probes=3, pause=1.5):
     return reads
 
 
-def test_reads_through_a_node_that_lags(site, request, capsys):
+def test_reads_through_a_node_that_lags(site, capsys):
     """Node 2's appliers paused for 1.5 s (FLUSH TABLES WITH READ LOCK, as a backup tool takes it): a session and a
     refresh token written through host 1 are read through host 2, three times each. Where host 2 is on node 2
     (multi-writer) the read must wait for the node to catch up rather than refuse a valid session or token; where
@@ -440,6 +424,12 @@ def family_size(site, family):
     return int(db(site, f"SELECT COUNT(*) FROM refresh_tokens WHERE family = '{family}'")[0][0])
 
 
+def family_rows(site, family):
+    """The family's tokens (id, replaced_by, rotated_at, revoked_at), for an assertion's message."""
+    return db(site, f"SELECT id, replaced_by, rotated_at, revoked_at FROM refresh_tokens WHERE family = '{family}' "
+                    "ORDER BY created_at")
+
+
 def session_revoked(site, family):
     return db(site, f"SELECT revoked_at IS NOT NULL FROM sessions WHERE id = '{family}'")[0][0] == "1"
 
@@ -464,8 +454,8 @@ def test_concurrent_refreshes_of_one_token_never_fork_the_family(site, capsys):
         totals.update(status_counts(responses))
         codes.update(error_codes(responses))
         successors = successor_ids(responses)
-        assert len(successors) == 1, (status_counts(responses), successors)
-        assert live_tokens(site, family) == 1
+        assert len(successors) == 1, (status_counts(responses), successors, family_rows(site, family))
+        assert live_tokens(site, family) == 1, family_rows(site, family)
         token = next(response.json()["refreshToken"] for response in responses
                      if getattr(response, "status_code", None) == 200)
     size = family_size(site, family)
@@ -476,7 +466,7 @@ def test_concurrent_refreshes_of_one_token_never_fork_the_family(site, capsys):
     assert totals == {200: ROUNDS * RACERS}, (codes, watch.error_lines())
 
 
-def test_grace_0_revokes_a_family_only_on_true_reuse(site, authd_bin, rundir, request, capsys):
+def test_grace_0_revokes_a_family_only_on_true_reuse(site, authd_bin, rundir, capsys):
     """With ``tokens.refresh_grace = 0s`` (three more hosts): 20 rounds × 32 refreshes of one token at once never
     leave two live successors (one successor at most, and none live once the family is revoked), and a family is
     revoked only together with a ``token_reused`` answer. Without a grace window every presentation of a token
@@ -552,13 +542,6 @@ def test_grace_0_revokes_a_family_only_on_true_reuse(site, authd_bin, rundir, re
         say(capsys, f"{site.topology} grace 0: 30 sequential refreshes {dict(sequential)}; replays of a rotated "
                     f"token {dict(replays)} (family revoked each time)")
         assert not fivexx(totals), (totals, watch.error_lines())
-        intermittent_failure(request, site.topology == "multi-writer",
-                             "now and then (2 of 11 runs here, about 1 racing round in 100) two rotations of one token "
-                             "both commit on different nodes: two 200 answers carry different successors (jti) and "
-                             "the family has 3 tokens; Galera does not prevent lost updates across nodes (MDEV-29044), "
-                             "and the conditional update that retires the token (RefreshTokenStore.retire) is such a "
-                             "read-modify-write; with grace 0 the losers' reuse revokes the family, so no successor "
-                             "stays live here, but with a grace window both would")
         assert not double, double
     finally:
         hosts.stop()
@@ -572,7 +555,7 @@ def throttle_count(site, scope, subject):
     return int(rows[0][0]) if rows else 0
 
 
-def test_concurrent_registrations(site, request, capsys):
+def test_concurrent_registrations(site, capsys):
     """One address registered 12 times at once (6 rounds): one account, one 201, the rest 409. 32 different addresses
     at once, each from a client address of its own (2 rounds): 32 accounts. 64 at once from one client address (4
     rounds): exactly the 20 of the per-address limit each time, and the address's count equal to the attempts
@@ -609,39 +592,21 @@ def test_concurrent_registrations(site, request, capsys):
         rounds.append((dict(counts), counted, "OVER THE LIMIT" if counts[201] > 20 else "",
                        "LOST COUNTS" if counted < counts[201] + counts[429] else ""))
         assert without_5xx(counts) <= {201, 429} and counted <= 64, rounds
-        if site.topology == "single-node":
-            assert counts[201] <= 20 and counted >= counts[201] + counts[429], rounds
+        assert counts[201] <= 20 and counted >= counts[201] + counts[429], rounds
     say(capsys, f"{site.topology}: registrations: 6 x 12 at once of one address {dict(same)}; 2 x 32 different "
                 f"addresses at once {dict(different)} (transaction_retry {different_retries}); 4 x 64 at once from "
                 f"one client address (limit 20; answers, the address's count) {rounds}; codes {dict(codes)}; "
                 f"{watch.summary()}")
-    if site.topology == "single-node":
-        # Every host on one node: no certification conflict can happen, so each re-run is an InnoDB deadlock.
-        intermittent_failure(request, True,
-                      "concurrent registrations of different addresses deadlock each other on one_time_tokens (InnoDB "
-                      "1213 on one node, no certification involved): the verification link's OneTimeTokenStore.replace "
-                      "runs UPDATE one_time_tokens ... WHERE user_id = ? AND purpose = ? (no row for a new user: a gap "
-                      "lock at the end of one_time_tokens_user_idx, where every new time-ordered user id lands) before "
-                      "its INSERT (an insert intention on that gap); they are re-run (transaction_retry db.errno=1213, "
-                      "about 100-150 per 64 registrations here, also on a standalone server), and on a busy Galera "
-                      "node the 5 re-runs can run out: 503 (event=database_error), 0 to 29 of 32 measured here")
-        assert different_retries == 0 and not fivexx(different), (different_retries, different)
-        assert not fivexx(same + limited) and same == {201: 6, 409: 66} and limited == {201: 80, 429: 176}
-        assert all(counted == 64 for _, counted, _, _ in rounds), rounds
-        return
-    intermittent_failure(request, site.topology == "multi-writer",
-                  "registrations through several nodes at once conflict on the rows they share, above all the client "
-                  "address's throttle row (register_ip): certification conflicts (1213) outlast the 5 re-runs and the "
-                  "registration answers 503 (event=database_error db.errno=1213; most rounds of 64), and now and then "
-                  "an admitted reservation leaves no count (the address's count below the attempts answered: Galera "
-                  "does not prevent lost updates across nodes, MDEV-29044) and the limit lets 21 or 22 of 20 through; "
-                  "plus the one_time_tokens deadlocks of the single-node topology")
     assert not fivexx(same + different + limited), (dict(codes), watch.error_lines())
+    if site.topology == "single-node":
+        # Every host on one node: no certification conflict can happen, and a new account's verification token takes
+        # no gap lock (OneTimeTokenStore.replace skips retiring older tokens for it): no re-run at all.
+        assert different_retries == 0, different_retries
     assert same == {201: 6, 409: 66} and different == {201: 64} and limited == {201: 80, 429: 176}, rounds
     assert all(counted == 64 for _, counted, _, _ in rounds), rounds
 
 
-def test_concurrent_logins_and_throttle_counts(site, request, capsys):
+def test_concurrent_logins_and_throttle_counts(site, capsys):
     """Per round (4): 8 right-password logins of one account at once (fewer than its limit of 10, which counts an
     attempt before its password is checked): 8 sessions; 32 wrong-password logins of
     another at once from one client address (limit 10 per account): at most 10 passwords checked (401), the rest
@@ -668,8 +633,7 @@ def test_concurrent_logins_and_throttle_counts(site, request, capsys):
         wrong_round = status_counts(responses)
         counted = throttle_count(site, "login_account", wrong_email)
         assert without_5xx(wrong_round) <= {401, 429} and counted <= 32, (wrong_round, counted)
-        if site.topology == "single-node":
-            assert wrong_round[401] <= 10 and counted >= wrong_round[401] + wrong_round[429], (wrong_round, counted)
+        assert wrong_round[401] <= 10 and counted >= wrong_round[401] + wrong_round[429], (wrong_round, counted)
         wrong.update(wrong_round)
         codes.update(error_codes(responses))
         responses = at_once(32, lambda i: (warm(site), PASSWORD if i % 2 == 0 else "not the password"),
@@ -684,11 +648,6 @@ def test_concurrent_logins_and_throttle_counts(site, request, capsys):
     say(capsys, f"{site.topology}: logins, 4 rounds: 8 right at once {dict(right)}; 32 wrong at once (limit 10; "
                 f"answers, the account's count) {rounds}; 16 right + 16 wrong at once {dict(mixed)}; codes "
                 f"{dict(codes)}; {watch.summary()}")
-    intermittent_failure(request, site.topology == "multi-writer",
-                  "logins of one account through several nodes at once all update its throttle rows (the reservation "
-                  "of login_account and login_ip, the release after a success): certification conflicts (1213) "
-                  "outlast the 5 re-runs and the login answers 503 (event=database_error db.errno=1213); Galera does "
-                  "not prevent lost updates across nodes (MDEV-29044), so a count can also come out short")
     assert not fivexx(right + wrong + mixed), (dict(codes), watch.error_lines())
     assert right == {200: 32} and wrong == {401: 40, 429: 88}, (right, wrong)
     assert all(counted == 32 for _, counted, _, _ in rounds), rounds
@@ -780,7 +739,7 @@ def test_a_reset_token_used_twice_at_once_works_once(site, capsys):
     assert totals == {200: 5, 400: 35}, totals
 
 
-def test_a_mail_backlog_taken_by_three_senders(site, request, capsys):
+def test_a_mail_backlog_taken_by_three_senders(site, capsys):
     """The three hosts' mail senders stopped (SIGSTOP) while 60 accounts register and ask for a reset link (120
     messages queued), then released at once, as after a mail server outage: no sender's pass fails, every message is
     sent within 15 s, and none twice."""
@@ -819,12 +778,6 @@ def test_a_mail_backlog_taken_by_three_senders(site, request, capsys):
                 f"messages written {sum(1 for n in copies if n)}/{BACKLOG}, twice {sum(1 for n in copies if n > 1)}; "
                 f"'mail delivery pass failed' {failed_passes}; {watch.summary()}")
     assert queued == 2 * BACKLOG and all(n <= 1 for n in copies), (queued, copies)
-    intermittent_failure(request, site.topology == "multi-writer",
-                  "the senders' claims conflict across nodes (1213) and a conflict that outlasts the statement's "
-                  "re-runs ends the whole pass (log: error 'mail delivery pass failed ... db.errno=1213', 3 per "
-                  "backlog here): MailOutboxStore.claimDue commits each claim on its own, so the rows a failed pass "
-                  "claimed before the failure stay claimed and unsent until their lease runs out "
-                  "(MailDeliveryService.lease, 300 s): 1 to 20 of 120 messages measured here")
     assert failed_passes == 0 and left[0] == "0", (failed_passes, left)
 
 

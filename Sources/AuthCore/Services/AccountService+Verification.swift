@@ -125,14 +125,15 @@ extension AccountService {
     /// The outbox in numbers, for the metrics: one grouped read of a table the cleanup keeps small.
     public func mailQueueStats() throws(AuthError) -> MailQueueStats { try outbox.stats(now: clock.now()) }
 
-    /// Writes a verification token for the user's current address and its message (inside the caller's transaction).
-    func queueVerification(for user: User, link: MailComposer.Link, now: Date) throws(AuthError) {
+    /// Writes a verification token for the user's current address and its message (inside the caller's transaction;
+    /// `newAccount`: the user is inserted by it).
+    func queueVerification(for user: User, link: MailComposer.Link, now: Date, newAccount: Bool = false) throws(AuthError) {
         let (token, digest) = OneTimeToken.make()
         let message = mail.verifyEmail(to: user.email, link: link, token: token, lifetime: verifyTokenLifetime, now: now)
         guard let rendered = message.rendered() else { return }
         try oneTimeTokens.replace(
             digest: digest, purpose: .emailVerification, userID: user.id, epoch: nil, email: user.email,
-            now: now, expiresAt: now.addingTimeInterval(verifyTokenLifetime.timeInterval))
+            now: now, expiresAt: now.addingTimeInterval(verifyTokenLifetime.timeInterval), newAccount: newAccount)
         try outbox.enqueue(id: Identifier.make(at: now), recipient: user.email, message: rendered, now: now)
     }
 

@@ -123,7 +123,7 @@ public final class AccountService: AccountOperations {
             // node commits second, and a rolled-back attempt left nothing.
             try database.transaction { _ throws(AuthError) in
                 try users.insert(user, passwordHash: hash, at: user.createdAt)
-                if let links { try queueVerification(for: user, link: links.verify, now: user.createdAt) }
+                if let links { try queueVerification(for: user, link: links.verify, now: user.createdAt, newAccount: true) }
             }
         } catch {
             if error.code == .busy { try throttle.giveBack(.registerIP, client.ip) }

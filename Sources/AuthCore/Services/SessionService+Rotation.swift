@@ -79,7 +79,7 @@ extension SessionService {
             let successorExpiry = min(now.addingTimeInterval(settings.refreshTTL.timeInterval), session.expiresAt)
             try tokens.insert(
                 id: successorID, userID: claims.userID, family: claims.family, expiresAt: successorExpiry,
-                now: now)
+                now: now, replaces: claims.tokenID)
             try sessions.touch(claims.family, client: client, now: now)
             guard let user = try users.find(id: claims.userID) else { return .refused(.invalidToken) }
             return .rotated(

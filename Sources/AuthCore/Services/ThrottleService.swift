@@ -103,15 +103,13 @@ public struct ThrottleService {
     /// success.
     package func reserveLogin(email: String, ip: String, device: String? = nil) throws(AuthError) -> LoginThrottle {
         let now = clock.now()
-        let counts = try store.reserve(
+        let places = try store.reserve(
             loginSubjects(email: email, ip: ip, device: device), now: now,
             windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
         var state = LoginThrottle()
-        for count in counts {
-            // This attempt is number `failures` of its window: it may go on while the ones before it are within the
-            // limit.
-            guard let scope = ThrottleScope(rawValue: count.scope) else { continue }
-            let wait = wait(scope, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
+        for place in places {
+            guard let scope = ThrottleScope(rawValue: place.scope) else { continue }
+            let wait = try wait(scope, place, now: now)
             switch scope {
             case .loginAccount: state.accountWait = wait
             case .loginIP: state.addressWait = wait
@@ -138,23 +136,29 @@ public struct ThrottleService {
     /// before it in the window already reached the limit (`nil`: it may go on). The count stays unless given back.
     package func reserve(_ scope: ThrottleScope, _ subject: String) throws(AuthError) -> Int? {
         let now = clock.now()
-        let counts = try store.reserve(
+        let places = try store.reserve(
             [(scope.rawValue, key(scope, subject))], now: now, windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
-        guard let count = counts.first else { return nil }
-        return wait(scope, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
+        guard let place = places.first else { return nil }
+        return try wait(scope, place, now: now)
+    }
+
+    /// The wait of an attempt at `place` of its window: `nil` while the attempts before it are within the limit,
+    /// else until the window ends (its start is read only then).
+    private func wait(_ scope: ThrottleScope, _ place: ThrottleStore.Place, now: Date) throws(AuthError) -> Int? {
+        guard place.place - 1 >= Int64(limit(of: scope)) else { return nil }
+        let started = try store.windowStart(of: (place.scope, place.key)) ?? now
+        return wait(scope, failuresBefore: place.place - 1, since: started, now: now)
     }
 
     /// Counts a password reset request against the account (its email's skeleton, known or not) and the client
     /// address, atomically, before anything else; the first limit it is over and its wait, or `nil`.
     package func reserveForgot(email: String, ip: String) throws(AuthError) -> (scope: ThrottleScope, wait: Int)? {
         let now = clock.now()
-        let counts = try store.reserve(
+        let places = try store.reserve(
             [(ThrottleScope.forgotAccount.rawValue, key(.forgotAccount, email)), (ThrottleScope.forgotIP.rawValue, key(.forgotIP, ip))],
             now: now, windowCutoff: now.addingTimeInterval(-limits.window.timeInterval))
-        for count in counts {
-            guard let scope = ThrottleScope(rawValue: count.scope),
-                let wait = wait(scope, failuresBefore: count.failures - 1, since: count.windowStart, now: now)
-            else { continue }
+        for place in places {
+            guard let scope = ThrottleScope(rawValue: place.scope), let wait = try wait(scope, place, now: now) else { continue }
             return (scope, wait)
         }
         return nil

@@ -11,9 +11,9 @@ package enum HotPathSQL {
         UPDATE refresh_tokens SET revoked_at = ?, rotated_at = ?, replaced_by = ?
         WHERE id = ? AND family = ? AND revoked_at IS NULL AND expires_at > ?
         """
-    /// Refresh: the successor.
+    /// Refresh: the successor (`replaces`: the token it succeeds, unique; `NULL` for a session's first token).
     package static let insertToken = """
-        INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
+        INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at, replaces) VALUES (?, ?, ?, ?, ?, ?)
         """
     /// Refresh (and grace replays): the session's last use.
     package static let touchSession = """
@@ -26,12 +26,9 @@ package enum HotPathSQL {
         SELECT \(UserStore.columns) FROM sessions s JOIN users u ON u.id = s.user_id
         WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at > ?
         """
-    /// Login: the account's and the client address's throttle rows, read back inside the attempt's reservation
-    /// (two primary-key lookups).
-    package static let loginThrottles = """
-        SELECT scope, window_start, failures FROM auth_throttle
-        WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)
-        """
+    /// A refused attempt's throttle window (a flood of refused logins runs it once per attempt): one primary-key
+    /// lookup.
+    package static let throttleWindow = "SELECT window_start FROM auth_throttle WHERE scope = ? AND subject = ?"
     /// Routes that act on the session: is it still active?
     package static let sessionActive = """
         SELECT 1 AS active FROM sessions

@@ -32,33 +32,48 @@ package struct MailOutboxStore {
 
     /// Claims up to `limit` due messages for `sender` until `leaseUntil`: each by its own conditional update
     /// (committed at once), so that another sender claiming at the same moment gets other rows or none.
+    ///
+    /// Re-run safe: each claim is one statement with its read-back in a ``Database/run(_:)`` of its own, re-run
+    /// (causally on Galera) after a conflict, where it finds the row claimed by the sender that won and skips it. A
+    /// claim whose conflicts outlast the re-runs is skipped too (another sender has it, or it is due again at the
+    /// next pass): one busy row never ends the pass, and the rows claimed before it are delivered.
     package func claimDue(sender: String, now: Date, leaseUntil: Date, limit: Int) throws(AuthError) -> [Claimed] {
-        try database.run { connection throws(MariaDBError) in
-            let due = try connection.query(
+        let due = try database.run { connection throws(MariaDBError) in
+            try connection.query(
                 """
                 SELECT id FROM mail_outbox WHERE status = 'queued' AND next_attempt_at <= ?
                     AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at LIMIT ?
                 """, [.date(now), .date(now), .int(Int64(limit))]
             ).map { row throws(MariaDBError) in try row.string("id") }
-            var claimed: [Claimed] = []
-            for id in due {
-                let taken = try connection.execute(
-                    """
-                    UPDATE mail_outbox SET claimed_by = ?, lease_until = ?, attempts = attempts + 1
-                    WHERE id = ? AND status = 'queued' AND (lease_until IS NULL OR lease_until < ?)
-                    """, [.string(sender), .date(leaseUntil), .string(id), .date(now)])
-                guard taken.affectedRows == 1,
-                    let row = try connection.query(
-                        "SELECT recipient, message, attempts, created_at FROM mail_outbox WHERE id = ? AND claimed_by = ?",
-                        [.string(id), .string(sender)]
-                    ).first
-                else { continue }
-                claimed.append(
-                    Claimed(
-                        id: id, recipient: try row.string("recipient"), message: try row.bytes("message"),
-                        attempts: try row.int("attempts"), createdAt: try row.date("created_at")))
+        }
+        var claimed: [Claimed] = []
+        for id in due {
+            do {
+                if let message = try claim(id, sender: sender, now: now, leaseUntil: leaseUntil) { claimed.append(message) }
+            } catch  where error.storage?.kind == .conflict {
+                continue
             }
-            return claimed
+        }
+        return claimed
+    }
+
+    /// One row claimed for `sender` (`nil`: another sender has it, or it was sent).
+    private func claim(_ id: String, sender: String, now: Date, leaseUntil: Date) throws(AuthError) -> Claimed? {
+        try database.run { connection throws(MariaDBError) in
+            let taken = try connection.execute(
+                """
+                UPDATE mail_outbox SET claimed_by = ?, lease_until = ?, attempts = attempts + 1
+                WHERE id = ? AND status = 'queued' AND (lease_until IS NULL OR lease_until < ?)
+                """, [.string(sender), .date(leaseUntil), .string(id), .date(now)])
+            guard taken.affectedRows == 1,
+                let row = try connection.query(
+                    "SELECT recipient, message, attempts, created_at FROM mail_outbox WHERE id = ? AND claimed_by = ?",
+                    [.string(id), .string(sender)]
+                ).first
+            else { return nil }
+            return Claimed(
+                id: id, recipient: try row.string("recipient"), message: try row.bytes("message"),
+                attempts: try row.int("attempts"), createdAt: try row.date("created_at"))
         }
     }
 

@@ -23,14 +23,20 @@ package struct OneTimeTokenStore {
 
     /// Retires the user's unconsumed tokens of `purpose` (a new request invalidates the older ones), then inserts
     /// the new one. `epoch`: the token dies when the account's authentication epoch moves on (a password set by any
-    /// other means); `email`: the address it was sent to.
+    /// other means); `email`: the address it was sent to. `newAccount`: a user created in this transaction has no
+    /// older token, so the retiring UPDATE is skipped: finding no row, it would take a gap lock at the end of the
+    /// user index (where every new time-ordered id lands), and concurrent registrations would deadlock on each
+    /// other's inserts into that gap.
     package func replace(
-        digest: [UInt8], purpose: Purpose, userID: String, epoch: Int64?, email: String?, now: Date, expiresAt: Date
+        digest: [UInt8], purpose: Purpose, userID: String, epoch: Int64?, email: String?, now: Date, expiresAt: Date,
+        newAccount: Bool = false
     ) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute(
-                "UPDATE one_time_tokens SET consumed_at = ? WHERE user_id = ? AND purpose = ? AND consumed_at IS NULL",
-                [.date(now), .string(userID), .string(purpose.rawValue)])
+            if !newAccount {
+                try connection.execute(
+                    "UPDATE one_time_tokens SET consumed_at = ? WHERE user_id = ? AND purpose = ? AND consumed_at IS NULL",
+                    [.date(now), .string(userID), .string(purpose.rawValue)])
+            }
             try connection.execute(
                 """
                 INSERT INTO one_time_tokens (token_hash, purpose, user_id, bound_epoch, bound_email, created_at, expires_at)

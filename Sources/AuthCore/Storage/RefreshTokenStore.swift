@@ -20,14 +20,27 @@ package struct RefreshTokenStore {
         package let expiresAt: Date
     }
 
-    /// Inserts a token.
-    package func insert(id: String, userID: String, family: String, expiresAt: Date, now: Date) throws(AuthError) {
-        try database.run { connection throws(MariaDBError) in
-            try connection.execute(
-                HotPathSQL.insertToken,
-                [
-                    .string(id), .string(userID), .string(family), .date(expiresAt), .date(now),
-                ])
+    /// Inserts a token; `replaces`: the token it succeeds (`nil` for a session's first).
+    ///
+    /// A second successor of one token is refused by the unique key on `replaces` (two rotations that both got past
+    /// the conditional update, which only a bug or a replication anomaly could allow): it fails as a conflict, so the
+    /// rotation's transaction runs again and finds the token rotated.
+    package func insert(id: String, userID: String, family: String, expiresAt: Date, now: Date, replaces: String? = nil)
+        throws(AuthError)
+    {
+        do {
+            try database.run { connection throws(MariaDBError) in
+                try connection.execute(
+                    HotPathSQL.insertToken,
+                    [
+                        .string(id), .string(userID), .string(family), .date(expiresAt), .date(now),
+                        replaces.map { .string($0) } ?? .null,
+                    ])
+            }
+        } catch  where replaces != nil && error.storage?.kind == .duplicateKey {
+            throw AuthError(
+                .databaseUnavailable, "Service temporarily unavailable", internalCause: "second successor of a refresh token",
+                storage: StorageFailure(kind: .conflict, errno: error.storage?.errno ?? 0))
         }
     }
 

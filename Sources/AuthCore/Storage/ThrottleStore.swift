@@ -14,12 +14,14 @@ package struct ThrottleStore {
 
     }
 
-    /// One more attempt in the current window; a window that started at or before the cutoff (bound twice, last)
-    /// starts again at 1. In an UPDATE list MariaDB assigns left to right: failures is computed from the old
-    /// window_start first.
+    /// Counts one attempt of a subject in its current window, in one statement: a window that started at or before
+    /// the cutoff (bound twice, last) starts again at 1. In an UPDATE list MariaDB assigns left to right: failures
+    /// is computed from the old window_start first. `LAST_INSERT_ID(expr)` hands the count this statement set back
+    /// to this connection alone (`mysql_stmt_insert_id`): the attempt's own place, whatever runs at the same time.
     private static let countAttempt = """
+        INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES (?, ?, ?, LAST_INSERT_ID(1))
         ON DUPLICATE KEY UPDATE
-            failures = IF(window_start <= ?, 1, failures + 1),
+            failures = LAST_INSERT_ID(IF(window_start <= ?, 1, failures + 1)),
             window_start = IF(window_start <= ?, VALUES(window_start), window_start)
         """
 
@@ -39,10 +41,21 @@ package struct ThrottleStore {
 
     /// Counts one failure in the current window; a window that started at or before `windowCutoff` starts again at 1.
     package func record(scope: String, key: [UInt8], now: Date, windowCutoff: Date) throws(AuthError) {
+        _ = try countAttempt((scope, key), now: now, windowCutoff: windowCutoff)
+    }
+
+    /// One attempt counted for `subject`; its place in the window.
+    ///
+    /// Re-run safe: one statement that commits on its own (autocommit), so a conflict (1213) or lock wait timeout
+    /// means it counted nothing and ``Database/run(_:)`` runs it again; a Galera node runs the re-run causally, after
+    /// the write that won.
+    private func countAttempt(_ subject: Subject, now: Date, windowCutoff: Date) throws(AuthError) -> Int64 {
         try database.run { connection throws(MariaDBError) in
-            try connection.execute(
-                "INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES (?, ?, ?, 1) \(Self.countAttempt)",
-                [.string(scope), .bytes(key), .date(now), .date(windowCutoff), .date(windowCutoff)])
+            Int64(
+                try connection.execute(
+                    Self.countAttempt,
+                    [.string(subject.scope), .bytes(subject.key), .date(now), .date(windowCutoff), .date(windowCutoff)]
+                ).lastInsertID)
         }
     }
 
@@ -57,29 +70,38 @@ package struct ThrottleStore {
         )
     }
 
-    /// Counts an attempt for one or two subjects at once and reads their counts back, in one transaction: the upsert
-    /// locks the rows, so the counts read are this attempt's own (concurrent attempts queue behind the lock), whatever
-    /// runs at the same time. A window that started at or before `windowCutoff` starts again at 1.
-    package func reserve(_ subjects: [Subject], now: Date, windowCutoff: Date) throws(AuthError) -> [Count] {
-        precondition(!subjects.isEmpty, "a reservation counts at least one subject")
-        let rows = Array(repeating: "(?, ?, ?, 1)", count: subjects.count).joined(separator: ", ")
-        let insert = subjects.flatMap { [DatabaseValue.string($0.scope), .bytes($0.key), .date(now)] }
-        // Two subjects: the hot path's statement, whose plan QueryPlanTests checks (two primary-key lookups).
-        let read = subjects.count == 2 ? (HotPathSQL.loginThrottles, Self.matching(subjects).values) : Self.readBack(subjects)
-        // Re-run safe: a rolled-back upsert counted nothing, so the attempt that commits counts this one once.
-        return try database.transaction { _ throws(AuthError) in
-            try database.run { connection throws(MariaDBError) in
-                try connection.execute(
-                    "INSERT INTO auth_throttle (scope, subject, window_start, failures) VALUES \(rows) \(Self.countAttempt)",
-                    insert + [.date(windowCutoff), .date(windowCutoff)])
-                return try connection.query(read.0, read.1).map(Self.count(from:))
-            }
-        }
+    /// An attempt's place in its subject's window: it is attempt number `place` of the window.
+    package struct Place {
+        package let scope: String
+        package let key: [UInt8]
+        package let place: Int64
     }
 
-    private static func readBack(_ subjects: [Subject]) -> (String, [DatabaseValue]) {
-        let match = matching(subjects)
-        return ("SELECT scope, window_start, failures FROM auth_throttle WHERE \(match.sql)", match.values)
+    /// Counts an attempt for each subject and tells its place in each window. Each count is a statement of its own
+    /// that commits at once and gives back the count it set, so concurrent attempts get distinct places (the one
+    /// that reaches a limit first is refused, the rest after it too) and nobody waits on a row lock held over a
+    /// round trip: on a multi-writer Galera cluster, where every node counts the same client address at once, a
+    /// statement is the shortest a conflict window can be, and a transaction holding the row over a read-back
+    /// conflicted far more often (and ran out of re-runs). Subjects are counted in order; a failure after the
+    /// first was counted leaves that count (an attempt that answered an error counted on one subject, never less).
+    package func reserve(_ subjects: [Subject], now: Date, windowCutoff: Date) throws(AuthError) -> [Place] {
+        precondition(!subjects.isEmpty, "a reservation counts at least one subject")
+        var places: [Place] = []
+        places.reserveCapacity(subjects.count)
+        for subject in subjects {
+            let place = try countAttempt(subject, now: now, windowCutoff: windowCutoff)
+            places.append(Place(scope: subject.scope, key: subject.key, place: place))
+        }
+        return places
+    }
+
+    /// When a subject's window started (`nil`: no count), for the wait of an attempt that is over the limit.
+    package func windowStart(of subject: Subject) throws(AuthError) -> Date? {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(
+                HotPathSQL.throttleWindow, [.string(subject.scope), .bytes(subject.key)]
+            ).first.map { row throws(MariaDBError) in try row.date("window_start") }
+        }
     }
 
     /// After a login that succeeded, in one statement: the first subject's count is forgotten (set to 0; the

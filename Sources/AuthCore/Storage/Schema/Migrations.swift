@@ -288,5 +288,17 @@ public struct Migration: Sendable {
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
                 """,
             ]),
+        // #19: a token has at most one successor, enforced by the schema as well as by the conditional update that
+        // retires it: two rotations of one token committing on two Galera nodes would need two rows with the same
+        // `replaces`, and a unique key is part of each write set's certification keys (one of them fails, 1213).
+        Migration(
+            version: 10, name: "one_successor",
+            statements: [
+                """
+                ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS
+                    replaces CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL
+                """,
+                "CREATE UNIQUE INDEX IF NOT EXISTS refresh_tokens_replaces_idx ON refresh_tokens (replaces)",
+            ]),
     ]
 }
