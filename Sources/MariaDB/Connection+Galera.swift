@@ -34,4 +34,34 @@ extension Connection {
         }
         return rows
     }
+
+    /// Makes `handle` (connected to `endpoint`, checked) this connection's server, closing the one before.
+    func adopt(_ handle: UnsafeMutablePointer<MYSQL>, at endpoint: DatabaseURL.Endpoint, clusterNode: Bool) {
+        close()
+        self.handle = handle
+        self.endpoint = endpoint
+        isClusterNode = clusterNode
+        lastFailback = .now
+    }
+
+    /// Failback: a connection on a server listed after others (it moved there when its preferred node failed) tries
+    /// the ones before it again every `failback` seconds of the URL, between statements outside a transaction (and outside ``withCausalReads(_:)``), and
+    /// moves to the first that connects and can serve (a restarted node that has rejoined and synced). Each try
+    /// waits at most 1 s to connect: a host that is down costs its thread that long once per interval.
+    func failBackIfDue() {
+        guard url.failbackSeconds > 0, !readsCausally, let current = endpoint, let index = url.endpoints.firstIndex(of: current), index > 0,
+            ContinuousClock.now - lastFailback >= .seconds(Int(url.failbackSeconds))
+        else { return }
+        lastFailback = .now
+        for preferred in url.endpoints[..<index] {
+            guard let handle = try? open(preferred, connectTimeout: 1) else { continue }
+            let state = Self.nodeState(handle)
+            guard state.problem == nil else {
+                mysql_close(handle)
+                continue
+            }
+            adopt(handle, at: preferred, clusterNode: state.isClusterNode)
+            return
+        }
+    }
 }

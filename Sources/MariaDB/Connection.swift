@@ -9,7 +9,7 @@ import CMariaDB
 public final class Connection {
     /// Where this connection goes.
     public let url: DatabaseURL
-    private var handle: UnsafeMutablePointer<MYSQL>?
+    var handle: UnsafeMutablePointer<MYSQL>?
     private var statements: [String: Statement] = [:]
     private var inTransaction = false
     private static let statementCacheLimit = 256
@@ -215,7 +215,7 @@ public final class Connection {
     }
 
     private func ensureOpen() throws(MariaDBError) {
-        if handle == nil { try connect() }
+        if handle == nil { try connect() } else if !inTransaction { failBackIfDue() }
     }
 
     /// Connects to the first of the URL's servers that answers and can serve (for a Galera node: in the primary
@@ -234,9 +234,7 @@ public final class Connection {
                     last = MariaDBError(code: .connectionFailed, message: "\(endpoint) cannot serve: \(problem)")
                     continue
                 }
-                self.handle = handle
-                self.endpoint = endpoint
-                isClusterNode = state.isClusterNode
+                adopt(handle, at: endpoint, clusterNode: state.isClusterNode)
                 return
             } catch {
                 failures.append("\(endpoint): \(error.message)")
@@ -257,7 +255,7 @@ public final class Connection {
     }
 
     /// Whether the server is a Galera node (`wsrep_on`), known once connected.
-    public private(set) var isClusterNode = false
+    public internal(set) var isClusterNode = false
 
     /// Runs `body` with `wsrep_sync_wait` 7 for this session: every read, update and insert first waits until the
     /// node has applied everything the cluster committed before it (a causal read), then the URL's setting again.
@@ -275,16 +273,18 @@ public final class Connection {
     }
 
     /// Whether ``withCausalReads(_:)`` is running.
-    private var readsCausally = false
+    var readsCausally = false
 
     /// The server this connection is on (`nil` when closed).
-    public private(set) var endpoint: DatabaseURL.Endpoint?
+    public internal(set) var endpoint: DatabaseURL.Endpoint?
+    /// When this connection last tried to move back to a server listed before its own (``failBackIfDue()``).
+    var lastFailback = ContinuousClock.now
 
-    private func open(_ endpoint: DatabaseURL.Endpoint) throws(MariaDBError) -> UnsafeMutablePointer<MYSQL> {
+    func open(_ endpoint: DatabaseURL.Endpoint, connectTimeout: UInt32? = nil) throws(MariaDBError) -> UnsafeMutablePointer<MYSQL> {
         guard let handle = mysql_init(nil) else {
             throw MariaDBError(code: .connectionFailed, message: "mysql_init: out of memory")
         }
-        var timeout = url.connectTimeoutSeconds
+        var timeout = connectTimeout ?? url.connectTimeoutSeconds
         mysql_options(handle, MYSQL_OPT_CONNECT_TIMEOUT, &timeout)
         var readTimeout = url.readTimeoutSeconds
         mysql_options(handle, MYSQL_OPT_READ_TIMEOUT, &readTimeout)

@@ -26,6 +26,9 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// `wsrep_sync_wait` for the session (Galera: which reads wait for the node to apply what the cluster committed
     /// before them; `nil` leaves the server's setting).
     public var syncWait: UInt32?
+    /// With several hosts: how often (seconds) a connection on a later host tries the ones listed before it again,
+    /// to move back to its preferred node once that one serves again (0: never).
+    public var failbackSeconds: UInt32 = 30
     public var database: String
     public var socket: String?
     public var tlsMode: TLSMode
@@ -204,11 +207,14 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             case "sync-wait":
                 guard let mask = UInt32(value), mask <= 15 else { throw fail("sync-wait must be a number from 0 to 15 (wsrep_sync_wait)") }
                 syncWait = mask
+            case "failback":
+                guard let seconds = UInt32(value), seconds <= 3600 else { throw fail("failback must be a number of seconds from 0 to 3600") }
+                failbackSeconds = seconds
             default:
                 throw fail(
                     """
                     unknown option '\(key)' (known: socket, ssl-mode, ssl-ca, ssl-cert, ssl-key, connect-timeout, \
-                    read-timeout, write-timeout, lock-wait-timeout, statement-timeout, sync-wait)
+                    read-timeout, write-timeout, lock-wait-timeout, statement-timeout, sync-wait, failback)
                     """)
             }
         }
@@ -229,6 +235,7 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         var options: [String] = []
         if let socket { options.append("socket=\(socket)") }
         if let syncWait { options.append("sync-wait=\(syncWait)") }
+        if failbackSeconds != 30 { options.append("failback=\(failbackSeconds)") }
         if tlsMode != .disabled { options.append("ssl-mode=\(tlsMode.rawValue)") }
         if !options.isEmpty { text += "?" + options.joined(separator: "&") }
         return text

@@ -46,12 +46,16 @@ import Testing
         #expect(url.description == "mariadb://auth:****@db1:3306,db2:3307,[::1]:3306,db4:3306/jwt_authd?sync-wait=1")
         #expect(try DatabaseURL(parsing: "mariadb://u@h/db").otherEndpoints.isEmpty)
         #expect(try DatabaseURL(parsing: "mariadb://u@h/db").syncWait == nil)
+        #expect(try DatabaseURL(parsing: "mariadb://u@h/db").failbackSeconds == 30)
+        let noFailback = try DatabaseURL(parsing: "mariadb://u@a,b/db?failback=0")
+        #expect(noFailback.failbackSeconds == 0 && noFailback.description == "mariadb://u@a:3306,b:3306/db?failback=0")
     }
 
     @Test(arguments: [
         "mariadb://u@a,,b/db", "mariadb://u@a,/db", "mariadb://u@,a/db", "mariadb://u@a:3306,a:3306/db",
         "mariadb://u@a,b/db?socket=/run/mysqld/mysqld.sock", "mariadb://u@a,b:0/db", "mariadb://u@h/db?sync-wait=16",
-        "mariadb://u@h/db?sync-wait=x", "mariadb://u@" + (1...17).map { "h\($0)" }.joined(separator: ",") + "/db",
+        "mariadb://u@h/db?sync-wait=x", "mariadb://u@h/db?failback=3601", "mariadb://u@h/db?failback=-1",
+        "mariadb://u@" + (1...17).map { "h\($0)" }.joined(separator: ",") + "/db",
     ])
     func rejectsBadHostLists(text: String) {
         #expect(throws: MariaDBError.invalidURL) { try DatabaseURL(parsing: text) }

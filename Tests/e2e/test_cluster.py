@@ -55,6 +55,8 @@ RESET_SUBJECT = "Reset your Site password"
 SEQUENTIAL_ROTATIONS = 1000
 LOGINS_THEN_ME = 200
 ROUNDS, RACERS = int(os.environ.get("CLUSTER_ROUNDS", "20")), 32
+# Seconds between a connection's tries to move back to its preferred node (database.url failback=; default 30).
+FAILBACK = 2
 BACKLOG = 60  # accounts whose verification and reset messages wait for the stopped senders
 
 
@@ -99,7 +101,7 @@ def site(request, galera, authd_bin, secret_pair, rundir, capture_manager):
     galera.create_database(dbname, galera.account[0])
     env = harness.service_env("", secret_pair, **SITE, JWT_AUTHD_MAIL_DIR=str(rundir / f"mail-{topology}"))
     hosts = cluster.ClusterSite(authd_bin, galera, env, rundir, topology.split("-")[0], topology,
-                                (dbname, *galera.account))
+                                (dbname, *galera.account), url_options=f"failback={FAILBACK}")
     hosts.migrate_all()
     hosts.start()
     hosts.mail_dir = rundir / f"mail-{topology}"
@@ -885,7 +887,9 @@ def test_a_node_killed_under_load(site, capsys):
     assert transfer.startswith("IST"), rejoin_log[-3000:]
 
     # Takes load again: requests on every thread of every host (a thread whose connection moved during the outage
-    # stays on the node it moved to; the others reconnect in their URL's order), then what the node served.
+    # moves back at its first statement once `failback` seconds passed; the others reconnect in their URL's order),
+    # then what the node served, and which node each host that prefers it names.
+    time.sleep(FAILBACK + 0.5)
     client = client_from(site)
     client.register()
     bearer = {"Authorization": f"Bearer {client.access_token}"}
@@ -901,3 +905,9 @@ def test_a_node_killed_under_load(site, capsys):
                 f"ran {selects} SELECTs; the service's connections per node {connections}")
     assert set(served) == {200}, served
     assert selects > 0 and connections[victim.index - 1] > 0, (selects, connections)
+    preferring = [index for index, order in enumerate(site.orders) if order[0] == victim.index - 1]
+    named = {index: collections.Counter(json.loads(site.host_health(index)[1]).get("node") for _ in range(40))
+             for index in preferring}
+    say(capsys, f"{site.topology}: failback ({FAILBACK} s): nodes named by 40 health polls of each host that prefers "
+                f"{victim.name}: {named}")
+    assert all(set(counts) == {victim.address} for counts in named.values()), named

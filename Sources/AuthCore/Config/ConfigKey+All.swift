@@ -3,7 +3,7 @@ extension ConfigKey {
     public static let all: [ConfigKey] = [
         .databaseURL(
             "database.url", "DATABASE_URL",
-            "`mariadb://user:pass@host:port/db`, or `…/db?socket=/run/mysqld/mysqld.sock`; options `ssl-mode=disabled\\|required\\|verify`, `ssl-ca`, `ssl-cert`, `ssl-key`, `connect-timeout` (5 s), `read-timeout` and `write-timeout` (10 s: a server that stops answering fails the request after that), `lock-wait-timeout` (3 s) and `statement-timeout` (5 s: a request's database work ends inside nginx's wait); several hosts in order of preference, `mariadb://u:p@db1:3306,db2:3306,db3:3306/db` (the nodes of a Galera cluster: each thread uses the first that is synced and moves on when its node fails or leaves the primary component), and `sync-wait=N` sets `wsrep_sync_wait` (see docs/operations.md)"
+            "`mariadb://user:pass@host:port/db`, or `…/db?socket=/run/mysqld/mysqld.sock`; options `ssl-mode=disabled\\|required\\|verify`, `ssl-ca`, `ssl-cert`, `ssl-key`, `connect-timeout` (5 s), `read-timeout` and `write-timeout` (10 s: a server that stops answering fails the request after that), `lock-wait-timeout` (3 s) and `statement-timeout` (5 s: a request's database work ends inside nginx's wait); several hosts in order of preference, `mariadb://u:p@db1:3306,db2:3306,db3:3306/db` (the nodes of a Galera cluster: each thread uses the first that is synced and moves on when its node fails or leaves the primary component), `sync-wait=N` sets `wsrep_sync_wait` (see docs/operations.md), and `failback=N` (30 s; 0: never) is how often a thread on a later host tries the ones before it again"
         ),
         .listen("listen", "JWT_AUTHD_LISTEN", "`unix:/path/to.sock` or `host:port`"),
         .integer(

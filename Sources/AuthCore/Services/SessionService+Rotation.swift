@@ -98,6 +98,13 @@ extension SessionService {
             return .refused(.invalidToken)
         }
         guard let rotatedAt = presented.rotatedAt, let successor = presented.replacedBy else {
+            if presented.revokedAt == nil && presented.expiresAt > now {
+                // Active now, yet the conditional update found nothing: on a Galera node the token's row (written
+                // through another node by the rotation that issued it) arrived between that update's read of the
+                // latest rows and this snapshot. Not there yet is answered like not there: the caller reads again
+                // causally (nothing was written).
+                return .refused(.invalidToken)
+            }
             // Revoked by a logout, or expired without being rotated.
             return .refused(presented.revokedAt == nil ? .tokenExpired : .sessionRevoked)
         }

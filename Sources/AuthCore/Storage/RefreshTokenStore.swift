@@ -11,6 +11,7 @@ package struct RefreshTokenStore {
         package let revokedAt: Date?
         package let rotatedAt: Date?
         package let replacedBy: String?
+        package let expiresAt: Date
     }
 
     /// An active token of a family.
@@ -62,13 +63,13 @@ package struct RefreshTokenStore {
             guard
                 let row = try connection.query(
                     """
-                    SELECT revoked_at, rotated_at, replaced_by FROM refresh_tokens WHERE id = ? AND family = ?
+                    SELECT revoked_at, rotated_at, replaced_by, expires_at FROM refresh_tokens WHERE id = ? AND family = ?
                     """, [.string(id), .string(family)]
                 ).first
             else { return nil }
             return State(
                 revokedAt: try row.optionalDate("revoked_at"), rotatedAt: try row.optionalDate("rotated_at"),
-                replacedBy: try row.optionalString("replaced_by"))
+                replacedBy: try row.optionalString("replaced_by"), expiresAt: try row.date("expires_at"))
         }
     }
 
