@@ -70,8 +70,12 @@ exec {real} "$@"
 class GaleraNode:
     """One node: ``dir/node.cnf``, ``dir/data``, ``dir/mysqld.sock``, ``dir/mysqld.log``."""
 
-    def __init__(self, index, parent, cluster_address):
+    def __init__(self, index, parent, cluster_address, host="127.0.0.1", wrapper=()):
         self.index = index
+        # Where the node listens and talks group communication (cluster_netns.py: an address in a network namespace
+        # of its own), and a command prefix for mariadbd (e.g. ``ip netns exec NS``); by default loopback, none.
+        self.host = host
+        self.wrapper = tuple(wrapper)
         self.name = f"node{index}"
         self.dir = Path(parent) / self.name
         self.datadir = self.dir / "data"
@@ -89,8 +93,8 @@ class GaleraNode:
 
     @property
     def address(self):
-        """``127.0.0.1:PORT``: how jwt-authd reaches this node (TCP)."""
-        return f"127.0.0.1:{self.port}"
+        """``HOST:PORT`` (``127.0.0.1:PORT`` by default): how jwt-authd reaches this node (TCP)."""
+        return f"{self.host}:{self.port}"
 
     @property
     def bindir(self):
@@ -109,7 +113,7 @@ socket={self.socket}
 pid-file={self.dir / 'mysqld.pid'}
 log-error={self.log}
 port={self.port}
-bind-address=127.0.0.1
+bind-address={self.host}
 skip-name-resolve
 max_connections=300
 performance_schema=OFF
@@ -125,13 +129,13 @@ wsrep_provider={PROVIDER}
 wsrep_cluster_name=jwt_authd_test
 wsrep_cluster_address={self.cluster_address}
 wsrep_node_name={self.name}
-wsrep_node_address=127.0.0.1:{self.gcomm_port}
-wsrep_node_incoming_address=127.0.0.1:{self.port}
+wsrep_node_address={self.host}:{self.gcomm_port}
+wsrep_node_incoming_address={self.host}:{self.port}
 wsrep_sst_method=rsync
-wsrep_sst_receive_address=127.0.0.1:{self.sst_port}
+wsrep_sst_receive_address={self.host}:{self.sst_port}
 wsrep_slave_threads=2
-wsrep_provider_options="gmcast.listen_addr=tcp://127.0.0.1:{self.gcomm_port}; \
-ist.recv_addr=127.0.0.1:{self.ist_port}; {PROVIDER_OPTIONS}"
+wsrep_provider_options="gmcast.listen_addr=tcp://{self.host}:{self.gcomm_port}; \
+ist.recv_addr={self.host}:{self.ist_port}; {PROVIDER_OPTIONS}"
 """)
 
     def install(self):
@@ -155,7 +159,8 @@ ist.recv_addr=127.0.0.1:{self.ist_port}; {PROVIDER_OPTIONS}"
             return None
         log = self.dir / "recover.log"
         log.unlink(missing_ok=True)
-        subprocess.run(["mariadbd", f"--defaults-file={self.cnf}", "--wsrep-recover", f"--log-error={log}"],
+        subprocess.run([*self.wrapper, "mariadbd", f"--defaults-file={self.cnf}", "--wsrep-recover",
+                        f"--log-error={log}"],
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
         found = re.findall(r"WSREP: Recovered position: (\S+:-?\d+)", log.read_text(errors="replace")
                            if log.exists() else "")
@@ -165,7 +170,7 @@ ist.recv_addr=127.0.0.1:{self.ist_port}; {PROVIDER_OPTIONS}"
         """Starts ``mariadbd`` (returns at once; :meth:`wait_synced` waits); after a crash, from the position
         :meth:`recovered_position` finds."""
         assert not self.alive(), f"{self.name} is running"
-        command = ["mariadbd", f"--defaults-file={self.cnf}"]
+        command = [*self.wrapper, "mariadbd", f"--defaults-file={self.cnf}"]
         if bootstrap:
             command.append("--wsrep-new-cluster")
         elif self.starts:
@@ -280,12 +285,16 @@ ist.recv_addr=127.0.0.1:{self.ist_port}; {PROVIDER_OPTIONS}"
 
 
 class GaleraCluster:
-    """Three nodes under ``parent``; :meth:`start` bootstraps the first and joins the others."""
+    """Three nodes under ``parent``; :meth:`start` bootstraps the first and joins the others. ``hosts`` and
+    ``wrappers`` (one per node, default loopback and none: :class:`GaleraNode`) and ``client_host`` (the address
+    jwt-authd connects from, in :meth:`create_account` and :meth:`create_database`) are for cluster_netns.py."""
 
-    def __init__(self, parent, size=3):
+    def __init__(self, parent, size=3, hosts=None, wrappers=None, client_host="127.0.0.1"):
         self.dir = Path(parent)
-        self.nodes = [GaleraNode(index + 1, self.dir, None) for index in range(size)]
-        address = "gcomm://" + ",".join(f"127.0.0.1:{node.gcomm_port}" for node in self.nodes)
+        self.client_host = client_host
+        self.nodes = [GaleraNode(index + 1, self.dir, None, host=hosts[index] if hosts else "127.0.0.1",
+                                 wrapper=wrappers[index] if wrappers else ()) for index in range(size)]
+        address = "gcomm://" + ",".join(f"{node.host}:{node.gcomm_port}" for node in self.nodes)
         for node in self.nodes:
             node.cluster_address = address
         self.timings = {}
@@ -356,16 +365,17 @@ class GaleraCluster:
         return counters
 
     def create_account(self, user, password):
-        """The service's account, reachable over TCP from 127.0.0.1 (jwt-authd connects over TCP to several hosts)."""
+        """The service's account, reachable over TCP from ``client_host`` (127.0.0.1 by default; jwt-authd connects
+        over TCP to several hosts)."""
         harness._check_identifier(user)
         assert re.fullmatch(r"[A-Za-z0-9]+", password)
-        self.sql(f"CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'")
+        self.sql(f"CREATE USER IF NOT EXISTS '{user}'@'{self.client_host}' IDENTIFIED BY '{password}'")
 
     def create_database(self, dbname, user):
         harness._check_identifier(dbname)
         harness._check_identifier(user)
         self.sql(f"CREATE DATABASE `{dbname}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; "
-                 f"GRANT ALL PRIVILEGES ON `{dbname}`.* TO '{user}'@'127.0.0.1'")
+                 f"GRANT ALL PRIVILEGES ON `{dbname}`.* TO '{user}'@'{self.client_host}'")
 
     def drop_database(self, dbname):
         harness._check_identifier(dbname)

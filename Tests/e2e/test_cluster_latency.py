@@ -1,0 +1,193 @@
+"""The cluster tier (#19) with network latency between the Galera nodes: each node in a network namespace of its
+own whose outgoing packets are delayed (2 ms ± 1 ms by default: node-to-node round trips of about 4 ms; ``tc
+netem`` on each node's veth, or where the kernel has no netem qdisc a user-space TUN switch doing the same: see
+cluster_netns.py), jwt-authd's three hosts and nginx in the root namespace reaching node i at 10.77.0.(10+i),
+multi-writer topology (each host on its own node). The rotation guarantees of test_cluster.py still hold:
+
+1. 10 rounds × 32 refreshes of one token at once over the three hosts (grace 10 s): one successor per round, one
+   live token, no 5xx, no 401;
+2. with ``tokens.refresh_grace = 0s``: 10 rounds × 32: never two live successors, and a family revoked only
+   together with a ``token_reused`` answer;
+3. 300 sequential refreshes of one client through the round robin, and /me right after each of 30 logins: never
+   a 401.
+
+Needs root and usable ``ip netns`` (skipped otherwise, even with CI=true: a container without them is no
+configuration error). ``CLUSTER_DELAY_MS`` and ``CLUSTER_JITTER_MS`` set the delay of each node's packets.
+"""
+
+import collections
+import json
+import os
+import secrets
+
+import pytest
+
+import cluster
+import cluster_netns
+import harness
+from authsite import jwt_payload
+from conftest import require
+from test_cluster import (DB_USER, SITE, Watch, client_from, code_of, error_codes, family_rows, family_size,
+                          fivexx, live_tokens, me_after_logins, race_refreshes, say,
+                          sequential_refreshes, session_revoked, status_counts, successor_ids)
+
+pytestmark = pytest.mark.cluster
+
+DELAY_MS = float(os.environ.get("CLUSTER_DELAY_MS", "2"))
+JITTER_MS = float(os.environ.get("CLUSTER_JITTER_MS", "1"))
+ROUNDS, RACERS = 10, 32
+SEQUENTIAL_ROTATIONS = 300
+LOGINS_THEN_ME = 30
+TOPOLOGY = "multi-writer"
+
+
+@pytest.fixture(scope="module")
+def capture_manager(request):
+    return request.config.pluginmanager.getplugin("capturemanager")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, capture_manager):
+    """The namespaces and their delayed links (removed at the end, also when something fails)."""
+    reason = cluster_netns.unusable()
+    if reason:
+        pytest.skip(f"latency between Galera nodes needs network namespaces: {reason}")
+    lacking = cluster.missing()
+    require(not lacking, f"the cluster tier needs MariaDB with Galera: missing {', '.join(lacking)} "
+                         "(apt-get install mariadb-server galera-4 rsync)")
+    with cluster_netns.LatencyLab(3, DELAY_MS, JITTER_MS, log_dir=str(tmp_path_factory.mktemp("netns"))) as made:
+        say(capture_manager, f"latency: {made.describe()}")
+        yield made
+    assert not made.leftovers(), made.leftovers()
+
+
+@pytest.fixture(scope="module")
+def galera(lab, tmp_path_factory, capture_manager):
+    nodes = cluster.GaleraCluster(tmp_path_factory.mktemp("galera"), hosts=lab.addresses(), wrappers=lab.wrappers(),
+                                  client_host=cluster_netns.GATEWAY)
+    nodes.start(timeout=120)
+    try:
+        nodes.account = (DB_USER, secrets.token_hex(12))
+        nodes.create_account(*nodes.account)
+        say(capture_manager, f"latency: 3-node Galera cluster in namespaces synced in {nodes.timings['start']:.1f} s "
+                             f"(bootstrap {nodes.timings['bootstrap']:.1f} s, two joins by rsync SST); "
+                             f"{lab.rtt_line(1, 2)}; {lab.rtt_line(2, 3)}; {lab.rtt_line(3, 1)}")
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture(scope="module")
+def site(galera, authd_bin, secret_pair, rundir):
+    """Three hosts, each on its own node (multi-writer), behind one nginx, migrated from the three at once."""
+    galera.wait_all_synced(60)
+    dbname = f"cluster_latency_{secrets.token_hex(3)}"
+    galera.create_database(dbname, galera.account[0])
+    env = harness.service_env("", secret_pair, **SITE, JWT_AUTHD_MAIL_DIR=str(rundir / "mail-latency"))
+    hosts = cluster.ClusterSite(authd_bin, galera, env, rundir, "lat", TOPOLOGY, (dbname, *galera.account))
+    hosts.migrate_all()
+    hosts.start()
+    yield hosts
+    hosts.stop()
+    galera.drop_database(dbname)
+
+
+def test_each_host_reaches_its_node_through_a_delayed_link(site, lab, capsys):
+    """Health names each host's node at its namespace address (the first of its URL)."""
+    answers = []
+    for index, order in enumerate(site.orders):
+        status, body = site.host_health(index)
+        answers.append(body)
+        assert status == 200, body
+        node = site.cluster.nodes[order[0]]
+        assert node.host == lab.address(order[0] + 1) and json.loads(body)["node"] == node.address, body
+    say(capsys, f"latency: {TOPOLOGY}: migrate from 3 hosts at once {site.migrate_seconds:.1f} s; health {answers}")
+
+
+def test_concurrent_refreshes_of_one_token_under_latency(site, capsys):
+    """10 rounds × 32 refreshes of one token at once over the three hosts (grace 10 s): one successor per round,
+    one live token of the family, nobody logged out (no 401), no 5xx."""
+    watch = Watch(site)
+    client = client_from(site)
+    client.register()
+    token = client.refresh_token
+    family = jwt_payload(token)["family"]
+    totals, codes = collections.Counter(), collections.Counter()
+    for _ in range(ROUNDS):
+        responses = race_refreshes(site, token, RACERS)
+        totals.update(status_counts(responses))
+        codes.update(error_codes(responses))
+        successors = successor_ids(responses)
+        assert len(successors) == 1, (status_counts(responses), successors, family_rows(site, family))
+        assert live_tokens(site, family) == 1, family_rows(site, family)
+        token = next(response.json()["refreshToken"] for response in responses
+                     if getattr(response, "status_code", None) == 200)
+    size = family_size(site, family)
+    say(capsys, f"latency: {ROUNDS} rounds x {RACERS} concurrent refreshes of one token (grace 10 s): {dict(totals)} "
+                f"{dict(codes)}; one successor per round, one live token; the family's tokens {size} "
+                f"(1 + {ROUNDS} rotations); {watch.summary()}")
+    assert not fivexx(totals), (codes, watch.error_lines())
+    assert not session_revoked(site, family) and size == 1 + ROUNDS, size
+    assert totals == {200: ROUNDS * RACERS}, (codes, watch.error_lines())
+
+
+def test_grace_0_under_latency(site, authd_bin, rundir, capsys):
+    """With ``tokens.refresh_grace = 0s`` (three more hosts): 10 rounds × 32 refreshes of one token at once never
+    leave two live successors (none once the family is revoked), a family is revoked only together with a
+    ``token_reused`` answer, and the successors handed out in a revoked round are refused afterwards; no token is
+    rotated twice; no 5xx."""
+    hosts = cluster.ClusterSite(authd_bin, site.cluster, {**site.env, "JWT_REFRESH_GRACE": "0s"}, rundir,
+                                "latg0", site.topology, site.database).start()
+    try:
+        watch = Watch(hosts)
+        totals, codes, outcomes = collections.Counter(), collections.Counter(), collections.Counter()
+        double = []  # rounds whose token was rotated twice: (answers, successors handed out, family's tokens)
+        for _ in range(ROUNDS):
+            client = client_from(hosts)
+            client.register()
+            family = jwt_payload(client.refresh_token)["family"]
+            responses = race_refreshes(hosts, client.refresh_token, RACERS)
+            counts = status_counts(responses)
+            totals.update(counts)
+            round_codes = collections.Counter(code_of(response) for response in responses
+                                              if getattr(response, "status_code", 200) != 200
+                                              and hasattr(response, "json"))
+            codes.update(round_codes)
+            successors = successor_ids(responses)
+            handed_out = [response.json()["refreshToken"] for response in responses
+                          if getattr(response, "status_code", None) == 200]
+            revoked, live, size = session_revoked(hosts, family), live_tokens(hosts, family), family_size(hosts, family)
+            outcomes["revoked" if revoked else "kept"] += 1
+            if len(successors) > 1 or size > 2:
+                double.append((dict(counts), len(successors), size))
+            assert live <= 1, (counts, round_codes, live, family_rows(hosts, family))
+            if revoked:
+                assert live == 0 and round_codes["token_reused"] >= 1, (counts, round_codes, live)
+                for successor in set(handed_out):
+                    again = client_from(hosts).post("/api/auth/refresh", cookies=False,
+                                                    json={"refreshToken": successor})
+                    assert again.status_code == 401, again.text
+            else:
+                assert live == 1 and round_codes["token_reused"] == 0 and len(successors) == 1, (counts, live)
+        say(capsys, f"latency: grace 0: {ROUNDS} rounds x {RACERS} concurrent refreshes: {dict(totals)} codes "
+                    f"{dict(codes)}; families {dict(outcomes)}; rounds whose token was rotated twice {double}; "
+                    f"{watch.summary()}")
+        assert not fivexx(totals), (totals, watch.error_lines())
+        assert not double, double
+    finally:
+        hosts.stop()
+
+
+def test_reads_right_after_a_write_under_latency(site, capsys):
+    """One client refreshing 300 times in a row through the round robin, and /me right after each of 30 logins:
+    never a 401 (nor a 5xx), with every write replicated over the delayed links."""
+    watch = Watch(site)
+    refreshes, refresh_codes, broken_after = sequential_refreshes(site, SEQUENTIAL_ROTATIONS)
+    say(capsys, f"latency: {SEQUENTIAL_ROTATIONS} sequential refreshes: {dict(refreshes)} {dict(refresh_codes)}; "
+                f"logged out after {broken_after[:12]} rotations; {watch.summary()}")
+    watch = Watch(site)
+    me, me_codes = me_after_logins(site, LOGINS_THEN_ME)
+    say(capsys, f"latency: /me right after each of {LOGINS_THEN_ME} logins: {dict(me)} {dict(me_codes)}; "
+                f"{watch.summary()}")
+    assert not fivexx(refreshes) and not fivexx(me), (refresh_codes, me_codes)
+    assert refreshes == {200: SEQUENTIAL_ROTATIONS} and me == {200: LOGINS_THEN_ME}, (refresh_codes, me_codes)
