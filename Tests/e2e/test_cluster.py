@@ -320,16 +320,21 @@ def test_reads_right_after_a_write_through_another_host(site, capsys):
     200 logins: never a 5xx and never a 401, on either topology. (Before the causal re-reads, the multi-writer
     topology measured 0 to 9 401s per 1,000 rotations and 0 to 4 per 200 logins: the next node had not applied the
     previous write yet. A read whose empty answer would refuse is now read again with wsrep_sync_wait.)"""
+    reads_after_writes(site, site.topology, SEQUENTIAL_ROTATIONS, LOGINS_THEN_ME, capsys)
+
+
+def reads_after_writes(site, label, rotations, logins, capsys):
+    """One client refreshing ``rotations`` times in a row through the round robin, then /me right after each of
+    ``logins`` logins, printed under ``label``: every answer 200."""
     watch = Watch(site)
-    refreshes, refresh_codes, broken_after = sequential_refreshes(site, SEQUENTIAL_ROTATIONS)
-    say(capsys, f"{site.topology}: {SEQUENTIAL_ROTATIONS} sequential refreshes: {dict(refreshes)} "
-                f"{dict(refresh_codes)}; logged out after {broken_after[:12]} rotations; {watch.summary()}")
+    refreshes, refresh_codes, broken_after = sequential_refreshes(site, rotations)
+    say(capsys, f"{label}: {rotations} sequential refreshes: {dict(refreshes)} {dict(refresh_codes)}; "
+                f"logged out after {broken_after[:12]} rotations; {watch.summary()}")
     watch = Watch(site)
-    me, me_codes = me_after_logins(site, LOGINS_THEN_ME)
-    say(capsys, f"{site.topology}: /me right after each of {LOGINS_THEN_ME} logins: {dict(me)} {dict(me_codes)}; "
-                f"{watch.summary()}")
+    me, me_codes = me_after_logins(site, logins)
+    say(capsys, f"{label}: /me right after each of {logins} logins: {dict(me)} {dict(me_codes)}; {watch.summary()}")
     assert not fivexx(refreshes) and not fivexx(me), (refresh_codes, me_codes)
-    assert refreshes == {200: SEQUENTIAL_ROTATIONS} and me == {200: LOGINS_THEN_ME}, (refresh_codes, me_codes)
+    assert refreshes == {200: rotations} and me == {200: logins}, (refresh_codes, me_codes)
 
 
 def lagging_reads(site, node, probes=3, pause=1.5):
@@ -442,16 +447,16 @@ def successor_ids(responses):
             if getattr(response, "status_code", None) == 200}
 
 
-def test_concurrent_refreshes_of_one_token_never_fork_the_family(site, capsys):
-    """20 rounds × 32 refreshes of one token at once over the three hosts (grace 10 s): every answer that is a pair
-    carries the same successor, one refresh token of the family is live, nobody is logged out, no 5xx."""
-    watch = Watch(site)
+def racing_rounds_with_grace(site, rounds):
+    """``rounds`` rounds of RACERS refreshes at once of one session's token (each round presents the successor of
+    the one before), asserting per round one successor in every pair handed out and one live token. Returns the
+    answers by status, the error codes, the family and its number of tokens."""
     client = client_from(site)
     client.register()
     token = client.refresh_token
     family = jwt_payload(token)["family"]
     totals, codes = collections.Counter(), collections.Counter()
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         responses = race_refreshes(site, token)
         totals.update(status_counts(responses))
         codes.update(error_codes(responses))
@@ -460,12 +465,57 @@ def test_concurrent_refreshes_of_one_token_never_fork_the_family(site, capsys):
         assert live_tokens(site, family) == 1, family_rows(site, family)
         token = next(response.json()["refreshToken"] for response in responses
                      if getattr(response, "status_code", None) == 200)
-    size = family_size(site, family)
+    return totals, codes, family, family_size(site, family)
+
+
+def test_concurrent_refreshes_of_one_token_never_fork_the_family(site, capsys):
+    """20 rounds × 32 refreshes of one token at once over the three hosts (grace 10 s): every answer that is a pair
+    carries the same successor, one refresh token of the family is live, nobody is logged out, no 5xx."""
+    watch = Watch(site)
+    totals, codes, family, size = racing_rounds_with_grace(site, ROUNDS)
     say(capsys, f"{site.topology}: {ROUNDS} rounds x {RACERS} concurrent refreshes of one token (grace 10 s): "
                 f"{dict(totals)} {dict(codes)}; one successor per round, one live token; the family's tokens {size} "
                 f"(1 + {ROUNDS} rotations); {watch.summary()}")
     assert not session_revoked(site, family) and size == 1 + ROUNDS, size
     assert totals == {200: ROUNDS * RACERS}, (codes, watch.error_lines())
+
+
+def racing_rounds_without_grace(hosts, rounds):
+    """``rounds`` rounds of RACERS refreshes at once of a new session's token, on hosts whose grace window is 0,
+    asserting per round: never two live successors; a revoked family has none, was answered ``token_reused``, and
+    the successors handed out in that round are refused afterwards; a kept family has one successor and no
+    ``token_reused``. Returns the answers by status, the error codes, the families by outcome and the rounds whose
+    token was rotated twice (answers, successors handed out, the family's tokens)."""
+    totals, codes, outcomes = collections.Counter(), collections.Counter(), collections.Counter()
+    double = []
+    for _ in range(rounds):
+        client = client_from(hosts)
+        client.register()
+        family = jwt_payload(client.refresh_token)["family"]
+        responses = race_refreshes(hosts, client.refresh_token)
+        counts = status_counts(responses)
+        totals.update(counts)
+        round_codes = collections.Counter(code_of(response) for response in responses
+                                          if getattr(response, "status_code", 200) != 200
+                                          and hasattr(response, "json"))
+        codes.update(round_codes)
+        successors = successor_ids(responses)
+        handed_out = [response.json()["refreshToken"] for response in responses
+                      if getattr(response, "status_code", None) == 200]
+        revoked, live, size = session_revoked(hosts, family), live_tokens(hosts, family), family_size(hosts, family)
+        outcomes["revoked" if revoked else "kept"] += 1
+        if len(successors) > 1 or size > 2:
+            double.append((dict(counts), len(successors), size))
+        # Never two live successors; a revoked family has none, and its revocation was answered token_reused.
+        assert live <= 1, (counts, round_codes, live, family_rows(hosts, family))
+        if revoked:
+            assert live == 0 and round_codes["token_reused"] >= 1, (counts, round_codes, live)
+            for successor in set(handed_out):
+                again = client_from(hosts).post("/api/auth/refresh", cookies=False, json={"refreshToken": successor})
+                assert again.status_code == 401, again.text
+        else:
+            assert live == 1 and round_codes["token_reused"] == 0 and len(successors) == 1, (counts, live)
+    return totals, codes, outcomes, double
 
 
 def test_grace_0_revokes_a_family_only_on_true_reuse(site, authd_bin, rundir, capsys):
@@ -480,36 +530,7 @@ def test_grace_0_revokes_a_family_only_on_true_reuse(site, authd_bin, rundir, ca
                                 f"{site.name[:5]}g0", site.topology, site.database).start()
     try:
         watch = Watch(hosts)
-        totals, codes, outcomes = collections.Counter(), collections.Counter(), collections.Counter()
-        double = []  # rounds whose token was rotated twice: (answers, successors handed out, family's tokens)
-        for _ in range(ROUNDS):
-            client = client_from(hosts)
-            client.register()
-            family = jwt_payload(client.refresh_token)["family"]
-            responses = race_refreshes(hosts, client.refresh_token)
-            counts = status_counts(responses)
-            totals.update(counts)
-            round_codes = collections.Counter(code_of(response) for response in responses
-                                              if getattr(response, "status_code", 200) != 200
-                                              and hasattr(response, "json"))
-            codes.update(round_codes)
-            successors = successor_ids(responses)
-            handed_out = [response.json()["refreshToken"] for response in responses
-                          if getattr(response, "status_code", None) == 200]
-            revoked, live, size = session_revoked(hosts, family), live_tokens(hosts, family), family_size(hosts, family)
-            outcomes["revoked" if revoked else "kept"] += 1
-            if len(successors) > 1 or size > 2:
-                double.append((dict(counts), len(successors), size))
-            # Never two live successors; a revoked family has none, and its revocation was answered token_reused.
-            assert live <= 1, (counts, round_codes, live)
-            if revoked:
-                assert live == 0 and round_codes["token_reused"] >= 1, (counts, round_codes, live)
-                for successor in set(handed_out):
-                    again = client_from(hosts).post("/api/auth/refresh", cookies=False,
-                                                    json={"refreshToken": successor})
-                    assert again.status_code == 401, again.text
-            else:
-                assert live == 1 and round_codes["token_reused"] == 0 and len(successors) == 1, (counts, live)
+        totals, codes, outcomes, double = racing_rounds_without_grace(hosts, ROUNDS)
         say(capsys, f"{site.topology} grace 0: {ROUNDS} rounds x {RACERS} concurrent refreshes: {dict(totals)} codes "
                     f"{dict(codes)}; families {dict(outcomes)}; rounds whose token was rotated twice {double}; "
                     f"{watch.summary()}")

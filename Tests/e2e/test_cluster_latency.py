@@ -15,7 +15,6 @@ Needs root and usable ``ip netns`` (skipped otherwise, even with CI=true: a cont
 configuration error). ``CLUSTER_DELAY_MS`` and ``CLUSTER_JITTER_MS`` set the delay of each node's packets.
 """
 
-import collections
 import json
 import os
 import secrets
@@ -25,17 +24,15 @@ import pytest
 import cluster
 import cluster_netns
 import harness
-from authsite import jwt_payload
 from conftest import require
-from test_cluster import (DB_USER, SITE, Watch, client_from, code_of, error_codes, family_rows, family_size,
-                          fivexx, live_tokens, me_after_logins, race_refreshes, say,
-                          sequential_refreshes, session_revoked, status_counts, successor_ids)
+from test_cluster import (DB_USER, RACERS, SITE, Watch, fivexx, racing_rounds_with_grace,
+                          racing_rounds_without_grace, reads_after_writes, say, session_revoked)
 
 pytestmark = pytest.mark.cluster
 
 DELAY_MS = float(os.environ.get("CLUSTER_DELAY_MS", "2"))
 JITTER_MS = float(os.environ.get("CLUSTER_JITTER_MS", "1"))
-ROUNDS, RACERS = 10, 32
+ROUNDS = 10
 SEQUENTIAL_ROTATIONS = 300
 LOGINS_THEN_ME = 30
 TOPOLOGY = "multi-writer"
@@ -108,21 +105,7 @@ def test_concurrent_refreshes_of_one_token_under_latency(site, capsys):
     """10 rounds × 32 refreshes of one token at once over the three hosts (grace 10 s): one successor per round,
     one live token of the family, nobody logged out (no 401), no 5xx."""
     watch = Watch(site)
-    client = client_from(site)
-    client.register()
-    token = client.refresh_token
-    family = jwt_payload(token)["family"]
-    totals, codes = collections.Counter(), collections.Counter()
-    for _ in range(ROUNDS):
-        responses = race_refreshes(site, token, RACERS)
-        totals.update(status_counts(responses))
-        codes.update(error_codes(responses))
-        successors = successor_ids(responses)
-        assert len(successors) == 1, (status_counts(responses), successors, family_rows(site, family))
-        assert live_tokens(site, family) == 1, family_rows(site, family)
-        token = next(response.json()["refreshToken"] for response in responses
-                     if getattr(response, "status_code", None) == 200)
-    size = family_size(site, family)
+    totals, codes, family, size = racing_rounds_with_grace(site, ROUNDS)
     say(capsys, f"latency: {ROUNDS} rounds x {RACERS} concurrent refreshes of one token (grace 10 s): {dict(totals)} "
                 f"{dict(codes)}; one successor per round, one live token; the family's tokens {size} "
                 f"(1 + {ROUNDS} rotations); {watch.summary()}")
@@ -140,35 +123,7 @@ def test_grace_0_under_latency(site, authd_bin, rundir, capsys):
                                 "latg0", site.topology, site.database).start()
     try:
         watch = Watch(hosts)
-        totals, codes, outcomes = collections.Counter(), collections.Counter(), collections.Counter()
-        double = []  # rounds whose token was rotated twice: (answers, successors handed out, family's tokens)
-        for _ in range(ROUNDS):
-            client = client_from(hosts)
-            client.register()
-            family = jwt_payload(client.refresh_token)["family"]
-            responses = race_refreshes(hosts, client.refresh_token, RACERS)
-            counts = status_counts(responses)
-            totals.update(counts)
-            round_codes = collections.Counter(code_of(response) for response in responses
-                                              if getattr(response, "status_code", 200) != 200
-                                              and hasattr(response, "json"))
-            codes.update(round_codes)
-            successors = successor_ids(responses)
-            handed_out = [response.json()["refreshToken"] for response in responses
-                          if getattr(response, "status_code", None) == 200]
-            revoked, live, size = session_revoked(hosts, family), live_tokens(hosts, family), family_size(hosts, family)
-            outcomes["revoked" if revoked else "kept"] += 1
-            if len(successors) > 1 or size > 2:
-                double.append((dict(counts), len(successors), size))
-            assert live <= 1, (counts, round_codes, live, family_rows(hosts, family))
-            if revoked:
-                assert live == 0 and round_codes["token_reused"] >= 1, (counts, round_codes, live)
-                for successor in set(handed_out):
-                    again = client_from(hosts).post("/api/auth/refresh", cookies=False,
-                                                    json={"refreshToken": successor})
-                    assert again.status_code == 401, again.text
-            else:
-                assert live == 1 and round_codes["token_reused"] == 0 and len(successors) == 1, (counts, live)
+        totals, codes, outcomes, double = racing_rounds_without_grace(hosts, ROUNDS)
         say(capsys, f"latency: grace 0: {ROUNDS} rounds x {RACERS} concurrent refreshes: {dict(totals)} codes "
                     f"{dict(codes)}; families {dict(outcomes)}; rounds whose token was rotated twice {double}; "
                     f"{watch.summary()}")
@@ -181,13 +136,4 @@ def test_grace_0_under_latency(site, authd_bin, rundir, capsys):
 def test_reads_right_after_a_write_under_latency(site, capsys):
     """One client refreshing 300 times in a row through the round robin, and /me right after each of 30 logins:
     never a 401 (nor a 5xx), with every write replicated over the delayed links."""
-    watch = Watch(site)
-    refreshes, refresh_codes, broken_after = sequential_refreshes(site, SEQUENTIAL_ROTATIONS)
-    say(capsys, f"latency: {SEQUENTIAL_ROTATIONS} sequential refreshes: {dict(refreshes)} {dict(refresh_codes)}; "
-                f"logged out after {broken_after[:12]} rotations; {watch.summary()}")
-    watch = Watch(site)
-    me, me_codes = me_after_logins(site, LOGINS_THEN_ME)
-    say(capsys, f"latency: /me right after each of {LOGINS_THEN_ME} logins: {dict(me)} {dict(me_codes)}; "
-                f"{watch.summary()}")
-    assert not fivexx(refreshes) and not fivexx(me), (refresh_codes, me_codes)
-    assert refreshes == {200: SEQUENTIAL_ROTATIONS} and me == {200: LOGINS_THEN_ME}, (refresh_codes, me_codes)
+    reads_after_writes(site, "latency", SEQUENTIAL_ROTATIONS, LOGINS_THEN_ME, capsys)
