@@ -181,6 +181,9 @@ def test_a_5xx_refusal_is_final_and_a_4xx_is_retried(start_site, smtp, module_sq
     forgot(site, rejected)
     forgot(site, busy)
     harness.wait_until(lambda: "event=mail_rejected" in site.worker.log_text(), 10, "the refusal to be logged")
+    # The sender takes the two in turn: the busy one's answer may come a moment after the refusal's log line.
+    harness.wait_until(lambda: "try again later" in module_sql(f"SELECT last_error FROM mail_outbox WHERE recipient = "
+                                                               f"'{busy}'"), 10, "the busy server's answer recorded")
     rows = module_sql("SELECT recipient, status, attempts, last_error FROM mail_outbox ORDER BY recipient")
     assert re.search(rf"{re.escape(busy)}\tqueued\t\d+\t451 4.3.0 try again later", rows), rows
     assert re.search(rf"{re.escape(rejected)}\tfailed\t1\t550 5.1.1", rows), rows
