@@ -29,12 +29,13 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CQRencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
         .systemLibrary(name: "CCbor", pkgConfig: "libcbor", providers: [.apt(["libcbor-dev"])]),
         .systemLibrary(name: "CProcess"),
         // libfcgi's reads pass through this target's OS_Read (see its header): C, since it must be a C symbol.
         .target(name: "CFastCGIReadGuard", swiftSettings: safeSettings),
+        // libcurl (libcurl4-openssl-dev's headers) loaded with dlopen by the mail sender only: see its header.
+        .target(name: "CCurl", swiftSettings: safeSettings),
 
         // MARK: Swift faces of the C libraries (the only importers of their C module)
         .target(

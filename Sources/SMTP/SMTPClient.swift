@@ -63,27 +63,29 @@ public struct SMTPClient: Sendable {
         self.endpoint = endpoint
     }
 
-    /// Whether libcurl could be initialised (once per process; `false` leaves every send deferred).
+    /// Whether libcurl could be loaded and initialised (once per process, at the first use; `false` leaves every
+    /// send deferred). Only a process that sends mail loads it (see the CCurl target).
     public static var isAvailable: Bool { curlInitialized }
 
     /// Sends `message` (CRLF lines; libcurl stuffs leading dots) from the envelope sender `from` to `recipient`.
     public func send(_ message: [UInt8], from: String, to recipient: String) -> SMTPResult {
-        guard Self.isAvailable, let handle = curl_easy_init() else {
-            return SMTPResult(verdict: .deferred, answer: "libcurl could not be initialised", lastCommand: "")
+        guard Self.isAvailable, let handle = CCurl_easy_init() else {
+            let why = CCurl_load_error().map { String(cString: $0) } ?? "curl_easy_init failed"
+            return SMTPResult(verdict: .deferred, answer: "libcurl could not be initialised: \(why)", lastCommand: "")
         }
-        defer { curl_easy_cleanup(handle) }
+        defer { CCurl_easy_cleanup(handle) }
         let transfer = Transfer(message: message)
         let box = Unmanaged.passRetained(transfer)
         defer { box.release() }
         var recipients: UnsafeMutablePointer<curl_slist>?
-        recipients = curl_slist_append(recipients, "<\(recipient)>")
-        defer { curl_slist_free_all(recipients) }
+        recipients = CCurl_slist_append(recipients, "<\(recipient)>")
+        defer { CCurl_slist_free_all(recipients) }
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { buffer in
             guard configure(handle, from: from, recipients: recipients, transfer: box.toOpaque(), errors: buffer.baseAddress) else {
                 return CURLE_FAILED_INIT
             }
-            return curl_easy_perform(handle)
+            return CCurl_easy_perform(handle)
         }
         var responseCode = 0
         _ = CCurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &responseCode)
@@ -102,7 +104,7 @@ public struct SMTPClient: Sendable {
         if code == CURLE_OK {
             return SMTPResult(verdict: .accepted, answer: reply.isEmpty ? "accepted" : reply, lastCommand: command)
         }
-        let detail = curlMessage.isEmpty ? String(cString: curl_easy_strerror(code)) : curlMessage
+        let detail = curlMessage.isEmpty ? String(cString: CCurl_easy_strerror(code)) : curlMessage
         let answer = reply.isEmpty || responseCode < 400 ? detail : "\(reply) (\(detail))"
         let messageCommands: Set<String> = ["RCPT", "DATA"]
         if (500..<600).contains(responseCode) && messageCommands.contains(command) && code != CURLE_LOGIN_DENIED {
@@ -212,4 +214,4 @@ private let watchDialogue: curl_debug_callback = { _, type, data, size, userdata
 }
 
 /// libcurl's global set-up, once per process (Swift runs a global's initialiser once, thread-safely).
-private let curlInitialized: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+private let curlInitialized: Bool = CCurl_load() == 1
