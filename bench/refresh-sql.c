@@ -5,10 +5,11 @@
  *
  *   START TRANSACTION                                             (text protocol, as jwt-authd's Connection does)
  *   SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = ? FOR UPDATE
- *   UPDATE refresh_tokens SET revoked_at = ?, rotated_at = ?, replaced_by = ?
- *       WHERE id = ? AND family = ? AND revoked_at IS NULL AND expires_at > ?          (must change 1 row)
+ *   UPDATE refresh_tokens t JOIN sessions s ON s.id = t.family
+ *       SET t.revoked_at = ?, t.rotated_at = ?, t.replaced_by = ?,
+ *           s.last_used_at = ?, s.ip = ?, s.user_agent = COALESCE(?, s.user_agent)
+ *       WHERE t.id = ? AND t.family = ? AND t.revoked_at IS NULL AND t.expires_at > ?   (must change a row)
  *   INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at, replaces) VALUES (?, ?, ?, ?, ?, ?)
- *   UPDATE sessions SET last_used_at = ?, ip = ?, user_agent = COALESCE(?, user_agent) WHERE id = ?
  *   SELECT u.id, u.email, u.name, u.role, u.email_verified_at, u.created_at FROM users u WHERE u.id = ?
  *   COMMIT
  *
@@ -52,7 +53,7 @@ static const char *window_file; /* created when the measured window starts */
 struct worker {
     int index;
     MYSQL *db;
-    MYSQL_STMT *lock_session, *retire, *insert, *touch, *load_user;
+    MYSQL_STMT *lock_session, *retire, *insert, *load_user;
     char session_id[37], token_id[37], user_id[37];
     uint32_t *latencies;
     size_t count, capacity;
@@ -211,8 +212,8 @@ static int start_session(struct worker *w)
 /* One rotation: 0 when committed with the conditional update changing one row. */
 static int rotate(struct worker *w)
 {
-    MYSQL_BIND p[6];
-    unsigned long l[6];
+    MYSQL_BIND p[9];
+    unsigned long l[9];
     MYSQL_TIME t_now = utc(0), t_expiry = utc(7 * 86400);
     char successor[37];
     long affected = 0;
@@ -226,10 +227,13 @@ static int rotate(struct worker *w)
     bind_time(&p[0], &t_now);
     bind_time(&p[1], &t_now);
     bind_string(&p[2], successor, &l[2]);
-    bind_string(&p[3], w->token_id, &l[3]);
-    bind_string(&p[4], w->session_id, &l[4]);
-    bind_time(&p[5], &t_now);
-    if (run(w->retire, p, &affected) < 0 || affected != 1)
+    bind_time(&p[3], &t_now);
+    bind_string(&p[4], "127.0.0.1", &l[4]);
+    bind_null(&p[5]); /* no User-Agent header: COALESCE keeps the old one, as for refresh-client's requests */
+    bind_string(&p[6], w->token_id, &l[6]);
+    bind_string(&p[7], w->session_id, &l[7]);
+    bind_time(&p[8], &t_now);
+    if (run(w->retire, p, &affected) < 0 || affected < 1)
         goto fail;
     bind_string(&p[0], successor, &l[0]);
     bind_string(&p[1], w->user_id, &l[1]);
@@ -238,12 +242,6 @@ static int rotate(struct worker *w)
     bind_time(&p[4], &t_now);
     bind_string(&p[5], w->token_id, &l[5]);
     if (run(w->insert, p, NULL) < 0)
-        goto fail;
-    bind_time(&p[0], &t_now);
-    bind_string(&p[1], "127.0.0.1", &l[1]);
-    bind_null(&p[2]); /* no User-Agent header: COALESCE keeps the old one, as for refresh-client's requests */
-    bind_string(&p[3], w->session_id, &l[3]);
-    if (run(w->touch, p, NULL) < 0)
         goto fail;
     bind_string(&p[0], w->user_id, &l[0]);
     if (run(w->load_user, p, NULL) != 1)
@@ -281,12 +279,12 @@ static void *thread_main(void *argument)
     } else {
         memcpy(w->user_id, user_ids[w->index % user_count], 37);
         w->lock_session = prepare(w, "SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = ? FOR UPDATE");
-        w->retire = prepare(w, "UPDATE refresh_tokens SET revoked_at = ?, rotated_at = ?, replaced_by = ?\n"
-                               "WHERE id = ? AND family = ? AND revoked_at IS NULL AND expires_at > ?");
+        w->retire = prepare(w, "UPDATE refresh_tokens t JOIN sessions s ON s.id = t.family\n"
+                               "SET t.revoked_at = ?, t.rotated_at = ?, t.replaced_by = ?,\n"
+                               "    s.last_used_at = ?, s.ip = ?, s.user_agent = COALESCE(?, s.user_agent)\n"
+                               "WHERE t.id = ? AND t.family = ? AND t.revoked_at IS NULL AND t.expires_at > ?");
         w->insert = prepare(w, "INSERT INTO refresh_tokens (id, user_id, family, expires_at, created_at, replaces) "
                                "VALUES (?, ?, ?, ?, ?, ?)");
-        w->touch = prepare(w, "UPDATE sessions SET last_used_at = ?, ip = ?, user_agent = COALESCE(?, user_agent) "
-                              "WHERE id = ?");
         w->load_user = prepare(w, "SELECT u.id, u.email, u.name, u.role, u.email_verified_at, u.created_at "
                                   "FROM users u WHERE u.id = ?");
         if (start_session(w) != 0)

@@ -64,8 +64,10 @@ final class QueryPlanTests {
         try expectIndexed("lockSession", HotPathSQL.lockSession, [.string(session)])
         try expectIndexed(
             "retireToken", HotPathSQL.retireToken,
-            [.date(now), .date(now), .string(Identifier.make(at: now)), .string(tokenID), .string(session), .date(now)])
-        try expectIndexed("touchSession", HotPathSQL.touchSession, [.date(now), .string("203.0.113.7"), .null, .string(session)])
+            [
+                .date(now), .date(now), .string(Identifier.make(at: now)), .date(now), .string("203.0.113.7"), .null,
+                .string(tokenID), .string(session), .date(now),
+            ])
         try expectIndexed("loadUser", HotPathSQL.loadUser, [.string(claims.userID)])
         try expectIndexed(
             "activeSessionUser", HotPathSQL.activeSessionUser,

@@ -73,14 +73,13 @@ extension SessionService {
         if session.expiresAt <= now { return .refused(.sessionExpired) }
 
         let successorID = Identifier.make(at: now)
-        if try tokens.retire(claims.tokenID, family: claims.family, successor: successorID, now: now) {
+        if try tokens.retire(claims.tokenID, family: claims.family, successor: successorID, client: client, now: now) {
             wonBeforeConflict = true
             if let hook = afterConditionalUpdateForTesting { try database.runForTesting { try hook(database) } }
             let successorExpiry = min(now.addingTimeInterval(settings.refreshTTL.timeInterval), session.expiresAt)
             try tokens.insert(
                 id: successorID, userID: claims.userID, family: claims.family, expiresAt: successorExpiry,
                 now: now, replaces: claims.tokenID)
-            try sessions.touch(claims.family, client: client, now: now)
             guard let user = try users.find(id: claims.userID) else { return .refused(.invalidToken) }
             return .rotated(
                 try issuer.pair(

@@ -45,15 +45,20 @@ package struct RefreshTokenStore {
         }
     }
 
-    /// Retires a token in favour of `successor`, only if it is still active: whether it was (the race's decider).
-    package func retire(_ id: String, family: String, successor: String, now: Date) throws(AuthError) -> Bool {
+    /// Retires a token in favour of `successor`, only if it is still active, and records the use of its session by
+    /// `client` in the same statement: whether the token was active (the race's decider). A retired token row
+    /// always changes (its `revoked_at` was NULL), so one changed row or two mean it was.
+    package func retire(_ id: String, family: String, successor: String, client: ClientContext, now: Date) throws(AuthError)
+        -> Bool
+    {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
                 HotPathSQL.retireToken,
                 [
-                    .date(now), .date(now), .string(successor), .string(id), .string(family), .date(now),
+                    .date(now), .date(now), .string(successor), .date(now), .string(client.ip),
+                    client.userAgent.map { .string($0) } ?? .null, .string(id), .string(family), .date(now),
                 ]
-            ).affectedRows == 1
+            ).affectedRows >= 1
         }
     }
 

@@ -74,17 +74,6 @@ package struct SessionStore {
         }
     }
 
-    /// Records a use of the session (by a rotation).
-    package func touch(_ id: String, client: ClientContext, now: Date) throws(AuthError) {
-        try database.run { connection throws(MariaDBError) in
-            try connection.execute(
-                HotPathSQL.touchSession,
-                [
-                    .date(now), .string(client.ip), client.userAgent.map { .string($0) } ?? .null, .string(id),
-                ])
-        }
-    }
-
     /// Whether the session exists, is not revoked and is within its absolute and idle lifetimes (one indexed read).
     package func isActive(_ id: String, now: Date, idleSince: Date) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
