@@ -44,23 +44,35 @@ extension Connection {
         lastFailback = .now
     }
 
+    /// A server opened and asked whether it can serve (``nodeState(_:)``).
+    enum Opened {
+        case serving(UnsafeMutablePointer<MYSQL>, clusterNode: Bool)
+        /// Connected, but the node cannot serve (the connection is closed again).
+        case cannotServe(String)
+    }
+
+    /// Opens `endpoint` and checks that it can serve; a node that cannot is closed again.
+    func openServing(_ endpoint: DatabaseURL.Endpoint, connectTimeout: UInt32? = nil) throws(MariaDBError) -> Opened {
+        let handle = try open(endpoint, connectTimeout: connectTimeout)
+        let state = Self.nodeState(handle)
+        guard let problem = state.problem else { return .serving(handle, clusterNode: state.isClusterNode) }
+        mysql_close(handle)
+        return .cannotServe(problem)
+    }
+
     /// Failback: a connection on a server listed after others (it moved there when its preferred node failed) tries
-    /// the ones before it again every `failback` seconds of the URL, between statements outside a transaction (and outside ``withCausalReads(_:)``), and
-    /// moves to the first that connects and can serve (a restarted node that has rejoined and synced). Each try
-    /// waits at most 1 s to connect: a host that is down costs its thread that long once per interval.
+    /// the ones before it again every `failback` seconds of the URL, between statements outside a transaction (and
+    /// outside ``withCausalReads(_:)``), and moves to the first that connects and can serve (a restarted node that
+    /// has rejoined and synced). Each try waits at most 1 s to connect: a host that is down costs its thread that
+    /// long once per interval.
     func failBackIfDue() {
-        guard url.failbackSeconds > 0, !readsCausally, let current = endpoint, let index = url.endpoints.firstIndex(of: current), index > 0,
-            ContinuousClock.now - lastFailback >= .seconds(Int(url.failbackSeconds))
+        guard url.failbackSeconds > 0, !readsCausally, let current = endpoint, let index = url.endpoints.firstIndex(of: current),
+            index > 0, ContinuousClock.now - lastFailback >= .seconds(Int(url.failbackSeconds))
         else { return }
         lastFailback = .now
         for preferred in url.endpoints[..<index] {
-            guard let handle = try? open(preferred, connectTimeout: 1) else { continue }
-            let state = Self.nodeState(handle)
-            guard state.problem == nil else {
-                mysql_close(handle)
-                continue
-            }
-            adopt(handle, at: preferred, clusterNode: state.isClusterNode)
+            guard case .serving(let handle, let clusterNode)? = try? openServing(preferred, connectTimeout: 1) else { continue }
+            adopt(handle, at: preferred, clusterNode: clusterNode)
             return
         }
     }

@@ -226,16 +226,14 @@ public final class Connection {
         var last: MariaDBError?
         for endpoint in url.endpoints {
             do {
-                let handle = try open(endpoint)
-                let state = Self.nodeState(handle)
-                if let problem = state.problem {
-                    mysql_close(handle)
+                switch try openServing(endpoint) {
+                case .serving(let handle, let clusterNode):
+                    adopt(handle, at: endpoint, clusterNode: clusterNode)
+                    return
+                case .cannotServe(let problem):
                     failures.append("\(endpoint): \(problem)")
                     last = MariaDBError(code: .connectionFailed, message: "\(endpoint) cannot serve: \(problem)")
-                    continue
                 }
-                adopt(handle, at: endpoint, clusterNode: state.isClusterNode)
-                return
             } catch {
                 failures.append("\(endpoint): \(error.message)")
                 last = error

@@ -65,7 +65,7 @@ public struct SMTPClient: Sendable {
 
     /// Whether libcurl could be loaded and initialised (once per process, at the first use; `false` leaves every
     /// send deferred). Only a process that sends mail loads it (see the CCurl target).
-    public static var isAvailable: Bool { curlInitialized }
+    public static var isAvailable: Bool { CCurl_load() == 1 }
 
     /// Sends `message` (CRLF lines; libcurl stuffs leading dots) from the envelope sender `from` to `recipient`.
     public func send(_ message: [UInt8], from: String, to recipient: String) -> SMTPResult {
@@ -212,6 +212,3 @@ private let watchDialogue: curl_debug_callback = { _, type, data, size, userdata
     }
     return 0
 }
-
-/// libcurl's global set-up, once per process (Swift runs a global's initialiser once, thread-safely).
-private let curlInitialized: Bool = CCurl_load() == 1

@@ -191,7 +191,29 @@ def passkeys_env(origin, rp_id="localhost"):
     return {"JWT_PASSKEYS_RP_ID": rp_id, "JWT_PASSKEYS_ORIGINS": origin}
 
 
-class Site:
+class BehindNginx:
+    """What a :class:`Client` needs of a site: its nginx (``self.nginx``) reached at ``self.hostname``."""
+
+    @property
+    def port(self):
+        return self.nginx.port
+
+    @property
+    def origin(self):
+        return f"http://{self.hostname}:{self.port}"
+
+    @property
+    def host(self):
+        return f"{self.hostname}:{self.port}"
+
+    def url(self, path):
+        return self.origin + path
+
+    def client(self, **kwargs):
+        return Client(self, **kwargs)
+
+
+class Site(BehindNginx):
     """A worker and the development nginx in front of it; ``env`` overrides the module's service environment
     (a value of None removes the variable).
 
@@ -236,24 +258,6 @@ class Site:
             self.nginx.stop()
         if self.worker is not None:
             self.worker.kill()
-
-    @property
-    def port(self):
-        return self.nginx.port
-
-    @property
-    def origin(self):
-        return f"http://{self.hostname}:{self.port}"
-
-    @property
-    def host(self):
-        return f"{self.hostname}:{self.port}"
-
-    def url(self, path):
-        return self.origin + path
-
-    def client(self, **kwargs):
-        return Client(self, **kwargs)
 
 
 class Client:

@@ -395,9 +395,9 @@ TOPOLOGIES = {
 }
 
 
-class ClusterSite:
-    """Three jwt-authd hosts on the cluster behind one nginx (round robin). Quacks like :class:`authsite.Site`
-    for :class:`authsite.Client` (``url``, ``origin``, ``host``)."""
+class ClusterSite(authsite.BehindNginx):
+    """Three jwt-authd hosts on the cluster behind one nginx (round robin), for :class:`authsite.Client` as
+    :class:`authsite.Site` is."""
 
     def __init__(self, binary, cluster, env, rundir, name, topology, database, url_options="", threads=16):
         self.binary = binary
@@ -465,24 +465,6 @@ class ClusterSite:
             self.nginx = None
         for host in self.hosts:
             host.kill()
-
-    @property
-    def port(self):
-        return self.nginx.port
-
-    @property
-    def origin(self):
-        return f"http://{self.hostname}:{self.port}"
-
-    @property
-    def host(self):
-        return f"{self.hostname}:{self.port}"
-
-    def url(self, path):
-        return self.origin + path
-
-    def client(self, **kwargs):
-        return authsite.Client(self, **kwargs)
 
     def host_health(self, index, timeout=3.0):
         """``(status, body)`` of one host's health over its FastCGI socket directly (bypassing nginx)."""

@@ -447,10 +447,12 @@ def successor_ids(responses):
             if getattr(response, "status_code", None) == 200}
 
 
-def racing_rounds_with_grace(site, rounds):
+def racing_rounds_with_grace(site, rounds, label, capsys):
     """``rounds`` rounds of RACERS refreshes at once of one session's token (each round presents the successor of
-    the one before), asserting per round one successor in every pair handed out and one live token. Returns the
-    answers by status, the error codes, the family and its number of tokens."""
+    the one before), asserting per round one successor in every pair handed out and one live token; the counts
+    printed under ``label``. Returns the answers by status, the error codes, the family, its number of tokens and
+    the :class:`Watch` of the rounds."""
+    watch = Watch(site)
     client = client_from(site)
     client.register()
     token = client.refresh_token
@@ -465,28 +467,30 @@ def racing_rounds_with_grace(site, rounds):
         assert live_tokens(site, family) == 1, family_rows(site, family)
         token = next(response.json()["refreshToken"] for response in responses
                      if getattr(response, "status_code", None) == 200)
-    return totals, codes, family, family_size(site, family)
+    size = family_size(site, family)
+    say(capsys, f"{label}: {rounds} rounds x {RACERS} concurrent refreshes of one token (grace 10 s): "
+                f"{dict(totals)} {dict(codes)}; one successor per round, one live token; the family's tokens {size} "
+                f"(1 + {rounds} rotations); {watch.summary()}")
+    return totals, codes, family, size, watch
 
 
 def test_concurrent_refreshes_of_one_token_never_fork_the_family(site, capsys):
     """20 rounds × 32 refreshes of one token at once over the three hosts (grace 10 s): every answer that is a pair
     carries the same successor, one refresh token of the family is live, nobody is logged out, no 5xx."""
-    watch = Watch(site)
-    totals, codes, family, size = racing_rounds_with_grace(site, ROUNDS)
-    say(capsys, f"{site.topology}: {ROUNDS} rounds x {RACERS} concurrent refreshes of one token (grace 10 s): "
-                f"{dict(totals)} {dict(codes)}; one successor per round, one live token; the family's tokens {size} "
-                f"(1 + {ROUNDS} rotations); {watch.summary()}")
+    totals, codes, family, size, watch = racing_rounds_with_grace(site, ROUNDS, site.topology, capsys)
     assert not session_revoked(site, family) and size == 1 + ROUNDS, size
     assert totals == {200: ROUNDS * RACERS}, (codes, watch.error_lines())
 
 
-def racing_rounds_without_grace(hosts, rounds):
+def racing_rounds_without_grace(hosts, rounds, label, capsys):
     """``rounds`` rounds of RACERS refreshes at once of a new session's token, on hosts whose grace window is 0,
     asserting per round: never two live successors; a revoked family has none, was answered ``token_reused``, and
     the successors handed out in that round are refused afterwards; a kept family has one successor and no
-    ``token_reused``; the family never has two successors of its token. Returns the answers by status, the error
-    codes, the families by outcome and the rounds whose 200 answers named two different successors (answers, the
-    successors, the family's rows): not asserted, see test_grace_0_revokes_a_family_only_on_true_reuse."""
+    ``token_reused``; the family never has two successors of its token; the counts printed under ``label``.
+    Returns the answers by status, the error codes, the families by outcome, the rounds whose 200 answers named two
+    different successors (answers, the successors, the family's rows: not asserted, see
+    test_grace_0_revokes_a_family_only_on_true_reuse) and the :class:`Watch` of the rounds."""
+    watch = Watch(hosts)
     totals, codes, outcomes = collections.Counter(), collections.Counter(), collections.Counter()
     double = []
     for _ in range(rounds):
@@ -518,7 +522,10 @@ def racing_rounds_without_grace(hosts, rounds):
                 assert again.status_code == 401, again.text
         else:
             assert live == 1 and round_codes["token_reused"] == 0 and len(successors) == 1, (counts, live)
-    return totals, codes, outcomes, double
+    say(capsys, f"{label}: {rounds} rounds x {RACERS} concurrent refreshes: {dict(totals)} codes {dict(codes)}; "
+                f"families {dict(outcomes)}; rounds whose 200 answers named two successors {double}; "
+                f"{watch.summary()}")
+    return totals, codes, outcomes, double, watch
 
 
 def test_grace_0_revokes_a_family_only_on_true_reuse(site, authd_bin, rundir, capsys):
@@ -532,11 +539,8 @@ def test_grace_0_revokes_a_family_only_on_true_reuse(site, authd_bin, rundir, ca
     hosts = cluster.ClusterSite(authd_bin, site.cluster, {**site.env, "JWT_REFRESH_GRACE": "0s"}, rundir,
                                 f"{site.name[:5]}g0", site.topology, site.database).start()
     try:
-        watch = Watch(hosts)
-        totals, codes, outcomes, double = racing_rounds_without_grace(hosts, ROUNDS)
-        say(capsys, f"{site.topology} grace 0: {ROUNDS} rounds x {RACERS} concurrent refreshes: {dict(totals)} codes "
-                    f"{dict(codes)}; families {dict(outcomes)}; rounds whose 200 answers named two successors "
-                    f"{double}; {watch.summary()}")
+        totals, codes, outcomes, double, watch = racing_rounds_without_grace(
+            hosts, ROUNDS, f"{site.topology} grace 0", capsys)
 
         # No race: sequential rotations through the round robin revoke nothing (a 401 here is a read that is not
         # causal yet: counted, and the chain goes on from a new login).

@@ -25,7 +25,7 @@ import cluster
 import cluster_netns
 import harness
 from conftest import require
-from test_cluster import (DB_USER, RACERS, SITE, Watch, fivexx, racing_rounds_with_grace,
+from test_cluster import (DB_USER, RACERS, SITE, fivexx, racing_rounds_with_grace,
                           racing_rounds_without_grace, reads_after_writes, say, session_revoked)
 
 pytestmark = pytest.mark.cluster
@@ -104,11 +104,7 @@ def test_each_host_reaches_its_node_through_a_delayed_link(site, lab, capsys):
 def test_concurrent_refreshes_of_one_token_under_latency(site, capsys):
     """10 rounds × 32 refreshes of one token at once over the three hosts (grace 10 s): one successor per round,
     one live token of the family, nobody logged out (no 401), no 5xx."""
-    watch = Watch(site)
-    totals, codes, family, size = racing_rounds_with_grace(site, ROUNDS)
-    say(capsys, f"latency: {ROUNDS} rounds x {RACERS} concurrent refreshes of one token (grace 10 s): {dict(totals)} "
-                f"{dict(codes)}; one successor per round, one live token; the family's tokens {size} "
-                f"(1 + {ROUNDS} rotations); {watch.summary()}")
+    totals, codes, family, size, watch = racing_rounds_with_grace(site, ROUNDS, "latency", capsys)
     assert not fivexx(totals), (codes, watch.error_lines())
     assert not session_revoked(site, family) and size == 1 + ROUNDS, size
     assert totals == {200: ROUNDS * RACERS}, (codes, watch.error_lines())
@@ -122,11 +118,7 @@ def test_grace_0_under_latency(site, authd_bin, rundir, capsys):
     hosts = cluster.ClusterSite(authd_bin, site.cluster, {**site.env, "JWT_REFRESH_GRACE": "0s"}, rundir,
                                 "latg0", site.topology, site.database).start()
     try:
-        watch = Watch(hosts)
-        totals, codes, outcomes, double = racing_rounds_without_grace(hosts, ROUNDS)
-        say(capsys, f"latency: grace 0: {ROUNDS} rounds x {RACERS} concurrent refreshes: {dict(totals)} codes "
-                    f"{dict(codes)}; families {dict(outcomes)}; rounds whose 200 answers named two successors "
-                    f"{double}; {watch.summary()}")
+        totals, _, _, _, watch = racing_rounds_without_grace(hosts, ROUNDS, "latency: grace 0", capsys)
         assert not fivexx(totals), (totals, watch.error_lines())
     finally:
         hosts.stop()

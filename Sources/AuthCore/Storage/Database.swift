@@ -54,7 +54,7 @@ public final class Database {
         while true {
             let writesBefore = connection.writesCompleted
             do {
-                return try attempt == 0 ? body(connection) : rerun { () throws(MariaDBError) -> T in try body(connection) }
+                return try rerun(after: attempt) { () throws(MariaDBError) -> T in try body(connection) }
             } catch {
                 guard error.isTransient, !connection.isInTransaction, connection.writesCompleted == writesBefore,
                     attempt < maxStatementRetries, ContinuousClock.now - started < retryBudget
@@ -68,12 +68,13 @@ public final class Database {
         }
     }
 
-    /// A re-run after a conflict, on a Galera node with causal reads: the conflict means a write through another node
-    /// won, and its write set may not be applied here yet. Read without waiting for it, the re-run would find the
-    /// state before it and do the same write again (certain to conflict again), or answer from that state (a rotation
-    /// that already happened elsewhere). Waiting costs one round of the cluster's messages, and only after a conflict.
-    private func rerun<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        guard connection.isClusterNode, !connection.isInTransaction else { return try body() }
+    /// Runs attempt `attempt` (0: the first) of `body`; a re-run after a conflict, on a Galera node, with causal
+    /// reads: the conflict means a write through another node won, and its write set may not be applied here yet.
+    /// Read without waiting for it, the re-run would find the state before it and do the same write again (certain
+    /// to conflict again), or answer from that state (a rotation that already happened elsewhere). Waiting costs one
+    /// round of the cluster's messages, and only after a conflict.
+    private func rerun<T, E: Error>(after attempt: Int, _ body: () throws(E) -> T) throws(E) -> T {
+        guard attempt > 0, connection.isClusterNode, !connection.isInTransaction else { return try body() }
         return try connection.withCausalReads(body)
     }
 
@@ -123,9 +124,7 @@ public final class Database {
         while true {
             let failure: AuthError
             do {
-                return try attempt == 0
-                    ? connection.transaction { try body(attempt) }
-                    : rerun { () throws -> T in try connection.transaction { try body(attempt) } }
+                return try rerun(after: attempt) { () throws -> T in try connection.transaction { try body(attempt) } }
             } catch let error as AuthError {
                 failure = error
             } catch let error as MariaDBError {
