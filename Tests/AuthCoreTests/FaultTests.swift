@@ -146,4 +146,44 @@ final class FaultTests {
         let second = try auth.sessions.refresh(first.refreshToken, client: AuthFixture.client)
         #expect(!second.isGraceReplay)
     }
+    /// A rotation whose commit did not hold (as a Galera node answered one in the cluster tier): the hook takes the
+    /// committed rotation back and lets another request rotate the token first. The read-back finds the other
+    /// successor, and the request answers with that pair (it had won its update), never with a token that does not
+    /// exist.
+    @Test func aRotationWhoseCommitDidNotHoldAnswersWithTheWinnersPair() throws {
+        let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
+        let tokenID = try fixture.jti(of: first.refreshToken)
+        let other = try fixture.auth()
+        let undo = try Connection(url: fixture.url)
+        defer { undo.close() }
+        var winner: TokenPair?
+        var lost: String?
+        auth.sessions.afterRotationCommitForTesting = { _ in
+            lost = try undo.query("SELECT id FROM refresh_tokens WHERE replaces = ?", [.string(tokenID)]).first?.string("id")
+            try undo.execute("DELETE FROM refresh_tokens WHERE replaces = ?", [.string(tokenID)])
+            try undo.execute(
+                "UPDATE refresh_tokens SET revoked_at = NULL, rotated_at = NULL, replaced_by = NULL WHERE id = ?", [.string(tokenID)])
+            winner = try other.sessions.refresh(first.refreshToken, client: AuthFixture.client)
+        }
+        defer { auth.sessions.afterRotationCommitForTesting = nil }
+        let pair = try auth.sessions.refresh(first.refreshToken, client: AuthFixture.client)
+        let winnerPair = try #require(winner)
+        #expect(lost != nil && lost != winnerPair.refreshTokenID)
+        #expect(pair.refreshTokenID == winnerPair.refreshTokenID && pair.isGraceReplay)
+        #expect(try fixture.jti(of: pair.refreshToken) == winnerPair.refreshTokenID)
+        #expect(fixture.logs.all.contains { $0.contains("rotation_not_committed") })
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ?", [.string(first.sessionID)]) == 2)
+    }
+
+    /// The read-back of a rotation that held changes nothing: its own pair, no second run.
+    @Test func aRotationWhoseCommitHeldIsAnsweredAsItWas() throws {
+        let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
+        var checked = false
+        auth.sessions.afterRotationCommitForTesting = { _ in checked = true }
+        defer { auth.sessions.afterRotationCommitForTesting = nil }
+        let pair = try auth.sessions.refresh(first.refreshToken, client: AuthFixture.client)
+        #expect(checked && !pair.isGraceReplay)
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE id = ?", [.string(pair.refreshTokenID)]) == 1)
+        #expect(!fixture.logs.all.contains { $0.contains("rotation_not_committed") })
+    }
 }

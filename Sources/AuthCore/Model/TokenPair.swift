@@ -11,10 +11,12 @@ public struct TokenPair: Sendable {
     public let user: User
     /// True when this answers a replay inside the grace window: the session's current pair, not a new one.
     public let isGraceReplay: Bool
+    /// The refresh token's `jti` (an id, safe to log).
+    public let refreshTokenID: String
 
     public init(
         accessToken: String, refreshToken: String, accessExpiresIn: Int, refreshExpiresIn: Int,
-        sessionID: String, user: User, isGraceReplay: Bool
+        sessionID: String, user: User, isGraceReplay: Bool, refreshTokenID: String = ""
     ) {
         self.accessToken = accessToken
         self.refreshToken = refreshToken
@@ -23,6 +25,7 @@ public struct TokenPair: Sendable {
         self.sessionID = sessionID
         self.user = user
         self.isGraceReplay = isGraceReplay
+        self.refreshTokenID = refreshTokenID
     }
 }
 

@@ -17,6 +17,9 @@ public final class SessionService: SessionOperations {
     /// Runs inside a rotation's transaction right after its conditional update, on the same database. Only for
     /// tests that force a deadlock or kill the connection at that point; `nil` in production.
     public var afterConditionalUpdateForTesting: ((Database) throws -> Void)?
+    /// Runs after a rotation committed, before its commit is checked (which it turns on where it would not run: not
+    /// on a Galera node). Only for tests that make the commit not hold; `nil` in production.
+    public var afterRotationCommitForTesting: ((Database) throws -> Void)?
 
     init(settings: AuthSettings, issuer: TokenIssuer, database: Database, clock: any AuthClock, logger: Logger) {
         self.settings = settings

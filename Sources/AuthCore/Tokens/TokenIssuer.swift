@@ -84,7 +84,7 @@ public struct TokenIssuer: Sendable {
             return TokenPair(
                 accessToken: access, refreshToken: refresh, accessExpiresIn: settings.accessTTL.wholeSeconds,
                 refreshExpiresIn: max(0, Int(expiresAt.timeIntervalSince(now))), sessionID: sessionID,
-                user: user, isGraceReplay: grace)
+                user: user, isGraceReplay: grace, refreshTokenID: tokenID)
         } catch {
             throw AuthError.internalFailure("token signing: \(error)")
         }
