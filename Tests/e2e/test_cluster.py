@@ -526,8 +526,9 @@ def racing_rounds_without_grace(hosts, rounds, label, capsys):
         else:
             assert live == 1 and round_codes["token_reused"] == 0 and len(successors) == 1, (counts, live)
     say(capsys, f"{label}: {rounds} rounds x {RACERS} concurrent refreshes: {dict(totals)} codes {dict(codes)}; "
-                f"families {dict(outcomes)}; rounds whose 200 answers named two successors {double}; "
-                f"{watch.summary()}")
+                f"families {dict(outcomes)}; rounds whose 200 answers named two successors {double}; rotations "
+                f"whose commit did not hold (run again) "
+                f"{sum('event=rotation_not_committed' in line for line in watch.new_lines())}; {watch.summary()}")
     return totals, codes, outcomes, double, watch
 
 
