@@ -12,6 +12,8 @@ public struct AuthSettings: Sendable {
     public let refreshSigner: JWTSigner
     public let accessVerifier: JWTVerifier
     public let refreshVerifier: JWTVerifier
+    /// Access tokens verified with `accessVerifier` in this process (shared by its threads).
+    let verifiedAccessTokens = VerifiedAccessTokens()
     public let issuer: String
     public let audience: String
     public let throttle: Config.Throttle

@@ -20,13 +20,40 @@ public struct TokenIssuer: Sendable {
     }
 
     /// Verifies an access token without touching the database (stateless: valid until `exp` even if its session was
-    /// revoked; routes that read the database anyway also check the session).
+    /// revoked; routes that read the database anyway also check the session). A token this process verified before
+    /// is answered from ``VerifiedAccessTokens`` (the same answer, its time checks repeated).
     ///
     /// - Throws: ``AuthError/invalidToken`` or ``AuthError/tokenExpired``.
     public func verifyAccessToken(_ token: String) throws(AuthError) -> AccessClaims {
+        let now = clock.now()
+        let verifier = settings.accessVerifier
+        // (An oversized token is refused by the verifier before anything else; it is not hashed first.)
+        let digest = token.utf8.count <= verifier.rules.maxTokenBytes ? VerifiedAccessTokens.Digest(of: token) : nil
+        if let digest, let hit = settings.verifiedAccessTokens.entry(digest), now.timeIntervalSince1970 >= hit.validFrom {
+            guard now.timeIntervalSince1970 < hit.validUntil else {
+                settings.verifiedAccessTokens.forget(digest)
+                throw AuthError.tokenExpired
+            }
+            return hit.claims
+        }
+        let claims = try verifiedAccessClaims(token, verifier: verifier, now: now)
+        if let digest {
+            let leeway = verifier.rules.leewaySeconds
+            let notBefore = max(claims.notBefore ?? -.infinity, claims.issuedAt ?? -.infinity)
+            settings.verifiedAccessTokens.keep(
+                .init(claims: claims.access, validFrom: notBefore - leeway, validUntil: claims.expiry + leeway), for: digest,
+                now: now.timeIntervalSince1970)
+        }
+        return claims.access
+    }
+
+    /// The full check of an access token at `now`: the claims, and the times the answer depends on.
+    private func verifiedAccessClaims(_ token: String, verifier: JWTVerifier, now: Date) throws(AuthError)
+        -> (access: AccessClaims, expiry: Double, notBefore: Double?, issuedAt: Double?)
+    {
         let verified: VerifiedJWT
         do {
-            verified = try settings.accessVerifier.verify(token, now: clock.now())
+            verified = try verifier.verify(token, now: now)
         } catch {
             throw error.code == .expired ? .tokenExpired : .invalidToken
         }
@@ -47,9 +74,10 @@ public struct TokenIssuer: Sendable {
             guard let seconds = value.numberValue, seconds.isFinite, seconds >= 0 else { throw AuthError.invalidToken }
             return Date(timeIntervalSince1970: seconds)
         }
-        return AccessClaims(
+        let access = AccessClaims(
             userID: sub, email: email, role: role, emailVerified: verified.bool("email_verified") ?? false, sessionID: sid,
             tokenID: jti, expiresAt: Date(timeIntervalSince1970: exp), authTime: authTime, methods: methods)
+        return (access, exp, verified.number("nbf"), verified.number("iat"))
     }
 
     /// Verifies a refresh token's signature and claims, and that its ids are ours.

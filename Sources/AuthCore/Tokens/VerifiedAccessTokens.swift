@@ -1,0 +1,77 @@
+import CryptoPrimitives
+import Synchronization
+
+/// Access tokens this process has verified, found again by the SHA-256 of the token's bytes.
+///
+/// The gate sees the same access token on every request of a signed-in browser or API client until it expires, and
+/// checking it again (base64url, two JSON documents, the signature, the claims) costs several times a lookup. What a
+/// hit answers is what the full check would: the same bytes were verified with the same keys (one set per
+/// ``AuthSettings``, which owns this), so only the checks that depend on the moment can differ, and a hit repeats
+/// them (`exp`, and `nbf` and `iat`, with the same leeway). Only tokens that passed are kept; a refusal is never
+/// stored, so invalid tokens cannot fill it. Keys are digests, not tokens (a memory dump holds no usable
+/// credential from here), and a lookup compares digests of the caller's own token only.
+///
+/// Bounded: at `capacity` entries the expired ones go, and if that leaves it more than three quarters full, all do
+/// (a burst of full checks, never unbounded memory, and a sweep at most once per quarter of `capacity` new
+/// entries). Shared by the threads of a process behind a mutex held for one dictionary operation.
+final class VerifiedAccessTokens: Sendable {
+    /// What a hit answers, and the window in which it may (seconds since 1970, the leeway applied).
+    struct Entry: Sendable {
+        let claims: AccessClaims
+        let validFrom: Double
+        let validUntil: Double
+    }
+
+    /// A SHA-256 digest as four words: cheap to hash and to compare.
+    struct Digest: Hashable, Sendable {
+        let words: (UInt64, UInt64, UInt64, UInt64)
+
+        init(of token: String) {
+            let bytes = SHA256.hash(token.utf8)
+            func word(_ at: Int) -> UInt64 { bytes[at..<(at + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
+            words = (word(0), word(8), word(16), word(24))
+        }
+
+        static func == (left: Digest, right: Digest) -> Bool { left.words == right.words }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(words.0)
+            hasher.combine(words.1)
+            hasher.combine(words.2)
+            hasher.combine(words.3)
+        }
+    }
+
+    let capacity: Int
+    private let entries: Mutex<[Digest: Entry]>
+
+    init(capacity: Int = 2048) {
+        precondition(capacity > 0, "capacity must be positive")
+        self.capacity = capacity
+        entries = Mutex([:])
+    }
+
+    /// The entry of `digest`, when there is one.
+    func entry(_ digest: Digest) -> Entry? {
+        entries.withLock { $0[digest] }
+    }
+
+    /// Keeps `entry` for `digest`, making room first when full (the entries expired at time `now`, else all).
+    func keep(_ entry: Entry, for digest: Digest, now: Double) {
+        entries.withLock { entries in
+            if entries.count >= capacity, entries[digest] == nil {
+                entries = entries.filter { $0.value.validUntil > now }
+                if entries.count > capacity * 3 / 4 { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[digest] = entry
+        }
+    }
+
+    /// Forgets `digest` (an entry found expired).
+    func forget(_ digest: Digest) {
+        _ = entries.withLock { $0.removeValue(forKey: digest) }
+    }
+
+    /// The number of entries (for tests).
+    var count: Int { entries.withLock { $0.count } }
+}
