@@ -56,31 +56,36 @@ extension Request {
     /// of them, a value in double quotes loses them); pairs without `=`, with an empty or over-long name or an
     /// over-long value are skipped.
     static func forEachCookie(in header: String, _ body: (Substring, Substring) -> Bool) {
+        var header = header
+        header.makeContiguousUTF8()
         let utf8 = header.utf8
         func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
-        /// The range without blanks at either end.
-        func trimmed(_ range: Range<String.Index>) -> Range<String.Index> {
-            var lower = range.lowerBound
-            var upper = range.upperBound
-            while lower < upper, isBlank(utf8[lower]) { lower = utf8.index(after: lower) }
-            while upper > lower, isBlank(utf8[utf8.index(before: upper)]) { upper = utf8.index(before: upper) }
-            return lower..<upper
-        }
-        var pairStart = utf8.startIndex
-        while pairStart < utf8.endIndex {
-            let pairEnd = utf8[pairStart...].firstIndex(of: 0x3B) ?? utf8.endIndex  // ';'
-            defer { pairStart = pairEnd < utf8.endIndex ? utf8.index(after: pairEnd) : pairEnd }
-            guard let equals = utf8[pairStart..<pairEnd].firstIndex(of: 0x3D) else { continue }  // '='
-            let nameRange = trimmed(pairStart..<equals)
-            var valueRange = trimmed(utf8.index(after: equals)..<pairEnd)
-            let valueLength = utf8.distance(from: valueRange.lowerBound, to: valueRange.upperBound)
-            if valueLength >= 2, utf8[valueRange.lowerBound] == 0x22, utf8[utf8.index(before: valueRange.upperBound)] == 0x22 {
-                valueRange = utf8.index(after: valueRange.lowerBound)..<utf8.index(before: valueRange.upperBound)
+        // Offsets into the bytes (a native string's UTF-8 is contiguous), turned into indices only for the pairs
+        // handed on; every bound is next to an ASCII byte, so on a scalar boundary.
+        _ = utf8.withContiguousStorageIfAvailable { bytes in
+            func substring(_ lower: Int, _ upper: Int) -> Substring {
+                header[utf8.index(utf8.startIndex, offsetBy: lower)..<utf8.index(utf8.startIndex, offsetBy: upper)]
             }
-            let nameLength = utf8.distance(from: nameRange.lowerBound, to: nameRange.upperBound)
-            guard nameLength > 0, nameLength <= 256, utf8.distance(from: valueRange.lowerBound, to: valueRange.upperBound) <= 8192
-            else { continue }
-            if !body(header[nameRange], header[valueRange]) { return }
+            var pairStart = 0
+            while pairStart < bytes.count {
+                var pairEnd = pairStart
+                while pairEnd < bytes.count, bytes[pairEnd] != 0x3B { pairEnd += 1 }  // ';'
+                defer { pairStart = pairEnd + 1 }
+                var equals = pairStart
+                while equals < pairEnd, bytes[equals] != 0x3D { equals += 1 }  // '='
+                guard equals < pairEnd else { continue }
+                var (nameLower, nameUpper) = (pairStart, equals)
+                while nameLower < nameUpper, isBlank(bytes[nameLower]) { nameLower += 1 }
+                while nameUpper > nameLower, isBlank(bytes[nameUpper - 1]) { nameUpper -= 1 }
+                var (valueLower, valueUpper) = (equals + 1, pairEnd)
+                while valueLower < valueUpper, isBlank(bytes[valueLower]) { valueLower += 1 }
+                while valueUpper > valueLower, isBlank(bytes[valueUpper - 1]) { valueUpper -= 1 }
+                if valueUpper - valueLower >= 2, bytes[valueLower] == 0x22, bytes[valueUpper - 1] == 0x22 {
+                    (valueLower, valueUpper) = (valueLower + 1, valueUpper - 1)
+                }
+                guard nameUpper > nameLower, nameUpper - nameLower <= 256, valueUpper - valueLower <= 8192 else { continue }
+                if !body(substring(nameLower, nameUpper), substring(valueLower, valueUpper)) { return }
+            }
         }
     }
 

@@ -15,6 +15,9 @@ import Testing
         #expect(r.cookies["refresh_token"] == "r")
         #expect(r.cookies["theme"] == "dark=1")
         #expect(request([]).cookies.isEmpty)
+        // Blanks around names and values, quotes, and bytes that are not ASCII, next to the delimiters.
+        let mixed = request([("HTTP_COOKIE", "\tname = \"é\" ;ü=ö;x=\"\"; q=\"; e=; t=a b ;")]).cookies
+        #expect(mixed == ["name": "é", "ü": "ö", "x": "", "q": "\"", "e": "", "t": "a b"])
     }
 
     @Test func everyValueOfOneCookieIsFoundInOrder() {
