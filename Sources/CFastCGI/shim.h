@@ -89,7 +89,7 @@ static inline int CFastCGI_params_guard(int fd, uint32_t limit, int window, int 
     ssize_t seen = -1;
     for (;;) {
         ssize_t n = recv(fd, buffer, (size_t)window, MSG_PEEK | MSG_DONTWAIT);
-        if (n == 0) return 0;
+        if (n == 0) return seen < 0 ? 1 : 0; /* 1: closed before sending anything (a kept connection nginx ended) */
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return 0;
         if (n > 0 && n != seen) {
             seen = n;

@@ -5,13 +5,22 @@ import Logging
 /// One request of a connection: its body read within the limit, the handler's response written back.
 extension Server {
 
-    /// Answers one request. Returns `false` when the answer was handed to ``HeldAnswers`` with the connection (the
-    /// request is then finished and its connection no longer this thread's).
-    func respond(to request: UnsafeMutablePointer<FCGX_Request>, with handler: any RequestHandler) -> Bool {
-        guard let envp = request.pointee.envp else { return true }
+    /// What became of a request.
+    enum Answered {
+        /// Answered on its connection; `inputRead`: its input was read to its end (its body and the stream's end).
+        case answered(inputRead: Bool)
+        /// Handed to ``HeldAnswers`` with its connection: finished, and the connection no longer this thread's.
+        case handedOver
+    }
+
+    /// Answers one request.
+    func respond(to request: UnsafeMutablePointer<FCGX_Request>, with handler: any RequestHandler) -> Answered {
+        guard let envp = request.pointee.envp else { return .answered(inputRead: false) }
         let response: Response
+        var inputRead = false
         switch readBody(of: request, declaredLength: FCGX_GetParam("CONTENT_LENGTH", envp).map { String(cString: $0) }) {
         case .complete(let body):
+            inputRead = true
             let wrapped = Request(source: .environment(envp), body: body)
             response = handler.handle(wrapped)
             wrapped.invalidate()
@@ -24,7 +33,7 @@ extension Server {
             // answered and the connection closes, since a cut-off body must not be taken for a whole one.
             request.pointee.keepConnection = 0
             logger.notice("a FastCGI request's input failed part-way; closed unanswered", metadata: ["event": "fastcgi_input_failed"])
-            return true
+            return .answered(inputRead: false)
         }
         let bytes = response.serialized()
         if response.holdMilliseconds > 0, request.pointee.ipcFd >= 0,
@@ -35,7 +44,7 @@ extension Server {
         {
             request.pointee.ipcFd = -1
             FCGX_Free(request, 0)
-            return false
+            return .handedOver
         }
         let written = bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
@@ -47,7 +56,7 @@ extension Server {
             request.pointee.keepConnection = 0
             logger.debug("client went away before the response was written")
         }
-        return true
+        return .answered(inputRead: inputRead)
     }
 
     private enum BodyResult {
@@ -167,15 +176,24 @@ extension Server {
         return filled
     }
 
-    /// Closes a connection after its response: our side's end first (nginx reads the whole response, then end of
-    /// file), then, for up to 2 s, whatever the peer still sends is read and dropped until it closes too, so the
-    /// close cannot reset a connection whose response the peer has not read yet (TCP sends a reset when unread data
-    /// is left behind). libfcgi does the same with select(); this uses poll().
-    func closeAfterResponse(_ request: UnsafeMutablePointer<FCGX_Request>) {
+    /// Closes a connection after its response. TCP answers a close that leaves unread data behind with a reset,
+    /// which can destroy a response the peer has not read yet; so unless the request's input was read to its end
+    /// and nothing more is waiting (`inputRead`, then a look), our side's end is closed first (nginx reads the
+    /// whole response, then end of file) and, for up to 2 s, whatever the peer still sends is read and dropped
+    /// until it closes too (libfcgi does the same with select(); this uses poll()). A request read whole with
+    /// nothing after it, which is every request nginx sends (an `auth_request` check closes this way each time),
+    /// gets a plain close, which ends the connection in order, and the thread does not wait for nginx to hang up.
+    /// (An answer sent before the body was read, 413 or 400, always lingers: the body may still be on its way.)
+    func closeAfterResponse(_ request: UnsafeMutablePointer<FCGX_Request>, inputRead: Bool) {
         let connection = request.pointee.ipcFd
         guard connection >= 0 else { return }
         request.pointee.ipcFd = -1
         FCGX_Free(request, 0)
+        var byte: UInt8 = 0
+        if inputRead, recv(connection, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) < 0, errno == EAGAIN || errno == EWOULDBLOCK {
+            close(connection)
+            return
+        }
         if shutdown(connection, Int32(SHUT_WR)) == 0 {
             let deadline = Self.monotonicMilliseconds() + 2000
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { trash in

@@ -30,7 +30,7 @@ extension Server {
         request.pointee.ipcFd = pair[0]
         request.pointee.keepConnection = 1
         while request.pointee.ipcFd >= 0 {
-            guard server.paramsAreSafe(request.pointee.ipcFd) else {
+            guard server.checkParams(request.pointee.ipcFd) == .safe else {
                 close(request.pointee.ipcFd)
                 request.pointee.ipcFd = -1
                 FCGX_Free(request, 0)
@@ -41,7 +41,7 @@ extension Server {
                 if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
                 break
             }
-            guard server.respond(to: request, with: handler) else { break }
+            guard case .answered = server.respond(to: request, with: handler) else { break }
             let closeAfter = request.pointee.keepConnection == 0
             request.pointee.keepConnection = 1
             FCGX_Finish_r(request)
@@ -77,15 +77,29 @@ extension Server {
         }
     }
 
+    /// What the next request's parameters on a connection are to libfcgi.
+    enum ParamsCheck {
+        /// They may go to libfcgi (or whatever else comes: libfcgi finds out).
+        case safe
+        /// The peer closed the connection before sending anything (nginx ending a kept connection, as after every
+        /// `auth_request` subrequest): closed here, without libfcgi's read and failing accept.
+        case closed
+        /// Over the limits: closed unread, with a warning.
+        case refused
+    }
+
     /// Whether the next request's parameters on `connection` may go to libfcgi: complete within 256 KiB and 5 s, no
-    /// name or value longer than 256 KiB (libfcgi aborts the process on a length whose allocation fails). A
-    /// connection that fails this is closed unread, with a warning.
-    func paramsAreSafe(_ connection: Int32) -> Bool {
-        guard CFastCGI_params_guard(connection, 262_144, 262_144, 5000) != 0 else { return true }
-        logger.warning(
-            "a FastCGI request with oversized or incomplete parameters was closed unread",
-            metadata: ["event": "fastcgi_params_refused"])
-        return false
+    /// name or value longer than 256 KiB (libfcgi aborts the process on a length whose allocation fails).
+    func checkParams(_ connection: Int32) -> ParamsCheck {
+        switch CFastCGI_params_guard(connection, 262_144, 262_144, 5000) {
+        case 0: return .safe
+        case 1: return .closed
+        default:
+            logger.warning(
+                "a FastCGI request with oversized or incomplete parameters was closed unread",
+                metadata: ["event": "fastcgi_params_refused"])
+            return .refused
+        }
     }
 
     /// Waits until `connection` is readable (`true`) or the monotonic `deadline` in milliseconds passes (`false`).

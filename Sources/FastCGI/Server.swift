@@ -189,7 +189,12 @@ public final class Server: Sendable {
                     continue
                 }
             }
-            guard paramsAreSafe(request.pointee.ipcFd) else {
+            switch checkParams(request.pointee.ipcFd) {
+            case .safe: break
+            case .closed:
+                drop(request, peerClosed: true)
+                continue
+            case .refused:
                 drop(request)
                 continue
             }
@@ -199,7 +204,7 @@ public final class Server: Sendable {
                 if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
                 continue
             }
-            guard respond(to: request, with: handler) else {
+            guard case .answered(let inputRead) = respond(to: request, with: handler) else {
                 // Handed over with its connection (a held answer): back to accepting.
                 _ = served.add(1, ordering: .relaxed)
                 continue
@@ -210,18 +215,19 @@ public final class Server: Sendable {
             let closeAfter = request.pointee.keepConnection == 0 || isStopping
             request.pointee.keepConnection = 1
             FCGX_Finish_r(request)
-            if closeAfter { closeAfterResponse(request) }
+            if closeAfter { closeAfterResponse(request, inputRead: inputRead) }
             let total = served.add(1, ordering: .relaxed).newValue
             if configuration.maxRequests > 0 && total >= configuration.maxRequests { stop() }
         }
     }
 
-    /// Closes the request's idle connection at once. (libfcgi's own close lingers up to 2 s for the peer to hang up
-    /// first, which nginx never does on a kept connection.)
-    private func drop(_ request: UnsafeMutablePointer<FCGX_Request>) {
+    /// Closes the request's idle connection at once (`peerClosed`: nginx has closed its end, nothing to shut down).
+    /// (libfcgi's own close lingers up to 2 s for the peer to hang up first, which nginx never does on a kept
+    /// connection.)
+    private func drop(_ request: UnsafeMutablePointer<FCGX_Request>, peerClosed: Bool = false) {
         let connection = request.pointee.ipcFd
         if connection >= 0 {
-            shutdown(connection, Int32(SHUT_RDWR))
+            if !peerClosed { shutdown(connection, Int32(SHUT_RDWR)) }
             close(connection)
             request.pointee.ipcFd = -1
         }

@@ -155,6 +155,28 @@ def test_client_hangs_up_after_params(start_worker):
         assert_serves(worker)
 
 
+def test_a_closed_connection_never_loses_its_response(start_worker):
+    """Without FCGI_KEEP_CONN the worker closes the connection after the response. Over TCP a close that leaves
+    unread bytes behind sends a reset, which can destroy the response before the client reads it: with 256 KiB sent
+    after the request, the whole response still arrives, then end of file. Without extra bytes (every request nginx
+    sends), the same."""
+    worker = start_worker(listen=f"127.0.0.1:{harness.free_port()}")
+    for trailing in (b"", b"\0" * 262_144):
+        with FastCGIConnection(worker.address) as conn:
+            # The request and the extra bytes in one send: they are waiting when the worker has answered.
+            request = []
+            conn.send_raw = request.append
+            conn.begin(http_params("GET", "/api/auth/health"))
+            conn.end_stdin()
+            del conn.send_raw
+            conn.send_raw(b"".join(request) + trailing)
+            time.sleep(0.2)  # the worker has answered and closed by now
+            assert conn.read_response().status == 200
+            conn.sock.settimeout(5)
+            assert conn.sock.recv(1) == b""
+    assert_serves(worker)
+
+
 def test_client_hangs_up_before_reading_response(start_worker):
     """Writing a response to a closed connection (EPIPE/ECONNRESET) must not kill the worker."""
     worker = start_worker()
