@@ -175,6 +175,26 @@ final class FaultTests {
         #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ?", [.string(first.sessionID)]) == 2)
     }
 
+    /// A read-back that cannot tell (the presented token's row is gone, as after a purge, or the read fails) hands out
+    /// the pair whose COMMIT answered OK: refusing it would make the client's retry a reuse.
+    @Test func aRotationThatCannotBeReadBackIsAnsweredAsCommitted() throws {
+        let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
+        let tokenID = try fixture.jti(of: first.refreshToken)
+        let purge = try Connection(url: fixture.url)
+        defer { purge.close() }
+        auth.sessions.afterRotationCommitForTesting = { _ in
+            try purge.execute("DELETE FROM refresh_tokens WHERE id = ?", [.string(tokenID)])
+        }
+        defer { auth.sessions.afterRotationCommitForTesting = nil }
+        let pair = try auth.sessions.refresh(first.refreshToken, client: AuthFixture.client)
+        #expect(!pair.isGraceReplay && pair.refreshTokenID != tokenID)
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE id = ?", [.string(pair.refreshTokenID)]) == 1)
+        #expect(!fixture.logs.all.contains { $0.contains("rotation_not_committed") })
+        auth.sessions.afterRotationCommitForTesting = nil
+        let next = try auth.sessions.refresh(pair.refreshToken, client: AuthFixture.client)
+        #expect(next.refreshTokenID != pair.refreshTokenID)
+    }
+
     /// The read-back of a rotation that held changes nothing: its own pair, no second run.
     @Test func aRotationWhoseCommitHeldIsAnsweredAsItWas() throws {
         let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)

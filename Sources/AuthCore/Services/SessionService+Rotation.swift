@@ -35,21 +35,24 @@ extension SessionService {
         // On a Galera node a rotation is read back before its pair is handed out. Under racing refreshes of one token
         // through three nodes, about one round in 40 of the cluster tier's had a node answer the COMMIT of a rotation
         // with OK while the cluster kept the rotation that raced it: the answer named a token that never existed (a
-        // client logged out at its next refresh). The read is of this node's own commit (no causal wait), one
-        // statement by primary key; if the token's successor is not the one just issued, the commit did not hold and
-        // the rotation runs again like one that lost a conflict after winning its update locally.
-        if case .rotated(let pair) = outcome, database.isClusterNode || afterRotationCommitForTesting != nil {
+        // client logged out at its next refresh). The read is one statement by primary key, causal (it waits until
+        // this node has applied what the cluster committed before it, so a winner through another node is seen);
+        // if the token's successor is not the one just issued, the commit did not hold and the rotation runs again
+        // like one that lost a conflict after winning its update locally, and that run's rotation is read back in
+        // turn (at most three times; a rerun almost always finds the winner and answers with its pair).
+        var readBacks = 0
+        while case .rotated(let pair) = outcome, readBacks < 3, database.isClusterNode || afterRotationCommitForTesting != nil {
+            readBacks += 1
             if let hook = afterRotationCommitForTesting { try database.runForTesting { try hook(database) } }
-            if try tokens.state(of: claims.tokenID, family: claims.family)?.replacedBy != pair.refreshTokenID {
-                logger.warning(
-                    "a rotation's commit did not hold; running it again",
-                    metadata: [
-                        "event": "rotation_not_committed", "session.id": "\(claims.family)",
-                        "token.id": "\(claims.tokenID)", "successor.id": "\(pair.refreshTokenID)",
-                    ])
-                wonBeforeConflict = true
-                outcome = try database.withCausalReads { () throws(AuthError) in try rotation(causal: true) }
-            }
+            guard rotationHeld(pair, of: claims) == false else { break }
+            logger.warning(
+                "a rotation's commit did not hold; running it again",
+                metadata: [
+                    "event": "rotation_not_committed", "session.id": "\(claims.family)",
+                    "token.id": "\(claims.tokenID)", "successor.id": "\(pair.refreshTokenID)",
+                ])
+            wonBeforeConflict = true
+            outcome = try database.withCausalReads { () throws(AuthError) in try rotation(causal: true) }
         }
         switch outcome {
         case .rotated(let pair), .grace(let pair):
@@ -65,6 +68,27 @@ extension SessionService {
         case .refused(let error):
             throw error
         }
+    }
+
+    /// Whether the rotation that issued `pair` is the one the database holds: `false` when the presented token's
+    /// successor is another token, `nil` when that cannot be told (the read failed, or the row is gone: purged
+    /// after its expiry). Only a definite `false` runs the rotation again: its COMMIT answered OK, and a client
+    /// refused now would retry with a token already rotated, which is reuse once the grace window has passed.
+    private func rotationHeld(_ pair: TokenPair, of claims: TokenIssuer.RefreshClaims) -> Bool? {
+        let state: RefreshTokenStore.State?
+        do {
+            state = try database.withCausalReads { () throws(AuthError) in try tokens.state(of: claims.tokenID, family: claims.family) }
+        } catch {
+            logger.warning(
+                "a rotation could not be read back; its pair is handed out as committed",
+                metadata: [
+                    "event": "rotation_read_back_failed", "session.id": "\(claims.family)",
+                    "error": "\(error.internalCause ?? "\(error.code)")",
+                ])
+            return nil
+        }
+        guard let state else { return nil }
+        return state.replacedBy == pair.refreshTokenID
     }
 
     /// What one attempt decided. Reuse commits the family's revocation before the request fails, so it is a result
