@@ -80,4 +80,24 @@ import Testing
         }
         #expect(cache.entry(.init(of: "t9")) != nil && cache.entry(.init(of: "t0")) == nil)
     }
+
+    /// A full cache of live tokens drops about half of them, never all (a busy process keeps half of its hits) and
+    /// never fewer than needed to stay under three quarters.
+    @Test func aFullCacheOfLiveTokensKeepsAboutHalf() throws {
+        let cache = VerifiedAccessTokens(capacity: 256)
+        let claims = try issuer.verifyAccessToken(try token())
+        for index in 0..<256 {
+            cache.keep(.init(claims: claims, validFrom: 0, validUntil: 1_000), for: .init(of: "live\(index)"), now: 200)
+        }
+        #expect(cache.count == 256)
+        cache.keep(.init(claims: claims, validFrom: 0, validUntil: 1_000), for: .init(of: "one more"), now: 200)
+        #expect(cache.count > 64 && cache.count <= 256 * 3 / 4 + 1, "kept \(cache.count)")
+        #expect(cache.entry(.init(of: "one more")) != nil)
+        let kept = (0..<256).filter { cache.entry(.init(of: "live\($0)")) != nil }.count
+        for index in 256..<600 {
+            cache.keep(.init(claims: claims, validFrom: 0, validUntil: 1_000), for: .init(of: "live\(index)"), now: 200)
+            #expect(cache.count <= 256)
+        }
+        #expect(kept > 64 && cache.count > 64)
+    }
 }

@@ -11,9 +11,11 @@ import Synchronization
 /// stored, so invalid tokens cannot fill it. Keys are digests, not tokens (a memory dump holds no usable
 /// credential from here), and a lookup compares digests of the caller's own token only.
 ///
-/// Bounded: at `capacity` entries the expired ones go, and if that leaves it more than three quarters full, all do
-/// (a burst of full checks, never unbounded memory, and a sweep at most once per quarter of `capacity` new
-/// entries). Shared by the threads of a process behind a mutex held for one dictionary operation.
+/// Bounded: at `capacity` entries the expired ones go, and if that leaves it more than three quarters full, about
+/// half of the rest go too, chosen by one bit of their digest (another bit each sweep, so no token stays out for
+/// good): the tokens dropped pay one full check again, memory never grows past `capacity`, and a sweep comes at
+/// most once per quarter of `capacity` new entries. Shared by the threads of a process behind a mutex held for one
+/// dictionary operation.
 final class VerifiedAccessTokens: Sendable {
     /// What a hit answers, and the window in which it may (seconds since 1970, the leeway applied).
     struct Entry: Sendable {
@@ -43,35 +45,44 @@ final class VerifiedAccessTokens: Sendable {
     }
 
     let capacity: Int
-    private let entries: Mutex<[Digest: Entry]>
+    private let state: Mutex<(entries: [Digest: Entry], sweeps: Int)>
 
     init(capacity: Int = 2048) {
         precondition(capacity > 0, "capacity must be positive")
         self.capacity = capacity
-        entries = Mutex([:])
+        state = Mutex(([:], 0))
     }
 
     /// The entry of `digest`, when there is one.
     func entry(_ digest: Digest) -> Entry? {
-        entries.withLock { $0[digest] }
+        state.withLock { $0.entries[digest] }
     }
 
-    /// Keeps `entry` for `digest`, making room first when full (the entries expired at time `now`, else all).
+    /// Keeps `entry` for `digest`, making room first when full (the entries expired at time `now`, then about half of
+    /// the others when still more than three quarters full).
     func keep(_ entry: Entry, for digest: Digest, now: Double) {
-        entries.withLock { entries in
-            if entries.count >= capacity, entries[digest] == nil {
-                entries = entries.filter { $0.value.validUntil > now }
-                if entries.count > capacity * 3 / 4 { entries.removeAll(keepingCapacity: true) }
+        let capacity = capacity
+        state.withLock { state in
+            if state.entries.count >= capacity, state.entries[digest] == nil {
+                state.entries = state.entries.filter { $0.value.validUntil > now }
+                if state.entries.count > capacity * 3 / 4 {
+                    let bit = UInt64(state.sweeps % 64)
+                    state.sweeps += 1
+                    state.entries = state.entries.filter { ($0.key.words.0 >> bit) & 1 == 0 }
+                    // (Digests are SHA-256: about half stay. Should a quarter or more still be left over the three
+                    // quarters, which only a ground-out set of valid tokens could do, all go: the bound holds.)
+                    if state.entries.count > capacity * 3 / 4 { state.entries.removeAll(keepingCapacity: true) }
+                }
             }
-            entries[digest] = entry
+            state.entries[digest] = entry
         }
     }
 
     /// Forgets `digest` (an entry found expired).
     func forget(_ digest: Digest) {
-        _ = entries.withLock { $0.removeValue(forKey: digest) }
+        _ = state.withLock { $0.entries.removeValue(forKey: digest) }
     }
 
     /// The number of entries (for tests).
-    var count: Int { entries.withLock { $0.count } }
+    var count: Int { state.withLock { $0.entries.count } }
 }
