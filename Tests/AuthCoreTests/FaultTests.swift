@@ -175,6 +175,33 @@ final class FaultTests {
         #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ?", [.string(first.sessionID)]) == 2)
     }
 
+    /// Should the lost rotation's successor row survive (here: left in place, detached from the token it replaced so
+    /// that the winner's can be inserted), it is revoked: the family never has two live tokens.
+    @Test func aLostRotationsSuccessorNeverStaysLive() throws {
+        let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
+        let tokenID = try fixture.jti(of: first.refreshToken)
+        let other = try fixture.auth()
+        let undo = try Connection(url: fixture.url)
+        defer { undo.close() }
+        var winner: TokenPair?
+        var lost: String?
+        auth.sessions.afterRotationCommitForTesting = { _ in
+            lost = try undo.query("SELECT id FROM refresh_tokens WHERE replaces = ?", [.string(tokenID)]).first?.string("id")
+            try undo.execute("UPDATE refresh_tokens SET replaces = NULL WHERE replaces = ?", [.string(tokenID)])
+            try undo.execute(
+                "UPDATE refresh_tokens SET revoked_at = NULL, rotated_at = NULL, replaced_by = NULL WHERE id = ?", [.string(tokenID)])
+            winner = try other.sessions.refresh(first.refreshToken, client: AuthFixture.client)
+        }
+        defer { auth.sessions.afterRotationCommitForTesting = nil }
+        let pair = try auth.sessions.refresh(first.refreshToken, client: AuthFixture.client)
+        let lostID = try #require(lost)
+        #expect(pair.refreshTokenID == (try #require(winner)).refreshTokenID && pair.refreshTokenID != lostID)
+        #expect(
+            try fixture.count(
+                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL", [.string(first.sessionID)]) == 1)
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE id = ? AND revoked_at IS NOT NULL", [.string(lostID)]) == 1)
+    }
+
     /// A read-back that cannot tell (the presented token's row is gone, as after a purge, or the read fails) hands out
     /// the pair whose COMMIT answered OK: refusing it would make the client's retry a reuse.
     @Test func aRotationThatCannotBeReadBackIsAnsweredAsCommitted() throws {

@@ -51,6 +51,16 @@ extension SessionService {
                     "event": "rotation_not_committed", "session.id": "\(claims.family)",
                     "token.id": "\(claims.tokenID)", "successor.id": "\(pair.refreshTokenID)",
                 ])
+            // The successor just issued was never handed out; should its row exist, it must not stay live.
+            do {
+                try tokens.revokeOrphan(pair.refreshTokenID, family: claims.family, now: now)
+            } catch {
+                logger.warning(
+                    "an orphaned successor could not be revoked",
+                    metadata: [
+                        "event": "rotation_read_back_failed", "session.id": "\(claims.family)", "error": "\(error.code)",
+                    ])
+            }
             wonBeforeConflict = true
             outcome = try database.withCausalReads { () throws(AuthError) in try rotation(causal: true) }
         }

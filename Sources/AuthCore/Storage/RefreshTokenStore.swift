@@ -105,6 +105,18 @@ package struct RefreshTokenStore {
         }
     }
 
+    /// Revokes `id`, a successor whose rotation a Galera node answered as committed while the presented token's
+    /// `replaced_by` names another (its only possible predecessor leads elsewhere), never handed out. Whether its row
+    /// exists depends on how the commit was lost; if it does, it must not stay a second live token of the family.
+    /// Re-runnable: one conditional statement.
+    package func revokeOrphan(_ id: String, family: String, now: Date) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE id = ? AND family = ? AND revoked_at IS NULL",
+                [.date(now), .string(id), .string(family)], idempotent: true)
+        }
+    }
+
     /// Revokes every active token of a family.
     package func revokeFamily(_ family: String, now: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
