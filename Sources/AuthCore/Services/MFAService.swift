@@ -1,6 +1,6 @@
-public import CryptoPrimitives
+import CryptoPrimitives
 public import FoundationEssentials
-public import Logging
+import Logging
 
 /// Second factors (#17): TOTP enrolment and checks, recovery codes. Factors are rows of any kind (TOTP now, passkeys
 /// later); secrets are sealed under ``MFAKeyRing`` and opened only here, for a check. One per thread.

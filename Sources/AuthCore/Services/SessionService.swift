@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 import Logging
 
 /// Login sessions and their refresh tokens: starting a session, rotation with reuse detection and a grace window,
