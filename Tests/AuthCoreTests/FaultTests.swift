@@ -151,33 +151,40 @@ final class FaultTests {
     /// successor, and the request answers with that pair (it had won its update), never with a token that does not
     /// exist.
     @Test func aRotationWhoseCommitDidNotHoldAnswersWithTheWinnersPair() throws {
-        let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
-        let tokenID = try fixture.jti(of: first.refreshToken)
-        let other = try fixture.auth()
-        let undo = try Connection(url: fixture.url)
-        defer { undo.close() }
-        var winner: TokenPair?
-        var lost: String?
-        auth.sessions.afterRotationCommitForTesting = { _ in
-            lost = try undo.query("SELECT id FROM refresh_tokens WHERE replaces = ?", [.string(tokenID)]).first?.string("id")
-            try undo.execute("DELETE FROM refresh_tokens WHERE replaces = ?", [.string(tokenID)])
-            try undo.execute(
-                "UPDATE refresh_tokens SET revoked_at = NULL, rotated_at = NULL, replaced_by = NULL WHERE id = ?", [.string(tokenID)])
-            winner = try other.sessions.refresh(first.refreshToken, client: AuthFixture.client)
-        }
-        defer { auth.sessions.afterRotationCommitForTesting = nil }
-        let pair = try auth.sessions.refresh(first.refreshToken, client: AuthFixture.client)
-        let winnerPair = try #require(winner)
-        #expect(lost != nil && lost != winnerPair.refreshTokenID)
-        #expect(pair.refreshTokenID == winnerPair.refreshTokenID && pair.isGraceReplay)
-        #expect(try fixture.jti(of: pair.refreshToken) == winnerPair.refreshTokenID)
+        let race = try refreshLosingItsCommit(keepingTheLostSuccessor: false)
+        #expect(race.lost != race.winner.refreshTokenID)
+        #expect(race.answer.refreshTokenID == race.winner.refreshTokenID && race.answer.isGraceReplay)
+        #expect(try fixture.jti(of: race.answer.refreshToken) == race.winner.refreshTokenID)
         #expect(fixture.logs.all.contains { $0.contains("rotation_not_committed") })
-        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ?", [.string(first.sessionID)]) == 2)
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ?", [.string(race.family)]) == 2)
     }
 
     /// Should the lost rotation's successor row survive (here: left in place, detached from the token it replaced so
     /// that the winner's can be inserted), it is revoked: the family never has two live tokens.
     @Test func aLostRotationsSuccessorNeverStaysLive() throws {
+        let race = try refreshLosingItsCommit(keepingTheLostSuccessor: true)
+        #expect(race.answer.refreshTokenID == race.winner.refreshTokenID && race.answer.refreshTokenID != race.lost)
+        #expect(
+            try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL", [.string(race.family)])
+                == 1)
+        #expect(
+            try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE id = ? AND revoked_at IS NOT NULL", [.string(race.lost)])
+                == 1)
+    }
+
+    /// What ``refreshLosingItsCommit(keepingTheLostSuccessor:)`` saw: the family, the successor whose commit was taken
+    /// back, the pair of the request that rotated first in its place, and the answer of the refresh under test.
+    private struct LostCommit {
+        let family: String
+        let lost: String
+        let winner: TokenPair
+        let answer: TokenPair
+    }
+
+    /// Refreshes a new session's token with a hook that takes the committed rotation back, as a Galera node that
+    /// answered OK to a lost commit would leave it, and lets another request rotate the token first. The lost
+    /// successor's row is deleted, or kept and detached from the token it replaced (`keepingTheLostSuccessor`).
+    private func refreshLosingItsCommit(keepingTheLostSuccessor: Bool) throws -> LostCommit {
         let first = try auth.sessions.startSession(for: user, client: AuthFixture.client)
         let tokenID = try fixture.jti(of: first.refreshToken)
         let other = try fixture.auth()
@@ -187,19 +194,17 @@ final class FaultTests {
         var lost: String?
         auth.sessions.afterRotationCommitForTesting = { _ in
             lost = try undo.query("SELECT id FROM refresh_tokens WHERE replaces = ?", [.string(tokenID)]).first?.string("id")
-            try undo.execute("UPDATE refresh_tokens SET replaces = NULL WHERE replaces = ?", [.string(tokenID)])
+            try undo.execute(
+                keepingTheLostSuccessor
+                    ? "UPDATE refresh_tokens SET replaces = NULL WHERE replaces = ?" : "DELETE FROM refresh_tokens WHERE replaces = ?",
+                [.string(tokenID)])
             try undo.execute(
                 "UPDATE refresh_tokens SET revoked_at = NULL, rotated_at = NULL, replaced_by = NULL WHERE id = ?", [.string(tokenID)])
             winner = try other.sessions.refresh(first.refreshToken, client: AuthFixture.client)
         }
         defer { auth.sessions.afterRotationCommitForTesting = nil }
-        let pair = try auth.sessions.refresh(first.refreshToken, client: AuthFixture.client)
-        let lostID = try #require(lost)
-        #expect(pair.refreshTokenID == (try #require(winner)).refreshTokenID && pair.refreshTokenID != lostID)
-        #expect(
-            try fixture.count(
-                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE family = ? AND revoked_at IS NULL", [.string(first.sessionID)]) == 1)
-        #expect(try fixture.count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE id = ? AND revoked_at IS NOT NULL", [.string(lostID)]) == 1)
+        let answer = try auth.sessions.refresh(first.refreshToken, client: AuthFixture.client)
+        return LostCommit(family: first.sessionID, lost: try #require(lost), winner: try #require(winner), answer: answer)
     }
 
     /// A read-back that cannot tell (the presented token's row is gone, as after a purge, or the read fails) hands out
