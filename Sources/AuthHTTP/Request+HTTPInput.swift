@@ -66,6 +66,13 @@ extension Request {
             func substring(_ lower: Int, _ upper: Int) -> Substring {
                 header[utf8.index(utf8.startIndex, offsetBy: lower)..<utf8.index(utf8.startIndex, offsetBy: upper)]
             }
+            /// `lower..<upper` without blanks at either end.
+            func trimmed(_ lower: Int, _ upper: Int) -> (Int, Int) {
+                var (lower, upper) = (lower, upper)
+                while lower < upper, isBlank(bytes[lower]) { lower += 1 }
+                while upper > lower, isBlank(bytes[upper - 1]) { upper -= 1 }
+                return (lower, upper)
+            }
             var pairStart = 0
             while pairStart < bytes.count {
                 var pairEnd = pairStart
@@ -74,12 +81,8 @@ extension Request {
                 var equals = pairStart
                 while equals < pairEnd, bytes[equals] != 0x3D { equals += 1 }  // '='
                 guard equals < pairEnd else { continue }
-                var (nameLower, nameUpper) = (pairStart, equals)
-                while nameLower < nameUpper, isBlank(bytes[nameLower]) { nameLower += 1 }
-                while nameUpper > nameLower, isBlank(bytes[nameUpper - 1]) { nameUpper -= 1 }
-                var (valueLower, valueUpper) = (equals + 1, pairEnd)
-                while valueLower < valueUpper, isBlank(bytes[valueLower]) { valueLower += 1 }
-                while valueUpper > valueLower, isBlank(bytes[valueUpper - 1]) { valueUpper -= 1 }
+                let (nameLower, nameUpper) = trimmed(pairStart, equals)
+                var (valueLower, valueUpper) = trimmed(equals + 1, pairEnd)
                 if valueUpper - valueLower >= 2, bytes[valueLower] == 0x22, bytes[valueUpper - 1] == 0x22 {
                     (valueLower, valueUpper) = (valueLower + 1, valueUpper - 1)
                 }
