@@ -35,7 +35,8 @@ final class FakeDomain: AccountOperations, SessionOperations, APIKeyOperations, 
     static let sessionID = "0190a1b2-c3d4-7e5f-8a6b-000000000001"
     static let pair = TokenPair(
         accessToken: "access.token.value", refreshToken: "refresh.token.value", accessExpiresIn: 900,
-        refreshExpiresIn: 604_800, sessionID: sessionID, user: user, isGraceReplay: false)
+        refreshExpiresIn: 604_800, sessionID: sessionID, user: user, isGraceReplay: false,
+        refreshTokenID: "0190a1b2-c3d4-7e5f-8a6b-000000000002")
 
     func answer<T>(_ name: String, _ value: T) throws(AuthError) -> T {
         calls.append(name)

@@ -16,7 +16,7 @@ public struct TokenPair: Sendable {
 
     public init(
         accessToken: String, refreshToken: String, accessExpiresIn: Int, refreshExpiresIn: Int,
-        sessionID: String, user: User, isGraceReplay: Bool, refreshTokenID: String = ""
+        sessionID: String, user: User, isGraceReplay: Bool, refreshTokenID: String
     ) {
         self.accessToken = accessToken
         self.refreshToken = refreshToken
