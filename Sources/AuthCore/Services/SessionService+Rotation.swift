@@ -58,7 +58,8 @@ extension SessionService {
                 logger.warning(
                     "an orphaned successor could not be revoked",
                     metadata: [
-                        "event": "rotation_read_back_failed", "session.id": "\(claims.family)", "error": "\(error.code)",
+                        "event": "rotation_read_back_failed", "session.id": "\(claims.family)",
+                        "error": "\(error.internalCause ?? "\(error.code)")",
                     ])
             }
             wonBeforeConflict = true
