@@ -55,12 +55,7 @@ extension SessionService {
             do {
                 try tokens.revokeOrphan(pair.refreshTokenID, family: claims.family, now: now)
             } catch {
-                logger.warning(
-                    "an orphaned successor could not be revoked",
-                    metadata: [
-                        "event": "rotation_read_back_failed", "session.id": "\(claims.family)",
-                        "error": "\(error.internalCause ?? "\(error.code)")",
-                    ])
+                logReadBackFailure("an orphaned successor could not be revoked", claims, error)
             }
             wonBeforeConflict = true
             outcome = try database.withCausalReads { () throws(AuthError) in try rotation(causal: true) }
@@ -90,16 +85,22 @@ extension SessionService {
         do {
             state = try database.withCausalReads { () throws(AuthError) in try tokens.state(of: claims.tokenID, family: claims.family) }
         } catch {
-            logger.warning(
-                "a rotation could not be read back; its pair is handed out as committed",
-                metadata: [
-                    "event": "rotation_read_back_failed", "session.id": "\(claims.family)",
-                    "error": "\(error.internalCause ?? "\(error.code)")",
-                ])
+            logReadBackFailure("a rotation could not be read back; its pair is handed out as committed", claims, error)
             return nil
         }
         guard let state else { return nil }
         return state.replacedBy == pair.refreshTokenID
+    }
+
+    /// A `rotation_read_back_failed` warning: the read-back of a rotation, or the revoke of the successor it found
+    /// lost, failed on the database.
+    private func logReadBackFailure(_ message: Logger.Message, _ claims: TokenIssuer.RefreshClaims, _ error: AuthError) {
+        logger.warning(
+            message,
+            metadata: [
+                "event": "rotation_read_back_failed", "session.id": "\(claims.family)",
+                "error": "\(error.internalCause ?? "\(error.code)")",
+            ])
     }
 
     /// What one attempt decided. Reuse commits the family's revocation before the request fails, so it is a result
