@@ -69,6 +69,9 @@ let package = Package(
             swiftSettings: commonSettings
         ),
 
+        // MARK: A reader-writer lock (glibc's pthread_rwlock_t) for state read on every request and rarely changed
+        .target(name: "Locking", swiftSettings: commonSettings),
+
         // MARK: Process infrastructure: worker pool, supervisor driver, signals, threads, shared memory, privileges
         .target(
             name: "ProcessManager",
@@ -99,7 +102,7 @@ let package = Package(
         .target(
             name: "AuthCore",
             dependencies: [
-                "MariaDB", "JOSE", "CryptoPrimitives", "Passwords", "StrictJSON", "WebAuthn",
+                "MariaDB", "JOSE", "CryptoPrimitives", "Passwords", "StrictJSON", "WebAuthn", "Locking",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: safeSettings

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import AuthCore
@@ -99,5 +100,31 @@ import Testing
             #expect(cache.count <= 256)
         }
         #expect(kept > 64 && cache.count > 64)
+    }
+
+    /// Threads looking up, adding and forgetting at once (the lookups share the lock, the changes take it alone):
+    /// every entry found is the one kept for that digest, and the bound holds throughout.
+    @Test func concurrentLookupsAndChangesStayConsistent() throws {
+        let cache = VerifiedAccessTokens(capacity: 64)
+        let claims = try issuer.verifyAccessToken(try token())
+        let keys = (0..<200).map { VerifiedAccessTokens.Digest(of: "key\($0)") }
+        let mismatches = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            var wrong = 0
+            for round in 0..<5_000 {
+                let index = (round * 7 + thread * 13) % keys.count
+                if let found = cache.entry(keys[index]), found.validUntil != Double(index) { wrong += 1 }
+                switch round % 10 {
+                case 0: cache.keep(.init(claims: claims, validFrom: 0, validUntil: Double(index)), for: keys[index], now: -1)
+                case 5: cache.forget(keys[(index + 1) % keys.count])
+                default: break
+                }
+                if cache.count > 64 { wrong += 1 }
+            }
+            let found = wrong
+            mismatches.withLock { $0 += found }
+        }
+        #expect(mismatches.withLock { $0 } == 0)
+        #expect(cache.count <= 64)
     }
 }
