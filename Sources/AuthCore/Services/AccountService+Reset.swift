@@ -51,10 +51,11 @@ extension AccountService {
         // Hashed before the transaction (tens of milliseconds): a conflict re-runs only the statements.
         let hash = try hashPassword(newPassword)
         let now = clock.now()
+        let claim = Claim()
         // Causal on a cluster: the token may have been written through another node moments ago.
         // Re-run safe: the token's consumption is conditional and rolled back with a failed attempt; the hash was made before.
         let userID = try database.causalTransaction(failingWith: [.resetTokenInvalid]) { _ throws(AuthError) in
-            guard let consumed = try oneTimeTokens.consume(digest: digest, purposes: [.passwordReset], now: now)
+            guard let consumed = try oneTimeTokens.consume(digest: digest, purposes: [.passwordReset], now: now, claim: claim)
             else { throw AuthError.resetTokenInvalid }
             // A factor that cannot be checked now (no keys): nothing changes, and the link keeps working for later.
             if !mfa.isAvailable, try !mfa.activeKinds(userID: consumed.userID).isEmpty { throw AuthError.mfaUnavailable }
@@ -64,6 +65,11 @@ extension AccountService {
             try sessions.revokeAllInTransaction(of: consumed.userID, keeping: nil, keepingAPIKeys: false, now: now)
             return consumed.userID
         }
+        // Two posts of one link through two Galera nodes can both commit; the password the account keeps is the one
+        // whose reset holds the token's claim, and the other post is answered as a used link (every row it wrote, the
+        // token's, the account's and its sessions', is one the kept reset wrote too).
+        guard try database.keeps(claim, "password_reset", readBack: { () throws(AuthError) in try oneTimeTokens.claim(of: digest) })
+        else { throw AuthError.resetTokenInvalid }
         guard let user = try users.find(id: userID) else { throw AuthError.resetTokenInvalid }
         logger.info("password reset", metadata: ["event": "password_reset", "user.id": "\(userID)"])
         return try afterFirstFactor(user, client: client, purpose: .reset)

@@ -87,11 +87,18 @@ extension AccountService {
         let used = try checkSecondFactor(userID: reserved.userID, proof, client: client, pending: digest)
         guard let user = try users.find(id: reserved.userID) else { throw AuthError.invalidCode }
         let started = sessions.newSession(for: user, methods: reserved.methods + used)
+        let claim = Claim()
         // Re-run safe: the challenge completes only while open (the rolled-back attempt reopened it); the session's ids were
         // made before.
         try database.transaction { _ throws(AuthError) in
-            guard try challenges.complete(digest: digest, now: started.authentication.time) else { throw AuthError.invalidCode }
+            guard try challenges.complete(digest: digest, now: started.authentication.time, claim: claim) else { throw AuthError.invalidCode }
             try sessions.insert(started, client: client, recent: reserved.purpose == .login)
+        }
+        // Two completions of one challenge through two Galera nodes can both commit: only the one whose claim the
+        // challenge keeps signs in. The other's session is a row of its own that survived: it is revoked, never handed out.
+        guard try database.keeps(claim, "mfa_sign_in", readBack: { () throws(AuthError) in try challenges.claim(of: digest) }) else {
+            try sessions.logout(sessionID: started.sessionID)
+            throw AuthError.invalidCode
         }
         return try sessions.pair(of: started)
     }

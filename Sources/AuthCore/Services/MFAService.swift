@@ -88,10 +88,20 @@ public final class MFAService {
         guard let pending = try factors.pending(userID: userID, kind: "totp", now: now), let step = try check(code, pending, keys, now)
         else { throw AuthError.invalidCode }
         let codes = Self.newRecoveryCodes()
+        let digests = Self.digests(of: codes, key: keys.keys[0])
+        let claim = Claim()
         // Re-run safe: activation is conditional on the enrolment still pending (the rolled-back attempt left it so).
         try database.transaction { _ throws(AuthError) in
-            guard try factors.activate(id: pending.id, userID: userID, step: step, now: now) else { throw AuthError.invalidCode }
-            try factors.replaceRecoveryCodes(userID: userID, digests: Self.digests(of: codes, key: keys.keys[0]), now: now)
+            guard try factors.activate(id: pending.id, userID: userID, step: step, now: now, claim: claim) else { throw AuthError.invalidCode }
+            try factors.replaceRecoveryCodes(userID: userID, digests: digests, now: now)
+        }
+        // Two confirmations of one enrolment through two Galera nodes can both commit: the factor keeps the claim of
+        // one. The other's recovery codes may have survived beside the kept set (rows of their own): they are removed
+        // and never shown, and that confirmation is answered as a used code.
+        guard try database.keeps(claim, "totp_activation", readBack: { () throws(AuthError) in try factors.stepClaim(of: pending.id) })
+        else {
+            try factors.deleteRecoveryCodes(userID: userID, digests: digests)
+            throw AuthError.invalidCode
         }
         logger.notice("second factor added", metadata: ["event": "mfa_factor_added", "user.id": "\(userID)", "mfa.kind": "totp"])
         return codes

@@ -144,6 +144,38 @@ public final class Database {
         }
     }
 
+    /// Whether a single-use write this connection committed (a mailed token, a second-factor sign-in, a TOTP step,
+    /// a recovery code or a passkey challenge consumed by a conditional update) is the one the database kept: on a
+    /// Galera node, `readBack` (one read of the consumed row by primary key, returning the claim stored in it) runs
+    /// with causal reads after the commit; on a standalone server nothing is read and the answer is `true`.
+    ///
+    /// Galera's certification does not give first-committer-wins between nodes (galera issue #336, MDEV-29044, and
+    /// Jepsen's 2026 analysis): two conditional updates of one row through two nodes can both find it unconsumed,
+    /// both answer OK to their `COMMIT`, and the cluster keeps the write set ordered last. Measured on the cluster
+    /// tier's three loopback nodes with 8 racing consumers per row: about 1 row in 100 with a transaction of a
+    /// reset's length, 1 in 10 with half a millisecond between the update and the commit, none in 5,000 single
+    /// statements. Each consumer writes a random claim with its update; the write set the cluster kept is the one
+    /// whose claim the row holds once this node has applied what was ordered before the read. A consumer whose
+    /// claim is gone lost, whatever its `COMMIT` said (a warning, `single_use_not_committed`), and must answer as
+    /// if the row had been consumed already. A row that is gone counts as lost.
+    ///
+    /// Call it outside any transaction, after the one that wrote `claim` committed.
+    package func keeps(_ claim: Claim, _ what: String, readBack: () throws(AuthError) -> [UInt8]?) throws(AuthError) -> Bool {
+        let hook = afterSingleUseCommitForTesting
+        guard connection.isClusterNode || hook != nil else { return true }
+        precondition(!connection.isInTransaction, "a claim is read back after the transaction that wrote it")
+        if let hook { try runForTesting { try hook(what) } }
+        let stored = try connection.withCausalReads(readBack)
+        guard stored != claim.bytes else { return true }
+        logger.warning(
+            "a single-use write's commit did not hold", metadata: ["event": "single_use_not_committed", "single_use": "\(what)"])
+        return false
+    }
+
+    /// Runs between a single-use write's commit and its read-back (``keeps(_:_:readBack:)``), which it makes run on
+    /// a standalone server too: a test takes the write back there, as a write set through another node would.
+    package var afterSingleUseCommitForTesting: ((_ what: String) throws -> Void)?
+
     /// Runs a test's hook inside a transaction; its MariaDB failures are translated like any statement's.
     package func runForTesting(_ hook: () throws -> Void) throws(AuthError) {
         do {

@@ -63,28 +63,42 @@ package struct FactorStore {
     }
 
     /// Activates a pending factor whose code was just checked at `step` (a conditional update: still pending, not
-    /// expired). Returns whether it did.
-    package func activate(id: String, userID: String, step: Int64, now: Date) throws(AuthError) -> Bool {
+    /// expired; inside the caller's transaction). Returns whether it did; through two Galera nodes, the activation
+    /// kept is the one whose `claim` the row holds (``stepClaim(of:)`` after the commit).
+    package func activate(id: String, userID: String, step: Int64, now: Date, claim: Claim) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
                 """
-                UPDATE mfa_factors SET status = 'active', confirmed_at = ?, last_step = ?, last_used_at = ?, expires_at = NULL
+                UPDATE mfa_factors SET status = 'active', confirmed_at = ?, last_step = ?, step_claim = ?, last_used_at = ?,
+                    expires_at = NULL
                 WHERE id = ? AND user_id = ? AND status = 'pending' AND expires_at > ?
-                """, [.date(now), .int(step), .date(now), .string(id), .string(userID), .date(now)]
+                """, [.date(now), .int(step), .bytes(claim.bytes), .date(now), .string(id), .string(userID), .date(now)]
             ).affectedRows == 1
         }
     }
 
     /// Records the use of a code's step: only when it is newer than the last one used (a conditional update, so two
-    /// hosts given one code at once accept it once). Returns whether this use won.
+    /// hosts given one code at once accept it once; on a Galera node the use is read back after its commit, since
+    /// through two nodes both updates can answer OK: the one kept is the one whose claim the row holds). Returns
+    /// whether this use won. Outside any transaction.
     package func recordStep(id: String, step: Int64, now: Date) throws(AuthError) -> Bool {
-        try database.run { connection throws(MariaDBError) in
+        let claim = Claim()
+        let won = try database.run { connection throws(MariaDBError) in
             try connection.execute(
                 """
-                UPDATE mfa_factors SET last_step = ?, last_used_at = ?
+                UPDATE mfa_factors SET last_step = ?, step_claim = ?, last_used_at = ?
                 WHERE id = ? AND status = 'active' AND (last_step IS NULL OR last_step < ?)
-                """, [.int(step), .date(now), .string(id), .int(step)]
+                """, [.int(step), .bytes(claim.bytes), .date(now), .string(id), .int(step)]
             ).affectedRows == 1
+        }
+        guard won else { return false }
+        return try database.keeps(claim, "totp_step") { () throws(AuthError) in try stepClaim(of: id) }
+    }
+
+    /// The claim of the last step use (or activation) the factor's row holds (`nil`: none, or no such row).
+    package func stepClaim(of id: String) throws(AuthError) -> [UInt8]? {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query("SELECT step_claim FROM mfa_factors WHERE id = ?", [.string(id)]).first?.optionalBytes("step_claim")
         }
     }
 
@@ -172,13 +186,33 @@ package struct FactorStore {
         }
     }
 
-    /// Uses a recovery code once (a conditional update). Returns whether it was unused and is now used.
+    /// Uses a recovery code once (a conditional update, read back after its commit on a Galera node as
+    /// ``recordStep(id:step:now:)`` is). Returns whether it was unused and this call used it. Outside any transaction.
     package func useRecoveryCode(userID: String, digest: [UInt8], now: Date) throws(AuthError) -> Bool {
-        try database.run { connection throws(MariaDBError) in
+        let claim = Claim()
+        let won = try database.run { connection throws(MariaDBError) in
             try connection.execute(
-                "UPDATE mfa_recovery_codes SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL",
-                [.date(now), .string(userID), .bytes(digest)]
+                "UPDATE mfa_recovery_codes SET used_at = ?, claim = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL",
+                [.date(now), .bytes(claim.bytes), .string(userID), .bytes(digest)]
             ).affectedRows == 1
+        }
+        guard won else { return false }
+        return try database.keeps(claim, "recovery_code") { () throws(AuthError) in
+            try database.run { connection throws(MariaDBError) in
+                try connection.query(
+                    "SELECT claim FROM mfa_recovery_codes WHERE user_id = ? AND code_hash = ?", [.string(userID), .bytes(digest)]
+                ).first?.optionalBytes("claim")
+            }
+        }
+    }
+
+    /// Removes recovery codes by their digests (a set made by an activation the database did not keep).
+    package func deleteRecoveryCodes(userID: String, digests: [[UInt8]]) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            for digest in digests {
+                try connection.execute(
+                    "DELETE FROM mfa_recovery_codes WHERE user_id = ? AND code_hash = ?", [.string(userID), .bytes(digest)])
+            }
         }
     }
 

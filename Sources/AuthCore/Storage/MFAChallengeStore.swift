@@ -82,13 +82,21 @@ package struct MFAChallengeStore {
     }
 
     /// Completes a challenge (inside the transaction that starts its session): whether this call did (of two
-    /// concurrent right codes only one signs in).
-    package func complete(digest: [UInt8], now: Date) throws(AuthError) -> Bool {
+    /// concurrent right codes only one signs in; through two Galera nodes, the one whose `claim` the row keeps:
+    /// ``claim(of:)`` after the commit).
+    package func complete(digest: [UInt8], now: Date, claim: Claim) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
-                "UPDATE mfa_challenges SET completed_at = ? WHERE token_hash = ? AND completed_at IS NULL AND expires_at > ?",
-                [.date(now), .bytes(digest), .date(now)]
+                "UPDATE mfa_challenges SET completed_at = ?, claim = ? WHERE token_hash = ? AND completed_at IS NULL AND expires_at > ?",
+                [.date(now), .bytes(claim.bytes), .bytes(digest), .date(now)]
             ).affectedRows == 1
+        }
+    }
+
+    /// The claim of the completion the challenge's row holds (`nil`: none, or no such row).
+    package func claim(of digest: [UInt8]) throws(AuthError) -> [UInt8]? {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query("SELECT claim FROM mfa_challenges WHERE token_hash = ?", [.bytes(digest)]).first?.optionalBytes("claim")
         }
     }
 }

@@ -50,22 +50,23 @@ package struct OneTimeTokenStore {
     }
 
     /// Consumes a token: one conditional update, so that of two concurrent posts of one token only one can win (the
-    /// other updates nothing, or on a multi-writer cluster fails certification and, run again, finds it consumed).
-    /// A token that is unknown, of another purpose, used, expired, or whose binding no longer holds (the epoch moved
-    /// on) consumes nothing: `nil`. Run it in the transaction that acts on it.
+    /// other updates nothing, or on a multi-writer cluster fails certification and, run again, finds it consumed;
+    /// where both answer OK through two nodes, the row keeps the `claim` of the one the cluster kept: ``claim(of:)``
+    /// after the commit). A token that is unknown, of another purpose, used, expired, or whose binding no longer
+    /// holds (the epoch moved on) consumes nothing: `nil`. Run it in the transaction that acts on it.
     /// A verification token works only while the account still has the address it was sent to.
-    package func consume(digest: [UInt8], purposes: [Purpose], now: Date) throws(AuthError) -> Consumed? {
+    package func consume(digest: [UInt8], purposes: [Purpose], now: Date, claim: Claim) throws(AuthError) -> Consumed? {
         precondition(!purposes.isEmpty && purposes.count <= 3)
         let marks = Array(repeating: "?", count: purposes.count).joined(separator: ", ")
         return try database.run { connection throws(MariaDBError) in
             let updated = try connection.execute(
                 """
-                UPDATE one_time_tokens t JOIN users u ON u.id = t.user_id SET t.consumed_at = ?
+                UPDATE one_time_tokens t JOIN users u ON u.id = t.user_id SET t.consumed_at = ?, t.claim = ?
                 WHERE t.token_hash = ? AND t.purpose IN (\(marks)) AND t.consumed_at IS NULL AND t.expires_at > ?
                     AND (t.bound_epoch IS NULL OR t.bound_epoch = u.auth_epoch)
                     AND (t.purpose <> 'verify' OR t.bound_email = u.email)
                 """,
-                [.date(now), .bytes(digest)] + purposes.map { .string($0.rawValue) } + [.date(now)])
+                [.date(now), .bytes(claim.bytes), .bytes(digest)] + purposes.map { .string($0.rawValue) } + [.date(now)])
             guard updated.affectedRows == 1 else { return nil }
             guard
                 let row = try connection.query(
@@ -74,6 +75,13 @@ package struct OneTimeTokenStore {
                 let purpose = Purpose(rawValue: try row.string("purpose"))
             else { return nil }
             return Consumed(purpose: purpose, userID: try row.string("user_id"), email: try row.optionalString("bound_email"))
+        }
+    }
+
+    /// The claim of the consumption the token's row holds (`nil`: none, or no such row).
+    package func claim(of digest: [UInt8]) throws(AuthError) -> [UInt8]? {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query("SELECT claim FROM one_time_tokens WHERE token_hash = ?", [.bytes(digest)]).first?.optionalBytes("claim")
         }
     }
 

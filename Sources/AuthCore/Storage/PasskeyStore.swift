@@ -213,21 +213,36 @@ package struct PasskeyStore {
         }
     }
 
-    /// Consumes a live challenge of `purpose` once: one conditional update, so two concurrent uses never both get it.
-    /// `nil` when it is unknown, used, expired or for another purpose.
+    /// Consumes a live challenge of `purpose` once: one conditional update, so two concurrent uses never both get it
+    /// (on a Galera node read back after its commit, since through two nodes both updates can answer OK: the use kept
+    /// is the one whose claim the row holds). `nil` when it is unknown, used, expired or for another purpose, or
+    /// when another use won. Outside any transaction.
     package func consumeChallenge(_ challenge: [UInt8], purpose: Purpose, now: Date) throws(AuthError) -> Challenge? {
+        let digest = SHA256.hash(challenge)
+        let claim = Claim()
         // Causal: the options may have come from another node moments ago.
-        try database.causal { () throws(AuthError) in try consumeChallengeOnce(challenge, purpose: purpose, now: now) }
+        guard
+            let consumed = try database.causal({ () throws(AuthError) in try consumeChallengeOnce(digest, purpose: purpose, now: now, claim: claim) }
+            ),
+            try database.keeps(
+                claim, "passkey_challenge",
+                readBack: { () throws(AuthError) in
+                    try database.run { connection throws(MariaDBError) in
+                        try connection.query("SELECT claim FROM webauthn_challenges WHERE challenge_hash = ?", [.bytes(digest)])
+                            .first?.optionalBytes("claim")
+                    }
+                })
+        else { return nil }
+        return consumed
     }
 
-    private func consumeChallengeOnce(_ challenge: [UInt8], purpose: Purpose, now: Date) throws(AuthError) -> Challenge? {
-        let digest = SHA256.hash(challenge)
-        return try database.run { connection throws(MariaDBError) in
+    private func consumeChallengeOnce(_ digest: [UInt8], purpose: Purpose, now: Date, claim: Claim) throws(AuthError) -> Challenge? {
+        try database.run { connection throws(MariaDBError) in
             let updated = try connection.execute(
                 """
-                UPDATE webauthn_challenges SET used_at = ?
+                UPDATE webauthn_challenges SET used_at = ?, claim = ?
                 WHERE challenge_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?
-                """, [.date(now), .bytes(digest), .string(purpose.rawValue), .date(now)])
+                """, [.date(now), .bytes(claim.bytes), .bytes(digest), .string(purpose.rawValue), .date(now)])
             guard updated.affectedRows == 1,
                 let row = try connection.query(
                     "SELECT user_id, pending_hash FROM webauthn_challenges WHERE challenge_hash = ?", [.bytes(digest)]

@@ -300,5 +300,17 @@ public struct Migration: Sendable {
                 """,
                 "CREATE UNIQUE INDEX IF NOT EXISTS refresh_tokens_replaces_idx ON refresh_tokens (replaces)",
             ]),
+        // Whose consumption a single-use row holds: a random claim written with the conditional update that consumes it,
+        // read back after the commit on a Galera node (Database.keeps), where two nodes can both answer OK to the
+        // COMMIT of one row's consumption.
+        Migration(
+            version: 11, name: "single_use_claims",
+            statements: [
+                "ALTER TABLE one_time_tokens ADD COLUMN IF NOT EXISTS claim BINARY(16) NULL",
+                "ALTER TABLE mfa_challenges ADD COLUMN IF NOT EXISTS claim BINARY(16) NULL",
+                "ALTER TABLE mfa_factors ADD COLUMN IF NOT EXISTS step_claim BINARY(16) NULL",
+                "ALTER TABLE mfa_recovery_codes ADD COLUMN IF NOT EXISTS claim BINARY(16) NULL",
+                "ALTER TABLE webauthn_challenges ADD COLUMN IF NOT EXISTS claim BINARY(16) NULL",
+            ]),
     ]
 }

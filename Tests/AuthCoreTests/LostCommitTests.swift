@@ -1,0 +1,212 @@
+import CryptoPrimitives
+import Foundation
+import MariaDB
+import TestSupport
+import Testing
+
+@testable import AuthCore
+
+/// Single-use writes whose `COMMIT` answered OK but did not hold: through two Galera nodes, two conditional updates of
+/// one row can both find it unconsumed and both commit, and the cluster keeps the write set ordered last (measured in
+/// the cluster tier: a reset link posted 8 times at once signed two posts in). Each single-use write stores a random
+/// claim and reads it back after its commit; here the hook between the two takes the write back on one server as the
+/// other node's write set would, and the loser must answer as if the row had been consumed before it.
+@Suite(.serialized, .enabled(if: TestDatabase.isEnabled))
+final class LostCommitTests {
+    let fixture: AuthFixture
+    let auth: AuthServices
+    let other: Connection
+    let client = ClientContext(ip: "203.0.113.9", userAgent: "tests")
+    let link = MailComposer.Link(base: "https://site.example/", page: "/auth/reset")
+
+    init() throws {
+        fixture = try AuthFixture(
+            env: ["JWT_AUTHD_MAIL_FROM": "Site <noreply@site.example>"],
+            mfaKeys: MFAKeyRing(keys: [MFAKeyRing.Key(id: "k1", secret: SecureBytes(randomCount: 32))]))
+        auth = try fixture.auth()
+        other = try Connection(url: fixture.url)
+    }
+
+    deinit { other.close() }
+
+    /// Runs `body` with a hook that, between the commit and the read-back of the single-use write `expected`, runs
+    /// the statements of `takingBack` on another connection, as the write set of another node ordered after this one
+    /// would (none: the write holds, and the read-back must find its own claim).
+    func afterCommit<T>(of expected: String, takingBack: [(String, [DatabaseValue])], _ body: () throws -> T) throws -> T {
+        var seen: [String] = []
+        let other = other
+        auth.database.afterSingleUseCommitForTesting = { what in
+            seen.append(what)
+            guard what == expected else { return }
+            for (sql, values) in takingBack { try other.execute(sql, values) }
+        }
+        defer { auth.database.afterSingleUseCommitForTesting = nil }
+        let result = try body()
+        #expect(seen.contains(expected), "the read-back ran for \(expected): \(seen)")
+        return result
+    }
+
+    /// Another claim in the row of `table` where `condition` (its values `values`).
+    func otherClaim(_ table: String, _ condition: String, _ values: [DatabaseValue], column: String = "claim") -> (String, [DatabaseValue]) {
+        ("UPDATE \(table) SET \(column) = ? WHERE \(condition)", [.bytes(Random.bytes(16))] + values)
+    }
+
+    func lostCommitLogged(_ what: String) -> Bool {
+        fixture.logs.all.contains { $0.contains("single_use_not_committed") && $0.contains("\"single_use\": \(what)") }
+    }
+
+    func enrolled(_ email: String) throws -> (User, TOTP, [String]) {
+        let user = try auth.accounts.createUser(email: email, password: "correct horse")
+        let enrolment = try auth.mfa.beginTOTP(userID: user.id, name: nil)
+        let totp = TOTP(secret: SecureBytes(try #require(Base32.decode(enrolment.secretBase32))))
+        let codes = try auth.mfa.confirmTOTP(userID: user.id, code: code(totp))
+        fixture.clock.advance(30)
+        return (user, totp, codes)
+    }
+
+    func code(_ totp: TOTP) -> String { totp.code(step: totp.step(at: fixture.clock.now())) }
+
+    func challenge(_ email: String) throws -> MFAChallenge {
+        guard case .secondFactorRequired(let challenge) = try auth.accounts.signIn(email: email, password: "correct horse", client: client)
+        else { throw AuthError.invalidCode }
+        return challenge
+    }
+
+    func sessions(of user: User, live: Bool) throws -> Int {
+        try fixture.count(
+            "SELECT COUNT(*) AS n FROM sessions WHERE user_id = ?" + (live ? " AND revoked_at IS NULL" : ""), [.string(user.id)])
+    }
+
+    @Test func aResetWhoseCommitDidNotHoldIsAUsedLinkAndTheKeptPasswordStays() throws {
+        let user = try auth.accounts.createUser(email: "ada@example.com", password: "correct horse")
+        let keeper = try auth.accounts.createUser(email: "kept@example.com", password: "the kept one")
+        let keptHash = try #require(try other.query("SELECT password_hash FROM users WHERE id = ?", [.string(keeper.id)]).first).string(
+            "password_hash")
+        try auth.accounts.requestPasswordReset(email: "ada@example.com", client: client, link: link)
+        let token = try fixture.mailedToken(to: "ada@example.com", page: "https://site.example/auth/reset?token=")
+        let digest = try #require(OneTimeToken.digest(of: token))
+        #expect(throws: AuthError.resetTokenInvalid) {
+            // The other node's reset: its claim and its password.
+            try self.afterCommit(
+                of: "password_reset",
+                takingBack: [
+                    self.otherClaim("one_time_tokens", "token_hash = ?", [.bytes(digest)]),
+                    ("UPDATE users SET password_hash = ? WHERE id = ?", [.string(keptHash), .string(user.id)]),
+                ]
+            ) { try self.auth.accounts.resetPassword(token: token, newPassword: "battery staple", client: self.client) }
+        }
+        #expect(lostCommitLogged("password_reset"))
+        #expect(try sessions(of: user, live: false) == 0, "no session for the post that lost")
+        _ = try auth.accounts.login(email: "ada@example.com", password: "the kept one", client: client)
+        #expect(throws: AuthError.invalidCredentials) {
+            try self.auth.accounts.login(email: "ada@example.com", password: "battery staple", client: self.client)
+        }
+    }
+
+    @Test func aResetThatHeldFindsItsOwnClaim() throws {
+        let user = try auth.accounts.createUser(email: "bo@example.com", password: "correct horse")
+        try auth.accounts.requestPasswordReset(email: "bo@example.com", client: client, link: link)
+        let token = try fixture.mailedToken(to: "bo@example.com", page: "https://site.example/auth/reset?token=")
+        let signIn = try afterCommit(of: "password_reset", takingBack: []) {
+            try auth.accounts.resetPassword(token: token, newPassword: "battery staple", client: client)
+        }
+        #expect(signIn.pair?.user.id == user.id)
+        #expect(!lostCommitLogged("password_reset"))
+        #expect(throws: AuthError.resetTokenInvalid) {
+            try self.auth.accounts.resetPassword(token: token, newPassword: "another one", client: self.client)
+        }
+    }
+
+    @Test func aSecondFactorSignInThatLostRevokesItsSessionAndIsRefused() throws {
+        let (user, totp, _) = try enrolled("cy@example.com")
+        let pending = try challenge("cy@example.com")
+        let digest = SHA256.hash(Array(pending.token.utf8))
+        #expect(throws: AuthError.invalidCode) {
+            try self.afterCommit(
+                of: "mfa_sign_in", takingBack: [self.otherClaim("mfa_challenges", "token_hash = ?", [.bytes(digest)])]
+            ) { try self.auth.accounts.completeSignIn(challenge: pending.token, proof: .code(self.code(totp)), client: self.client) }
+        }
+        #expect(lostCommitLogged("mfa_sign_in"))
+        #expect(try sessions(of: user, live: false) == 1 && sessions(of: user, live: true) == 0, "its session exists, revoked")
+
+        let again = try challenge("cy@example.com")
+        fixture.clock.advance(30)
+        let pair = try afterCommit(of: "mfa_sign_in", takingBack: []) {
+            try auth.accounts.completeSignIn(challenge: again.token, proof: .code(code(totp)), client: client)
+        }
+        #expect(try auth.sessions.isSessionActive(pair.sessionID))
+    }
+
+    @Test func aTOTPCodeWhoseUseDidNotHoldIsRefused() throws {
+        let (user, totp, _) = try enrolled("di@example.com")
+        let factorID = try #require(try auth.mfa.summary(userID: user.id).factors.first?.id)
+        let lost = try afterCommit(
+            of: "totp_step", takingBack: [otherClaim("mfa_factors", "id = ?", [.string(factorID)], column: "step_claim")]
+        ) { try auth.mfa.verifyTOTP(userID: user.id, code: code(totp)) }
+        #expect(!lost)
+        #expect(lostCommitLogged("totp_step"))
+        #expect(try !auth.mfa.verifyTOTP(userID: user.id, code: code(totp)), "the step stays used")
+        fixture.clock.advance(30)
+        #expect(try afterCommit(of: "totp_step", takingBack: []) { try auth.mfa.verifyTOTP(userID: user.id, code: code(totp)) })
+    }
+
+    @Test func aRecoveryCodeWhoseUseDidNotHoldIsRefusedAndStaysUsed() throws {
+        let (user, _, codes) = try enrolled("ed@example.com")
+        let lost = try afterCommit(
+            of: "recovery_code", takingBack: [otherClaim("mfa_recovery_codes", "user_id = ? AND used_at IS NOT NULL", [.string(user.id)])]
+        ) { try auth.mfa.useRecoveryCode(userID: user.id, code: codes[0]) }
+        #expect(!lost)
+        #expect(lostCommitLogged("recovery_code"))
+        #expect(try !auth.mfa.useRecoveryCode(userID: user.id, code: codes[0]))
+        #expect(try afterCommit(of: "recovery_code", takingBack: []) { try auth.mfa.useRecoveryCode(userID: user.id, code: codes[1]) })
+        #expect(try auth.mfa.summary(userID: user.id).recoveryCodesLeft == 8)
+    }
+
+    @Test func aTOTPConfirmationThatDidNotHoldShowsNoCodesAndLeavesNoneBehind() throws {
+        let user = try auth.accounts.createUser(email: "fa@example.com", password: "correct horse")
+        let enrolment = try auth.mfa.beginTOTP(userID: user.id, name: nil)
+        let totp = TOTP(secret: SecureBytes(try #require(Base32.decode(enrolment.secretBase32))))
+        #expect(throws: AuthError.invalidCode) {
+            try self.afterCommit(
+                of: "totp_activation",
+                takingBack: [self.otherClaim("mfa_factors", "id = ?", [.string(enrolment.id)], column: "step_claim")]
+            ) { try self.auth.mfa.confirmTOTP(userID: user.id, code: self.code(totp)) }
+        }
+        #expect(lostCommitLogged("totp_activation"))
+        #expect(
+            try fixture.count("SELECT COUNT(*) AS n FROM mfa_recovery_codes WHERE user_id = ?", [.string(user.id)]) == 0,
+            "the codes of the confirmation that lost are gone (the kept one's would be its own)")
+    }
+
+    @Test func aPasskeyChallengeWhoseUseDidNotHoldIsNotConsumedHere() throws {
+        let store = PasskeyStore(database: auth.database)
+        let now = fixture.clock.now()
+        let lostChallenge = Random.bytes(32)
+        try store.insertChallenge(lostChallenge, purpose: .login, userID: nil, pendingHash: nil, now: now, expiresAt: now.addingTimeInterval(60))
+        let lost = try afterCommit(
+            of: "passkey_challenge",
+            takingBack: [otherClaim("webauthn_challenges", "challenge_hash = ?", [.bytes(SHA256.hash(lostChallenge))])]
+        ) { try store.consumeChallenge(lostChallenge, purpose: .login, now: now) }
+        #expect(lost == nil)
+        #expect(lostCommitLogged("passkey_challenge"))
+        #expect(try store.consumeChallenge(lostChallenge, purpose: .login, now: now) == nil, "and it is used")
+
+        let kept = Random.bytes(32)
+        try store.insertChallenge(kept, purpose: .login, userID: nil, pendingHash: nil, now: now, expiresAt: now.addingTimeInterval(60))
+        #expect(try afterCommit(of: "passkey_challenge", takingBack: []) { try store.consumeChallenge(kept, purpose: .login, now: now) } != nil)
+    }
+
+    @Test func aConsumedTokenHoldsItsConsumptionsClaim() throws {
+        #expect(!auth.database.isClusterNode)
+        let user = try auth.accounts.createUser(email: "gu@example.com", password: "correct horse")
+        try auth.accounts.requestPasswordReset(email: "gu@example.com", client: client, link: link)
+        let token = try fixture.mailedToken(to: "gu@example.com", page: "https://site.example/auth/reset?token=")
+        let digest = try #require(OneTimeToken.digest(of: token))
+        // One server: the conditional update alone decides, and no read-back runs (no hook here); the claim is stored.
+        let reads = try fixture.count("SELECT COUNT(*) AS n FROM one_time_tokens WHERE token_hash = ? AND claim IS NULL", [.bytes(digest)])
+        #expect(reads == 1)
+        let signIn = try auth.accounts.resetPassword(token: token, newPassword: "battery staple", client: client)
+        #expect(signIn.pair?.user.id == user.id)
+        #expect(try fixture.count("SELECT COUNT(*) AS n FROM one_time_tokens WHERE token_hash = ? AND claim IS NOT NULL", [.bytes(digest)]) == 1)
+    }
+}
