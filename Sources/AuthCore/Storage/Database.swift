@@ -151,10 +151,9 @@ public final class Database {
     ///
     /// Galera's certification does not give first-committer-wins between nodes (galera issue #336, MDEV-29044, and
     /// Jepsen's 2026 analysis): two conditional updates of one row through two nodes can both find it unconsumed,
-    /// both answer OK to their `COMMIT`, and the cluster keeps the write set ordered last. Measured on the cluster
-    /// tier's three loopback nodes with 8 racing consumers per row: about 1 row in 100 with a transaction of a
-    /// reset's length, 1 in 10 with half a millisecond between the update and the commit, none in 5,000 single
-    /// statements. Each consumer writes a random claim with its update; the write set the cluster kept is the one
+    /// both answer OK to their `COMMIT`, and the cluster keeps the write set ordered last (`bench/galera-race`, 8
+    /// racers per row over three loopback nodes: about 1 row in 100 with a transaction of a reset's shape, none with
+    /// a single statement). Each consumer writes a random claim with its update; the write set the cluster kept is the one
     /// whose claim the row holds once this node has applied what was ordered before the read. A consumer whose
     /// claim is gone lost, whatever its `COMMIT` said (a warning, `single_use_not_committed`), and must answer as
     /// if the row had been consumed already. A row that is gone counts as lost.
