@@ -27,7 +27,7 @@ import pytest
 
 import cluster
 import harness
-from authsite import CHEAP_HASHING, PASSWORD, jwt_payload, unique_email
+from authsite import CHEAP_HASHING, PASSWORD, jwt_payload, mfa_key_env, unique_email
 from conftest import require
 from fcgi_client import fcgi_request, http_params
 
@@ -99,7 +99,8 @@ def site(request, galera, authd_bin, secret_pair, rundir, capture_manager):
     galera.wait_all_synced(60)
     dbname = f"cluster_{topology.split('-')[0]}_{secrets.token_hex(3)}"
     galera.create_database(dbname, galera.account[0])
-    env = harness.service_env("", secret_pair, **SITE, JWT_AUTHD_MAIL_DIR=str(rundir / f"mail-{topology}"))
+    env = harness.service_env("", secret_pair, **SITE, **mfa_key_env(rundir),
+                              JWT_AUTHD_MAIL_DIR=str(rundir / f"mail-{topology}"))
     hosts = cluster.ClusterSite(authd_bin, galera, env, rundir, topology.split("-")[0], topology,
                                 (dbname, *galera.account), url_options=f"failback={FAILBACK}")
     hosts.migrate_all()
@@ -782,6 +783,45 @@ def test_a_reset_token_used_twice_at_once_works_once(site, capsys):
                 f"{sum('event=single_use_not_committed' in line for line in watch.new_lines())}; {watch.summary()}")
     assert not fivexx(totals), (codes, watch.error_lines())
     assert totals == {200: accounts, 400: 7 * accounts}, totals
+
+
+def test_a_second_factor_used_at_once_works_once(site, capsys):
+    """Six accounts with a TOTP factor sign in with their password, then post the pending sign-in's cookie with one
+    code 8 times at once over the hosts: one 200 whose session works, the others 401 invalid_code (a used code, or
+    the sign-in's five attempts spent), no 5xx; then the same with one recovery code on a new pending sign-in. Each
+    race is a TOTP step, a recovery code and a challenge consumed through three nodes, each read back after its
+    commit (through two nodes both commits can answer OK)."""
+    watch = Watch(site)
+    accounts = 6
+    totals, codes = collections.Counter(), collections.Counter()
+
+    def race(address, proof):
+        pending = client_from(site)
+        first = pending.post("/api/auth/login", json={"email": address, "password": PASSWORD})
+        assert first.status_code == 200 and first.json().get("mfaRequired") is True, (first.status_code, first.text)
+        token = pending.jar.get("mfa_pending", "/api/auth/mfa")
+        clients = [warm(site) for _ in range(8)]
+        responses = at_once(8, lambda index: clients[index], lambda client: client.post(
+            "/api/auth/mfa/verify", json=proof, headers={"Cookie": f"mfa_pending={token}"}, cookies=False))
+        counts = status_counts(responses)
+        totals.update(counts)
+        codes.update(error_codes(responses))
+        assert counts[200] == 1 and set(counts) <= {200, 401}, (counts, error_codes(responses))
+        won = next(index for index, response in enumerate(responses) if getattr(response, "status_code", 0) == 200)
+        me = clients[won].get("/api/auth/me")  # the session it started, by its access cookie
+        assert me.status_code == 200 and me.json()["user"]["email"] == address, me.text
+
+    for _ in range(accounts):
+        address = unique_email("factor")
+        owner = client_from(site)
+        owner.register(email=address)
+        app, recovery = owner.enrol_totp()
+        race(address, {"code": app.code()})
+        race(address, {"recoveryCode": recovery[0]})
+    say(capsys, f"{site.topology}: second factors: {accounts} accounts x (a code, a recovery code) x 8 posts at once "
+                f"{dict(totals)} {dict(codes)}; uses whose commit did not hold "
+                f"{sum('event=single_use_not_committed' in line for line in watch.new_lines())}; {watch.summary()}")
+    assert totals == {200: 2 * accounts, 401: 14 * accounts}, totals
 
 
 def test_a_mail_backlog_taken_by_three_senders(site, capsys):
