@@ -52,7 +52,8 @@ package struct PasskeyStore {
     // MARK: User handles
 
     /// The user's WebAuthn user handle, made (32 random bytes) on first use. Re-runnable: a conditional update, then a
-    /// read of whichever handle won.
+    /// read of whichever handle won. On a Galera node that read is causal: two first uses through two nodes can both
+    /// commit their handle, and the one the cluster keeps (ordered last) is the one to hand out, not this node's own.
     package func handle(userID: String) throws(AuthError) -> [UInt8]? {
         try database.run { connection throws(MariaDBError) in
             if let handle = try connection.query("SELECT webauthn_handle FROM users WHERE id = ?", [.string(userID)]).first?
@@ -62,8 +63,10 @@ package struct PasskeyStore {
             }
             try connection.execute(
                 "UPDATE users SET webauthn_handle = ? WHERE id = ? AND webauthn_handle IS NULL", [.bytes(Random.bytes(32)), .string(userID)])
-            return try connection.query("SELECT webauthn_handle FROM users WHERE id = ?", [.string(userID)]).first?
-                .optionalBytes("webauthn_handle")
+            return try connection.withCausalReads { () throws(MariaDBError) in
+                try connection.query("SELECT webauthn_handle FROM users WHERE id = ?", [.string(userID)]).first?
+                    .optionalBytes("webauthn_handle")
+            }
         }
     }
 
