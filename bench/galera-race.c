@@ -5,10 +5,13 @@
 //   single  one autocommit UPDATE ... WHERE claim IS NULL (a TOTP step, a recovery code, a passkey challenge)
 //   short   BEGIN; the conditional UPDATE; UPDATE of the owner's row; COMMIT (a second-factor sign-in)
 //   reset   BEGIN; the conditional UPDATE joined to the owner; two reads; three UPDATEs; COMMIT (a password reset)
+//   counter one autocommit INSERT ... ON DUPLICATE KEY UPDATE n = LAST_INSERT_ID(n + 1) (a throttle count): every
+//           racer counts once, so the row must end at RACERS and the places handed back must be distinct
 // optionally with a pause between the conditional update and the rest. A conflict (1213, 1205) re-runs the
 // transaction with wsrep_sync_wait = 7, as jwt-authd does. A racer "commits" when its COMMIT answered OK after its
 // update changed the row; it "holds" when, after that, a causal read (wsrep_sync_wait = 7) finds its claim in the row.
 // A round is a double commit when two racers committed, and a double hold when two held (what the read-back misses).
+// For counter: a round loses increments when the count ends below RACERS, or two racers were handed one place.
 //
 // Usage: galera-race MODE PAUSE_US ROUNDS PORT...   (user and database "race", password "race", on 127.0.0.1)
 #include <mysql.h>
@@ -26,6 +29,7 @@ static int port_count;
 static int round_id;
 static pthread_barrier_t start_line, finish_line;
 static int committed[RACERS], held[RACERS];
+static long long place[RACERS];
 
 static MYSQL *open_node(int port) {
     MYSQL *m = mysql_init(NULL);
@@ -67,7 +71,17 @@ static long long value(MYSQL *m, const char *format, long long a, unsigned *erro
 }
 
 // One attempt: 1 committed, 0 found the row consumed, or an error number (> 1).
-static unsigned attempt(MYSQL *m, long long claim) {
+static unsigned attempt(MYSQL *m, long long claim, int index) {
+    if (strcmp(mode, "counter") == 0) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO hits (id, n) VALUES (%d, LAST_INSERT_ID(1)) ON DUPLICATE KEY UPDATE n = LAST_INSERT_ID(n + 1)",
+                 round_id);
+        unsigned error = run(m, sql);
+        if (error) return error;
+        place[index] = (long long)mysql_insert_id(m);
+        return 1;
+    }
     int single = strcmp(mode, "single") == 0, reset = strcmp(mode, "reset") == 0;
     unsigned error;
     if (!single && (error = run(m, "BEGIN"))) return error;
@@ -110,7 +124,7 @@ static void *racer(void *argument) {
         unsigned outcome = 0;
         for (int tries = 0; tries < 15; tries++) {
             if (tries > 0) run(m, "SET SESSION wsrep_sync_wait = 7");
-            outcome = attempt(m, claim);
+            outcome = attempt(m, claim, index);
             if (tries > 0) run(m, "SET SESSION wsrep_sync_wait = DEFAULT");
             if (outcome != 1213 && outcome != 1205) break;
             run(m, "ROLLBACK");
@@ -118,7 +132,7 @@ static void *racer(void *argument) {
         if (outcome > 1) fprintf(stderr, "racer %d, round %d: error %u\n", index, round_id, outcome);
         committed[index] = outcome == 1;
         held[index] = 0;
-        if (committed[index]) {
+        if (committed[index] && strcmp(mode, "counter") != 0) {
             unsigned error;
             run(m, "SET SESSION wsrep_sync_wait = 7");
             held[index] = value(m, "SELECT claim FROM item WHERE id = %lld", round_id, &error) == claim;
@@ -143,6 +157,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < port_count; i++) setup[i] = open_node(ports[i]);
     MYSQL *first = setup[0];
     const char *schema[] = {
+        "DROP TABLE IF EXISTS hits", "CREATE TABLE hits (id INT PRIMARY KEY, n BIGINT UNSIGNED NOT NULL)",
         "DROP TABLE IF EXISTS item", "DROP TABLE IF EXISTS owner_extra", "DROP TABLE IF EXISTS owner",
         "CREATE TABLE owner (id INT PRIMARY KEY, epoch INT NOT NULL DEFAULT 0, secret BIGINT, verified BIGINT)",
         "CREATE TABLE owner_extra (id INT PRIMARY KEY, owner INT NOT NULL, revoked BIGINT, KEY (owner))",
@@ -159,11 +174,13 @@ int main(int argc, char **argv) {
     pthread_barrier_init(&finish_line, NULL, RACERS + 1);
     pthread_t threads[RACERS];
     for (long i = 0; i < RACERS; i++) pthread_create(&threads[i], NULL, racer, (void *)i);
-    int double_commits = 0, double_holds = 0, none_held = 0, conflicts_left = 0;
+    int double_commits = 0, double_holds = 0, none_held = 0, conflicts_left = 0, lost_counts = 0, shared_places = 0;
+    int counter = strcmp(mode, "counter") == 0;
     for (int r = 1; r <= rounds; r++) {
         runf(first, "INSERT INTO owner (id, epoch) VALUES (%lld, %lld)", r, 0);
         runf(first, "INSERT INTO owner_extra (id, owner) VALUES (%lld, %lld)", r, r);
         runf(first, "INSERT INTO item (id, owner) VALUES (%lld, %lld)", r, r);
+        runf(first, "INSERT INTO hits (id, n) VALUES (%lld, %lld)", r, 0);  // a count in its window, as a hot throttle row
         // Every node has the row before the race starts.
         for (int i = 1; i < port_count; i++) {
             unsigned error;
@@ -173,6 +190,20 @@ int main(int argc, char **argv) {
         round_id = r;
         pthread_barrier_wait(&start_line);
         pthread_barrier_wait(&finish_line);
+        if (counter) {
+            unsigned error;
+            run(first, "SET SESSION wsrep_sync_wait = 7");
+            long long total = value(first, "SELECT n FROM hits WHERE id = %lld", r, &error);
+            run(first, "SET SESSION wsrep_sync_wait = DEFAULT");
+            int counted = 0, shared = 0;
+            for (int i = 0; i < RACERS; i++) {
+                counted += committed[i];
+                for (int j = 0; j < i; j++) shared |= committed[i] && committed[j] && place[i] == place[j];
+            }
+            lost_counts += total != counted;
+            shared_places += shared;
+            continue;
+        }
         int commits = 0, holds = 0;
         for (int i = 0; i < RACERS; i++) {
             commits += committed[i];
@@ -186,7 +217,11 @@ int main(int argc, char **argv) {
     round_id = -1;
     pthread_barrier_wait(&start_line);
     for (int i = 0; i < RACERS; i++) pthread_join(threads[i], NULL);
-    printf("%s pause_us=%d rounds=%d nodes=%d double_commits=%d double_holds=%d none_held=%d no_commit=%d\n", mode,
-           pause_us, rounds, port_count, double_commits, double_holds, none_held, conflicts_left);
+    if (counter) {
+        printf("%s rounds=%d nodes=%d lost_counts=%d shared_places=%d\n", mode, rounds, port_count, lost_counts, shared_places);
+    } else {
+        printf("%s pause_us=%d rounds=%d nodes=%d double_commits=%d double_holds=%d none_held=%d no_commit=%d\n", mode,
+               pause_us, rounds, port_count, double_commits, double_holds, none_held, conflicts_left);
+    }
     return 0;
 }
