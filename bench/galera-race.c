@@ -13,7 +13,8 @@
 // A round is a double commit when two racers committed, and a double hold when two held (what the read-back misses).
 // For counter: a round loses increments when the count ends below RACERS, or two racers were handed one place.
 //
-// Usage: galera-race MODE PAUSE_US ROUNDS PORT...   (user and database "race", password "race", on 127.0.0.1)
+// Usage: galera-race single|short|reset|counter PAUSE_US ROUNDS PORT...   (user and database "race", password
+// "race", on 127.0.0.1; PAUSE_US is ignored by single and counter)
 #include <mysql.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -146,7 +147,7 @@ static void *racer(void *argument) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: galera-race single|short|reset PAUSE_US ROUNDS PORT...\n");
+        fprintf(stderr, "usage: galera-race single|short|reset|counter PAUSE_US ROUNDS PORT...\n");
         return 2;
     }
     mode = argv[1];

@@ -258,15 +258,20 @@ public final class Connection {
     /// Runs `body` with `wsrep_sync_wait` 7 for this session: every read, update and insert first waits until the
     /// node has applied everything the cluster committed before it (a causal read), then the URL's setting again.
     /// For the reads whose answer would otherwise refuse someone because a row written on another node has not
-    /// arrived yet. On a standalone server it simply runs `body`.
-    /// Nested calls run `body` in the outer one's setting.
+    /// arrived yet, and for the read-backs that decide which of two racing writes the cluster kept. On a standalone
+    /// server it simply runs `body`. Nested calls run `body` in the outer one's setting.
+    ///
+    /// The setting holds for every statement of `body`, also across a reconnect: a connection opened meanwhile (a
+    /// read retried after its connection was lost, maybe on another node) starts with it, and a `SET` that fails
+    /// outside a transaction closes the connection, so that `body`'s first statement opens one that has it.
     public func withCausalReads<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        guard isClusterNode, !readsCausally, (try? command("SET SESSION wsrep_sync_wait = 7")) != nil else { return try body() }
+        guard isClusterNode, !readsCausally else { return try body() }
         readsCausally = true
         defer {
             readsCausally = false
             try? command(url.syncWait.map { "SET SESSION wsrep_sync_wait = \($0)" } ?? "SET SESSION wsrep_sync_wait = DEFAULT")
         }
+        if (try? command("SET SESSION wsrep_sync_wait = 7")) == nil, !inTransaction { close() }
         return try body()
     }
 
@@ -297,7 +302,12 @@ public final class Connection {
             SET time_zone = '+00:00', innodb_lock_wait_timeout = \(url.lockWaitTimeoutSeconds), \
             max_statement_time = \(url.statementTimeoutSeconds)
             """
-        if let syncWait = url.syncWait { session += ", wsrep_sync_wait = \(syncWait)" }
+        // Inside withCausalReads (a reconnect in the middle of it) the new session reads causally from its first statement.
+        if readsCausally {
+            session += ", wsrep_sync_wait = 7"
+        } else if let syncWait = url.syncWait {
+            session += ", wsrep_sync_wait = \(syncWait)"
+        }
         _ = session.withCString { mysql_options(handle, MYSQL_INIT_COMMAND, $0) }
         switch url.tlsMode {
         case .disabled:

@@ -378,18 +378,59 @@ def lagging_reads(site, node, probes=3, pause=1.5):
     return reads
 
 
+def lagging_password(site, node, probes=2, pause=1.5):
+    """A password changed through host 1 while ``node``'s appliers are paused (for ``pause`` seconds), then a login
+    with the new password through host 2, ``probes`` times: ``[(status, code, seconds)]`` of those logins. (Host 2's
+    threads get their connections first, as in :func:`lagging_reads`.)"""
+    email = unique_email("lagpw")
+    password = PASSWORD
+    client_from(site).register(email=email, password=password)
+    status, login, _ = host_request(site, 0, "POST", "/api/auth/login", {"email": email, "password": password})
+    assert status == 200, login.body
+    bearer = {"Authorization": f"Bearer {cookie_of(login, 'access_token')}"}
+    warmed = at_once(2 * site.threads + 16, lambda _: None,
+                     lambda _: host_request(site, 1, "GET", "/api/auth/me", headers=bearer)[0])
+    assert set(warmed) == {200}, collections.Counter(warmed)
+    logins = []
+    for probe in range(probes):
+        new = f"{PASSWORD} {probe}"
+        session = node.pause_applying()
+        timer = threading.Timer(pause, node.release, args=(session,))
+        timer.start()
+        try:
+            status, login, _ = host_request(site, 0, "POST", "/api/auth/login", {"email": email, "password": password})
+            assert status == 200, login.body
+            status, changed, _ = host_request(site, 0, "POST", "/api/auth/password",
+                                              {"currentPassword": password, "newPassword": new},
+                                              headers={"Cookie": f"access_token={cookie_of(login, 'access_token')}"})
+            assert status == 200, changed.body
+            password = new
+            started = time.monotonic()
+            status, relogin, _ = host_request(site, 1, "POST", "/api/auth/login", {"email": email, "password": new})
+            logins.append((status, code_of_payload(relogin), round(time.monotonic() - started, 2)))
+        finally:
+            timer.join()
+            node.release(session)
+        node.wait_synced(30)
+    return logins
+
+
 def test_reads_through_a_node_that_lags(site, capsys):
     """Node 2's appliers paused for 1.5 s (FLUSH TABLES WITH READ LOCK, as a backup tool takes it): a session and a
-    refresh token written through host 1 are read through host 2, three times each. Where host 2 is on node 2
+    refresh token written through host 1 are read through host 2, three times each, and a password changed through
+    host 1 signs in through host 2 (twice). Where host 2 is on node 2
     (multi-writer) the read must wait for the node to catch up rather than refuse a valid session or token; where
     every host is on node 1 nothing lags."""
     watch = Watch(site)
     reads = lagging_reads(site, site.cluster.nodes[1])
+    logins = lagging_password(site, site.cluster.nodes[1])
     say(capsys, f"{site.topology}: reads through host 2 while node 2 lags (paused 1.5 s): /me after a login "
-                f"{reads['me']}; refresh after a rotation {reads['refresh']}; {watch.summary()}")
-    statuses = [status for status, _, _ in reads["me"] + reads["refresh"]]
-    # A read whose empty answer would refuse waits for the node to catch up (the causal re-read) instead.
-    assert statuses == [200] * 6, reads
+                f"{reads['me']}; refresh after a rotation {reads['refresh']}; login with a password just changed "
+                f"through host 1 {logins}; {watch.summary()}")
+    statuses = [status for status, _, _ in reads["me"] + reads["refresh"] + logins]
+    # A read whose empty answer would refuse, or a password refused against a hash read from the lagging node, waits
+    # for the node to catch up (the causal re-read) instead.
+    assert statuses == [200] * 8, (reads, logins)
 
 
 def test_sync_wait_makes_reads_causal(site, authd_bin, rundir, capsys):

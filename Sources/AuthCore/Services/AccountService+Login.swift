@@ -26,7 +26,7 @@ extension AccountService {
         defer { hasher.leaveQueue() }
         // One read for known and unknown emails alike; a device is known only to an account that exists (for an
         // unknown email the same checks run against no account, so that the two cost the same).
-        let found = try users.credentials(email: email)
+        var found = try users.credentials(email: email)
         let known = devices.recognize(
             userID: found?.user.id ?? "", epoch: found?.authEpoch ?? 0, in: client.devices, now: clock.now())
         let device = found.flatMap { found in
@@ -39,9 +39,18 @@ extension AccountService {
                 metadata: ["event": "login_throttled", "scope": "\(scope.rawValue)", "client.ip": "\(client.ip)"])
             throw AuthError.throttled(retryAfter: wait)
         }
-        let outcome: PasswordCheck
+        var outcome: PasswordCheck
         if let stored = found?.passwordHash, password.utf8.count <= policy.maximumBytes {
             outcome = hasher.check(password, against: stored)
+            var reread: UserStore.Credentials?
+            let newer = try newerHash(than: stored, after: outcome) { () throws(AuthError) -> String? in
+                reread = try users.credentials(email: email)
+                return reread?.passwordHash
+            }
+            if let newer {
+                found = reread
+                outcome = hasher.check(password, against: newer)
+            }
         } else {
             outcome = hasher.checkAgainstDummy(password)
         }

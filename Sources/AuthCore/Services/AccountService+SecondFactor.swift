@@ -95,8 +95,25 @@ extension AccountService {
             try sessions.insert(started, client: client, recent: reserved.purpose == .login)
         }
         // Two completions of one challenge through two Galera nodes can both commit: only the one whose claim the
-        // challenge keeps signs in. The other's session is a row of its own that survived: it is revoked, never handed out.
-        guard try database.keeps(claim, "mfa_sign_in", readBack: { () throws(AuthError) in try challenges.claim(of: digest) }) else {
+        // challenge keeps signs in. The other's session is a row of its own that survived: it is revoked, never handed
+        // out; so is it when the read-back fails (the request fails, and a session nobody holds must not stay live).
+        let kept: Bool
+        do {
+            kept = try database.keeps(claim, "mfa_sign_in", readBack: { () throws(AuthError) in try challenges.claim(of: digest) })
+        } catch {
+            do {
+                try sessions.logout(sessionID: started.sessionID)
+            } catch let cleanup {
+                logger.warning(
+                    "a sign-in whose read-back failed kept its session",
+                    metadata: [
+                        "event": "single_use_cleanup_failed", "session.id": "\(started.sessionID)",
+                        "error": "\(cleanup.internalCause ?? "\(cleanup.code)")",
+                    ])
+            }
+            throw error
+        }
+        guard kept else {
             try sessions.logout(sessionID: started.sessionID)
             throw AuthError.invalidCode
         }

@@ -97,8 +97,10 @@ public final class MFAService {
         }
         // Two confirmations of one enrolment through two Galera nodes can both commit: the factor keeps the claim of
         // one. The other's recovery codes may have survived beside the kept set (rows of their own): they are removed
-        // and never shown, and that confirmation is answered as a used code.
-        guard try database.keeps(claim, "totp_activation", readBack: { () throws(AuthError) in try factors.stepClaim(of: pending.id) })
+        // and never shown, and that confirmation is answered as a used code. (A read-back that fails answers a
+        // database error: the factor may be active then, its codes unseen; new ones can be made.)
+        guard
+            try database.keeps(claim, "totp_activation", readBack: { () throws(AuthError) in try factors.activationClaim(of: pending.id) })
         else {
             try factors.deleteRecoveryCodes(userID: userID, digests: digests)
             throw AuthError.invalidCode

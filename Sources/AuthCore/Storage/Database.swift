@@ -158,14 +158,22 @@ public final class Database {
     /// claim is gone lost, whatever its `COMMIT` said (a warning, `single_use_not_committed`), and must answer as
     /// if the row had been consumed already. A row that is gone counts as lost.
     ///
+    /// The read is causal across a reconnect too (``MariaDB/Connection/withCausalReads(_:)``); a read that fails
+    /// throws, and the caller fails closed (a database error): what it committed stays, but it hands nothing out.
     /// Call it outside any transaction, after the one that wrote `claim` committed.
     package func keeps(_ claim: Claim, _ what: String, readBack: () throws(AuthError) -> [UInt8]?) throws(AuthError) -> Bool {
+        try keeps(what) { () throws(AuthError) in try readBack() == claim.bytes }
+    }
+
+    /// ``keeps(_:_:readBack:)`` with the decision in `held`: whether the row, read after the commit, shows this
+    /// request's write as the one kept (for a row that later writes of its own kind may move on, e.g. a TOTP factor's
+    /// last step).
+    package func keeps(_ what: String, held: () throws(AuthError) -> Bool) throws(AuthError) -> Bool {
+        precondition(!connection.isInTransaction, "a single-use write is read back after the transaction that made it")
         let hook = afterSingleUseCommitForTesting
         guard connection.isClusterNode || hook != nil else { return true }
-        precondition(!connection.isInTransaction, "a claim is read back after the transaction that wrote it")
         if let hook { try runForTesting { try hook(what) } }
-        let stored = try connection.withCausalReads(readBack)
-        guard stored != claim.bytes else { return true }
+        guard try !connection.withCausalReads(held) else { return true }
         logger.warning(
             "a single-use write's commit did not hold", metadata: ["event": "single_use_not_committed", "single_use": "\(what)"])
         return false

@@ -64,12 +64,13 @@ package struct FactorStore {
 
     /// Activates a pending factor whose code was just checked at `step` (a conditional update: still pending, not
     /// expired; inside the caller's transaction). Returns whether it did; through two Galera nodes, the activation
-    /// kept is the one whose `claim` the row holds (``stepClaim(of:)`` after the commit).
+    /// kept is the one whose `claim` the row holds (``activationClaim(of:)`` after the commit: a column of its own,
+    /// which the code uses after it never touch).
     package func activate(id: String, userID: String, step: Int64, now: Date, claim: Claim) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
                 """
-                UPDATE mfa_factors SET status = 'active', confirmed_at = ?, last_step = ?, step_claim = ?, last_used_at = ?,
+                UPDATE mfa_factors SET status = 'active', confirmed_at = ?, last_step = ?, activation_claim = ?, last_used_at = ?,
                     expires_at = NULL
                 WHERE id = ? AND user_id = ? AND status = 'pending' AND expires_at > ?
                 """, [.date(now), .int(step), .bytes(claim.bytes), .date(now), .string(id), .string(userID), .date(now)]
@@ -79,8 +80,9 @@ package struct FactorStore {
 
     /// Records the use of a code's step: only when it is newer than the last one used (a conditional update, so two
     /// hosts given one code at once accept it once; on a Galera node the use is read back after its commit, since
-    /// through two nodes both updates can answer OK: the one kept is the one whose claim the row holds). Returns
-    /// whether this use won. Outside any transaction.
+    /// through two nodes both updates can answer OK: this use held when the row keeps its claim, or has moved on to
+    /// a later step meanwhile, a later code's use, which a replay of this one never is). Returns whether this use
+    /// won. Outside any transaction.
     package func recordStep(id: String, step: Int64, now: Date) throws(AuthError) -> Bool {
         let claim = Claim()
         let won = try database.run { connection throws(MariaDBError) in
@@ -92,13 +94,22 @@ package struct FactorStore {
             ).affectedRows == 1
         }
         guard won else { return false }
-        return try database.keeps(claim, "totp_step") { () throws(AuthError) in try stepClaim(of: id) }
+        return try database.keeps("totp_step") { () throws(AuthError) in
+            try database.run { connection throws(MariaDBError) in
+                guard let row = try connection.query("SELECT step_claim, last_step FROM mfa_factors WHERE id = ?", [.string(id)]).first
+                else { return false }
+                let stored = try row.optionalBytes("step_claim")
+                let lastStep = try row.optionalInt("last_step")
+                return stored == claim.bytes || (lastStep ?? .min) > step
+            }
+        }
     }
 
-    /// The claim of the last step use (or activation) the factor's row holds (`nil`: none, or no such row).
-    package func stepClaim(of id: String) throws(AuthError) -> [UInt8]? {
+    /// The claim of the activation the factor's row holds (`nil`: none, or no such row).
+    package func activationClaim(of id: String) throws(AuthError) -> [UInt8]? {
         try database.run { connection throws(MariaDBError) in
-            try connection.query("SELECT step_claim FROM mfa_factors WHERE id = ?", [.string(id)]).first?.optionalBytes("step_claim")
+            try connection.query("SELECT activation_claim FROM mfa_factors WHERE id = ?", [.string(id)]).first?
+                .optionalBytes("activation_claim")
         }
     }
 

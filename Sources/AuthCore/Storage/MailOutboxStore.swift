@@ -57,7 +57,9 @@ package struct MailOutboxStore {
         return claimed
     }
 
-    /// One row claimed for `sender` (`nil`: another sender has it, or it was sent).
+    /// One row claimed for `sender` (`nil`: another sender has it, or it was sent). The read after the claim is causal on
+    /// a Galera node: two senders claiming through two nodes can both commit, and the one the cluster keeps is the
+    /// one named in the row once this node has applied what was ordered before the read.
     private func claim(_ id: String, sender: String, now: Date, leaseUntil: Date) throws(AuthError) -> Claimed? {
         try database.run { connection throws(MariaDBError) in
             let taken = try connection.execute(
@@ -66,10 +68,12 @@ package struct MailOutboxStore {
                 WHERE id = ? AND status = 'queued' AND (lease_until IS NULL OR lease_until < ?)
                 """, [.string(sender), .date(leaseUntil), .string(id), .date(now)])
             guard taken.affectedRows == 1,
-                let row = try connection.query(
-                    "SELECT recipient, message, attempts, created_at FROM mail_outbox WHERE id = ? AND claimed_by = ?",
-                    [.string(id), .string(sender)]
-                ).first
+                let row = try connection.withCausalReads({ () throws(MariaDBError) in
+                    try connection.query(
+                        "SELECT recipient, message, attempts, created_at FROM mail_outbox WHERE id = ? AND claimed_by = ?",
+                        [.string(id), .string(sender)]
+                    ).first
+                })
             else { return nil }
             return Claimed(
                 id: id, recipient: try row.string("recipient"), message: try row.bytes("message"),

@@ -53,7 +53,8 @@ package struct PasskeyStore {
 
     /// The user's WebAuthn user handle, made (32 random bytes) on first use. Re-runnable: a conditional update, then a
     /// read of whichever handle won. On a Galera node that read is causal: two first uses through two nodes can both
-    /// commit their handle, and the one the cluster keeps (ordered last) is the one to hand out, not this node's own.
+    /// commit their handle, and the cluster keeps the one ordered last; the causal read finds it whenever it was
+    /// ordered before the read (a racing first use ordered after it would still make this answer stale).
     package func handle(userID: String) throws(AuthError) -> [UInt8]? {
         try database.run { connection throws(MariaDBError) in
             if let handle = try connection.query("SELECT webauthn_handle FROM users WHERE id = ?", [.string(userID)]).first?

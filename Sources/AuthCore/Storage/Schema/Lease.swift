@@ -37,7 +37,9 @@ public struct Lease: Sendable {
 
     /// Takes the lease if it is free, expired or already this owner's (then renews it). Returns whether this owner
     /// holds it now. One statement (insert, or update of the existing row), then a read of the row: safe to run again
-    /// after a conflict, since it only ever sets this owner where the row was free.
+    /// after a conflict, since it only ever sets this owner where the row was free. The read is causal on a Galera
+    /// node: two owners taking the lease through two nodes can both commit, and the owner the cluster keeps is the
+    /// one whose name the row holds once this node has applied what was ordered before the read.
     ///
     /// - Throws: ``MariaDBError`` (a certification conflict when another node took it at the same moment: try again).
     public func take(on connection: Connection, now: Date) throws(MariaDBError) -> Bool {
@@ -50,7 +52,9 @@ public struct Lease: Sendable {
                 owner = IF(expires_at < ? OR owner = VALUES(owner), VALUES(owner), owner),
                 expires_at = IF(owner = VALUES(owner), VALUES(expires_at), expires_at)
             """, [.string(name), .string(owner), .date(now.addingTimeInterval(duration)), .date(now)])
-        return try connection.query("SELECT owner FROM leases WHERE name = ?", [.string(name)]).first?.string("owner") == owner
+        return try connection.withCausalReads { () throws(MariaDBError) in
+            try connection.query("SELECT owner FROM leases WHERE name = ?", [.string(name)]).first?.string("owner") == owner
+        }
     }
 
     /// Gives the lease back (only if this owner still holds it).

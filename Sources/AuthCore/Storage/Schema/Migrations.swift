@@ -309,6 +309,7 @@ public struct Migration: Sendable {
                 "ALTER TABLE one_time_tokens ADD COLUMN IF NOT EXISTS claim BINARY(16) NULL",
                 "ALTER TABLE mfa_challenges ADD COLUMN IF NOT EXISTS claim BINARY(16) NULL",
                 "ALTER TABLE mfa_factors ADD COLUMN IF NOT EXISTS step_claim BINARY(16) NULL",
+                "ALTER TABLE mfa_factors ADD COLUMN IF NOT EXISTS activation_claim BINARY(16) NULL",
                 "ALTER TABLE mfa_recovery_codes ADD COLUMN IF NOT EXISTS claim BINARY(16) NULL",
                 "ALTER TABLE webauthn_challenges ADD COLUMN IF NOT EXISTS claim BINARY(16) NULL",
             ]),
