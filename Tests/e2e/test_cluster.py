@@ -27,7 +27,7 @@ import pytest
 
 import cluster
 import harness
-from authsite import CHEAP_HASHING, PASSWORD, jwt_payload, mfa_key_env, unique_email
+from authsite import CHEAP_HASHING, PASSWORD, Authenticator, jwt_payload, mfa_key_env, unique_email
 from conftest import require
 from fcgi_client import fcgi_request, http_params
 
@@ -378,11 +378,13 @@ def lagging_reads(site, node, probes=3, pause=1.5):
     return reads
 
 
-def lagging_password(site, node, probes=2, pause=1.5):
-    """A password changed through host 1 while ``node``'s appliers are paused (for ``pause`` seconds), then a login
-    with the new password through host 2, ``probes`` times: ``[(status, code, seconds)]`` of those logins. (Host 2's
-    threads get their connections first, as in :func:`lagging_reads`.)"""
-    email = unique_email("lagpw")
+def lagging_sign_ins(site, node, probes=2, pause=1.5):
+    """Sign-ins through host 2 that depend on writes through host 1 made while ``node``'s appliers are paused (for
+    ``pause`` seconds each time): ``probes`` times a password change, then a login with the old password and one with
+    the new; once a TOTP factor added, then a login with the password. Returns ``{"old": [(status, code,
+    seconds)], "new": [...], "factor": [(status, mfaRequired, access cookie set, seconds)]}``. (Host 2's threads get
+    their connections first, as in :func:`lagging_reads`.)"""
+    email = unique_email("lagsign")
     password = PASSWORD
     client_from(site).register(email=email, password=password)
     status, login, _ = host_request(site, 0, "POST", "/api/auth/login", {"email": email, "password": password})
@@ -391,46 +393,79 @@ def lagging_password(site, node, probes=2, pause=1.5):
     warmed = at_once(2 * site.threads + 16, lambda _: None,
                      lambda _: host_request(site, 1, "GET", "/api/auth/me", headers=bearer)[0])
     assert set(warmed) == {200}, collections.Counter(warmed)
-    logins = []
-    for probe in range(probes):
-        new = f"{PASSWORD} {probe}"
+    results = {"old": [], "new": [], "factor": []}
+
+    def paused(write_then_read):
         session = node.pause_applying()
         timer = threading.Timer(pause, node.release, args=(session,))
         timer.start()
         try:
+            write_then_read()
+        finally:
+            timer.join()
+            node.release(session)
+        node.wait_synced(30)
+
+    def sign_in(password, into):
+        started = time.monotonic()
+        status, response, body = host_request(site, 1, "POST", "/api/auth/login", {"email": email, "password": password})
+        into.append((status, code_of_payload(response), round(time.monotonic() - started, 2)))
+        return status, response, body, started
+
+    for probe in range(probes):
+        def change_then_sign_in(probe=probe):
+            nonlocal password
+            new = f"{PASSWORD} {probe}"
             status, login, _ = host_request(site, 0, "POST", "/api/auth/login", {"email": email, "password": password})
             assert status == 200, login.body
             status, changed, _ = host_request(site, 0, "POST", "/api/auth/password",
                                               {"currentPassword": password, "newPassword": new},
                                               headers={"Cookie": f"access_token={cookie_of(login, 'access_token')}"})
             assert status == 200, changed.body
+            sign_in(password, results["old"])
+            sign_in(new, results["new"])
             password = new
-            started = time.monotonic()
-            status, relogin, _ = host_request(site, 1, "POST", "/api/auth/login", {"email": email, "password": new})
-            logins.append((status, code_of_payload(relogin), round(time.monotonic() - started, 2)))
-        finally:
-            timer.join()
-            node.release(session)
-        node.wait_synced(30)
-    return logins
+        paused(change_then_sign_in)
+
+    def add_factor_then_sign_in():
+        status, login, _ = host_request(site, 0, "POST", "/api/auth/login", {"email": email, "password": password})
+        assert status == 200, login.body
+        cookie = {"Cookie": f"access_token={cookie_of(login, 'access_token')}"}
+        status, begun, body = host_request(site, 0, "POST", "/api/auth/mfa/totp", {}, headers=cookie)
+        assert status == 200, begun.body
+        app = Authenticator(re.search(r"secret=([A-Z2-7]+)", body["otpauthUri"]).group(1))
+        status, confirmed, _ = host_request(site, 0, "POST", "/api/auth/mfa/totp/confirm", {"code": app.code()},
+                                            headers=cookie)
+        assert status == 200, confirmed.body
+        started = time.monotonic()
+        status, response, body = host_request(site, 1, "POST", "/api/auth/login", {"email": email, "password": password})
+        results["factor"].append((status, (body or {}).get("mfaRequired"), bool(cookie_of(response, "access_token")),
+                                  round(time.monotonic() - started, 2)))
+    paused(add_factor_then_sign_in)
+    return results
 
 
 def test_reads_through_a_node_that_lags(site, capsys):
     """Node 2's appliers paused for 1.5 s (FLUSH TABLES WITH READ LOCK, as a backup tool takes it): a session and a
-    refresh token written through host 1 are read through host 2, three times each, and a password changed through
-    host 1 signs in through host 2 (twice). Where host 2 is on node 2
+    refresh token written through host 1 are read through host 2, three times each; a password changed and a factor
+    added through host 1 decide the sign-ins through host 2 at once (the old password refused, the new one let in,
+    the factor asked for). Where host 2 is on node 2
     (multi-writer) the read must wait for the node to catch up rather than refuse a valid session or token; where
     every host is on node 1 nothing lags."""
     watch = Watch(site)
     reads = lagging_reads(site, site.cluster.nodes[1])
-    logins = lagging_password(site, site.cluster.nodes[1])
+    signs = lagging_sign_ins(site, site.cluster.nodes[1])
     say(capsys, f"{site.topology}: reads through host 2 while node 2 lags (paused 1.5 s): /me after a login "
-                f"{reads['me']}; refresh after a rotation {reads['refresh']}; login with a password just changed "
-                f"through host 1 {logins}; {watch.summary()}")
-    statuses = [status for status, _, _ in reads["me"] + reads["refresh"] + logins]
-    # A read whose empty answer would refuse, or a password refused against a hash read from the lagging node, waits
-    # for the node to catch up (the causal re-read) instead.
-    assert statuses == [200] * 8, (reads, logins)
+                f"{reads['me']}; refresh after a rotation {reads['refresh']}; after a password change through host 1, "
+                f"login with the old password {signs['old']}, the new {signs['new']}; after a factor added through "
+                f"host 1, login (status, mfaRequired, session cookie, s) {signs['factor']}; {watch.summary()}")
+    statuses = [status for status, _, _ in reads["me"] + reads["refresh"]]
+    # A read whose empty answer would refuse waits for the node to catch up (the causal re-read) instead.
+    assert statuses == [200] * 6, reads
+    # A sign-in reads the account causally: never the old password, never the new refused, never a factor skipped.
+    assert [(status, code) for status, code, _ in signs["old"]] == [(401, "invalid_credentials")] * 2, signs
+    assert [status for status, _, _ in signs["new"]] == [200] * 2, signs
+    assert [entry[:3] for entry in signs["factor"]] == [(200, True, False)], signs
 
 
 def test_sync_wait_makes_reads_causal(site, authd_bin, rundir, capsys):

@@ -70,6 +70,8 @@ extension AccountService {
         // token's, the account's and its sessions', is one the kept reset wrote too).
         guard try database.keeps(claim, "password_reset", readBack: { () throws(AuthError) in try oneTimeTokens.claim(of: digest) })
         else { throw AuthError.resetTokenInvalid }
+        // Every session and key before the reset ended, whatever raced it through another node.
+        try sessions.confirm(.user(userID, keeping: nil, apiKeys: true), cutoff: now)
         guard let user = try users.find(id: userID) else { throw AuthError.resetTokenInvalid }
         logger.info("password reset", metadata: ["event": "password_reset", "user.id": "\(userID)"])
         return try afterFirstFactor(user, client: client, purpose: .reset)

@@ -22,10 +22,6 @@ public final class AccountService: AccountOperations {
     let enumerationSafeRegistration: Bool
     let clock: any AuthClock
     let logger: Logger
-    /// Runs when a password was refused against a hash read moments ago, before the causal re-read
-    /// (``newerHash(than:after:read:)``), which it makes run on a standalone server too: a test changes the
-    /// password there, as a reset through another node not yet applied to this one would look.
-    public var afterPasswordRefusedForTesting: (() throws -> Void)?
 
     init(
         settings: AuthSettings, hasher: any PasswordHashing, database: Database, throttle: ThrottleService,
@@ -164,13 +160,9 @@ public final class AccountService: AccountOperations {
     func checkCurrentPassword(userID: String, _ current: String) throws(AuthError) {
         guard !current.utf8.contains(0) else { throw AuthError(.invalidInput, "Password must not contain NUL characters") }
         if let wait = try throttle.reserve(.passwordChange, userID) { throw AuthError.throttled(retryAfter: wait) }
-        let stored = try users.passwordHash(id: userID)
-        var outcome = stored.map { $0.map { hasher.check(current, against: $0) } ?? .invalid }
-        if let checked = stored ?? nil, let first = outcome,
-            let newer = try newerHash(than: checked, after: first, read: { () throws(AuthError) in try users.passwordHash(id: userID) ?? nil })
-        {
-            outcome = hasher.check(current, against: newer)
-        }
+        // Causal on a Galera node, as at sign-in: the hash as the cluster has it.
+        let stored = try database.withCausalReads { () throws(AuthError) in try users.passwordHash(id: userID) }
+        let outcome = stored.map { $0.map { hasher.check(current, against: $0) } ?? .invalid }
         switch outcome {
         case .invalid?, .unsupportedHash?: throw AuthError.invalidCredentials
         case .valid?: try throttle.giveBack(.passwordChange, userID)
@@ -181,19 +173,6 @@ public final class AccountService: AccountOperations {
             try throttle.giveBack(.passwordChange, userID)
             throw AuthError.notFound
         }
-    }
-
-    /// On a Galera node, a password refused against `stale` (a hash read moments ago) may have been checked against a
-    /// node that has not applied a reset or change committed through another node yet: the user's first sign-in
-    /// after a reset would be refused. The account is then read once more with causal reads (`read`), and when its
-    /// hash is another, that one is returned to be checked. Nothing more is read on a standalone server, or for a
-    /// password that was right, or when nothing could be checked; a hash that did not change is not checked twice.
-    func newerHash(than stale: String, after outcome: PasswordCheck, read: () throws(AuthError) -> String?) throws(AuthError) -> String? {
-        guard outcome == .invalid || outcome == .unsupportedHash, database.isClusterNode || afterPasswordRefusedForTesting != nil
-        else { return nil }
-        if let hook = afterPasswordRefusedForTesting { try database.runForTesting(hook) }
-        guard let fresh = try database.withCausalReads(read), fresh != stale else { return nil }
-        return fresh
     }
 
     /// Sets a password (admin reset, or after ``changePassword(userID:current:new:keepingSession:keepingAPIKeys:)``)

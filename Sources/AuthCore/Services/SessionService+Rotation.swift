@@ -64,6 +64,8 @@ extension SessionService {
         case .rotated(let pair), .grace(let pair):
             return pair
         case .reused:
+            // The family's revocation, read back (a refresh of it through another node must not write it back live).
+            try confirm(.session(claims.family), cutoff: now)
             logger.warning(
                 "refresh token reuse detected; session revoked",
                 metadata: [

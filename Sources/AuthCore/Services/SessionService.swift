@@ -20,6 +20,9 @@ public final class SessionService: SessionOperations {
     /// Runs after a rotation committed, before its commit is checked (which it turns on where it would not run: not
     /// on a Galera node). Only for tests that make the commit not hold; `nil` in production.
     public var afterRotationCommitForTesting: ((Database) throws -> Void)?
+    /// Runs after a revocation committed, before it is read back (which it turns on where it would not run: not on a
+    /// Galera node). Only for tests that write a revoked row back as a racing refresh through another node would.
+    public var afterRevocationCommitForTesting: ((Database) throws -> Void)?
 
     init(settings: AuthSettings, issuer: TokenIssuer, database: Database, clock: any AuthClock, logger: Logger) {
         self.settings = settings
@@ -129,6 +132,7 @@ public final class SessionService: SessionOperations {
         let now = clock.now()
         // Re-run safe: revoking what is revoked changes nothing.
         try database.transaction { _ throws(AuthError) in try revokeFamily(sessionID, now: now) }
+        try confirm(.session(sessionID), cutoff: now)
     }
 
     /// A session and its tokens, revoked (inside the caller's transaction).
@@ -145,9 +149,11 @@ public final class SessionService: SessionOperations {
     public func revokeAllSessions(of userID: String, keeping: String? = nil, keepingAPIKeys: Bool = false) throws(AuthError) -> Int {
         let now = clock.now()
         // Re-run safe: revoking what is revoked changes nothing; the count is of this attempt.
-        return try database.transaction { _ throws(AuthError) in
+        let revoked = try database.transaction { _ throws(AuthError) in
             try revokeAllInTransaction(of: userID, keeping: keeping, keepingAPIKeys: keepingAPIKeys, now: now)
         }
+        try confirm(.user(userID, keeping: keeping, apiKeys: !keepingAPIKeys), cutoff: now)
+        return revoked
     }
 
     /// ``revokeAllSessions(of:keeping:keepingAPIKeys:)`` inside the caller's transaction.
@@ -214,10 +220,12 @@ public final class SessionService: SessionOperations {
         guard Identifier.isWellFormed(sessionID) else { return false }
         let now = clock.now()
         // Re-run safe: revoking what is revoked changes nothing.
-        return try database.transaction { _ throws(AuthError) in
+        let found = try database.transaction { _ throws(AuthError) in
             let found = try sessions.revoke(sessionID, of: userID, now: now)
             if found { try tokens.revokeFamily(sessionID, now: now) }
             return found
         }
+        if found { try confirm(.session(sessionID), cutoff: now) }
+        return found
     }
 }

@@ -66,6 +66,16 @@ package struct APIKeyStore {
         }
     }
 
+    /// The ids of the user's keys that are not revoked and were created at or before `cutoff`: what a revocation at
+    /// `cutoff` should have ended, read back after its commit.
+    package func unrevoked(of userID: String, createdBy cutoff: Date) throws(AuthError) -> [String] {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(
+                "SELECT id FROM api_keys WHERE user_id = ? AND revoked_at IS NULL AND created_at <= ?", [.string(userID), .date(cutoff)]
+            ).map { row throws(MariaDBError) in try row.string("id") }
+        }
+    }
+
     /// The active key with this digest and its user (the database compares digests, never keys).
     package func find(digest: [UInt8], now: Date) throws(AuthError) -> Match? {
         // Causal: a key created through another node moments ago may not be applied here yet.

@@ -127,6 +127,24 @@ package struct SessionStore {
         }
     }
 
+    /// The ids of the user's sessions but `keeping` that are not revoked and were created at or before `cutoff`: what a
+    /// revocation at `cutoff` should have ended, read back after its commit.
+    package func unrevoked(of userID: String, keeping: String, createdBy cutoff: Date) throws(AuthError) -> [String] {
+        try database.run { connection throws(MariaDBError) in
+            try connection.query(
+                "SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND id <> ? AND created_at <= ?",
+                [.string(userID), .string(keeping), .date(cutoff)]
+            ).map { row throws(MariaDBError) in try row.string("id") }
+        }
+    }
+
+    /// Whether a session is not revoked (`false` too when there is no such session).
+    package func isUnrevoked(_ id: String) throws(AuthError) -> Bool {
+        try database.run { connection throws(MariaDBError) in
+            try !connection.query("SELECT id FROM sessions WHERE id = ? AND revoked_at IS NULL", [.string(id)]).isEmpty
+        }
+    }
+
     /// Revokes every session of a user but `keeping` (`""`: none kept). Returns how many were revoked.
     package func revokeAll(of userID: String, keeping: String, now: Date) throws(AuthError) -> Int {
         try database.run { connection throws(MariaDBError) in
