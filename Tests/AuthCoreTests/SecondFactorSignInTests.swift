@@ -24,26 +24,11 @@ final class SecondFactorSignInTests {
         auth = try fixture.auth()
     }
 
-    /// A user with an active TOTP factor; returns the user, its TOTP and the recovery codes.
-    func enrolled(_ email: String) throws -> (User, TOTP, [String]) {
-        let user = try auth.accounts.createUser(email: email, password: "correct horse")
-        let enrolment = try auth.mfa.beginTOTP(userID: user.id, name: nil)
-        let totp = TOTP(secret: SecureBytes(try #require(Base32.decode(enrolment.secretBase32))))
-        let codes = try auth.mfa.confirmTOTP(userID: user.id, code: code(totp))
-        fixture.clock.advance(30)
-        return (user, totp, codes)
-    }
+    func enrolled(_ email: String) throws -> (User, TOTP, [String]) { try fixture.enrolledWithTOTP(auth, email: email) }
 
-    func code(_ totp: TOTP, offset: Int64 = 0) -> String { totp.code(step: totp.step(at: fixture.clock.now()) + offset) }
+    func code(_ totp: TOTP, offset: Int64 = 0) -> String { fixture.code(totp, offset: offset) }
 
-    func challenge(_ email: String) throws -> MFAChallenge {
-        guard case .secondFactorRequired(let challenge) = try auth.accounts.signIn(email: email, password: "correct horse", client: client)
-        else {
-            Issue.record("no challenge")
-            throw AuthError.invalidCode
-        }
-        return challenge
-    }
+    func challenge(_ email: String) throws -> MFAChallenge { try fixture.challenge(auth, email: email, client: client) }
 
     func count(_ sql: String) throws -> Int { try fixture.count(sql) }
 

@@ -338,13 +338,11 @@ def reads_after_writes(site, label, rotations, logins, capsys):
     assert refreshes == {200: rotations} and me == {200: logins}, (refresh_codes, me_codes)
 
 
-def lagging_reads(site, node, probes=3, pause=1.5):
-    """Writes through host 1 while ``node``'s appliers are paused (:meth:`cluster.GaleraNode.pause_applying`, for
-    ``pause`` seconds), then the read that depends on them through host 2: a login then /me with its access token,
-    and a rotation then a refresh with the new refresh token. Host 2's threads are first given their connections
-    (on host 2's first node), since a connection opened during the pause would pass the desynced node by.
-    Returns ``{"me": [(status, code, seconds)], "refresh": [...]}``."""
-    email = unique_email("lag")
+def account_with_host_two_warm(site, prefix):
+    """A new account (password PASSWORD), signed in through host 1, whose access token then goes to host 2 on
+    every one of its threads at once: each thread opens its connection now, on host 2's first node (a connection
+    opened while that node is desynced would pass it by). Returns its address."""
+    email = unique_email(prefix)
     client_from(site).register(email=email)
     status, login, _ = host_request(site, 0, "POST", "/api/auth/login", {"email": email, "password": PASSWORD})
     assert status == 200, login.body
@@ -352,6 +350,16 @@ def lagging_reads(site, node, probes=3, pause=1.5):
     warmed = at_once(2 * site.threads + 16, lambda _: None,
                      lambda _: host_request(site, 1, "GET", "/api/auth/me", headers=bearer)[0])
     assert set(warmed) == {200}, collections.Counter(warmed)
+    return email
+
+
+def lagging_reads(site, node, probes=3, pause=1.5):
+    """Writes through host 1 while ``node``'s appliers are paused (:meth:`cluster.GaleraNode.pause_applying`, for
+    ``pause`` seconds), then the read that depends on them through host 2: a login then /me with its access token,
+    and a rotation then a refresh with the new refresh token. Host 2's threads are first given their connections
+    (on host 2's first node), since a connection opened during the pause would pass the desynced node by.
+    Returns ``{"me": [(status, code, seconds)], "refresh": [...]}``."""
+    email = account_with_host_two_warm(site, "lag")
     reads = {"me": [], "refresh": []}
     for _ in range(probes):
         session = node.pause_applying()
@@ -384,15 +392,8 @@ def lagging_sign_ins(site, node, probes=2, pause=1.5):
     the new; once a TOTP factor added, then a login with the password. Returns ``{"old": [(status, code,
     seconds)], "new": [...], "factor": [(status, mfaRequired, access cookie set, seconds)]}``. (Host 2's threads get
     their connections first, as in :func:`lagging_reads`.)"""
-    email = unique_email("lagsign")
+    email = account_with_host_two_warm(site, "lagsign")
     password = PASSWORD
-    client_from(site).register(email=email, password=password)
-    status, login, _ = host_request(site, 0, "POST", "/api/auth/login", {"email": email, "password": password})
-    assert status == 200, login.body
-    bearer = {"Authorization": f"Bearer {cookie_of(login, 'access_token')}"}
-    warmed = at_once(2 * site.threads + 16, lambda _: None,
-                     lambda _: host_request(site, 1, "GET", "/api/auth/me", headers=bearer)[0])
-    assert set(warmed) == {200}, collections.Counter(warmed)
     results = {"old": [], "new": [], "factor": []}
 
     def paused(write_then_read):
