@@ -257,21 +257,21 @@ public final class Connection {
 
     /// Runs `body` with `wsrep_sync_wait` 7 for this session: every read, update and insert first waits until the
     /// node has applied everything the cluster committed before it (a causal read), then the URL's setting again.
-    /// For the reads whose answer would otherwise refuse someone because a row written on another node has not
-    /// arrived yet, and for the read-backs that decide which of two racing writes the cluster kept. On a standalone
-    /// server it simply runs `body`. Nested calls run `body` in the outer one's setting.
-    ///
-    /// The setting holds for every statement of `body`, also across a reconnect: a connection opened meanwhile (a
-    /// read retried after its connection was lost, maybe on another node) starts with it, and a `SET` that fails
-    /// outside a transaction closes the connection, so that `body`'s first statement opens one that has it.
+    /// For reads whose answer would refuse someone, or decide which of two racing writes the cluster kept. On a
+    /// standalone server, or inside a transaction (its snapshot is taken), it simply runs `body`; nested calls run
+    /// in the outer one's setting. The setting holds across a reconnect: a closed connection is opened first (whether
+    /// it is a Galera node is known once connected), one opened meanwhile starts with it, and a failed `SET` closes
+    /// the connection so that `body` opens one that has it.
     public func withCausalReads<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        guard isClusterNode, !readsCausally else { return try body() }
+        guard !inTransaction, !readsCausally else { return try body() }
+        if handle == nil { try? ensureOpen() }
+        guard isClusterNode else { return try body() }
         readsCausally = true
         defer {
             readsCausally = false
             try? command(url.syncWait.map { "SET SESSION wsrep_sync_wait = \($0)" } ?? "SET SESSION wsrep_sync_wait = DEFAULT")
         }
-        if (try? command("SET SESSION wsrep_sync_wait = 7")) == nil, !inTransaction { close() }
+        if (try? command("SET SESSION wsrep_sync_wait = 7")) == nil { close() }
         return try body()
     }
 

@@ -7,7 +7,7 @@ import Testing
 /// Revocations read back after their commit: through two Galera nodes, a refresh of a session (or a use of an API
 /// key) that read its rows a moment before a revocation was applied on its node can commit after it and write them
 /// back unrevoked. The hook between a revocation's commit and its read-back does that here, once, as such a refresh
-/// would; the revocation must end the session (or key) anyway, and leave alone what started after it.
+/// would; the revocation must end the session (or key) anyway, and leave alone what started after it and what it keeps.
 @Suite(.serialized, .enabled(if: TestDatabase.isEnabled))
 final class RevocationReadBackTests {
     let fixture: AuthFixture
@@ -28,13 +28,14 @@ final class RevocationReadBackTests {
     /// Runs `body` with a hook that, the first time it runs, writes `sessions` (and their tokens) and `keys` back
     /// unrevoked, then runs `meanwhile` (what starts after the revocation). Returns how many times the hook ran.
     func racing(
-        sessions: [String] = [], keys: [String] = [], meanwhile: @escaping () throws -> Void = {}, revoking body: () throws -> Void
+        sessions: [String] = [], keys: [String] = [], everyTime: Bool = false, meanwhile: @escaping () throws -> Void = {},
+        revoking body: () throws -> Void
     ) throws -> Int {
         var runs = 0
         let other = other
-        auth.sessions.afterRevocationCommitForTesting = { _ in
+        auth.database.afterRevocationCommitForTesting = { _ in
             runs += 1
-            guard runs == 1 else { return }
+            guard runs == 1 || everyTime else { return }
             for id in sessions {
                 try other.execute("UPDATE sessions SET revoked_at = NULL WHERE id = ?", [.string(id)])
                 try other.execute("UPDATE refresh_tokens SET revoked_at = NULL WHERE family = ?", [.string(id)])
@@ -42,7 +43,7 @@ final class RevocationReadBackTests {
             for id in keys { try other.execute("UPDATE api_keys SET revoked_at = NULL WHERE id = ?", [.string(id)]) }
             try meanwhile()
         }
-        defer { auth.sessions.afterRevocationCommitForTesting = nil }
+        defer { auth.database.afterRevocationCommitForTesting = nil }
         try body()
         return runs
     }
@@ -110,5 +111,46 @@ final class RevocationReadBackTests {
         let runs = try racing { try auth.sessions.revokeAllSessions(of: user.id) }
         #expect(runs == 1 && !undoneLogged)
         #expect(try !auth.sessions.isSessionActive(pair.sessionID))
+    }
+
+    @Test func aPasswordChangeKeepsItsOwnSessionAndTheKeysItWasToldToKeep() throws {
+        let current = try auth.accounts.login(email: "rev@example.com", password: "correct horse", client: client)
+        let elsewhere = try auth.accounts.login(email: "rev@example.com", password: "correct horse", client: client)
+        let key = try auth.apiKeys.createAPIKey(userID: user.id, name: "ci")
+        _ = try racing(sessions: [elsewhere.sessionID]) {
+            try auth.sessions.revokeAllSessions(of: user.id, keeping: current.sessionID, keepingAPIKeys: true)
+        }
+        #expect(undoneLogged)
+        #expect(try !auth.sessions.isSessionActive(elsewhere.sessionID))
+        #expect(try auth.sessions.isSessionActive(current.sessionID), "the kept session is not revoked by the read-back")
+        #expect(try auth.apiKeys.apiKeys(of: user.id).map(\.id) == [key.info.id], "nor the keys it was told to keep")
+    }
+
+    @Test func aSessionRevokedFromTheListStaysRevoked() throws {
+        let pair = try auth.accounts.login(email: "rev@example.com", password: "correct horse", client: client)
+        var found = false
+        _ = try racing(sessions: [pair.sessionID]) { found = try auth.sessions.revokeSession(pair.sessionID, of: user.id) }
+        #expect(found)
+        #expect(undoneLogged)
+        #expect(try !auth.sessions.isSessionActive(pair.sessionID))
+    }
+
+    @Test func aRevokedAPIKeyStaysRevokedAfterARacingUse() throws {
+        let key = try auth.apiKeys.createAPIKey(userID: user.id, name: "ci")
+        let kept = try auth.apiKeys.createAPIKey(userID: user.id, name: "other")
+        var found = false
+        let runs = try racing(keys: [key.info.id]) { found = try auth.apiKeys.revokeAPIKey(id: key.info.id, of: user.id) }
+        #expect(found)
+        #expect(runs == 2 && undoneLogged)
+        #expect(try auth.apiKeys.authenticate(apiKey: key.rawKey) == nil)
+        #expect(try auth.apiKeys.apiKeys(of: user.id).map(\.id) == [kept.info.id])
+    }
+
+    @Test func aRevocationUndoneEveryTimeGivesUpAfterThreeMoreAndSaysSo() throws {
+        let pair = try auth.accounts.login(email: "rev@example.com", password: "correct horse", client: client)
+        let runs = try racing(sessions: [pair.sessionID], everyTime: true) { try auth.sessions.logout(sessionID: pair.sessionID) }
+        #expect(runs == 4)
+        #expect(fixture.logs.all.filter { $0.contains("revocation_not_committed") }.count == 3)
+        #expect(fixture.logs.all.contains { $0.contains("revocation_not_held") })
     }
 }

@@ -298,6 +298,7 @@ class GaleraCluster:
         for node in self.nodes:
             node.cluster_address = address
         self.timings = {}
+        self.rejoins = []  # joiners started again after a failed state transfer (join)
 
     def start(self, timeout=90):
         started = time.monotonic()
@@ -312,8 +313,7 @@ class GaleraCluster:
             # Join one at a time: two joiners asking the one synced node for SST at once would have one wait for a
             # donor anyway (a donor serves one SST at a time).
             for node in others:
-                node.start()
-                node.wait_synced(timeout)
+                self.join(node, timeout)
             for node in self.nodes:
                 node.wait_synced(timeout, size=len(self.nodes))
         except BaseException:
@@ -321,6 +321,23 @@ class GaleraCluster:
             raise
         self.timings["start"] = time.monotonic() - started
         return self
+
+    def join(self, node, timeout, tries=2):
+        """Starts a joiner and waits for it to be synced. A joiner whose state transfer failed aborts ("State
+        transfer ... failed: No message of desired type", then "Will never receive state"): seen about once in 25
+        cluster starts on this 2-CPU machine, with the rsync SST script on loopback. It is started again once on an
+        empty data directory (it asks for the transfer anew); a second failure is the test's."""
+        for attempt in range(1, tries + 1):
+            node.start()
+            try:
+                node.wait_synced(timeout)
+                return
+            except RuntimeError:
+                if attempt == tries or node.alive():
+                    raise
+                self.rejoins.append(node.name)
+                shutil.rmtree(node.datadir, ignore_errors=True)
+                node.datadir.mkdir()
 
     def stop(self):
         for node in reversed(self.nodes):

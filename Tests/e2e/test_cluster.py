@@ -72,7 +72,8 @@ def galera(tmp_path_factory, capture_manager):
     nodes.account = (DB_USER, secrets.token_hex(12))
     nodes.create_account(*nodes.account)
     say(capture_manager, f"3-node Galera cluster synced in {nodes.timings['start']:.1f} s "
-                       f"(bootstrap {nodes.timings['bootstrap']:.1f} s, two joins by rsync SST)")
+                       f"(bootstrap {nodes.timings['bootstrap']:.1f} s, two joins by rsync SST"
+                       + (f"; started again after a failed state transfer: {nodes.rejoins}" if nodes.rejoins else "") + ")")
     yield nodes
     nodes.stop()
 
@@ -388,8 +389,8 @@ def lagging_reads(site, node, probes=3, pause=1.5):
 
 def lagging_sign_ins(site, node, probes=2, pause=1.5):
     """Sign-ins through host 2 that depend on writes through host 1 made while ``node``'s appliers are paused (for
-    ``pause`` seconds each time): ``probes`` times a password change, then a login with the old password and one with
-    the new; once a TOTP factor added, then a login with the password. Returns ``{"old": [(status, code,
+    ``pause`` seconds each time): ``probes`` times a password change, then logins with the old password and the new
+    (the old one first, then the new one first); once a TOTP factor added, then a login with the password. Returns ``{"old": [(status, code,
     seconds)], "new": [...], "factor": [(status, mfaRequired, access cookie set, seconds)]}``. (Host 2's threads get
     their connections first, as in :func:`lagging_reads`.)"""
     email = account_with_host_two_warm(site, "lagsign")
@@ -423,8 +424,10 @@ def lagging_sign_ins(site, node, probes=2, pause=1.5):
                                               {"currentPassword": password, "newPassword": new},
                                               headers={"Cookie": f"access_token={cookie_of(login, 'access_token')}"})
             assert status == 200, changed.body
-            sign_in(password, results["old"])
-            sign_in(new, results["new"])
+            # Whichever comes first meets the node still behind: the old password first, then the new one first.
+            order = [(password, results["old"]), (new, results["new"])]
+            for attempt, into in (order if probe % 2 == 0 else order[::-1]):
+                sign_in(attempt, into)
             password = new
         paused(change_then_sign_in)
 

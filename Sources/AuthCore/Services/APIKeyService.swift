@@ -7,6 +7,7 @@ public struct APIKeyService: APIKeyOperations {
     static let prefix = "jwta_"
     let store: APIKeyStore
     let users: UserStore
+    let database: Database
     let clock: any AuthClock
     /// The lifetime of a key created without an expiry (`accounts.api_key_lifetime`); zero: none.
     let defaultLifetime: Duration
@@ -14,6 +15,7 @@ public struct APIKeyService: APIKeyOperations {
     init(database: Database, clock: any AuthClock, defaultLifetime: Duration) {
         store = APIKeyStore(database: database)
         users = UserStore(database: database)
+        self.database = database
         self.clock = clock
         self.defaultLifetime = defaultLifetime
     }
@@ -48,7 +50,13 @@ public struct APIKeyService: APIKeyOperations {
     @discardableResult
     public func revokeAPIKey(id: String, of userID: String) throws(AuthError) -> Bool {
         guard Identifier.isWellFormed(id) else { return false }
-        return try store.revoke(id, of: userID, now: clock.now())
+        guard try store.revoke(id, of: userID, now: clock.now()) else { return false }
+        // Read back on a Galera node: a use of the key through another node (its last-use update) must not write it
+        // back live.
+        try database.holdRevoked(
+            "api_key", live: { () throws(AuthError) in try store.isUnrevoked(id) ? () : nil },
+            again: { _ throws(AuthError) in _ = try store.revoke(id, of: userID, now: clock.now()) })
+        return true
     }
 
     /// The user an API key belongs to and what the key may do, or `nil` for an unknown, revoked or expired key.

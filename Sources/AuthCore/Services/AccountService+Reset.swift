@@ -35,10 +35,17 @@ extension AccountService {
         logger.info("password reset requested", metadata: ["event": "password_reset_requested", "user.id": "\(found.user.id)"])
     }
 
-    /// Sets a new password with a reset token and signs the user in: in one transaction the token is consumed (a
-    /// conditional update: of concurrent posts of one token only one wins), the password set (the account's epoch
-    /// rises, so older reset tokens and device cookies die) and every session and API key of the user revoked; then a
-    /// new session starts.
+    /// Sets a new password with a reset token and signs the user in: the token is consumed (a conditional update of
+    /// its own: of concurrent posts of one token only one wins), then, by the post that won only, in one transaction
+    /// the password set (the account's epoch rises, so older reset tokens and device cookies die) and every session
+    /// and API key of the user revoked; then a new session starts. Should that transaction fail, the token is given
+    /// back, so the link still works.
+    ///
+    /// Two steps rather than one transaction because of multi-writer Galera: two posts through two nodes can both
+    /// commit, and a transaction that lost this way is not always undone whole (measured with `bench/galera-race`:
+    /// in every such double commit, the consumed row kept one post's write while the account's row kept the other's,
+    /// so the post answered 200 had not set the password the account kept). The consumption is one statement whose
+    /// row tells, read back after it, which post won (``Database/keeps(_:_:readBack:)``); the others write nothing else.
     ///
     /// - Throws: ``AuthError`` `weakPassword`; `resetTokenInvalid` for a token that is unknown, used, expired, of an
     ///   older request or from before a password change.
@@ -48,30 +55,41 @@ extension AccountService {
     public func resetPassword(token: String, newPassword: String, client: ClientContext) throws(AuthError) -> SignIn {
         if let problem = policy.problem(with: newPassword) { throw AuthError(.weakPassword, "Password \(problem)") }
         guard let digest = OneTimeToken.digest(of: token) else { throw AuthError.resetTokenInvalid }
-        // Hashed before the transaction (tens of milliseconds): a conflict re-runs only the statements.
+        // Hashed before anything is written (tens of milliseconds).
         let hash = try hashPassword(newPassword)
         let now = clock.now()
         let claim = Claim()
-        // Causal on a cluster: the token may have been written through another node moments ago.
-        // Re-run safe: the token's consumption is conditional and rolled back with a failed attempt; the hash was made before.
-        let userID = try database.causalTransaction(failingWith: [.resetTokenInvalid]) { _ throws(AuthError) in
-            guard let consumed = try oneTimeTokens.consume(digest: digest, purposes: [.passwordReset], now: now, claim: claim)
-            else { throw AuthError.resetTokenInvalid }
-            // A factor that cannot be checked now (no keys): nothing changes, and the link keeps working for later.
-            if !mfa.isAvailable, try !mfa.activeKinds(userID: consumed.userID).isEmpty { throw AuthError.mfaUnavailable }
-            guard try users.setPasswordHash(id: consumed.userID, hash, at: now) else { throw AuthError.resetTokenInvalid }
-            // The link reached the account's address: that proves it as a verification link would.
-            _ = try users.markEmailVerified(id: consumed.userID, at: now)
-            try sessions.revokeAllInTransaction(of: consumed.userID, keeping: nil, keepingAPIKeys: false, now: now)
-            return consumed.userID
-        }
-        // Two posts of one link through two Galera nodes can both commit; the password the account keeps is the one
-        // whose reset holds the token's claim, and the other post is answered as a used link (every row it wrote, the
-        // token's, the account's and its sessions', is one the kept reset wrote too).
-        guard try database.keeps(claim, "password_reset", readBack: { () throws(AuthError) in try oneTimeTokens.claim(of: digest) })
+        // Causal on a cluster when not found: the token may have been written through another node moments ago.
+        guard
+            let consumed = try database.causal({ () throws(AuthError) in
+                try oneTimeTokens.consume(digest: digest, purposes: [.passwordReset], now: now, claim: claim)
+            }),
+            try database.keeps(claim, "password_reset", readBack: { () throws(AuthError) in try oneTimeTokens.claim(of: digest) })
         else { throw AuthError.resetTokenInvalid }
-        // Every session and key before the reset ended, whatever raced it through another node.
-        try sessions.confirm(.user(userID, keeping: nil, apiKeys: true), cutoff: now)
+        let userID = consumed.userID
+        do throws(AuthError) {
+            // A factor that cannot be checked now (no keys): nothing changes, and the link keeps working for later.
+            if !mfa.isAvailable, try !mfa.activeKinds(userID: userID).isEmpty { throw AuthError.mfaUnavailable }
+            // Re-run safe: the hash was made before; the same end state once or twice.
+            try database.transaction { _ throws(AuthError) in
+                guard try users.setPasswordHash(id: userID, hash, at: now) else { throw AuthError.resetTokenInvalid }
+                // The link reached the account's address: that proves it as a verification link would.
+                _ = try users.markEmailVerified(id: userID, at: now)
+                try sessions.revokeAllInTransaction(of: userID, keeping: nil, keepingAPIKeys: false, now: now)
+            }
+        } catch {
+            do {
+                try oneTimeTokens.release(digest: digest, claim: claim)
+            } catch let release {
+                logger.warning(
+                    "a reset link whose reset failed could not be given back",
+                    metadata: ["event": "reset_token_not_released", "error": "\(release.internalCause ?? "\(release.code)")"])
+            }
+            throw error
+        }
+        // Every session and key before the reset ended, whatever raced it through another node (a failure to read that
+        // back is logged: the reset itself committed, and its answer is owed).
+        sessions.confirmOrLog(.user(userID, keeping: nil, apiKeys: true), cutoff: now)
         guard let user = try users.find(id: userID) else { throw AuthError.resetTokenInvalid }
         logger.info("password reset", metadata: ["event": "password_reset", "user.id": "\(userID)"])
         return try afterFirstFactor(user, client: client, purpose: .reset)

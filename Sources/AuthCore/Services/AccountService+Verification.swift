@@ -40,7 +40,7 @@ extension AccountService {
         // Re-run safe: the token's consumption is conditional and rolled back with a failed attempt.
         let (userID, changed) = try database.causalTransaction(failingWith: [.emailTokenInvalid]) { _ throws(AuthError) in
             // Not read back after the commit (as a reset is): two posts of one link that both answer OK through two
-            // Galera nodes did the same thing, whichever the cluster kept.
+            // Galera nodes did the same thing.
             guard
                 let consumed = try oneTimeTokens.consume(
                     digest: digest, purposes: [.emailVerification, .emailChange], now: now, claim: Claim())

@@ -81,29 +81,37 @@ public final class MFAService {
 
     /// Activates the pending TOTP factor with one valid code, and makes a new set of recovery codes (returned once).
     ///
+    /// The activation is a conditional update of its own, read back on a Galera node (two confirmations through two
+    /// nodes can both commit it; the factor's row keeps the claim of one): only the confirmation it keeps stores its
+    /// codes, so a confirmation that lost writes nothing else (a transaction that lost this way is not always undone
+    /// whole: see ``AccountService/resetPassword(token:newPassword:client:)``). Should storing the codes fail, the
+    /// factor goes back to pending.
+    ///
     /// - Throws: ``AuthError`` `invalidCode` (no pending enrolment, expired, or a wrong code), `mfaUnavailable`.
     public func confirmTOTP(userID: String, code: String) throws(AuthError) -> [String] {
         guard let keys else { throw AuthError.mfaUnavailable }
         let now = clock.now()
         guard let pending = try factors.pending(userID: userID, kind: "totp", now: now), let step = try check(code, pending, keys, now)
         else { throw AuthError.invalidCode }
+        let claim = Claim()
+        guard try factors.activate(id: pending.id, userID: userID, step: step, now: now, claim: claim),
+            try database.keeps(claim, "totp_activation", readBack: { () throws(AuthError) in try factors.activationClaim(of: pending.id) })
+        else { throw AuthError.invalidCode }
         let codes = Self.newRecoveryCodes()
         let digests = Self.digests(of: codes, key: keys.keys[0])
-        let claim = Claim()
-        // Re-run safe: activation is conditional on the enrolment still pending (the rolled-back attempt left it so).
-        try database.transaction { _ throws(AuthError) in
-            guard try factors.activate(id: pending.id, userID: userID, step: step, now: now, claim: claim) else { throw AuthError.invalidCode }
-            try factors.replaceRecoveryCodes(userID: userID, digests: digests, now: now)
-        }
-        // Two confirmations of one enrolment through two Galera nodes can both commit: the factor keeps the claim of
-        // one. The other's recovery codes may have survived beside the kept set (rows of their own): they are removed
-        // and never shown, and that confirmation is answered as a used code. (A read-back that fails answers a
-        // database error: the factor may be active then, its codes unseen; new ones can be made.)
-        guard
-            try database.keeps(claim, "totp_activation", readBack: { () throws(AuthError) in try factors.activationClaim(of: pending.id) })
-        else {
-            try factors.deleteRecoveryCodes(userID: userID, digests: digests)
-            throw AuthError.invalidCode
+        do throws(AuthError) {
+            // Re-run safe: the set is replaced whole; the same end state once or twice.
+            try database.transaction { _ throws(AuthError) in try factors.replaceRecoveryCodes(userID: userID, digests: digests, now: now) }
+        } catch {
+            let back = now.addingTimeInterval(settings.enrolmentLifetime.timeInterval)
+            do {
+                try factors.deactivate(id: pending.id, claim: claim, expiresAt: back)
+            } catch let undo {
+                logger.warning(
+                    "a factor whose recovery codes were not stored stayed active",
+                    metadata: ["event": "mfa_activation_not_undone", "user.id": "\(userID)", "error": "\(undo.internalCause ?? "\(undo.code)")"])
+            }
+            throw error
         }
         logger.notice("second factor added", metadata: ["event": "mfa_factor_added", "user.id": "\(userID)", "mfa.kind": "totp"])
         return codes

@@ -7,38 +7,47 @@ extension SessionService {
     enum Revocation {
         case session(String)
         case user(String, keeping: String?, apiKeys: Bool)
+
+        /// How the log names it.
+        var name: String {
+            switch self {
+            case .session: "session"
+            case .user: "user_sessions"
+            }
+        }
     }
 
-    /// Reads a revocation back after its commit, on a Galera node, and revokes again what it finds live.
-    ///
-    /// Galera's certification does not give first-committer-wins between nodes (see ``Database/keeps(_:_:readBack:)``):
-    /// a refresh of the session (or a use of an API key) through another node, reading its rows a moment before the
-    /// revocation was applied there, can commit after it and write them back unrevoked: the session would live on
-    /// after a logout everywhere, a password reset or the detection of a stolen token. The read is causal (it waits
-    /// for what the cluster ordered before it); what it finds unrevoked among the sessions and keys created at or
-    /// before the revocation (`cutoff`: a login after it is not touched) is revoked again, and read back again, three
-    /// times at most (`revocation_not_committed`). A standalone server reads nothing. Outside any transaction.
+    /// Reads a revocation back after its commit on a Galera node (``Database/holdRevoked(_:live:again:)``): what it
+    /// finds unrevoked among the sessions (and, for a user's, the keys) created at or before the revocation (`cutoff`:
+    /// a login after it is not touched) is revoked again. A standalone server reads nothing. Outside any transaction.
     func confirm(_ revocation: Revocation, cutoff: Date) throws(AuthError) {
-        let hook = afterRevocationCommitForTesting
-        guard database.isClusterNode || hook != nil else { return }
-        for round in 1...3 {
-            if let hook { try database.runForTesting { try hook(database) } }
-            let (live, keys) = try database.withCausalReads { () throws(AuthError) in try undone(revocation, cutoff: cutoff) }
-            guard !live.isEmpty || !keys.isEmpty else { return }
-            logger.warning(
-                "a revocation's commit did not hold; revoking again",
-                metadata: [
-                    "event": "revocation_not_committed", "sessions": "\(live.count)", "api_keys": "\(keys.count)",
-                    "round": "\(round)",
-                ])
-            let now = clock.now()
-            // Re-run safe: revoking what is revoked changes nothing.
-            try database.transaction { _ throws(AuthError) in
-                for id in live { try revokeFamily(id, now: now) }
+        try database.holdRevoked(
+            revocation.name,
+            live: { () throws(AuthError) in
+                let found = try undone(revocation, cutoff: cutoff)
+                return found.sessions.isEmpty && found.keys.isEmpty ? nil : found
+            },
+            again: { found throws(AuthError) in
+                let now = clock.now()
+                for id in found.sessions { try revokeFamily(id, now: now) }
                 if case .user(let userID, _, _) = revocation {
-                    for id in keys { _ = try apiKeys.revoke(id, of: userID, now: now) }
+                    for id in found.keys { _ = try apiKeys.revoke(id, of: userID, now: now) }
                 }
-            }
+            })
+    }
+
+    /// ``confirm(_:cutoff:)`` for a request whose answer must not change when the read-back fails (the revocation
+    /// committed): the failure is logged (`revocation_read_back_failed`), not thrown.
+    func confirmOrLog(_ revocation: Revocation, cutoff: Date) {
+        do {
+            try confirm(revocation, cutoff: cutoff)
+        } catch {
+            logger.warning(
+                "a revocation could not be read back",
+                metadata: [
+                    "event": "revocation_read_back_failed", "revocation": "\(revocation.name)",
+                    "error": "\(error.internalCause ?? "\(error.code)")",
+                ])
         }
     }
 

@@ -64,14 +64,14 @@ extension SessionService {
         case .rotated(let pair), .grace(let pair):
             return pair
         case .reused:
-            // The family's revocation, read back (a refresh of it through another node must not write it back live).
-            try confirm(.session(claims.family), cutoff: now)
             logger.warning(
                 "refresh token reuse detected; session revoked",
                 metadata: [
                     "event": "refresh_token_reuse", "user.id": "\(claims.userID)", "session.id": "\(claims.family)",
                     "client.ip": "\(client.ip)",
                 ])
+            // The family's revocation, read back (a refresh of it through another node must not write it back live).
+            confirmOrLog(.session(claims.family), cutoff: now)
             throw AuthError.tokenReused
         case .refused(let error):
             throw error

@@ -20,9 +20,6 @@ public final class SessionService: SessionOperations {
     /// Runs after a rotation committed, before its commit is checked (which it turns on where it would not run: not
     /// on a Galera node). Only for tests that make the commit not hold; `nil` in production.
     public var afterRotationCommitForTesting: ((Database) throws -> Void)?
-    /// Runs after a revocation committed, before it is read back (which it turns on where it would not run: not on a
-    /// Galera node). Only for tests that write a revoked row back as a racing refresh through another node would.
-    public var afterRevocationCommitForTesting: ((Database) throws -> Void)?
 
     init(settings: AuthSettings, issuer: TokenIssuer, database: Database, clock: any AuthClock, logger: Logger) {
         self.settings = settings

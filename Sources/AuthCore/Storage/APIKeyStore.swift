@@ -66,6 +66,13 @@ package struct APIKeyStore {
         }
     }
 
+    /// Whether a key is not revoked (`false` too when there is no such key).
+    package func isUnrevoked(_ id: String) throws(AuthError) -> Bool {
+        try database.run { connection throws(MariaDBError) in
+            try !connection.query("SELECT id FROM api_keys WHERE id = ? AND revoked_at IS NULL", [.string(id)]).isEmpty
+        }
+    }
+
     /// The ids of the user's keys that are not revoked and were created at or before `cutoff`: what a revocation at
     /// `cutoff` should have ended, read back after its commit.
     package func unrevoked(of userID: String, createdBy cutoff: Date) throws(AuthError) -> [String] {

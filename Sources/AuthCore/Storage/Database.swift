@@ -150,13 +150,16 @@ public final class Database {
     /// with causal reads after the commit; on a standalone server nothing is read and the answer is `true`.
     ///
     /// Galera's certification does not give first-committer-wins between nodes (galera issue #336, MDEV-29044, and
-    /// Jepsen's 2026 analysis): two conditional updates of one row through two nodes can both find it unconsumed,
-    /// both answer OK to their `COMMIT`, and the cluster keeps the write set ordered last (`bench/galera-race`, 8
-    /// racers per row over three loopback nodes: about 1 row in 100 with a transaction of a reset's shape, none with
-    /// a single statement). Each consumer writes a random claim with its update; the write set the cluster kept is the one
-    /// whose claim the row holds once this node has applied what was ordered before the read. A consumer whose
-    /// claim is gone lost, whatever its `COMMIT` said (a warning, `single_use_not_committed`), and must answer as
-    /// if the row had been consumed already. A row that is gone counts as lost.
+    /// Jepsen's 2026 analysis): two conditional updates of one row through two nodes can both find it unconsumed and
+    /// both answer OK to their `COMMIT` (`bench/galera-race`, 8 racers per row over three loopback nodes: about 1
+    /// row in 100 with a transaction of a reset's shape, none with a single statement). Nor is the losing
+    /// transaction undone whole: in every such double commit measured, the consumed row kept one racer's write and
+    /// another row both wrote kept the other's. So the consumed row decides: each consumer writes a random claim
+    /// with its update, and the one whose claim the row holds (read once this node has applied what was ordered
+    /// before the read) won. A consumer whose claim is gone lost, whatever its `COMMIT` said (a warning,
+    /// `single_use_not_committed`), and must answer as if the row had been consumed already; a consumption whose
+    /// work writes other rows that matter does that work only after it won (a reset's password, a confirmation's
+    /// recovery codes), never in the consuming transaction. A row that is gone counts as lost.
     ///
     /// The read is causal across a reconnect too (``MariaDB/Connection/withCausalReads(_:)``); a read that fails
     /// throws, and the caller fails closed (a database error): what it committed stays, but it hands nothing out.
@@ -178,6 +181,39 @@ public final class Database {
             "a single-use write's commit did not hold", metadata: ["event": "single_use_not_committed", "single_use": "\(what)"])
         return false
     }
+
+    /// Reads a revocation back after its commit on a Galera node, and revokes again what it finds live.
+    ///
+    /// The lost update ``keeps(_:_:readBack:)`` guards against can undo a revocation: a refresh of the session (or a
+    /// use of an API key) through another node, reading its rows a moment before the revocation was applied there,
+    /// can commit after it and write them back unrevoked. `live` (read causally) finds what the revocation should
+    /// have ended and is live (`nil`: nothing); `again` revokes it, in a transaction, and the read runs again: three
+    /// times at most (`revocation_not_committed`), then a last read (`revocation_not_held`, an error, if even that
+    /// finds something). A standalone server reads nothing. Call it outside any transaction, after the revocation's.
+    package func holdRevoked<Found>(
+        _ what: String, live: () throws(AuthError) -> Found?, again: (Found) throws(AuthError) -> Void
+    ) throws(AuthError) {
+        precondition(!connection.isInTransaction, "a revocation is read back after the transaction that made it")
+        let hook = afterRevocationCommitForTesting
+        guard connection.isClusterNode || hook != nil else { return }
+        for round in 1...4 {
+            if let hook { try runForTesting { try hook(what) } }
+            guard let found = try connection.withCausalReads(live) else { return }
+            guard round < 4 else {
+                logger.error("a revocation did not hold after three more", metadata: ["event": "revocation_not_held", "revocation": "\(what)"])
+                return
+            }
+            logger.warning(
+                "a revocation's commit did not hold; revoking again",
+                metadata: ["event": "revocation_not_committed", "revocation": "\(what)", "round": "\(round)"])
+            // Re-run safe: revoking what is revoked changes nothing.
+            try transaction { _ throws(AuthError) in try again(found) }
+        }
+    }
+
+    /// Runs between a revocation's commit and its read-back (``holdRevoked(_:live:again:)``), which it makes run on a
+    /// standalone server too: a test writes the revoked rows back there, as a racing refresh through another node would.
+    package var afterRevocationCommitForTesting: ((_ what: String) throws -> Void)?
 
     /// Runs between a single-use write's commit and its read-back (``keeps(_:_:readBack:)``), which it makes run on
     /// a standalone server too: a test takes the write back there, as a write set through another node would.

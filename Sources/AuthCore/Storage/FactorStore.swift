@@ -63,9 +63,9 @@ package struct FactorStore {
     }
 
     /// Activates a pending factor whose code was just checked at `step` (a conditional update: still pending, not
-    /// expired; inside the caller's transaction). Returns whether it did; through two Galera nodes, the activation
-    /// kept is the one whose `claim` the row holds (``activationClaim(of:)`` after the commit: a column of its own,
-    /// which the code uses after it never touch).
+    /// expired). Returns whether it did; through two Galera nodes, the activation kept is the one whose `claim` the
+    /// row holds (``activationClaim(of:)`` after the commit: a column of its own, which the code uses after it never
+    /// touch).
     package func activate(id: String, userID: String, step: Int64, now: Date, claim: Claim) throws(AuthError) -> Bool {
         try database.run { connection throws(MariaDBError) in
             try connection.execute(
@@ -217,13 +217,14 @@ package struct FactorStore {
         }
     }
 
-    /// Removes recovery codes by their digests (a set made by an activation the database did not keep).
-    package func deleteRecoveryCodes(userID: String, digests: [[UInt8]]) throws(AuthError) {
+    /// Puts an activation back to pending (its recovery codes could not be stored): only while it holds `claim`.
+    package func deactivate(id: String, claim: Claim, expiresAt: Date) throws(AuthError) {
         try database.run { connection throws(MariaDBError) in
-            for digest in digests {
-                try connection.execute(
-                    "DELETE FROM mfa_recovery_codes WHERE user_id = ? AND code_hash = ?", [.string(userID), .bytes(digest)])
-            }
+            try connection.execute(
+                """
+                UPDATE mfa_factors SET status = 'pending', confirmed_at = NULL, activation_claim = NULL, expires_at = ?
+                WHERE id = ? AND status = 'active' AND activation_claim = ?
+                """, [.date(expiresAt), .string(id), .bytes(claim.bytes)])
         }
     }
 

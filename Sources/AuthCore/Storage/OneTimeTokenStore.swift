@@ -51,10 +51,10 @@ package struct OneTimeTokenStore {
 
     /// Consumes a token: one conditional update, so that of two concurrent posts of one token only one can win (the
     /// other updates nothing, or on a multi-writer cluster fails certification and, run again, finds it consumed;
-    /// where both answer OK through two nodes, the row keeps the `claim` of the one the cluster kept: ``claim(of:)``
-    /// after the commit). A token that is unknown, of another purpose, used, expired, or whose binding no longer
-    /// holds (the epoch moved on) consumes nothing: `nil`. Run it in the transaction that acts on it.
-    /// A verification token works only while the account still has the address it was sent to.
+    /// where both answer OK through two nodes, the row keeps the `claim` of one of them: ``claim(of:)``). A token
+    /// that is unknown, of another purpose, used, expired, or whose binding no longer holds (the epoch moved on)
+    /// consumes nothing: `nil`. A verification token works only while the account still has the address it was sent
+    /// to.
     package func consume(digest: [UInt8], purposes: [Purpose], now: Date, claim: Claim) throws(AuthError) -> Consumed? {
         precondition(!purposes.isEmpty && purposes.count <= 3)
         let marks = Array(repeating: "?", count: purposes.count).joined(separator: ", ")
@@ -82,6 +82,15 @@ package struct OneTimeTokenStore {
     package func claim(of digest: [UInt8]) throws(AuthError) -> [UInt8]? {
         try database.run { connection throws(MariaDBError) in
             try connection.query("SELECT claim FROM one_time_tokens WHERE token_hash = ?", [.bytes(digest)]).first?.optionalBytes("claim")
+        }
+    }
+
+    /// Gives a consumed token back (its consumption's work failed after it): only while it holds `claim`.
+    package func release(digest: [UInt8], claim: Claim) throws(AuthError) {
+        try database.run { connection throws(MariaDBError) in
+            try connection.execute(
+                "UPDATE one_time_tokens SET consumed_at = NULL, claim = NULL WHERE token_hash = ? AND claim = ?",
+                [.bytes(digest), .bytes(claim.bytes)])
         }
     }
 
