@@ -63,11 +63,14 @@ extension AccountService {
         guard
             let consumed = try database.causal({ () throws(AuthError) in
                 try oneTimeTokens.consume(digest: digest, purposes: [.passwordReset], now: now, claim: claim)
-            }),
-            try database.keeps(claim, "password_reset", readBack: { () throws(AuthError) in try oneTimeTokens.claim(of: digest) })
+            })
         else { throw AuthError.resetTokenInvalid }
         let userID = consumed.userID
         do throws(AuthError) {
+            // A read-back that fails gives the link back too (only while it holds this claim: a post that lost is
+            // not undone by it).
+            guard try database.keeps(claim, "password_reset", readBack: { () throws(AuthError) in try oneTimeTokens.claim(of: digest) })
+            else { throw AuthError.resetTokenInvalid }
             // A factor that cannot be checked now (no keys): nothing changes, and the link keeps working for later.
             if !mfa.isAvailable, try !mfa.activeKinds(userID: userID).isEmpty { throw AuthError.mfaUnavailable }
             // Re-run safe: the hash was made before; the same end state once or twice.

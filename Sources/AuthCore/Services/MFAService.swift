@@ -94,12 +94,14 @@ public final class MFAService {
         guard let pending = try factors.pending(userID: userID, kind: "totp", now: now), let step = try check(code, pending, keys, now)
         else { throw AuthError.invalidCode }
         let claim = Claim()
-        guard try factors.activate(id: pending.id, userID: userID, step: step, now: now, claim: claim),
-            try database.keeps(claim, "totp_activation", readBack: { () throws(AuthError) in try factors.activationClaim(of: pending.id) })
-        else { throw AuthError.invalidCode }
+        guard try factors.activate(id: pending.id, userID: userID, step: step, now: now, claim: claim) else { throw AuthError.invalidCode }
         let codes = Self.newRecoveryCodes()
         let digests = Self.digests(of: codes, key: keys.keys[0])
         do throws(AuthError) {
+            // A read-back that fails puts the factor back to pending too (only while it holds this claim).
+            guard
+                try database.keeps(claim, "totp_activation", readBack: { () throws(AuthError) in try factors.activationClaim(of: pending.id) })
+            else { throw AuthError.invalidCode }
             // Re-run safe: the set is replaced whole; the same end state once or twice.
             try database.transaction { _ throws(AuthError) in try factors.replaceRecoveryCodes(userID: userID, digests: digests, now: now) }
         } catch {
