@@ -276,7 +276,7 @@ public final class Connection {
     }
 
     /// Whether ``withCausalReads(_:)`` is running.
-    var readsCausally = false
+    public internal(set) var readsCausally = false
 
     /// The server this connection is on (`nil` when closed).
     public internal(set) var endpoint: DatabaseURL.Endpoint?

@@ -57,6 +57,8 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public let retryAfter: Int?
     /// For the log only, never for the client: the storage or library error behind a failure.
     public let internalCause: String?
+    /// What a log line says of this failure: its ``internalCause``, or its code when it has none.
+    package var logCause: String { internalCause ?? "\(code)" }
     /// The storage failure behind this error, for the domain's own decisions (retry a conflict, map a duplicate).
     package let storage: StorageFailure?
 

@@ -86,7 +86,7 @@ extension AccountService {
             } catch let release {
                 logger.warning(
                     "a reset link whose reset failed could not be given back",
-                    metadata: ["event": "reset_token_not_released", "error": "\(release.internalCause ?? "\(release.code)")"])
+                    metadata: ["event": "reset_token_not_released", "error": "\(release.logCause)"])
             }
             throw error
         }

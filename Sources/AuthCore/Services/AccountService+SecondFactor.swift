@@ -108,7 +108,7 @@ extension AccountService {
                     "a sign-in whose read-back failed kept its session",
                     metadata: [
                         "event": "single_use_cleanup_failed", "session.id": "\(started.sessionID)",
-                        "error": "\(cleanup.internalCause ?? "\(cleanup.code)")",
+                        "error": "\(cleanup.logCause)",
                     ])
             }
             throw error

@@ -111,7 +111,7 @@ public final class MFAService {
             } catch let undo {
                 logger.warning(
                     "a factor whose recovery codes were not stored stayed active",
-                    metadata: ["event": "mfa_activation_not_undone", "user.id": "\(userID)", "error": "\(undo.internalCause ?? "\(undo.code)")"])
+                    metadata: ["event": "mfa_activation_not_undone", "user.id": "\(userID)", "error": "\(undo.logCause)"])
             }
             throw error
         }

@@ -46,7 +46,7 @@ extension SessionService {
                 "a revocation could not be read back",
                 metadata: [
                     "event": "revocation_read_back_failed", "revocation": "\(revocation.name)",
-                    "error": "\(error.internalCause ?? "\(error.code)")",
+                    "error": "\(error.logCause)",
                 ])
         }
     }

@@ -101,7 +101,7 @@ extension SessionService {
             message,
             metadata: [
                 "event": "rotation_read_back_failed", "session.id": "\(claims.family)",
-                "error": "\(error.internalCause ?? "\(error.code)")",
+                "error": "\(error.logCause)",
             ])
     }
 

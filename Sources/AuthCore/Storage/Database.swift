@@ -90,7 +90,8 @@ public final class Database {
     /// node B). The happy path costs nothing; on a standalone server it runs once.
     package func causal<T>(_ body: () throws(AuthError) -> T?) throws(AuthError) -> T? {
         if let found = try body() { return found }
-        guard connection.isClusterNode, !connection.isInTransaction else { return nil }
+        // Already causal (inside withCausalReads, as a sign-in's read is): the answer stands, no second read.
+        guard connection.isClusterNode, !connection.isInTransaction, !connection.readsCausally else { return nil }
         return try connection.withCausalReads { () throws(AuthError) -> T? in try body() }
     }
 
